@@ -1,0 +1,206 @@
+"""The catalog: providers, surfaces, signals and alternatives, validated at start-up. Pure parsing;
+`load_catalog` reads the shipped YAML and the operator's override file.
+
+Errors name the file, the key path and the bad value, e.g.
+`catalog.yaml: surfaces.api.probes.0.expect: 'x' is not a valid integer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import ConfigError
+
+SHIPPED = "catalog.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provider(_Strict):
+    name: str
+    statuspage: str | None = None  # base URL of a Statuspage v2 (or compatible) page
+    poll_interval: float | None = Field(default=None, gt=0)  # seconds; default from settings
+
+    @field_validator("statuspage")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/") if v else v
+
+
+class Official(_Strict):
+    component: str | None = None  # Statuspage component id (stable)
+    component_name: str | None = None  # fallback when we do not know the id
+
+    @model_validator(mode="after")
+    def _one(self) -> Official:
+        if not (self.component or self.component_name):
+            raise ValueError("needs `component` (an id) or `component_name`")
+        return self
+
+
+class ProbeSpec(_Strict):
+    url: str
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    expect: tuple[int, ...] = (200,)
+    degraded_ms: float = Field(default=3000, gt=0)
+    auth: Literal["anthropic"] | None = None  # enables the authenticated check when a key is set
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
+class Alternative(_Strict):
+    surface: str
+    note: str = ""
+
+
+class Surface(_Strict):
+    id: str = ""  # filled from the mapping key
+    name: str
+    provider: str
+    claude: bool = False  # a route to Claude itself (same-model backups rank first)
+    url: str | None = None
+    official: Official | None = None
+    probes: tuple[ProbeSpec, ...] = ()
+    keywords: tuple[str, ...] = ()  # match incidents that name no component (fact 1)
+    alternatives: tuple[Alternative, ...] = ()
+
+    @field_validator("alternatives", mode="before")
+    @classmethod
+    def _alts(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"surface": a} if isinstance(a, str) else a for a in v]
+        return v
+
+
+class Catalog(_Strict):
+    providers: dict[str, Provider]
+    surfaces: dict[str, Surface]
+    canaries: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("surfaces"), dict):
+            data = dict(data)
+            data["surfaces"] = {
+                k: ({**v, "id": k} if isinstance(v, dict) else v)
+                for k, v in data["surfaces"].items()
+                if v is not None
+            }
+            if isinstance(data.get("providers"), dict):
+                data["providers"] = {k: v for k, v in data["providers"].items() if v is not None}
+        return data
+
+    @model_validator(mode="after")
+    def _references(self) -> Catalog:
+        for sid, s in self.surfaces.items():
+            if s.provider not in self.providers:
+                raise ValueError(f"surfaces.{sid}.provider: unknown provider {s.provider!r}")
+            if s.official and not self.providers[s.provider].statuspage:
+                raise ValueError(
+                    f"surfaces.{sid}.official: provider {s.provider!r} has no statuspage"
+                )
+            for i, alt in enumerate(s.alternatives):
+                if alt.surface not in self.surfaces:
+                    raise ValueError(
+                        f"surfaces.{sid}.alternatives.{i}: unknown surface {alt.surface!r}"
+                    )
+                if alt.surface == sid:
+                    raise ValueError(f"surfaces.{sid}.alternatives.{i}: a surface cannot back itself up")
+        return self
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def claude_surfaces(self) -> list[str]:
+        return [sid for sid, s in self.surfaces.items() if s.claude and s.provider == "claude"]
+
+    def surfaces_of(self, provider: str) -> list[Surface]:
+        return [s for s in self.surfaces.values() if s.provider == provider]
+
+    def watched_providers(self) -> list[str]:
+        """Providers with a status page that at least one surface reads."""
+        return [
+            pid
+            for pid, p in self.providers.items()
+            if p.statuspage and any(s.official for s in self.surfaces_of(pid))
+        ]
+
+
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge `over` into `base`: mappings merge key by key, anything else replaces; a None
+    value in `over` removes the key."""
+    out: dict[str, Any] = dict(base)
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def shipped_text() -> str:
+    return resources.files("bot").joinpath("data", SHIPPED).read_text("utf-8")
+
+
+def _read_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML: {e}", source=source) from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping", source=source)
+    return data
+
+
+def parse_catalog(data: Mapping[str, Any], *, source: str) -> Catalog:
+    """Validate catalog data. Raises: ConfigError naming the source, key path and value."""
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        value = err.get("input")
+        shown = "" if isinstance(value, dict | list) else f" (value {value!r})"
+        msg = err["msg"].removeprefix("Value error, ")
+        where = f"{loc}: " if loc else ""
+        raise ConfigError(f"{source}: {where}{msg}{shown}", source=source, key=loc) from e
+
+
+def load_catalog(override: Path | None = None) -> Catalog:
+    """The shipped catalog, with the operator's file merged over it.
+
+    Raises: ConfigError when either file is unreadable or invalid.
+    """
+    data = _read_yaml(shipped_text(), f"bot/data/{SHIPPED}")
+    source = f"bot/data/{SHIPPED}"
+    if override is not None:
+        try:
+            text = override.read_text("utf-8")
+        except OSError as e:
+            raise ConfigError(
+                f"{override}: cannot read the catalog file named by AISTATUS_CATALOG: {e.strerror}",
+                source=str(override),
+                key="AISTATUS_CATALOG",
+            ) from e
+        data = merge(data, _read_yaml(text, str(override)))
+        source = str(override)
+    return parse_catalog(data, source=source)

@@ -1,0 +1,309 @@
+"""Domain values shared by every stage of the pipeline. Pure: no IO, no clock reads.
+
+Statuses mirror Statuspage's component values plus `unknown` (we could not tell). Every value is a
+frozen dataclass; `encode`/`decode` turn them into JSON-safe dicts for Redis and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from functools import cache
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+
+
+class Status(StrEnum):
+    """A surface's health. Values are Statuspage's component statuses, plus `unknown`."""
+
+    OPERATIONAL = "operational"
+    DEGRADED = "degraded_performance"
+    PARTIAL_OUTAGE = "partial_outage"
+    MAJOR_OUTAGE = "major_outage"
+    MAINTENANCE = "under_maintenance"
+    UNKNOWN = "unknown"
+
+    @property
+    def rank(self) -> int:
+        """Severity for ordering and `--min` filters: operational 0 < maintenance 1 < degraded 2
+        < partial 3 < major 4. `unknown` is -1: it is never an outage."""
+        return _RANK[self]
+
+    @property
+    def is_outage(self) -> bool:
+        """Degraded or worse (maintenance is announced, not an outage)."""
+        return self.rank >= 2
+
+    @property
+    def label(self) -> str:
+        return _LABEL[self]
+
+    @property
+    def emoji(self) -> str:
+        return _EMOJI[self]
+
+
+_RANK = {
+    Status.UNKNOWN: -1,
+    Status.OPERATIONAL: 0,
+    Status.MAINTENANCE: 1,
+    Status.DEGRADED: 2,
+    Status.PARTIAL_OUTAGE: 3,
+    Status.MAJOR_OUTAGE: 4,
+}
+_LABEL = {
+    Status.UNKNOWN: "unknown",
+    Status.OPERATIONAL: "operational",
+    Status.MAINTENANCE: "under maintenance",
+    Status.DEGRADED: "degraded performance",
+    Status.PARTIAL_OUTAGE: "partial outage",
+    Status.MAJOR_OUTAGE: "major outage",
+}
+_EMOJI = {
+    Status.UNKNOWN: "❔",
+    Status.OPERATIONAL: "✅",
+    Status.MAINTENANCE: "🛠️",
+    Status.DEGRADED: "🟡",
+    Status.PARTIAL_OUTAGE: "🟠",
+    Status.MAJOR_OUTAGE: "🔴",
+}
+
+
+class Signal(StrEnum):
+    """Where evidence comes from, strongest first."""
+
+    OFFICIAL = "official"  # the provider's status page
+    PROBE = "probe"  # our own synthetic HTTP checks
+    CROWD = "crowd"  # `/aistatus report` from channel members
+
+
+class TransitionKind(StrEnum):
+    START = "start"  # operational/unknown -> outage or maintenance
+    UPDATE = "update"  # still out: severity changed, new official update, confirmed, ...
+    RECOVERY = "recovery"  # back to operational
+
+
+class Reason(StrEnum):
+    """Why a transition was recorded; travels into logs and picks the alert wording."""
+
+    STARTED = "started"
+    WORSENED = "worsened"
+    IMPROVED = "improved"
+    OFFICIAL_UPDATE = "official_update"  # a new incident update (keyed on update id, fact 5)
+    CONFIRMED = "confirmed"  # a suspected outage is now on the official page
+    RECOVERED = "recovered"
+    WITHDRAWN = "withdrawn"  # a suspected outage ended without official confirmation
+    MAINTENANCE_STARTED = "maintenance_started"
+    MAINTENANCE_ENDED = "maintenance_ended"
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """An unresolved official incident or an in-progress maintenance, as the status page shows it."""
+
+    id: str
+    name: str
+    status: str  # investigating|identified|monitoring|resolved|postmortem|in_progress|verifying|...
+    impact: str  # none|minor|major|critical|maintenance
+    url: str | None = None  # shortlink, or the page's incident URL
+    components: tuple[str, ...] = ()  # component ids named by the incident (may be empty)
+    update_id: str | None = None  # id of the newest update: "new update" is keyed on this
+    update_status: str | None = None
+    update_body: str | None = None
+    update_at: datetime | None = None
+    started_at: datetime | None = None
+    is_maintenance: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one signal said about one surface at one moment."""
+
+    surface: str
+    signal: Signal
+    status: Status
+    observed_at: datetime
+    incident: Incident | None = None
+    latency_ms: float | None = None
+    error: str | None = None  # why it is unknown or failing; short, never contains a secret
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """assess's answer for one surface: what we believe now and why."""
+
+    surface: str
+    status: Status
+    source: Signal | None  # the signal that decided it; None when unknown
+    suspected: bool  # probe- or crowd-only: not (yet) on the official page
+    incident: Incident | None
+    reason: str  # one line for logs and `status`: "component partial_outage", "3 probe failures"
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SignalState:
+    """Hysteresis of one (surface, signal). `effective` changes only after enough equal
+    observations in a row (`streak`), so one bad poll never opens an outage."""
+
+    raw: Status
+    streak: int
+    effective: Status
+    observed_at: datetime
+    incident: Incident | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SurfaceState:
+    """The committed state of one surface, stored in Redis and changed only by compare-and-set.
+
+    version: bumped on every write; the CAS guard that makes N replicas record a transition once.
+    outage_id: groups start, updates and recovery of one outage (the official incident id, or a
+    generated id for probe/crowd-only outages); None while operational.
+    """
+
+    surface: str
+    status: Status = Status.UNKNOWN
+    source: Signal | None = None
+    suspected: bool = False
+    incident: Incident | None = None
+    outage_id: str | None = None
+    started_at: datetime | None = None  # when the current outage (or maintenance) started
+    since: datetime | None = None  # when `status` last changed
+    signals: Mapping[str, SignalState] = field(default_factory=dict)
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One recorded change of a surface, exactly once across replicas."""
+
+    id: str  # "<surface>@<version>": unique and stable, used for idempotent delivery
+    surface: str
+    provider: str
+    kind: TransitionKind
+    reason: Reason
+    status: Status
+    prev_status: Status
+    source: Signal | None
+    suspected: bool
+    prev_suspected: bool
+    outage_id: str
+    incident: Incident | None
+    started_at: datetime  # outage start
+    at: datetime  # when it was recorded
+
+
+# -- chat-side values ---------------------------------------------------------------------------
+
+
+class Platform(StrEnum):
+    SLACK = "slack"
+    DISCORD = "discord"
+    CONSOLE = "console"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    """A chat channel: (platform, workspace or guild id, channel id)."""
+
+    platform: Platform
+    workspace: str
+    channel: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.channel}"
+
+    @classmethod
+    def parse(cls, key: str) -> ChannelRef:
+        platform, workspace, channel = key.split(":", 2)
+        return cls(Platform(platform), workspace, channel)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """A posted message we may edit or thread under later. `ts` is Slack's ts / Discord's id;
+    `thread` is Slack's thread_ts or a Discord thread channel id, when one was started."""
+
+    channel: ChannelRef
+    ts: str
+    thread: str | None = None
+
+
+class AlertKind(StrEnum):
+    START = "start"
+    UPDATE = "update"
+    RECOVERY = "recovery"
+    MAINTENANCE_START = "maintenance_start"
+    MAINTENANCE_END = "maintenance_end"
+    SUSPECTED = "suspected"
+    SUSPECTED_WITHDRAWN = "suspected_withdrawn"
+    CONFIRMED = "confirmed"
+
+
+@dataclass(frozen=True, slots=True)
+class Backup:
+    """An alternative that is up right now, for an affected surface."""
+
+    surface: str
+    name: str
+    url: str | None
+    status: Status
+    same_model: bool  # another route to Claude itself
+    note: str = ""  # why it fits: "Claude via API keys", "another assistant"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Platform-neutral content of one message: what the adapters render."""
+
+    key: str  # the outage id: one parent message per (key, channel)
+    kind: AlertKind
+    surfaces: tuple[str, ...]  # affected surface ids
+    surface_names: tuple[str, ...]
+    severity: Status
+    title: str
+    incident_title: str | None
+    update_text: str | None
+    update_at: datetime | None
+    started_at: datetime
+    at: datetime
+    duration_text: str  # "for 47 min", "resolved after 2 h 13 min"
+    url: str | None
+    backups: tuple[Backup, ...]
+    suspected: bool
+    transition_ids: tuple[str, ...]
+
+
+# -- codec ---------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@cache
+def _adapter(cls: type[T]) -> TypeAdapter[T]:
+    return TypeAdapter(cls)
+
+
+def encode(value: Any) -> Any:
+    """A domain value as JSON-safe data (datetimes as ISO-8601, enums as their values)."""
+    return _adapter(type(value)).dump_python(value, mode="json")
+
+
+def decode(cls: type[T], data: Any) -> T:
+    """Inverse of `encode`. Raises: pydantic.ValidationError on data of the wrong shape."""
+    return _adapter(cls).validate_python(data)
+
+
+def encode_json(value: Any) -> bytes:
+    return _adapter(type(value)).dump_json(value)
+
+
+def decode_json(cls: type[T], data: str | bytes) -> T:
+    return _adapter(cls).validate_json(data)

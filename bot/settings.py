@@ -1,0 +1,91 @@
+"""Typed settings from the environment and `.env`. Built once by the composition root
+(`bot.__main__`), never at import time. Secrets are `SecretStr`: they never print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # -- state ------------------------------------------------------------------------------------
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    data_dir: Path = Field(default=Path(".aistatus"), alias="AISTATUS_DATA_DIR")
+    redis_server_bin: str = Field(default="redis-server", alias="AISTATUS_REDIS_SERVER")
+
+    # -- what to watch and how often ------------------------------------------------------------------
+    catalog_path: Path | None = Field(default=None, alias="AISTATUS_CATALOG")
+    poll_interval: float = Field(default=15.0, gt=0, alias="AISTATUS_POLL_INTERVAL")
+    probe_interval: float = Field(default=60.0, gt=0, alias="AISTATUS_PROBE_INTERVAL")
+    probes_enabled: bool = Field(default=True, alias="AISTATUS_PROBES")
+    failure_threshold: int = Field(default=3, ge=1, le=100, alias="AISTATUS_FAILURE_THRESHOLD")
+    success_threshold: int = Field(default=2, ge=1, le=100, alias="AISTATUS_SUCCESS_THRESHOLD")
+    connect_timeout: float = Field(default=5.0, gt=0, alias="AISTATUS_CONNECT_TIMEOUT")
+    read_timeout: float = Field(default=10.0, gt=0, alias="AISTATUS_READ_TIMEOUT")
+    max_response_bytes: int = Field(default=2_000_000, gt=1024, alias="AISTATUS_MAX_RESPONSE_BYTES")
+    history_length: int = Field(default=1000, ge=10, alias="AISTATUS_HISTORY_LENGTH")
+    anthropic_api_key: SecretStr | None = Field(default=None, alias="ANTHROPIC_API_KEY")
+
+    # -- crowd reports --------------------------------------------------------------------------------
+    crowd_window: float = Field(default=600.0, gt=0, alias="AISTATUS_CROWD_WINDOW")
+    crowd_users: int = Field(default=3, ge=1, alias="AISTATUS_CROWD_USERS")
+    crowd_workspaces: int = Field(default=2, ge=1, alias="AISTATUS_CROWD_WORKSPACES")
+    crowd_users_one_workspace: int = Field(default=5, ge=1, alias="AISTATUS_CROWD_USERS_ONE_WORKSPACE")
+
+    # -- operators -------------------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", alias="AISTATUS_LOG_LEVEL"
+    )
+    http_host: str = Field(default="127.0.0.1", alias="AISTATUS_HTTP_HOST")
+    http_port: int = Field(default=8080, ge=0, le=65535, alias="AISTATUS_HTTP_PORT")
+
+    # -- Slack ------------------------------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    slack_mode: Literal["socket", "http"] = Field(default="socket", alias="AISTATUS_SLACK_MODE")
+    slack_port: int = Field(default=3000, ge=0, le=65535, alias="AISTATUS_SLACK_PORT")
+
+    # -- Discord ----------------------------------------------------------------------------------------
+    discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
+    discord_api_url: str = Field(default="https://discord.com/api/v10", alias="DISCORD_API_URL")
+    discord_dev_guild_id: int | None = Field(default=None, alias="DISCORD_DEV_GUILD_ID")
+
+    # -- delivery ---------------------------------------------------------------------------------------
+    delivery_workers: int = Field(default=8, ge=1, le=256, alias="AISTATUS_DELIVERY_WORKERS")
+    delivery_max_attempts: int = Field(default=8, ge=1, le=100, alias="AISTATUS_DELIVERY_MAX_ATTEMPTS")
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
+
+    @property
+    def discord_enabled(self) -> bool:
+        return self.discord_token is not None
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
+    """Settings from the environment and `env_file`. Raises: ConfigError naming key and file."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = str(err["loc"][0]) if err["loc"] else "?"
+        where = f"the environment or {env_file}" if env_file else "the environment"
+        value = err.get("input")
+        raise ConfigError(
+            f"{key} (from {where}): {err['msg']} (value {value!r})",
+            source=str(env_file or "environment"),
+            key=key,
+        ) from e

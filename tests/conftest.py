@@ -1,0 +1,74 @@
+"""Shared test fixtures: a real redis-server on a unix socket of its own (never the machine's 6379),
+a manual clock, and the real status-page fixtures shipped in the package."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.redisproc import RedisProcess
+
+FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
+
+
+def fixture_text(name: str) -> str:
+    """Raw text of a shipped fixture, e.g. 'claude/summary_incident_investigating.json'."""
+    return FIXTURES.joinpath(name).read_text("utf-8")
+
+
+def fixture_json(name: str) -> Any:
+    return json.loads(fixture_text(name))
+
+
+@dataclass
+class ManualClock:
+    """An injected clock: tests move time, nothing sleeps."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 9, 22, 0, 50, tzinfo=UTC))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One real redis-server for the session (unix socket + AOF in a temp dir)."""
+    proc = RedisProcess(tmp_path_factory.mktemp("redis"))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisProcess) -> AsyncIterator[aioredis.Redis]:
+    """An async client to the session's redis-server, emptied before each test."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of this test's own, for tests that stop, kill or restart it."""
+    proc = RedisProcess(tmp_path / "redis-own")
+    proc.start()
+    yield proc
+    proc.stop()
