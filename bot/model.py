@@ -307,3 +307,45 @@ def encode_json(value: Any) -> bytes:
 
 def decode_json(cls: type[T], data: str | bytes) -> T:
     return _adapter(cls).validate_json(data)
+
+
+# -- command replies -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One block of a reply: an optional heading, lines of text, and short label/value fields.
+    Text is plain with `code` spans allowed (both Slack and Discord render backticks)."""
+
+    title: str | None = None
+    lines: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Platform-neutral answer to a command; the Slack and Discord adapters render it.
+
+    text: the whole answer as plain text (notification / screen-reader fallback), always set.
+    ephemeral: shown only to the caller (status answers) or to the channel.
+    announce: a line to post publicly in the channel as well ("@maria subscribed this channel to
+    api, code (partial outages and worse)"); None for most verbs.
+    """
+
+    text: str
+    sections: tuple[Section, ...] = ()
+    ephemeral: bool = True
+    announce: str | None = None
+    error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Who asked, where, and when. `can_manage`: the platform says the user may change the
+    channel's subscriptions (Discord: Manage Channels; Slack: any member)."""
+
+    channel: ChannelRef
+    user_id: str
+    user_name: str
+    now: datetime
+    can_manage: bool = True
