@@ -121,7 +121,9 @@ class Catalog(_Strict):
                         f"surfaces.{sid}.alternatives.{i}: unknown surface {alt.surface!r}"
                     )
                 if alt.surface == sid:
-                    raise ValueError(f"surfaces.{sid}.alternatives.{i}: a surface cannot back itself up")
+                    raise ValueError(
+                        f"surfaces.{sid}.alternatives.{i}: a surface cannot back itself up"
+                    )
         return self
 
     # -- queries ---------------------------------------------------------------------------------

@@ -149,13 +149,13 @@ class SignalState:
     """Hysteresis of one (surface, signal). `effective` changes only after enough equal
     observations in a row (`streak`), so one bad poll never opens an outage."""
 
-    raw: Status
-    streak: int
-    effective: Status
-    observed_at: datetime
+    raw: Status  # the latest observation
+    streak: int  # consecutive observations of the same class (outage / operational / ...)
+    effective: Status  # what assess uses; moves only past the thresholds
+    observed_at: datetime  # the latest observation that was not `unknown`: staleness is from here
     incident: Incident | None = None
     latency_ms: float | None = None
-    error: str | None = None
+    error: str | None = None  # why the latest observation was unknown or failing
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +257,7 @@ class Backup:
     status: Status
     same_model: bool  # another route to Claude itself
     note: str = ""  # why it fits: "Claude via API keys", "another assistant"
+    backs_up: tuple[str, ...] = ()  # the affected surfaces it is an alternative for (for_channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +280,13 @@ class Alert:
     backups: tuple[Backup, ...]
     suspected: bool
     transition_ids: tuple[str, ...]
+    # Added by bot/alert.py so `for_channel` can re-derive an alert for a subset of its surfaces:
+    statuses: tuple[Status, ...] = ()  # the status now of each of `surfaces`, same order
+    changed: tuple[
+        str, ...
+    ] = ()  # the surfaces with a transition in this alert (others: still out)
+    ends: AlertKind | None = None  # RECOVERY / SUSPECTED_WITHDRAWN / MAINTENANCE_END of `changed`
+    source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
 
 
 # -- codec ---------------------------------------------------------------------------------------

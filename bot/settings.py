@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     crowd_window: float = Field(default=600.0, gt=0, alias="AISTATUS_CROWD_WINDOW")
     crowd_users: int = Field(default=3, ge=1, alias="AISTATUS_CROWD_USERS")
     crowd_workspaces: int = Field(default=2, ge=1, alias="AISTATUS_CROWD_WORKSPACES")
-    crowd_users_one_workspace: int = Field(default=5, ge=1, alias="AISTATUS_CROWD_USERS_ONE_WORKSPACE")
+    crowd_users_one_workspace: int = Field(
+        default=5, ge=1, alias="AISTATUS_CROWD_USERS_ONE_WORKSPACE"
+    )
 
     # -- operators -------------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -56,6 +58,10 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
     slack_mode: Literal["socket", "http"] = Field(default="socket", alias="AISTATUS_SLACK_MODE")
     slack_port: int = Field(default=3000, ge=0, le=65535, alias="AISTATUS_SLACK_PORT")
+    # Multi-workspace (OAuth install flow, installations in Redis) when both are set:
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
+    slack_redirect_uri: str | None = Field(default=None, alias="AISTATUS_SLACK_REDIRECT_URI")
 
     # -- Discord ----------------------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
@@ -64,11 +70,18 @@ class Settings(BaseSettings):
 
     # -- delivery ---------------------------------------------------------------------------------------
     delivery_workers: int = Field(default=8, ge=1, le=256, alias="AISTATUS_DELIVERY_WORKERS")
-    delivery_max_attempts: int = Field(default=8, ge=1, le=100, alias="AISTATUS_DELIVERY_MAX_ATTEMPTS")
+    delivery_max_attempts: int = Field(
+        default=8, ge=1, le=100, alias="AISTATUS_DELIVERY_MAX_ATTEMPTS"
+    )
+
+    @property
+    def slack_oauth_enabled(self) -> bool:
+        """Multi-workspace Slack: installs via OAuth, tokens from the installation store."""
+        return self.slack_client_id is not None and self.slack_client_secret is not None
 
     @property
     def slack_enabled(self) -> bool:
-        return self.slack_bot_token is not None
+        return self.slack_bot_token is not None or self.slack_oauth_enabled
 
     @property
     def discord_enabled(self) -> bool:

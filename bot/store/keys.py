@@ -18,8 +18,8 @@ PREFIX = "aistatus:v1"
 
 
 def state(provider: str, surface: str) -> str:
-    """Hash {v: version, s: SurfaceState JSON}; written only by the commit CAS script, read by
-    every poll, `status` and the App Home board."""
+    """Hash {v: version, s: SurfaceState JSON, w: token of the commit that wrote it}; written only
+    by the commit CAS script, read by every poll, `status` and the App Home board."""
     return f"{PREFIX}:{{p:{provider}}}:state:{surface}"
 
 
@@ -40,7 +40,8 @@ def slot(provider: str, job: str, slot_index: int) -> str:
 
 
 def etag(provider: str) -> str:
-    """Hash {etag, last_modified}: validators of the last good summary.json, for conditional GET."""
+    """Hash {etag, last_modified, body}: the last good summary.json and its validators, written by
+    the commit script, read by the claim script, so any replica can GET conditionally."""
     return f"{PREFIX}:{{p:{provider}}}:etag"
 
 
@@ -73,6 +74,12 @@ def all_channels() -> str:
     return f"{PREFIX}:channels"
 
 
+def workspace_channels(platform: str, workspace: str) -> str:
+    """Set of the channel keys of one workspace/guild with a subscription (a superset, like
+    `channels_of`); read by `SubscriptionStore.list_workspace` for Slack's App Home."""
+    return f"{PREFIX}:{{w:{platform}:{workspace}}}:channels"
+
+
 def crowd(surface: str) -> str:
     """Sorted set of crowd reports, member `<workspace>|<user>`, score = report time (epoch s)."""
     return f"{PREFIX}:{{s:{surface}}}:crowd"
@@ -101,6 +108,53 @@ def delivered(alert_id: str, channel_key: str) -> str:
     return f"{PREFIX}:{{c:{channel_key}}}:done:{alert_id}"
 
 
+def fanned(alert_id: str, channel_key: str) -> str:
+    """SET NX PX marker: fan-out already wrote the outbox entry of (alert, channel); written by
+    the enqueue script with the entry, so a fan-out re-run after a crash adds no duplicate."""
+    return f"{PREFIX}:{{o}}:fanned:{channel_key}:{alert_id}"
+
+
+def queued(channel_key: str, outage_id: str) -> str:
+    """Marker (PX): some entry of this outage was queued for this channel; fan-out reads it as
+    `has_parent` before the parent message exists."""
+    return f"{PREFIX}:{{o}}:queued:{channel_key}:{outage_id}"
+
+
+def outbox_seq(channel_key: str) -> str:
+    """Counter: the last per-channel sequence number given to an outbox entry (enqueue script);
+    workers deliver a channel's entries in this order."""
+    return f"{PREFIX}:{{o}}:seq:{channel_key}"
+
+
+def retrying() -> str:
+    """Hash outbox entry id -> JSON {channel, alert_id, attempts, error}: entries that failed at
+    least once and wait for another attempt; read by `aistatus deliveries`."""
+    return f"{PREFIX}:{{o}}:retrying"
+
+
+def fanout_lease() -> str:
+    """SET NX PX lease: the one consumer that fans transitions out right now (keeps the outbox in
+    transition order when several replicas run); renewed while held."""
+    return f"{PREFIX}:{{o}}:fanout:lease"
+
+
+def handled_seq(channel_key: str) -> str:
+    """The highest outbox sequence number of this channel that is done (delivered or dead);
+    written with the `delivered` marker, read by workers to keep per-channel order."""
+    return f"{PREFIX}:{{c:{channel_key}}}:seq"
+
+
+def channel_lease(channel_key: str) -> str:
+    """SET NX PX lease: the one worker sending to this channel right now (across replicas)."""
+    return f"{PREFIX}:{{c:{channel_key}}}:lease"
+
+
 def installation(team_id: str) -> str:
-    """Slack installation (bot token etc.) of one workspace, for multi-workspace deployments."""
+    """Hash {installation, bot}: JSON of the Slack installation (bot token etc.) of one workspace,
+    for multi-workspace deployments; written by the OAuth flow, read by the Bolt app and sender."""
     return f"{PREFIX}:slack:install:{team_id}"
+
+
+def oauth_state(state: str) -> str:
+    """SET EX: one Slack OAuth `state` we issued; deleted when the install callback consumes it."""
+    return f"{PREFIX}:slack:oauth-state:{state}"

@@ -1,0 +1,122 @@
+"""The `aistatus` command line (`python -m bot` is the same). IO: parses arguments, loads settings,
+hands over to the composition root, and turns known errors into one line and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.errors import ConfigError
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger("aistatus")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aistatus",
+        description="Is Claude down, or is it just me? Watches every Claude surface and tells "
+        "your Slack and Discord channels.",
+    )
+    p.add_argument("--version", action="version", version=f"aistatus {__version__}")
+    p.add_argument("--env-file", default=".env", help="settings file (default: .env)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run the bot (watcher, alerts, chat apps) until interrupted")
+    sub.add_parser("status", help="poll everything once and print a table (exit 0/1/2)")
+    demo = sub.add_parser("demo", help="replay a recorded Claude incident on loopback")
+    demo.add_argument("--pause", type=float, default=3.0, help="seconds between steps (default 3)")
+    sub.add_parser("check-config", help="validate settings and the catalog")
+    man = sub.add_parser("manifests", help="write manifests/discord-commands.json from the code")
+    man.add_argument("--out", default="manifests/discord-commands.json")
+    sub.add_parser("deliveries", help="list pending, retrying and dead alert deliveries")
+    return p
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "apscheduler.scheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+async def _run(settings: Settings) -> int:
+    from bot.app import run
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return await run(settings, stop=stop)
+
+
+def _check_config(settings: Settings) -> int:
+    from bot.app import catalog_of
+
+    catalog = catalog_of(settings)
+    claude = ", ".join(catalog.claude_surfaces())
+    backups = ", ".join(s for s in catalog.surfaces if s not in catalog.claude_surfaces())
+    redis = "REDIS_URL" if settings.redis_url else f"private redis-server in {settings.data_dir}"
+    slack = f"on ({settings.slack_mode} mode)" if settings.slack_enabled else "off"
+    rows = [
+        ("Claude surfaces", claude),
+        ("backups", backups),
+        ("status pages", ", ".join(catalog.watched_providers())),
+        ("redis", redis),
+        ("slack", slack),
+        ("discord", "on" if settings.discord_enabled else "off"),
+        ("probes", "on" if settings.probes_enabled else "off"),
+    ]
+    print(f"settings ok; catalog ok: {len(catalog.surfaces)} surfaces")
+    for label, value in rows:
+        print(f"  {label + ':':17}{value}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        settings = load_settings(args.env_file)
+        _logging(settings)
+        if command == "run":
+            return asyncio.run(_run(settings))
+        if command == "status":
+            from bot.app import status
+
+            return asyncio.run(status(settings, sys.stdout))
+        if command == "demo":
+            from bot.demo import run_demo
+
+            if settings.log_level != "DEBUG":  # the demo's output is the console sink itself
+                logging.getLogger("bot").setLevel(logging.WARNING)
+
+            return asyncio.run(run_demo(settings, sys.stdout, pause=args.pause))
+        if command == "check-config":
+            return _check_config(settings)
+        if command == "manifests":
+            from bot.manifests import write_manifests
+
+            return write_manifests(settings, args.out)
+        if command == "deliveries":
+            from bot.app import deliveries
+
+            return asyncio.run(deliveries(settings, sys.stdout))
+    except ConfigError as e:
+        print(f"aistatus: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Operators' endpoints: /healthz (alive), /readyz (Redis answers and a poll has run), /metrics
+(Prometheus). IO: a small aiohttp server started by `aistatus run`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+Check = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+def build_health_app(ready: Check, *, registry: CollectorRegistry = REGISTRY) -> web.Application:
+    """The app; `ready` answers (ok, detail) — e.g. Redis PING and "monitoring blind"."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok, detail = await ready()
+        return web.json_response({"ok": ok, "detail": detail}, status=200 if ok else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.add_routes(
+        [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)]
+    )
+    return app
+
+
+async def start_health_server(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve `app` on host:port (port 0 picks a free one); stop it with `await runner.cleanup()`."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -1,0 +1,119 @@
+"""Redis store of crowd reports: one report per user per surface per window, decayed by time.
+IO; one round trip per call (crowd.lua). The threshold logic is the pure `bot.crowd`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+
+from redis.asyncio import Redis
+
+from bot.crowd import CrowdThresholds, Report, count, crowd_observation
+from bot.model import Observation
+from bot.store import keys
+
+_LUA = resources.files("bot.store").joinpath("lua")
+
+
+@dataclass(frozen=True, slots=True)
+class CrowdReport:
+    """The outcome of one report: whether it counted (False: this user already reported the
+    surface in the window), the distinct people and workspaces in the window including it, and
+    the CROWD observation those reports amount to."""
+
+    recorded: bool
+    users: int
+    workspaces: int
+    observation: Observation
+
+
+class CrowdStore:
+    """Crowd reports per surface in a sorted set (score = report time), under the surface's slot."""
+
+    def __init__(self, redis: Redis, thresholds: CrowdThresholds | None = None) -> None:
+        self._redis = redis
+        self.thresholds = thresholds or CrowdThresholds()
+        self._report = redis.register_script(_LUA.joinpath("crowd.lua").read_text("utf-8"))
+
+    async def report(
+        self,
+        surface: str,
+        workspace: str,
+        user: str,
+        now: datetime,
+        *,
+        thresholds: CrowdThresholds | None = None,
+    ) -> CrowdReport:
+        """Record `user`'s report of `surface` (once per window), drop reports older than the
+        window, and return the counts and the resulting observation, in one round trip.
+        `thresholds` overrides the store's own for this call."""
+        t = thresholds or self.thresholds
+        rows = await self._run(surface, workspace, user, now, t.window_s)
+        recorded, reports = int(rows[0]) == 1, _reports(rows[1:])
+        c = count(reports, now, t.window_s)
+        return CrowdReport(
+            recorded=recorded,
+            users=c.users,
+            workspaces=c.workspaces,
+            observation=crowd_observation(surface, reports, now, t),
+        )
+
+    async def recent(
+        self, surface: str, now: datetime, *, window_s: float | None = None
+    ) -> list[Report]:
+        """Reports of `surface` within the window before `now`, oldest first."""
+        return (await self.recent_many([surface], now, window_s=window_s))[surface]
+
+    async def recent_many(
+        self, surfaces: Sequence[str], now: datetime, *, window_s: float | None = None
+    ) -> dict[str, list[Report]]:
+        """`recent` for several surfaces in one pipelined round trip."""
+        if not surfaces:
+            return {}
+        window = self.thresholds.window_s if window_s is None else window_s
+        cutoff = now.timestamp() - window
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for s in surfaces:
+                pipe.zrangebyscore(keys.crowd(s), f"({cutoff!r}", "+inf", withscores=True)
+            replies = await pipe.execute()
+        return {
+            s: [r for m, score in rows if (r := _report(m, score)) is not None]
+            for s, rows in zip(surfaces, replies, strict=True)
+        }
+
+    async def _run(
+        self, surface: str, workspace: str, user: str, now: datetime, window: float
+    ) -> list[object]:
+        return await self._report(
+            keys=[keys.crowd(surface), keys.crowd_user(surface, workspace, user)],
+            args=[
+                f"{workspace}|{user}",
+                repr(now.timestamp()),
+                repr(float(window)),
+                max(1, math.ceil(window)),
+            ],
+        )
+
+
+def _reports(flat: Sequence[object]) -> list[Report]:
+    out: list[Report] = []
+    for i in range(0, len(flat) - 1, 2):
+        r = _report(flat[i], flat[i + 1])
+        if r is not None:
+            out.append(r)
+    return out
+
+
+def _report(member: object, score: object) -> Report | None:
+    text = member.decode("utf-8", "replace") if isinstance(member, bytes) else str(member)
+    workspace, sep, user = text.partition("|")
+    if not sep:
+        return None
+    try:
+        at = float(score.decode() if isinstance(score, bytes) else score)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return (workspace, user, at)

@@ -1,0 +1,16 @@
+-- delivery_lease.lua: take, renew or give back a lease (a key holding its owner's token, with a TTL).
+-- KEYS[1] the lease key   ARGV[1] owner token   ARGV[2] TTL (ms)   ARGV[3] 'take' | 'release'
+-- Returns 1 when the caller holds (take) or gave back (release) the lease, else 0.
+local owner = redis.call('GET', KEYS[1])
+if ARGV[3] == 'release' then
+  if owner == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+    return 1
+  end
+  return 0
+end
+if owner == false or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0

@@ -1,0 +1,53 @@
+"""The parent message of each outage in each channel (`MessageRef`), so later alerts of the outage
+edit it and reply in its thread. IO: one Redis string per (channel, outage id), in the channel's
+slot. Workers store refs atomically with their delivered marker (`OutboxStore.complete`); this
+store reads them and serves everyone else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from bot.model import ChannelRef, MessageRef, decode_json, encode_json
+from bot.store import keys
+
+log = logging.getLogger(__name__)
+
+
+class MessageStore:
+    """MessageRef per (channel, outage id); `ttl_ms` bounds how long a finished outage's ref
+    lingers (long outages re-arm it with every delivery)."""
+
+    def __init__(self, redis: Redis, *, ttl_ms: int = 30 * 86_400_000) -> None:
+        self._redis = redis
+        self.ttl_ms = ttl_ms
+
+    async def get(self, channel: ChannelRef, outage_id: str) -> MessageRef | None:
+        """The parent message of `outage_id` in `channel`, or None (never posted, expired, or
+        unreadable: then a new parent is posted rather than failing the delivery)."""
+        key = keys.message(channel.key, outage_id)
+        raw = await self._redis.get(key)
+        if raw is None:
+            return None
+        try:
+            ref = decode_json(MessageRef, raw)
+        except ValidationError as e:
+            log.warning("unreadable message ref at %s (ignored): %s", key, str(e)[:200])
+            return None
+        if ref.channel != channel:
+            log.warning("message ref at %s names another channel %s (ignored)", key, ref.channel)
+            return None
+        return ref
+
+    async def put(self, channel: ChannelRef, outage_id: str, ref: MessageRef) -> None:
+        """Remember `ref` as the parent message of `outage_id` in `channel`."""
+        await self._redis.set(
+            keys.message(channel.key, outage_id), encode_json(ref), px=self.ttl_ms
+        )
+
+    async def drop(self, channel: ChannelRef, outage_id: str) -> None:
+        """Forget the parent (it was deleted in the chat): the next alert posts a new one."""
+        await self._redis.delete(keys.message(channel.key, outage_id))

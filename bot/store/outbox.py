@@ -1,0 +1,455 @@
+"""Redis side of delivery: the fan-out consumer group on the transitions streams, the outbox stream
+with its `workers` group, per-channel sequence numbers, delivered markers, leases, retry notes and
+dead letters. IO: thin wrappers over streams and three Lua scripts in `lua/`.
+
+An outbox entry holds: c channel key, a alert id, k outage id (alert key), n per-channel sequence
+number, q queued-at (ISO-8601), alert (Alert JSON). Entries are deleted when acknowledged, so the
+stream's length is the backlog.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from bot.model import Alert, ChannelRef, MessageRef, Transition, decode_json, encode_json
+from bot.store import keys
+
+log = logging.getLogger(__name__)
+
+_LUA = resources.files("bot.store").joinpath("lua")
+WORKERS = "workers"
+FANOUT = "fanout"
+
+
+def _script(name: str) -> str:
+    return _LUA.joinpath(name).read_text("utf-8")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _fields(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One delivery to do: `alert` to `channel`, number `seq` in that channel's order."""
+
+    id: str  # stream entry id
+    channel: ChannelRef
+    alert_id: str
+    seq: int
+    alert: Alert
+    queued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class BadEntry:
+    """An outbox entry that does not decode: dead-lettered as is, never retried. `channel` and
+    `seq` are set when they could be read, so the channel's order moves past it."""
+
+    id: str
+    error: str
+    fields: Mapping[str, str]
+    channel: ChannelRef | None = None
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One transitions-stream entry read by the fan-out; `transition` is None when undecodable."""
+
+    provider: str
+    id: str
+    transition: Transition | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryingDelivery:
+    entry_id: str
+    channel: str
+    alert_id: str
+    attempts: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str  # dead-letter stream id
+    entry_id: str
+    channel: str
+    alert_id: str
+    error: str
+    attempts: int
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What `aistatus deliveries` shows. queued: outbox entries not yet acknowledged; pending: of
+    those, read by a worker (in flight, waiting or retrying); dead_total: all dead letters kept."""
+
+    queued: int
+    pending: int
+    retrying: tuple[RetryingDelivery, ...]
+    dead: tuple[DeadLetter, ...]
+    dead_total: int
+
+
+def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> OutboxEntry | BadEntry:
+    """An outbox stream entry as a value; malformed data becomes a BadEntry, never an exception."""
+    fields = _fields(raw)
+    channel: ChannelRef | None = None
+    seq: int | None = None
+    try:
+        channel = ChannelRef.parse(fields["c"])
+        seq = int(fields["n"])
+        alert = decode_json(Alert, fields["alert"])
+        queued = datetime.fromisoformat(fields["q"]) if fields.get("q") else None
+        return OutboxEntry(entry_id, channel, fields["a"], seq, alert, queued)
+    except (KeyError, ValueError, ValidationError) as e:
+        error = f"malformed outbox entry: {type(e).__name__}: {str(e)[:200]}"
+        return BadEntry(entry_id, error, fields, channel, seq)
+
+
+class OutboxStore:
+    """The outbox stream and everything keyed beside it.
+
+    marker_ttl_ms: how long the `fanned`, `queued` and `delivered` markers live (longer than any
+    outage plus any redelivery); ref_ttl_ms: how long a parent message reference is kept.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        marker_ttl_ms: int = 14 * 86_400_000,
+        ref_ttl_ms: int = 30 * 86_400_000,
+        dead_maxlen: int = 10_000,
+    ) -> None:
+        self._redis = redis
+        self.marker_ttl_ms = marker_ttl_ms
+        self.ref_ttl_ms = ref_ttl_ms
+        self.dead_maxlen = dead_maxlen
+        self._enqueue = redis.register_script(_script("outbox_enqueue.lua"))
+        self._complete = redis.register_script(_script("outbox_complete.lua"))
+        self._lease = redis.register_script(_script("delivery_lease.lua"))
+
+    # -- fan-out side --------------------------------------------------------------------------
+
+    async def enqueue(
+        self, items: Sequence[tuple[Alert, str, ChannelRef]], *, now: datetime
+    ) -> list[str | None]:
+        """Write one entry per (alert, alert id, channel), in order, each at most once ever (the
+        `fanned` marker). One pipelined round trip. Returns the new entry ids, None for entries
+        written before."""
+        if not items:
+            return []
+        queued_at = now.isoformat()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for alert, aid, channel in items:
+                await self._enqueue(
+                    keys=[
+                        keys.outbox(),
+                        keys.fanned(aid, channel.key),
+                        keys.outbox_seq(channel.key),
+                        keys.queued(channel.key, alert.key),
+                    ],
+                    args=[
+                        self.marker_ttl_ms,
+                        channel.key,
+                        aid,
+                        alert.key,
+                        queued_at,
+                        encode_json(alert),
+                    ],
+                    client=pipe,
+                )
+            replies = await pipe.execute()
+        return [_text(r) if r else None for r in replies]
+
+    async def threads(self, pairs: Sequence[tuple[ChannelRef, str]]) -> list[bool]:
+        """For each (channel, outage id): was an entry of this outage queued for the channel, or
+        does it have a parent message? (fan-out's `has_parent`). One round trip."""
+        if not pairs:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, outage in pairs:
+                pipe.exists(keys.queued(channel.key, outage), keys.message(channel.key, outage))
+            replies = await pipe.execute()
+        return [int(r) > 0 for r in replies]
+
+    # -- workers side ----------------------------------------------------------------------------
+
+    async def ensure_group(self) -> None:
+        """Create the `workers` group (and the stream) if missing."""
+        try:
+            await self._redis.xgroup_create(keys.outbox(), WORKERS, id="0", mkstream=True)
+        except ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    async def read(
+        self, consumer: str, *, count: int, block_ms: int | None
+    ) -> list[OutboxEntry | BadEntry]:
+        """New entries for `consumer` (XREADGROUP >), waiting up to `block_ms` for some."""
+        reply = await self._redis.xreadgroup(
+            WORKERS, consumer, {keys.outbox(): ">"}, count=count, block=block_ms
+        )
+        return [decode_entry(_text(i), f) for _, entries in reply or [] for i, f in entries]
+
+    async def own_pending(self, consumer: str, *, count: int) -> list[OutboxEntry | BadEntry]:
+        """Entries this consumer name read before but never acknowledged (a restart under the
+        same name)."""
+        reply = await self._redis.xreadgroup(WORKERS, consumer, {keys.outbox(): "0"}, count=count)
+        return [decode_entry(_text(i), f) for _, entries in reply or [] for i, f in entries if f]
+
+    async def reclaim(
+        self, consumer: str, *, min_idle_ms: int, start: str, count: int
+    ) -> tuple[str, list[OutboxEntry | BadEntry]]:
+        """XAUTOCLAIM entries idle for `min_idle_ms` (their consumer died or stalls) to
+        `consumer`. Returns the cursor to continue from ("0-0" when the scan is complete)."""
+        reply = await self._redis.xautoclaim(
+            keys.outbox(), WORKERS, consumer, min_idle_ms, start_id=start, count=count
+        )
+        cursor, entries = _text(reply[0]), reply[1]
+        return cursor, [decode_entry(_text(i), f) for i, f in entries if f]
+
+    async def progress(self, channel: ChannelRef, alert_id: str) -> tuple[int, bool]:
+        """(the channel's handled sequence number, was (alert, channel) delivered)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.handled_seq(channel.key))
+            pipe.exists(keys.delivered(alert_id, channel.key))
+            seq, done = await pipe.execute()
+        return int(seq or 0), int(done) > 0
+
+    async def handled_seq(self, channel: ChannelRef) -> int:
+        """The highest sequence number of `channel` that is done."""
+        return int(await self._redis.get(keys.handled_seq(channel.key)) or 0)
+
+    async def complete(
+        self,
+        channel: ChannelRef,
+        seq: int,
+        *,
+        alert_id: str | None,
+        outage: str | None = None,
+        ref: MessageRef | None = None,
+        drop_ref: bool = False,
+    ) -> None:
+        """Record entry `seq` of `channel` as done: delivered when `alert_id` is given (else given
+        up), storing (`ref`) or forgetting (`drop_ref`) the outage's parent message reference.
+        One atomic step in the channel's slot."""
+        op = "set" if ref is not None else ("del" if drop_ref else "keep")
+        if op != "keep" and outage is None:
+            raise ValueError("a message ref change needs the outage id")
+        await self._complete(
+            keys=[
+                keys.handled_seq(channel.key),
+                keys.delivered(alert_id or "-", channel.key),
+                keys.message(channel.key, outage or "-"),
+            ],
+            args=[
+                seq,
+                "1" if alert_id else "0",
+                self.marker_ttl_ms,
+                op,
+                encode_json(ref) if ref is not None else b"",
+                self.ref_ttl_ms,
+            ],
+        )
+
+    async def ack(self, entry_ids: Sequence[str]) -> None:
+        """Acknowledge and delete entries (and their retry notes): they are done."""
+        if not entry_ids:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(keys.outbox(), WORKERS, *entry_ids)
+            pipe.xdel(keys.outbox(), *entry_ids)
+            pipe.hdel(keys.retrying(), *entry_ids)
+            await pipe.execute()
+
+    async def note_retry(
+        self, entry_id: str, channel: ChannelRef, alert_id: str, attempts: int, error: str
+    ) -> None:
+        """Remember that an entry failed and waits for another attempt (for the report)."""
+        note = {"channel": channel.key, "alert_id": alert_id, "attempts": attempts, "error": error}
+        await self._redis.hset(keys.retrying(), entry_id, json.dumps(note))
+
+    async def dead_letter(
+        self,
+        entry: OutboxEntry | BadEntry,
+        *,
+        error: str,
+        attempts: int,
+        now: datetime,
+    ) -> str:
+        """Append the entry and its last error to the dead letters (capped). Returns its id."""
+        if isinstance(entry, OutboxEntry):
+            fields: dict[str, Any] = {
+                "entry": entry.id,
+                "c": entry.channel.key,
+                "a": entry.alert_id,
+                "k": entry.alert.key,
+                "n": entry.seq,
+                "alert": encode_json(entry.alert),
+            }
+        else:
+            fields = {"entry": entry.id, **{k: v for k, v in entry.fields.items() if k != "entry"}}
+        fields.update({"error": error[:500], "attempts": attempts, "at": now.isoformat()})
+        dead_id = await self._redis.xadd(
+            keys.dead_letters(), fields, maxlen=self.dead_maxlen, approximate=True
+        )
+        return _text(dead_id)
+
+    async def take_lease(self, key: str, token: str, ttl_ms: int) -> bool:
+        """Take or renew the lease at `key` for `token`; False while someone else holds it."""
+        return int(await self._lease(keys=[key], args=[token, ttl_ms, "take"])) == 1
+
+    async def release_lease(self, key: str, token: str) -> None:
+        """Give the lease back if `token` still holds it."""
+        await self._lease(keys=[key], args=[token, 1, "release"])
+
+    async def backlog(self) -> int:
+        """Outbox entries not yet acknowledged."""
+        return int(await self._redis.xlen(keys.outbox()))
+
+
+class TransitionFeed:
+    """The fan-out consumer group `fanout` on every provider's transitions stream."""
+
+    def __init__(self, redis: Redis, providers: Sequence[str]) -> None:
+        self._redis = redis
+        self.providers = tuple(providers)
+
+    async def ensure_groups(self) -> None:
+        """Create the `fanout` group on each provider's stream if missing (from the start of the
+        stream: transitions recorded before the first start are delivered too)."""
+        for provider in self.providers:
+            try:
+                await self._redis.xgroup_create(
+                    keys.transitions(provider), FANOUT, id="0", mkstream=True
+                )
+            except ResponseError as e:
+                if "BUSYGROUP" not in str(e):
+                    raise
+
+    def _item(self, provider: str, entry_id: Any, raw: Mapping[Any, Any]) -> FeedItem:
+        blob = _fields(raw).get("t", "")
+        try:
+            t: Transition | None = decode_json(Transition, blob)
+        except ValidationError as e:
+            log.warning(
+                "fan-out: undecodable transition %s in %s (skipped): %s",
+                _text(entry_id),
+                provider,
+                str(e)[:200],
+            )
+            t = None
+        return FeedItem(provider, _text(entry_id), t)
+
+    async def read(self, consumer: str, *, count: int, block_ms: int | None) -> list[FeedItem]:
+        """New transitions of every provider (XREADGROUP >), oldest first per provider."""
+        streams = {keys.transitions(p): ">" for p in self.providers}
+        by_key = {keys.transitions(p): p for p in self.providers}
+        reply = await self._redis.xreadgroup(FANOUT, consumer, streams, count=count, block=block_ms)
+        return [
+            self._item(by_key[_text(stream)], i, f)
+            for stream, entries in reply or []
+            for i, f in entries
+        ]
+
+    async def take_over(self, consumer: str, *, count: int) -> list[FeedItem]:
+        """Every transition read but never acknowledged by any fan-out consumer (a previous lease
+        holder crashed), claimed to `consumer`, oldest first per provider. Entries trimmed from
+        the stream meanwhile are acknowledged away."""
+        out: list[FeedItem] = []
+        for provider in self.providers:
+            key = keys.transitions(provider)
+            cursor = "0-0"
+            for _ in range(10_000):  # bounded: each round claims up to `count`
+                reply = await self._redis.xautoclaim(
+                    key, FANOUT, consumer, 0, start_id=cursor, count=count
+                )
+                cursor = _text(reply[0])
+                out += [self._item(provider, i, f) for i, f in reply[1] if f]
+                gone = [_text(i) for i in reply[2]] if len(reply) > 2 else []
+                if gone:
+                    await self._redis.xack(key, FANOUT, *gone)
+                if cursor == "0-0":
+                    break
+        return out
+
+    async def ack(self, items: Sequence[FeedItem]) -> None:
+        """Acknowledge transitions whose delivery entries are all written."""
+        by_provider: dict[str, list[str]] = {}
+        for item in items:
+            by_provider.setdefault(item.provider, []).append(item.id)
+        if not by_provider:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for provider, ids in by_provider.items():
+                pipe.xack(keys.transitions(provider), FANOUT, *ids)
+            await pipe.execute()
+
+
+async def deliveries_report(redis: Redis, *, dead_limit: int = 20) -> DeliveryReport:
+    """The backlog, the entries waiting for another attempt, and the newest dead letters."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.xlen(keys.outbox())
+        pipe.hgetall(keys.retrying())
+        pipe.xrevrange(keys.dead_letters(), count=dead_limit)
+        pipe.xlen(keys.dead_letters())
+        queued, retrying_raw, dead_raw, dead_total = await pipe.execute()
+    try:
+        summary = await redis.xpending(keys.outbox(), WORKERS)
+        pending = int(summary.get("pending", 0)) if isinstance(summary, dict) else 0
+    except ResponseError:  # no group yet: nothing was ever read
+        pending = 0
+    retrying: list[RetryingDelivery] = []
+    for entry_id, blob in (retrying_raw or {}).items():
+        try:
+            note = json.loads(_text(blob))
+            retrying.append(
+                RetryingDelivery(
+                    _text(entry_id),
+                    str(note.get("channel", "?")),
+                    str(note.get("alert_id", "?")),
+                    int(note.get("attempts", 0)),
+                    str(note.get("error", "")),
+                )
+            )
+        except (ValueError, TypeError, AttributeError):
+            log.warning("deliveries report: unreadable retry note %s", _text(entry_id))
+    dead = []
+    for dead_id, raw in dead_raw or []:
+        f = _fields(raw)
+        try:
+            attempts = int(f.get("attempts", "0"))
+        except ValueError:
+            attempts = 0
+        dead.append(
+            DeadLetter(
+                _text(dead_id),
+                f.get("entry", ""),
+                f.get("c", "?"),
+                f.get("a", "?"),
+                f.get("error", ""),
+                attempts,
+                f.get("at", ""),
+            )
+        )
+    retrying.sort(key=lambda r: r.entry_id)
+    return DeliveryReport(int(queued), pending, tuple(retrying), tuple(dead), int(dead_total))

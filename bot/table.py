@@ -1,0 +1,48 @@
+"""The terminal table of `aistatus status`. Pure: rows and time in, text out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.duration import humanize
+from bot.model import Status
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    surface: str
+    name: str
+    claude: bool
+    status: Status
+    source: str
+    suspected: bool
+    since: datetime | None
+    incident: str | None
+    latency_ms: float | None
+    detail: str
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_table(rows: Sequence[StatusRow], *, now: datetime) -> str:
+    """Claude surfaces first, then backups; one line each with status, source, since, incident
+    and probe latency; unknown rows say why."""
+    header = ("SURFACE", "STATUS", "SOURCE", "SINCE", "LATENCY", "INCIDENT / NOTE")
+    body: list[tuple[str, ...]] = []
+    ordered = [r for r in rows if r.claude] + [r for r in rows if not r.claude]
+    for r in ordered:
+        status = f"{r.status.emoji} {r.status.label}" + (" (suspected)" if r.suspected else "")
+        since = f"{humanize(now - r.since)} ago" if r.since else "-"
+        latency = f"{r.latency_ms:.0f} ms" if r.latency_ms is not None else "-"
+        note = r.incident or (r.detail if r.status is not Status.OPERATIONAL else "")
+        body.append((r.surface, status, r.source, since, latency, _cut(note, 60)))
+    widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header) - 1)]
+    lines = []
+    for cells in [header, *body]:
+        left = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=True))
+        lines.append(f"{left}  {cells[-1]}".rstrip())
+    return "\n".join(lines)
