@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from bot import replies
 from bot.catalog import Catalog
 from bot.commands import Command, Verb, parse
-from bot.crowd import CrowdThresholds, count, crossed
+from bot.crowd import CrowdThresholds, count
 from bot.errors import CommandError
 from bot.model import CommandContext, Observation, Reply, Status, SurfaceState, Transition
 from bot.store.crowd import CrowdStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
+from bot.subscription import Subscription
 from bot.suggest import suggest
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,10 @@ async def run(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
             return await _mute(cmd, ctx, svc)
         case Verb.UNMUTE:
             sub = await svc.subscriptions.unmute(ctx.channel, now=ctx.now)
-            return replies.not_subscribed("unmute") if sub is None else replies.unmuted(
-                user_name=ctx.user_name
+            return (
+                replies.not_subscribed("unmute")
+                if sub is None
+                else replies.unmuted(user_name=ctx.user_name)
             )
         case Verb.REPORT:
             return await _report(cmd, ctx, svc)
@@ -90,7 +93,7 @@ async def run(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
     raise CommandError(f"`{cmd.verb}` is not something I can do yet.")  # pragma: no cover
 
 
-# -- verbs ------------------------------------------------------------------------------------------
+# -- verbs ----------------------------------------------------------------------------------------
 
 
 async def _status(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
@@ -222,7 +225,11 @@ async def _report(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
 
 
 async def _history(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
-    shown = list(dict.fromkeys(cmd.surfaces)) or svc.catalog.claude_surfaces()
+    shown = [
+        s
+        for s in (list(dict.fromkeys(cmd.surfaces)) or svc.catalog.claude_surfaces())
+        if s in svc.catalog.surfaces
+    ]
     found = await asyncio.gather(
         *(
             svc.surfaces.history(svc.catalog.surfaces[s].provider, s, limit=HISTORY_LIMIT)
@@ -233,31 +240,19 @@ async def _history(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
     if not cmd.surfaces:
         return replies.history(None, transitions, svc.catalog, cmd.days, ctx.now)
     return replies.combine(
-        [
-            replies.history(s, {s: transitions[s]}, svc.catalog, cmd.days, ctx.now)
-            for s in shown
-        ]
+        [replies.history(s, {s: transitions[s]}, svc.catalog, cmd.days, ctx.now) for s in shown]
     )
 
 
-# -- helpers ------------------------------------------------------------------------------------------
+# -- helpers --------------------------------------------------------------------------------------
 
 
-def _content(sub: object) -> object:
+def _content(sub: Subscription | None) -> tuple[object, ...] | None:
     """A subscription without its timestamp, to tell whether a change really changed anything."""
     if sub is None:
         return None
-    return (
-        sub.surfaces,  # type: ignore[attr-defined]
-        sub.all_claude,  # type: ignore[attr-defined]
-        sub.min_severity,  # type: ignore[attr-defined]
-        sub.maintenance,  # type: ignore[attr-defined]
-        sub.disabled_reason,  # type: ignore[attr-defined]
-    )
+    return (sub.surfaces, sub.all_claude, sub.min_severity, sub.maintenance, sub.disabled_reason)
 
 
 def _minutes(window_s: float) -> int:
     return max(1, round(window_s / 60))
-
-
-__all__ = ["Services", "crossed", "handle", "run"]

@@ -102,7 +102,7 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """An unresolved official incident or an in-progress maintenance, as the status page shows it."""
+    """An unresolved official incident or an in-progress maintenance, as the page shows it."""
 
     id: str
     name: str

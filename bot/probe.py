@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import httpx  # noqa: TID251 -- the IO twin lives here, beside its pure classifier
+import httpx  # the IO twin lives here, beside its pure classifier
 from pydantic import SecretStr
 
 from bot.catalog import ProbeSpec
 from bot.model import Observation, Signal, Status
-from bot.statuspage import transport_reason
+from bot.statuspage import deadline_reason, transport_reason
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ async def _request(
                         break
                 code = resp.status_code
     except TimeoutError:
-        return failed(f"no answer within {deadline:g} s")
+        return failed(deadline_reason(deadline))
     except httpx.HTTPError as e:
         return failed(transport_reason(e))
     except OSError as e:  # a socket error httpx did not wrap

@@ -31,7 +31,7 @@ _SOURCE = {
 }
 
 
-# -- small formatters -------------------------------------------------------------------------------
+# -- small formatters -----------------------------------------------------------------------------
 
 
 def name_of(surface: str, catalog: Catalog) -> str:
@@ -88,7 +88,7 @@ def _reply(
     )
 
 
-# -- status -----------------------------------------------------------------------------------------
+# -- status ---------------------------------------------------------------------------------------
 
 
 def _board_line(surface: str, state: SurfaceState, catalog: Catalog, now: datetime) -> str:
@@ -192,7 +192,7 @@ def combine(parts: Sequence[Reply]) -> Reply:
     )
 
 
-# -- subscriptions ------------------------------------------------------------------------------------
+# -- subscriptions --------------------------------------------------------------------------------
 
 
 def _covered(sub: Subscription, catalog: Catalog) -> str:
@@ -317,7 +317,7 @@ def forbidden() -> Reply:
     return _reply(None, [FORBIDDEN_TEXT], error=True)
 
 
-# -- crowd reports -------------------------------------------------------------------------------------
+# -- crowd reports --------------------------------------------------------------------------------
 
 
 def reported(
@@ -344,7 +344,7 @@ def reported(
     return _reply(None, [text])
 
 
-# -- history -------------------------------------------------------------------------------------------
+# -- history --------------------------------------------------------------------------------------
 
 
 def _transition_line(t: Transition, catalog: Catalog, now: datetime) -> str:
@@ -407,7 +407,7 @@ def history(
     return Reply(text="\n".join(text_lines), sections=(Section(title=title), *sections))
 
 
-# -- help and errors -------------------------------------------------------------------------------------
+# -- help and errors ------------------------------------------------------------------------------
 
 
 def help() -> Reply:

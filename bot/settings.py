@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".aistatus"), alias="AISTATUS_DATA_DIR")
     redis_server_bin: str = Field(default="redis-server", alias="AISTATUS_REDIS_SERVER")
 
-    # -- what to watch and how often ------------------------------------------------------------------
+    # -- what to watch and how often --------------------------------------------------------------
     catalog_path: Path | None = Field(default=None, alias="AISTATUS_CATALOG")
     poll_interval: float = Field(default=15.0, gt=0, alias="AISTATUS_POLL_INTERVAL")
     probe_interval: float = Field(default=60.0, gt=0, alias="AISTATUS_PROBE_INTERVAL")
@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     history_length: int = Field(default=1000, ge=10, alias="AISTATUS_HISTORY_LENGTH")
     anthropic_api_key: SecretStr | None = Field(default=None, alias="ANTHROPIC_API_KEY")
 
-    # -- crowd reports --------------------------------------------------------------------------------
+    # -- crowd reports ----------------------------------------------------------------------------
     crowd_window: float = Field(default=600.0, gt=0, alias="AISTATUS_CROWD_WINDOW")
     crowd_users: int = Field(default=3, ge=1, alias="AISTATUS_CROWD_USERS")
     crowd_workspaces: int = Field(default=2, ge=1, alias="AISTATUS_CROWD_WORKSPACES")
@@ -44,14 +44,14 @@ class Settings(BaseSettings):
         default=5, ge=1, alias="AISTATUS_CROWD_USERS_ONE_WORKSPACE"
     )
 
-    # -- operators -------------------------------------------------------------------------------------
+    # -- operators --------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", alias="AISTATUS_LOG_LEVEL"
     )
     http_host: str = Field(default="127.0.0.1", alias="AISTATUS_HTTP_HOST")
     http_port: int = Field(default=8080, ge=0, le=65535, alias="AISTATUS_HTTP_PORT")
 
-    # -- Slack ------------------------------------------------------------------------------------------
+    # -- Slack ------------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
@@ -63,12 +63,12 @@ class Settings(BaseSettings):
     slack_client_secret: SecretStr | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
     slack_redirect_uri: str | None = Field(default=None, alias="AISTATUS_SLACK_REDIRECT_URI")
 
-    # -- Discord ----------------------------------------------------------------------------------------
+    # -- Discord ----------------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
     discord_api_url: str = Field(default="https://discord.com/api/v10", alias="DISCORD_API_URL")
     discord_dev_guild_id: int | None = Field(default=None, alias="DISCORD_DEV_GUILD_ID")
 
-    # -- delivery ---------------------------------------------------------------------------------------
+    # -- delivery ---------------------------------------------------------------------------------
     delivery_workers: int = Field(default=8, ge=1, le=256, alias="AISTATUS_DELIVERY_WORKERS")
     delivery_max_attempts: int = Field(
         default=8, ge=1, le=100, alias="AISTATUS_DELIVERY_MAX_ATTEMPTS"

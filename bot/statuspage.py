@@ -11,12 +11,12 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
-import httpx  # noqa: TID251 -- the IO twin lives here, beside its pure parser
+import httpx  # the IO twin lives here, beside its pure parser
 
 from bot.errors import ProbeError
 from bot.model import Incident, Status
@@ -571,7 +571,7 @@ async def _get(
                 client, url, headers, max_bytes, max_redirects, sent, started
             )
     except TimeoutError:
-        raise ProbeError(f"no answer within {deadline:g} s") from None
+        raise ProbeError(deadline_reason(deadline)) from None
     except httpx.HTTPError as e:
         raise ProbeError(transport_reason(e)) from None
 
@@ -639,6 +639,11 @@ def _validators(resp: httpx.Response, *, fallback: Validators | None) -> Validat
     return Validators(etag=etag, last_modified=modified)
 
 
+def deadline_reason(deadline: float | None) -> str:
+    """The reason given when a whole call ran past its `deadline` (seconds)."""
+    return f"no answer within {deadline:g} s" if deadline is not None else "timeout"
+
+
 def transport_reason(exc: BaseException) -> str:
     """A short, secret-free reason for an httpx error (never the exception text, which may carry
     a URL with a query string)."""
@@ -680,10 +685,3 @@ def _connect_reason(exc: BaseException) -> str:
     if "ssl" in text or "certificate" in text:
         return "TLS handshake failed"
     return "connection failed"
-
-
-def summarise_problems(problems: Sequence[str], limit: int = 3) -> str:
-    """A one-line digest of parse problems for logs: the first `limit`, then "+N more"."""
-    head = "; ".join(problems[:limit])
-    rest = len(problems) - limit
-    return f"{head}; +{rest} more" if rest > 0 else head

@@ -102,7 +102,8 @@ def bar(pct: float) -> str:
 
 
 def percent(pct: float) -> str:
-    """'100%' for a clean record, else one decimal rounded down ('99.9%', never a false '100.0%')."""
+    """'100%' for a clean record, else one decimal rounded down: '99.9%', never a false
+    '100.0%'."""
     if pct >= 100.0:
         return "100%"
     return f"{math.floor(pct * 10) / 10:.1f}%"

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import httpx
+import httpx -- tests drive the IO edge over loopback
 import pytest
 from pydantic import SecretStr
 
@@ -43,30 +43,51 @@ def res(code: int | None, ms: float | None = 100.0, error: str | None = None, au
     [
         pytest.param(SPEC, res(200), Status.OPERATIONAL, "HTTP 200 in 100 ms", id="ok"),
         pytest.param(SPEC, res(403), Status.OPERATIONAL, "HTTP 403 in 100 ms", id="expected-403"),
-        pytest.param(SPEC, res(200, 4500.0), Status.DEGRADED, "slow: 4500 ms (limit 3000 ms)",
-                     id="slow"),
-        pytest.param(SPEC, res(None, None, "connection refused"), Status.MAJOR_OUTAGE,
-                     "connection refused", id="refused"),
-        pytest.param(SPEC, res(None, None, "read timeout"), Status.MAJOR_OUTAGE, "read timeout",
-                     id="timeout"),
+        pytest.param(
+            SPEC, res(200, 4500.0), Status.DEGRADED, "slow: 4500 ms (limit 3000 ms)", id="slow"
+        ),
+        pytest.param(
+            SPEC,
+            res(None, None, "connection refused"),
+            Status.MAJOR_OUTAGE,
+            "connection refused",
+            id="refused",
+        ),
+        pytest.param(
+            SPEC, res(None, None, "read timeout"), Status.MAJOR_OUTAGE, "read timeout", id="timeout"
+        ),
         pytest.param(SPEC, res(503), Status.MAJOR_OUTAGE, "HTTP 503", id="5xx"),
         pytest.param(SPEC, res(529), Status.MAJOR_OUTAGE, "HTTP 529 (overloaded)", id="529"),
         pytest.param(SPEC, res(404), Status.MAJOR_OUTAGE, "unexpected HTTP 404", id="unexpected"),
         pytest.param(SPEC, res(429), Status.DEGRADED, "rate limited", id="429"),
-        pytest.param(API, res(401), Status.OPERATIONAL, "HTTP 401 in 100 ms",
-                     id="anonymous-401-is-the-front-door"),
-        pytest.param(API, res(200, auth=True), Status.OPERATIONAL, "HTTP 200 in 100 ms",
-                     id="auth-ok"),
-        pytest.param(API, res(401, auth=True), Status.UNKNOWN, "API key rejected",
-                     id="auth-401-our-key"),
-        pytest.param(API, res(403, auth=True), Status.UNKNOWN, "API key rejected",
-                     id="auth-403-our-key"),
+        pytest.param(
+            API,
+            res(401),
+            Status.OPERATIONAL,
+            "HTTP 401 in 100 ms",
+            id="anonymous-401-is-the-front-door",
+        ),
+        pytest.param(
+            API, res(200, auth=True), Status.OPERATIONAL, "HTTP 200 in 100 ms", id="auth-ok"
+        ),
+        pytest.param(
+            API, res(401, auth=True), Status.UNKNOWN, "API key rejected", id="auth-401-our-key"
+        ),
+        pytest.param(
+            API, res(403, auth=True), Status.UNKNOWN, "API key rejected", id="auth-403-our-key"
+        ),
         pytest.param(API, res(429, auth=True), Status.DEGRADED, "rate limited", id="auth-429"),
-        pytest.param(API, res(529, auth=True), Status.MAJOR_OUTAGE, "HTTP 529 (overloaded)",
-                     id="auth-529"),
+        pytest.param(
+            API, res(529, auth=True), Status.MAJOR_OUTAGE, "HTTP 529 (overloaded)", id="auth-529"
+        ),
         pytest.param(API, res(500, auth=True), Status.MAJOR_OUTAGE, "HTTP 500", id="auth-500"),
-        pytest.param(API, res(400, auth=True), Status.UNKNOWN,
-                     "check request rejected (HTTP 400)", id="auth-400-our-request"),
+        pytest.param(
+            API,
+            res(400, auth=True),
+            Status.UNKNOWN,
+            "check request rejected (HTTP 400)",
+            id="auth-400-our-request",
+        ),
     ],
 )
 def test_classify(spec: ProbeSpec, result: ProbeResult, status: Status, reason: str):
@@ -258,7 +279,10 @@ async def test_a_canary_that_answers_means_the_outage_is_real(server, client, cl
 
 async def test_one_probe_answering_means_not_blind(server, client, closed_url):
     server.set_probe("web", status=200)
-    specs = {"claude.ai": [spec_for(closed_url + "/a")], "api": [spec_for(server.url + "/probe/web")]}
+    specs = {
+        "claude.ai": [spec_for(closed_url + "/a")],
+        "api": [spec_for(server.url + "/probe/web")],
+    }
     async with asyncio.timeout(5):
         obs = await run_probes(client, specs, [closed_url + "/canary"], now=NOW)
     assert {o.surface: o.status for o in obs} == {

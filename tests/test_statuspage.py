@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import httpx -- tests drive the IO edge over loopback
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,7 +27,7 @@ from bot.statuspage import (
     parse_time,
 )
 from bot.statusserver import StatusServer
-from conftest import fixture_json, fixture_text
+from tests.conftest import fixture_json, fixture_text
 
 NOW = datetime(2026, 9, 22, 1, 1, tzinfo=UTC)
 CLAUDE_AFFECTED = {"rwppv331jlwc", "k8w3r06qmzrp", "yyzkbfz2thpt", "bpp5gb3hpjcl"}
@@ -228,10 +228,14 @@ def test_a_malformed_incident_is_skipped_and_the_rest_is_read():
 @pytest.mark.parametrize(
     ("payload", "error"),
     [
-        pytest.param(b"<html><body>502 Bad Gateway</body></html>", "not JSON (HTML error page?)",
-                     id="html-page"),
-        pytest.param(b'{"components": [{"id": "a", "status": "oper', "truncated JSON",
-                     id="truncated"),
+        pytest.param(
+            b"<html><body>502 Bad Gateway</body></html>",
+            "not JSON (HTML error page?)",
+            id="html-page",
+        ),
+        pytest.param(
+            b'{"components": [{"id": "a", "status": "oper', "truncated JSON", id="truncated"
+        ),
         pytest.param(b"", "empty body", id="empty"),
         pytest.param(b"\xff\xfe\x00garbage", "not UTF-8 text", id="binary"),
         pytest.param(b"[1, 2]", "not a JSON object", id="array"),
@@ -275,13 +279,22 @@ def test_incidents_json_keeps_resolved_incidents_for_their_resolution_text():
     [
         pytest.param("line one\r\nline two", "line one\nline two", id="crlf"),
         pytest.param("a\n\n\n\n b   c", "a\n\nb c", id="whitespace"),
-        pytest.param("ratio 2\u22361 \u201cok\u201d \U0001f389", "ratio 2\u22361 \u201cok\u201d "
-                     "\U0001f389", id="unicode-kept"),
-        pytest.param('see <a href="https://x.y">the post</a> &amp; more', "see the post & more",
-                     id="html-link"),
+        pytest.param(
+            "ratio 2\u22361 \u201cok\u201d \U0001f389",
+            "ratio 2\u22361 \u201cok\u201d \U0001f389",
+            id="unicode-kept",
+        ),
+        pytest.param(
+            'see <a href="https://x.y">the post</a> &amp; more',
+            "see the post & more",
+            id="html-link",
+        ),
         pytest.param("<p>one</p><p>two<br>three</p>", "one\ntwo\nthree", id="html-blocks"),
-        pytest.param("**bold** and [link](https://x.y) <https://x.y>",
-                     "**bold** and [link](https://x.y) <https://x.y>", id="markdown-kept"),
+        pytest.param(
+            "**bold** and [link](https://x.y) <https://x.y>",
+            "**bold** and [link](https://x.y) <https://x.y>",
+            id="markdown-kept",
+        ),
         pytest.param("latency < 5 s and > 2 s", "latency < 5 s and > 2 s", id="angle-brackets"),
     ],
 )
@@ -308,8 +321,9 @@ def test_timestamps_with_any_offset_become_aware_utc(raw: str | None, expected: 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 status_strings = st.sampled_from([*sorted(VALID), "unknown", "", "Major_Outage", "melted"])
@@ -362,8 +376,9 @@ def test_arbitrary_json_never_raises_or_invents_a_status(payload: Any):
 def test_arbitrary_bytes_never_raise(payload: bytes | str):
     reading = read(payload)
     assert reading.ok or reading.error
-    assert all(c.raw_status in VALID or c.status is Status.UNKNOWN for c in
-               reading.components.values())
+    assert all(
+        c.raw_status in VALID or c.status is Status.UNKNOWN for c in reading.components.values()
+    )
     parse_incidents(payload, provider="x", observed_at=NOW)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.alert import END_KINDS
 from bot.catalog import Catalog
+from bot.commands import complete
 from bot.model import Alert, AlertKind, Reply, Status
 from bot.suggest import NO_BACKUPS_TEXT
 
@@ -318,34 +319,14 @@ def command_text(verb: str, *words: str | None, **flags: str | int | bool | None
 # -- autocomplete ----------------------------------------------------------------------------------
 
 Complete = Callable[[str, Catalog], Sequence[tuple[str, str]]]
-"""(prefix, catalog) -> [(surface id, display name)], best first (bot.commands.complete)."""
-
-
-def complete_surfaces(
-    prefix: str, catalog: Catalog, limit: int = CHOICE_MAX
-) -> list[tuple[str, str]]:
-    """Surfaces whose id or name starts with `prefix` (then those containing it), in catalog
-    order: the fallback for `bot.commands.complete`."""
-    p = prefix.strip().lower()
-    starts = [
-        (sid, s.name)
-        for sid, s in catalog.surfaces.items()
-        if sid.startswith(p) or s.name.lower().startswith(p)
-    ]
-    seen = {sid for sid, _ in starts}
-    contains = [
-        (sid, s.name)
-        for sid, s in catalog.surfaces.items()
-        if sid not in seen and (p in sid or p in s.name.lower())
-    ]
-    return (starts + contains)[:limit]
+"""(prefix, catalog) -> [(surface id, display name)], best first: `bot.commands.complete`."""
 
 
 def surface_choices(
     current: str,
     catalog: Catalog,
     *,
-    complete: Complete = complete_surfaces,
+    complete: Complete = complete,
     several: bool = False,
     allow_all: bool = False,
 ) -> list[dict[str, str]]:

@@ -295,14 +295,11 @@ def to_slack_blocks(alert: Alert) -> list[dict[str, Any]]:
 
 def to_slack_text(alert: Alert) -> str:
     """The alert as one line of escaped text: the notification and screen-reader fallback."""
-    parts = [f"{_title(alert)}: {_names(alert)}"]
-    if alert.kind in _ENDING:
-        parts.append("operational again")
-    else:
-        parts.append(alert.severity.label)
+    state = ["operational again" if alert.kind in _ENDING else alert.severity.label]
     if alert.duration_text:
-        parts.append(alert.duration_text)
-    text = escape(" — ".join([parts[0], ", ".join(parts[1:])]))
+        state.append(alert.duration_text)
+    names = ", ".join(alert.surface_names) or ", ".join(alert.surfaces)
+    text = escape(f"{_title(alert)} — {names}: {', '.join(state)}")
     if alert.kind not in _ENDING:
         if alert.backups:
             names = ", ".join(b.name for b in alert.backups[:BACKUPS_SHOWN])

@@ -50,7 +50,7 @@ def surfaces_index() -> str:
     return f"{PREFIX}:surfaces"
 
 
-# -- channels (issue 3) -----------------------------------------------------------------------------
+# -- channels (issue 3) ---------------------------------------------------------------------------
 
 
 def subscription(channel_key: str) -> str:
@@ -90,7 +90,7 @@ def crowd_user(surface: str, workspace: str, user: str) -> str:
     return f"{PREFIX}:{{s:{surface}}}:crowd:u:{workspace}:{user}"
 
 
-# -- delivery (issues 4-6) ----------------------------------------------------------------------------
+# -- delivery (issues 4-6) ------------------------------------------------------------------------
 
 
 def outbox() -> str:
@@ -98,7 +98,7 @@ def outbox() -> str:
     return f"{PREFIX}:{{o}}:outbox"
 
 
-def dead_letters() -> str:
+    """Stream of deliveries that failed for good or ran out of attempts, with their last error."""
     """Stream of deliveries that failed permanently or ran out of attempts, with their last error."""
     return f"{PREFIX}:{{o}}:dead"
 

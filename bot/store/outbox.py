@@ -186,10 +186,11 @@ class OutboxStore:
         if not pairs:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
-            for channel, outage in pairs:
-                pipe.exists(keys.queued(channel.key, outage), keys.message(channel.key, outage))
+            for channel, outage in pairs:  # two EXISTS: the keys live in different slots
+                pipe.exists(keys.queued(channel.key, outage))
+                pipe.exists(keys.message(channel.key, outage))
             replies = await pipe.execute()
-        return [int(r) > 0 for r in replies]
+        return [int(a) + int(b) > 0 for a, b in zip(replies[::2], replies[1::2], strict=True)]
 
     # -- workers side ----------------------------------------------------------------------------
 

@@ -151,7 +151,7 @@ class SubscriptionStore:
         """Resume sending to a disabled channel. None: no subscription."""
         return await self._patch_fields(channel, now, [("d", "dis", "")])
 
-    # -- reads ---------------------------------------------------------------------------------------
+    # -- reads ------------------------------------------------------------------------------------
 
     async def get(self, channel: ChannelRef) -> Subscription | None:
         """The channel's subscription, or None."""

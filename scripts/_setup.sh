@@ -1,0 +1,51 @@
+# Shared by scripts/run and scripts/test: a virtualenv with the project installed, and a
+# redis-server when one is needed. Sourced, not run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${AISTATUS_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+
+die() { echo "aistatus setup: $*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" = "0" ]; }
+
+apt_install() {
+  # Debian/Ubuntu packages, only as root; otherwise say how, in one line.
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    echo "aistatus setup: installing $* with apt-get" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    die "please install $* (Debian/Ubuntu: sudo apt-get install -y $*), then run this again"
+  fi
+}
+
+ensure_python() {
+  command -v "$PY" >/dev/null 2>&1 || die "python3 (3.11 or newer) is needed"
+  "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "Python 3.11 or newer is needed (found $("$PY" --version 2>&1))"
+}
+
+ensure_venv() {
+  ensure_python
+  if [ ! -x "$VENV/bin/python" ]; then
+    if ! "$PY" -m venv "$VENV" >/dev/null 2>&1; then
+      rm -rf "$VENV"
+      apt_install "python3-venv"
+      "$PY" -m venv "$VENV"
+    fi
+  fi
+  local stamp="$VENV/.aistatus-installed"
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    echo "aistatus setup: installing the project into $VENV" >&2
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+    touch "$stamp"
+  fi
+}
+
+ensure_redis_server() {
+  command -v "${AISTATUS_REDIS_SERVER:-redis-server}" >/dev/null 2>&1 && return 0
+  apt_install redis-server
+}

@@ -1,0 +1,451 @@
+"""Alerts from the real incident 7g1qpkyz5gxh ("Elevated errors for multiple models", which hit
+claude.ai, the API, Claude Code and Cowork at once): grouping, kinds, wording, channel narrowing,
+ids and the plain-text rendering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.alert import alert_id, alert_text, build_alerts, for_channel, trim_update
+from bot.catalog import load_catalog
+from bot.model import (
+    Alert,
+    AlertKind,
+    Incident,
+    Reason,
+    Signal,
+    Status,
+    SurfaceState,
+    Transition,
+    TransitionKind,
+)
+from bot.suggest import NO_BACKUPS_TEXT
+from tests.conftest import fixture_json
+
+CATALOG = load_catalog()
+AFFECTED = {  # component id -> surface, as the fixture's incident names them
+    "rwppv331jlwc": "claude.ai",
+    "k8w3r06qmzrp": "api",
+    "yyzkbfz2thpt": "code",
+    "bpp5gb3hpjcl": "cowork",
+}
+FOUR = ("claude.ai", "api", "code", "cowork")
+BACKUP_SURFACES = ("console", "bedrock-claude", "vertex-claude", "chatgpt", "openai-api", "gemini")
+T0 = datetime(2026, 9, 22, 0, 57, 26, tzinfo=UTC)  # the incident's created_at
+
+
+def _incident() -> Incident:
+    raw: dict[str, Any] = fixture_json("claude/summary_incident_investigating.json")["incidents"][0]
+    update = raw["incident_updates"][0]
+    return Incident(
+        id=raw["id"],
+        name=raw["name"],
+        status=raw["status"],
+        impact=raw["impact"],
+        url=raw.get("shortlink"),
+        components=tuple(c["id"] for c in raw["components"]),
+        update_id=update["id"],
+        update_status=update["status"],
+        update_body=update["body"],
+        update_at=datetime.fromisoformat(update["display_at"]),
+        started_at=datetime.fromisoformat(raw["created_at"]),
+    )
+
+
+INCIDENT = _incident()
+KEY = INCIDENT.id
+
+
+def transition(
+    surface: str,
+    *,
+    kind: TransitionKind = TransitionKind.START,
+    reason: Reason = Reason.STARTED,
+    status: Status = Status.PARTIAL_OUTAGE,
+    prev: Status = Status.OPERATIONAL,
+    suspected: bool = False,
+    prev_suspected: bool = False,
+    outage_id: str = KEY,
+    incident: Incident | None = INCIDENT,
+    source: Signal | None = Signal.OFFICIAL,
+    at: datetime = T0,
+    version: int = 1,
+) -> Transition:
+    return Transition(
+        id=f"{surface}@{version}",
+        surface=surface,
+        provider=CATALOG.surfaces[surface].provider,
+        kind=kind,
+        reason=reason,
+        status=status,
+        prev_status=prev,
+        source=source,
+        suspected=suspected,
+        prev_suspected=prev_suspected,
+        outage_id=outage_id,
+        incident=incident,
+        started_at=T0,
+        at=at,
+    )
+
+
+def state(
+    surface: str,
+    status: Status = Status.OPERATIONAL,
+    *,
+    outage_id: str | None = None,
+    suspected: bool = False,
+) -> SurfaceState:
+    out = status is not Status.OPERATIONAL
+    return SurfaceState(
+        surface=surface,
+        status=status,
+        source=Signal.OFFICIAL,
+        suspected=suspected,
+        incident=INCIDENT if out and not suspected else None,
+        outage_id=outage_id if out else None,
+        started_at=T0 if out else None,
+        since=T0,
+    )
+
+
+def states(**overrides: SurfaceState) -> dict[str, SurfaceState]:
+    """Every catalog surface operational, then the overrides."""
+    base = {sid: state(sid) for sid in CATALOG.surfaces}
+    return {**base, **overrides}
+
+
+def during() -> dict[str, SurfaceState]:
+    """The live states while the incident covers all four surfaces."""
+    out = {sid: state(sid, Status.PARTIAL_OUTAGE, outage_id=KEY) for sid in FOUR}
+    return {**{sid: state(sid) for sid in CATALOG.surfaces}, **out}
+
+
+def only(alerts: list[Alert]) -> Alert:
+    assert len(alerts) == 1, alerts
+    return alerts[0]
+
+
+# -- grouping and kinds --------------------------------------------------------------------------
+
+
+def test_one_incident_over_four_surfaces_makes_one_alert_listing_them_all() -> None:
+    alert = only(
+        build_alerts(
+            [transition(s) for s in FOUR], during(), CATALOG, now=T0 + timedelta(minutes=4)
+        )
+    )
+    assert alert.kind is AlertKind.START
+    assert alert.key == "7g1qpkyz5gxh"
+    assert alert.surfaces == FOUR
+    assert alert.surface_names == ("claude.ai", "Claude API", "Claude Code", "Claude Cowork")
+    assert alert.transition_ids == ("claude.ai@1", "api@1", "code@1", "cowork@1")
+    assert alert.severity is Status.PARTIAL_OUTAGE
+    assert alert.title == "claude.ai, Claude API, Claude Code, Claude Cowork: partial outage"
+    assert alert.incident_title == "Elevated errors for multiple models"
+    assert alert.update_text is not None and alert.update_text.startswith("We are investigating")
+    assert alert.started_at == T0
+    assert alert.duration_text == "for 4 min"
+    assert not alert.suspected
+
+
+def test_start_carries_backups_that_are_up_with_same_model_routes_first() -> None:
+    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    names = [b.surface for b in alert.backups]
+    assert names[:3] == ["console", "bedrock-claude", "vertex-claude"]
+    assert not set(names) & set(FOUR)
+    assert all(b.status is Status.OPERATIONAL for b in alert.backups)
+
+
+def test_two_outages_in_one_batch_make_two_alerts() -> None:
+    batch = [transition("api"), transition("chatgpt", outage_id="openai-1", incident=None)]
+    live = states(
+        api=state("api", Status.PARTIAL_OUTAGE, outage_id=KEY),
+        chatgpt=state("chatgpt", Status.MAJOR_OUTAGE, outage_id="openai-1"),
+    )
+    alerts = build_alerts(batch, live, CATALOG, now=T0)
+    assert [(a.key, a.surfaces) for a in alerts] == [(KEY, ("api",)), ("openai-1", ("chatgpt",))]
+    assert alerts[1].severity is Status.MAJOR_OUTAGE
+
+
+def test_a_surface_joining_an_ongoing_outage_is_an_update_naming_every_surface_out() -> None:
+    live = during()
+    alert = only(build_alerts([transition("cowork", version=2)], live, CATALOG, now=T0))
+    assert alert.kind is AlertKind.UPDATE
+    assert alert.changed == ("cowork",)
+    assert alert.surfaces == FOUR
+    assert (
+        alert.title == "Update on claude.ai, Claude API, Claude Code, Claude Cowork: partial outage"
+    )
+
+
+def test_a_worsening_is_an_update_at_the_new_severity() -> None:
+    live = {**during(), "api": state("api", Status.MAJOR_OUTAGE, outage_id=KEY)}
+    worse = transition(
+        "api",
+        kind=TransitionKind.UPDATE,
+        reason=Reason.WORSENED,
+        status=Status.MAJOR_OUTAGE,
+        prev=Status.PARTIAL_OUTAGE,
+        version=2,
+    )
+    alert = only(build_alerts([worse], live, CATALOG, now=T0 + timedelta(minutes=30)))
+    assert alert.kind is AlertKind.UPDATE
+    assert alert.severity is Status.MAJOR_OUTAGE
+    assert alert.title.endswith(": major outage")
+    assert alert.duration_text == "for 30 min"
+
+
+def _recovery(surface: str) -> Transition:
+    return transition(
+        surface,
+        kind=TransitionKind.RECOVERY,
+        reason=Reason.RECOVERED,
+        status=Status.OPERATIONAL,
+        prev=Status.PARTIAL_OUTAGE,
+        at=T0 + timedelta(hours=2, minutes=13),
+        version=3,
+    )
+
+
+def test_partial_recovery_is_an_update_that_names_what_is_still_out() -> None:
+    live = {**during(), "claude.ai": state("claude.ai")}
+    later = T0 + timedelta(hours=1)
+    alert = only(build_alerts([_recovery("claude.ai")], live, CATALOG, now=later))
+    assert alert.kind is AlertKind.UPDATE
+    assert alert.ends is AlertKind.RECOVERY
+    assert alert.title == "Recovered: claude.ai; still out: Claude API, Claude Code, Claude Cowork"
+    assert alert.severity is Status.PARTIAL_OUTAGE
+    assert alert.duration_text == "for 1 h"
+    assert alert.backups, "the surfaces still out still need backups"
+
+
+def test_full_recovery_says_resolved_after_the_outage_duration() -> None:
+    end = T0 + timedelta(hours=2, minutes=13)
+    alert = only(build_alerts([_recovery(s) for s in FOUR], states(), CATALOG, now=end))
+    assert alert.kind is AlertKind.RECOVERY
+    assert alert.severity is Status.OPERATIONAL
+    assert alert.duration_text == "resolved after 2 h 13 min"
+    assert alert.title == (
+        "Resolved: claude.ai, Claude API, Claude Code, Claude Cowork after 2 h 13 min"
+    )
+    assert alert.backups == ()
+
+
+def test_suspected_then_confirmed_keeps_the_same_key() -> None:
+    probe_id = "probe:claude.ai:1"
+    suspected = transition(
+        "claude.ai", suspected=True, source=Signal.PROBE, outage_id=probe_id, incident=None
+    )
+    live = states(
+        **{"claude.ai": state("claude.ai", Status.MAJOR_OUTAGE, outage_id=probe_id, suspected=True)}
+    )
+    first = only(build_alerts([suspected], live, CATALOG, now=T0))
+    assert first.kind is AlertKind.SUSPECTED
+    assert first.suspected
+    assert first.title == (
+        "Suspected outage: claude.ai (our probes fail; not on the official page yet)"
+    )
+
+    confirmed = transition(
+        "claude.ai",
+        kind=TransitionKind.UPDATE,
+        reason=Reason.CONFIRMED,
+        prev=Status.MAJOR_OUTAGE,
+        prev_suspected=True,
+        outage_id=probe_id,
+        at=T0 + timedelta(minutes=12),
+        version=2,
+    )
+    live = states(**{"claude.ai": state("claude.ai", Status.PARTIAL_OUTAGE, outage_id=probe_id)})
+    second = only(build_alerts([confirmed], live, CATALOG, now=T0 + timedelta(minutes=12)))
+    assert second.kind is AlertKind.CONFIRMED
+    assert second.key == first.key
+    assert not second.suspected
+    assert second.incident_title == "Elevated errors for multiple models"
+    assert "official status page" in second.title
+
+
+def test_a_withdrawn_suspicion_says_all_clear() -> None:
+    withdrawn = transition(
+        "api",
+        kind=TransitionKind.RECOVERY,
+        reason=Reason.WITHDRAWN,
+        status=Status.OPERATIONAL,
+        prev=Status.MAJOR_OUTAGE,
+        prev_suspected=True,
+        source=Signal.PROBE,
+        outage_id="probe:api:1",
+        incident=None,
+        at=T0 + timedelta(minutes=9),
+    )
+    alert = only(build_alerts([withdrawn], states(), CATALOG, now=T0 + timedelta(minutes=9)))
+    assert alert.kind is AlertKind.SUSPECTED_WITHDRAWN
+    assert alert.suspected
+    assert alert.title.startswith("All clear: Claude API")
+    assert alert.duration_text == "cleared after 9 min"
+
+
+def test_maintenance_start_and_end() -> None:
+    maint = Incident(
+        id="m1",
+        name="Console upgrade",
+        status="in_progress",
+        impact="maintenance",
+        is_maintenance=True,
+    )
+    start = transition(
+        "console",
+        reason=Reason.MAINTENANCE_STARTED,
+        status=Status.MAINTENANCE,
+        outage_id="m1",
+        incident=maint,
+    )
+    live = states(console=state("console", Status.MAINTENANCE, outage_id="m1"))
+    began = only(build_alerts([start], live, CATALOG, now=T0))
+    assert began.kind is AlertKind.MAINTENANCE_START
+    assert began.title == "Scheduled maintenance: Claude Console"
+    assert began.severity is Status.MAINTENANCE
+
+    end = transition(
+        "console",
+        kind=TransitionKind.RECOVERY,
+        reason=Reason.MAINTENANCE_ENDED,
+        status=Status.OPERATIONAL,
+        prev=Status.MAINTENANCE,
+        outage_id="m1",
+        incident=maint,
+        version=2,
+    )
+    ended = only(build_alerts([end], states(), CATALOG, now=T0 + timedelta(hours=1)))
+    assert ended.kind is AlertKind.MAINTENANCE_END
+    assert ended.duration_text == "ended after 1 h"
+
+
+# -- update text ---------------------------------------------------------------------------------
+
+
+def test_a_long_update_is_trimmed_on_a_word_boundary_with_an_ellipsis() -> None:
+    body = ("We are investigating elevated errors on requests to Claude. " * 20).strip()
+    long = Incident(**{**_fields(INCIDENT), "update_body": body})
+    alert = only(build_alerts([transition("api", incident=long)], during(), CATALOG, now=T0))
+    assert alert.update_text is not None
+    assert len(alert.update_text) <= 601
+    assert alert.update_text.endswith("…")
+    assert body.startswith(alert.update_text[:-1])
+    assert body[len(alert.update_text) - 1] == " ", "cut between words"
+
+
+def test_update_text_drops_html_and_windows_line_ends() -> None:
+    body = 'Fixed.\r\nSee <a href="https://x.test">the <b>post</b></a> &amp; retry.'
+    assert trim_update(body) == "Fixed.\nSee the post & retry."
+
+
+def _fields(incident: Incident) -> dict[str, Any]:
+    return {name: getattr(incident, name) for name in Incident.__slots__}
+
+
+# -- per channel ---------------------------------------------------------------------------------
+
+
+def test_an_api_only_channel_gets_an_api_only_alert() -> None:
+    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    mine = for_channel(alert, {"api"})
+    assert mine is not None
+    assert mine.surfaces == ("api",)
+    assert mine.title == "Claude API: partial outage"
+    assert mine.transition_ids == ("api@1",)
+    assert mine.backups and all("api" in b.backs_up for b in mine.backups)
+    assert "console" not in [b.surface for b in mine.backups], "Console backs up claude.ai"
+
+
+def test_a_channel_subscribed_to_nothing_affected_gets_nothing() -> None:
+    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    assert for_channel(alert, {"console", "chatgpt"}) is None
+    assert for_channel(alert, set()) is None
+
+
+def test_a_channel_taking_everything_gets_the_alert_unchanged() -> None:
+    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    assert for_channel(alert, None) == alert
+    assert for_channel(alert, {*FOUR, "console"}) == alert
+
+
+def test_a_channel_watching_only_the_recovered_surface_hears_a_recovery() -> None:
+    live = {**during(), "claude.ai": state("claude.ai")}
+    end = T0 + timedelta(hours=2, minutes=13)
+    alert = only(build_alerts([_recovery("claude.ai")], live, CATALOG, now=end))
+    web = for_channel(alert, {"claude.ai"})
+    assert web is not None
+    assert web.kind is AlertKind.RECOVERY
+    assert web.title == "Resolved: claude.ai after 2 h 13 min"
+    assert web.backups == ()
+    assert for_channel(alert, {"api"}) is None, "nothing changed for the API"
+
+
+# -- ids and text --------------------------------------------------------------------------------
+
+
+def test_alert_id_is_stable_and_distinct_per_kind() -> None:
+    batch = [transition(s) for s in FOUR]
+    a = only(build_alerts(batch, during(), CATALOG, now=T0))
+    again = only(build_alerts(list(reversed(batch)), during(), CATALOG, now=T0 + timedelta(1)))
+    assert alert_id(a) == alert_id(again)
+    recovered = only(
+        build_alerts([_recovery(s) for s in FOUR], states(), CATALOG, now=T0 + timedelta(hours=2))
+    )
+    assert alert_id(recovered) != alert_id(a)
+    narrowed = for_channel(a, {"api"})
+    assert narrowed is not None and alert_id(narrowed) != alert_id(a)
+
+
+def test_alert_text_shows_the_update_time_quote_and_backups() -> None:
+    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    text = alert_text(alert)
+    lines = text.splitlines()
+    assert lines[0] == f"🟠 {alert.title}"
+    assert "Official update, 00:57 UTC:" in lines
+    assert "> We are investigating elevated errors" in text
+    assert "Backups up now:" in lines
+    assert "• Claude Console — Console Workbench: chat with Claude in the browser — " in text
+
+
+def test_alert_text_says_so_when_no_backup_is_up() -> None:
+    live = during()
+    live.update(
+        {sid: state(sid, Status.MAJOR_OUTAGE, outage_id="other") for sid in BACKUP_SURFACES}
+    )
+    live.update(
+        {
+            sid: state(sid, Status.UNKNOWN)
+            for sid in CATALOG.surfaces
+            if sid not in live or live[sid].status is Status.OPERATIONAL
+        }
+    )
+    alert = only(build_alerts([transition(s) for s in FOUR], live, CATALOG, now=T0))
+    assert alert.backups == ()
+    assert NO_BACKUPS_TEXT in alert_text(alert).splitlines()
+
+
+def test_recovery_text_has_no_backups_section() -> None:
+    alert = only(
+        build_alerts([_recovery(s) for s in FOUR], states(), CATALOG, now=T0 + timedelta(hours=2))
+    )
+    text = alert_text(alert)
+    assert text.startswith("✅ Resolved:")
+    assert "Backups" not in text and NO_BACKUPS_TEXT not in text
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expected"),
+    [(0, "just started"), (1, "for 1 min"), (133, "for 2 h 13 min")],
+    ids=["at-once", "one-minute", "hours"],
+)
+def test_duration_reads_naturally_while_ongoing(minutes: int, expected: str) -> None:
+    alert = only(
+        build_alerts([transition("api")], during(), CATALOG, now=T0 + timedelta(minutes=minutes))
+    )
+    assert alert.duration_text == expected

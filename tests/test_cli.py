@@ -1,0 +1,119 @@
+"""The `aistatus` command as a user runs it: a real subprocess, loopback status pages, settings
+from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.statusserver import StatusServer
+from tests.conftest import fixture_json
+
+
+async def aistatus(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env}, cwd=cwd,
+    )  # fmt: skip
+    async with asyncio.timeout(within):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def pages(tmp_path):
+    """Every shipped status page pointed at loopback: Claude and OpenAI serve real payloads, the
+    others answer 404 (no recording of them)."""
+    async with StatusServer() as claude, StatusServer() as openai, StatusServer() as empty:
+        claude.set_summary(fixture_json("claude/summary_all_operational.json"))
+        openai.set_summary(fixture_json("openai/summary_two_incidents_degraded.json"))
+        override = {
+            "providers": {
+                "claude": {"statuspage": claude.url},
+                "openai": {"statuspage": openai.url},
+                "github": {"statuspage": empty.url},
+                "cursor": {"statuspage": empty.url},
+            }
+        }
+        catalog = tmp_path / "catalog.yaml"
+        catalog.write_text(json.dumps(override))
+        env = {
+            "AISTATUS_CATALOG": str(catalog),
+            "AISTATUS_PROBES": "false",
+            "AISTATUS_CONNECT_TIMEOUT": "1",
+            "AISTATUS_READ_TIMEOUT": "1",
+        }
+        yield claude, env
+
+
+async def test_status_exits_0_and_prints_the_table_when_claude_is_operational(pages, tmp_path):
+    _, env = pages
+    code, out, _ = await aistatus("status", env=env, cwd=tmp_path)
+    assert code == 0
+    assert "claude.ai" in out and "operational" in out
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["SURFACE", "STATUS", "SOURCE"]
+    chatgpt = next(line for line in lines if line.startswith("chatgpt"))
+    assert "degraded" in chatgpt and "Elevated errors" in chatgpt
+
+
+async def test_status_exits_1_during_an_incident_and_names_it(pages, tmp_path):
+    claude, env = pages
+    claude.set_summary(fixture_json("claude/summary_incident_investigating.json"))
+    code, out, _ = await aistatus("status", env=env, cwd=tmp_path)
+    assert code == 1
+    api = next(line for line in out.splitlines() if line.startswith("api "))
+    assert "partial outage" in api and "Elevated errors for multiple models" in api
+    console = next(line for line in out.splitlines() if line.startswith("console "))
+    assert "operational" in console
+
+
+async def test_status_exits_2_when_nothing_can_be_reached(pages, tmp_path):
+    claude, env = pages
+    claude.set_fault(status=503, body=b"<html>down</html>")
+    code, out, _ = await aistatus("status", env=env, cwd=tmp_path)
+    assert code == 2
+    assert "HTTP 503" in out
+
+
+async def test_check_config_names_the_file_the_key_and_the_value(tmp_path):
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text("surfaces:\n  api:\n    probes:\n      - {url: 'ftp://x', expect: [200]}\n")
+    code, _, err = await aistatus("check-config", env={"AISTATUS_CATALOG": str(bad)}, cwd=tmp_path)
+    assert code == 2
+    assert str(bad) in err and "surfaces.api.probes.0.url" in err and "ftp://x" in err
+
+
+async def test_a_bad_setting_names_the_key_and_the_file(tmp_path):
+    (tmp_path / ".env").write_text("AISTATUS_POLL_INTERVAL=soon\n")
+    code, _, err = await aistatus("check-config", env={}, cwd=tmp_path)
+    assert code == 2
+    assert "AISTATUS_POLL_INTERVAL" in err and ".env" in err and "soon" in err
+    assert err.count("\n") == 1, "one line, no traceback"
+
+
+async def test_check_config_passes_with_the_shipped_catalog(tmp_path):
+    code, out, _ = await aistatus("check-config", env={}, cwd=tmp_path)
+    assert code == 0 and "catalog ok" in out
+
+
+async def test_the_demo_replays_the_incident_start_update_recovery(tmp_path):
+    code, out, err = await aistatus("demo", "--pause", "0", env={}, cwd=tmp_path, within=90)
+    assert code == 0, err
+    kinds = [line.split("alert (")[1].rstrip(")") for line in out.splitlines() if "alert (" in line]
+    claude_alerts = [k for k in kinds]
+    assert claude_alerts.count("recovery") == 1
+    assert "start" in kinds and "update" in kinds
+    assert kinds.index("start") < kinds.index("update") < kinds.index("recovery")
+    assert "Elevated errors for multiple models" in out
+    assert "Backups up now" in out and "Claude Console" in out
+    assert "Traceback" not in err
