@@ -16,7 +16,7 @@ from tests.conftest import fixture_json
 
 
 async def aistatus(
-    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+    *args: str, env: dict[str, str], cwd: Path, within: float = 60
 ) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", *args,

@@ -373,12 +373,11 @@ async def test_racing_subscribe_and_unsubscribe_of_one_surface_keep_the_index(
             await store.subscribe(C1, ["api"], all_claude=False, user="U", now=when)
         else:
             await store.unsubscribe(C1, ["api"], all_claude=False, now=when)
-        tasks = [
-            store.unsubscribe(C1, ["api"], all_claude=False, now=when),
-            store.subscribe(C1, ["api"], all_claude=False, user="U", now=when),
-            store.unsubscribe(C1, ["api"], all_claude=False, now=when),
-            store.subscribe(C1, ["api"], all_claude=False, user="U", now=when),
-        ][round_ % 2 :]
+        steps = [
+            lambda: store.unsubscribe(C1, ["api"], all_claude=False, now=when),
+            lambda: store.subscribe(C1, ["api"], all_claude=False, user="U", now=when),
+        ] * 2
+        tasks = [step() for step in steps[round_ % 2 :]]
         async with asyncio.timeout(5):
             await asyncio.gather(*tasks)
         if await store.get(C1) is not None:

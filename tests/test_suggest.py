@@ -16,7 +16,7 @@ NOW = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)
 
 
 def states(**status: Status) -> dict[str, SurfaceState]:
-    """Every catalog surface operational unless named (ids with '-' or '.' passed via **{})."""
+    """Every catalog surface operational, except the ones given another status."""
     return {
         sid: SurfaceState(surface=sid, status=status.get(sid, Status.OPERATIONAL))
         for sid in CATALOG.surfaces

@@ -98,8 +98,8 @@ def outbox() -> str:
     return f"{PREFIX}:{{o}}:outbox"
 
 
+def dead_letters() -> str:
     """Stream of deliveries that failed for good or ran out of attempts, with their last error."""
-    """Stream of deliveries that failed permanently or ran out of attempts, with their last error."""
     return f"{PREFIX}:{{o}}:dead"
 
 
