@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from bot import replies
 from bot.catalog import Catalog
-from bot.commands import Command, Verb, parse
+from bot.commands import USAGE, Command, Verb, parse
 from bot.crowd import CrowdThresholds, count
 from bot.errors import CommandError
 from bot.model import CommandContext, Observation, Reply, Status, SurfaceState, Transition
@@ -89,7 +89,7 @@ async def run(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
         case Verb.HISTORY:
             return await _history(cmd, ctx, svc)
         case Verb.HELP:
-            return replies.help()
+            return replies.help(cmd.topic)
     raise CommandError(f"`{cmd.verb}` is not something I can do yet.")  # pragma: no cover
 
 
@@ -129,7 +129,7 @@ async def _subscribe(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
     if not cmd.surfaces and not cmd.all_surfaces:
         raise CommandError(
             "Say what to subscribe to, e.g. `all` or `claude.ai api`.",
-            usage="subscribe <surfaces…|all> [--min degraded|partial|major] [--maintenance]",
+            usage=USAGE[Verb.SUBSCRIBE],
         )
     store = svc.subscriptions
     before = await store.get(ctx.channel)
@@ -160,7 +160,7 @@ async def _unsubscribe(cmd: Command, ctx: CommandContext, svc: Services) -> Repl
     if not cmd.surfaces and not cmd.all_surfaces:
         raise CommandError(
             "Say what to unsubscribe from, e.g. `api` or `all`.",
-            usage="unsubscribe <surfaces…|all>",
+            usage=USAGE[Verb.UNSUBSCRIBE],
         )
     store = svc.subscriptions
     before = await store.get(ctx.channel)
@@ -184,7 +184,7 @@ async def _unsubscribe(cmd: Command, ctx: CommandContext, svc: Services) -> Repl
 
 async def _mute(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
     if cmd.duration is None or cmd.duration.total_seconds() <= 0:
-        raise CommandError("Say for how long, e.g. `mute 2h`.", usage="mute <30m|2h|1d>")
+        raise CommandError("Say for how long, e.g. `mute 2h`.", usage=USAGE[Verb.MUTE])
     until = ctx.now + cmd.duration
     sub = await svc.subscriptions.mute(ctx.channel, until, now=ctx.now)
     if sub is None:
@@ -196,7 +196,7 @@ async def _report(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
     if not cmd.surfaces:
         raise CommandError(
             "Say which surface is failing for you, e.g. `report claude.ai`.",
-            usage="report <surface>",
+            usage=USAGE[Verb.REPORT],
         )
     t = svc.crowd_thresholds
     # Workspace ids of different platforms may collide: the platform is part of the identity.

@@ -85,7 +85,10 @@ def for_channel(alert: Alert, surfaces: Collection[str] | None) -> Alert | None:
     kind = alert.kind
     if alert.ends is not None and statuses and not any(_is_out(s) for s in statuses):
         kind = alert.ends
-    out = {alert.surfaces[i] for i, st in zip(keep, statuses, strict=False) if _is_out(st)}
+    if statuses:
+        out = {alert.surfaces[i] for i, st in zip(keep, statuses, strict=True) if _is_out(st)}
+    else:  # an alert without per-surface statuses: every kept surface counts as out
+        out = {alert.surfaces[i] for i in keep}
     backups = (
         ()
         if kind in END_KINDS

@@ -22,7 +22,7 @@ for _names, _seconds in (
         _UNITS[_name] = _seconds
 
 # One "<number><unit>" part; parts may be separated by spaces ("1h 30m", "2 hours").
-_PART = re.compile(r"\s*(\d{1,6}(?:\.\d{1,3})?)\s*([a-z]+)\s*", re.ASCII)
+_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.ASCII)
 _SHOWN = 30  # characters of the user's text echoed back in an error
 
 

@@ -282,9 +282,7 @@ class Alert:
     transition_ids: tuple[str, ...]
     # Added by bot/alert.py so `for_channel` can re-derive an alert for a subset of its surfaces:
     statuses: tuple[Status, ...] = ()  # the status now of each of `surfaces`, same order
-    changed: tuple[
-        str, ...
-    ] = ()  # the surfaces with a transition in this alert (others: still out)
+    changed: tuple[str, ...] = ()  # surfaces with a transition in this alert (others: still out)
     ends: AlertKind | None = None  # RECOVERY / SUSPECTED_WITHDRAWN / MAINTENANCE_END of `changed`
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
 

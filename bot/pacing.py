@@ -1,9 +1,10 @@
 """Client-side rate limits: token buckets per channel and per workspace, modelled on the platforms'
 published limits, so we rarely meet a 429 at all. Pure: time (monotonic seconds) is an argument.
 
-Each bucket is a GCRA (generic cell rate algorithm, the token bucket written as one timestamp):
-`acquire` reserves a slot and answers how long to wait before using it, so callers sleep once
-instead of polling. A 429 `block`s one channel's bucket until the platform's Retry-After.
+Each bucket is a GCRA (generic cell rate algorithm, the token bucket written as one timestamp).
+`acquire` either takes a slot (returns 0.0: go now) or takes nothing and answers how long until
+one is free (sleep that long, then ask again). A 429 `block`s one channel's bucket until the
+platform's Retry-After; other channels and the rest of the workspace go on.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ SLACK = PacingPolicy(channel=Rate(1.0, burst=3), workspace=Rate(5.0, burst=30))
 DISCORD = PacingPolicy(
     channel=Rate(1.0, burst=5), workspace=Rate(50.0, burst=50), workspace_is_global=True
 )
+_EPSILON = 1e-9  # float dust from summing intervals is not a wait
 UNLIMITED = PacingPolicy(channel=None, workspace=None)
 DEFAULT_POLICIES: Mapping[Platform, PacingPolicy] = {
     Platform.SLACK: SLACK,
@@ -68,11 +70,21 @@ class TokenBuckets:
     def _tolerance(self) -> float:
         return (self.rate.burst - 1) * self._interval
 
+    def wait(self, key: str, now: float) -> float:
+        """Seconds until `key` has a free slot (0.0: now). Takes nothing."""
+        wait = self._tat.get(key, now) - self._tolerance - now
+        return wait if wait > _EPSILON else 0.0
+
+    def take(self, key: str, now: float) -> None:
+        """Use one slot of `key` now (after `wait` said 0.0)."""
+        self._tat[key] = max(self._tat.get(key, now), now) + self._interval
+
     def acquire(self, key: str, now: float) -> float:
-        """Reserve one slot for `key`; the seconds to wait before using it (0.0: go now)."""
-        tat = max(self._tat.get(key, now), now)
-        wait = max(0.0, tat - self._tolerance - now)
-        self._tat[key] = tat + self._interval
+        """Take a slot of `key` and return 0.0, or take nothing and return the seconds until
+        one is free."""
+        wait = self.wait(key, now)
+        if wait == 0.0:
+            self.take(key, now)
         return wait
 
     def block(self, key: str, until: float) -> None:
@@ -108,14 +120,22 @@ class Pacer:
         return f"{channel.platform}:{channel.workspace}"
 
     def acquire(self, channel: ChannelRef, now: float) -> float:
-        """Reserve one API call in `channel`: the seconds to wait before making it. The workspace
-        slot is reserved for when the channel is ready, so a blocked channel does not hold up
-        the rest of its workspace."""
-        wait = 0.0
-        if (buckets := self._channels.get(channel.platform)) is not None:
-            wait = buckets.acquire(channel.key, now)
-        if (shared := self._workspaces.get(channel.platform)) is not None:
-            wait += shared.acquire(self._workspace_key(channel), now + wait)
+        """Take one API call in `channel` from both its channel and workspace buckets and return
+        0.0 (go now), or take nothing and return the seconds until both have room (sleep, then
+        ask again). Taking nothing while waiting is what keeps a blocked channel from holding
+        workspace slots the other channels could use."""
+        own = self._channels.get(channel.platform)
+        shared = self._workspaces.get(channel.platform)
+        wkey = self._workspace_key(channel)
+        wait = max(
+            own.wait(channel.key, now) if own is not None else 0.0,
+            shared.wait(wkey, now) if shared is not None else 0.0,
+        )
+        if wait == 0.0:
+            if own is not None:
+                own.take(channel.key, now)
+            if shared is not None:
+                shared.take(wkey, now)
         return wait
 
     def block(self, channel: ChannelRef, until: float) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot.catalog import Catalog
-from bot.commands import HELP_LINES
+from bot.commands import HELP_LINES, USAGE, Verb
 from bot.duration import humanize
 from bot.errors import CommandError
 from bot.model import Backup, Reply, Section, Signal, Status, SurfaceState, Transition
@@ -410,9 +410,11 @@ def history(
 # -- help and errors ------------------------------------------------------------------------------
 
 
-def help() -> Reply:
-    """Every verb with its usage, from the command parser's HELP_LINES."""
-    lines = tuple(f"`{usage}` — {what}" for usage, what in HELP_LINES)
+def help(topic: Verb | None = None) -> Reply:
+    """Every verb with its usage, from the command parser's HELP_LINES (only `topic`'s when
+    given)."""
+    chosen = [(u, w) for u, w in HELP_LINES if topic is None or u == USAGE.get(topic)]
+    lines = tuple(f"`{usage}` — {what}" for usage, what in chosen or HELP_LINES)
     title = "aistatus: is Claude down, or is it just me?"
     return Reply(text="\n".join([title, *lines]), sections=(Section(title=title, lines=lines),))
 

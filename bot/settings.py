@@ -15,7 +15,11 @@ from bot.errors import ConfigError
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `KEY=` in .env (as copied from .env.example) means unset
+        extra="ignore",
+        populate_by_name=True,
     )
 
     # -- state ------------------------------------------------------------------------------------

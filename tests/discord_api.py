@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -183,7 +184,7 @@ class DiscordAPI:
                 s.times -= 1
                 if s.times <= 0:
                     self._scripts[channel].remove(s)
-            return web.json_response(s.body, status=s.status, headers=s.headers)
+            return _json(s.body, status=s.status, headers=s.headers)
         return None
 
     # -- reading what happened ---------------------------------------------------------------------
@@ -237,11 +238,11 @@ class DiscordAPI:
         }
         if status == 204:
             return web.Response(status=204, headers=headers)
-        return web.json_response(data, status=status, headers=headers)
+        return _json(data, status=status, headers=headers)
 
     @staticmethod
     def _unauthorized() -> web.Response:
-        return web.json_response({"message": "401: Unauthorized", "code": 0}, status=401)
+        return _json({"message": "401: Unauthorized", "code": 0}, status=401)
 
     async def _me(self, request: web.Request) -> web.Response:
         call = await self._record(request)
@@ -313,7 +314,7 @@ class DiscordAPI:
             return answer
         old = self.messages.get(channel, {}).get(mid)
         if old is None:
-            return web.json_response({"message": "Unknown Message", "code": 10008}, status=404)
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
         new = {**old, **call.json, "edited_timestamp": _now()}
         self.messages[channel][mid] = new
         return self._ok(new)
@@ -326,10 +327,10 @@ class DiscordAPI:
         if (answer := self._scripted(channel, "thread")) is not None:
             return answer
         if mid not in self.messages.get(channel, {}):
-            return web.json_response({"message": "Unknown Message", "code": 10008}, status=404)
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
         if mid in self.threads:
             code = 160004
-            return web.json_response({"message": ERRORS[code][1], "code": code}, status=400)
+            return _json({"message": ERRORS[code][1], "code": code}, status=400)
         thread = {
             "id": mid,  # a thread started from a message has the message's id
             "type": 11,
@@ -392,12 +393,12 @@ class DiscordAPI:
         await self._record(request)
         message = self.originals.get(request.match_info["token"])
         if message is None:
-            return web.json_response({"message": "Unknown Message", "code": 10008}, status=404)
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
         return self._ok(message)
 
     async def _not_found(self, request: web.Request) -> web.Response:
         await self._record(request)
-        return web.json_response({"message": "404: Not Found", "code": 0}, status=404)
+        return _json({"message": "404: Not Found", "code": 0}, status=404)
 
     def _message(
         self, channel: str, body: dict[str, Any], *, webhook: bool = False
@@ -427,6 +428,15 @@ class DiscordAPI:
             message["webhook_id"] = APP_ID
             message["application_id"] = APP_ID
         return message
+
+
+def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """JSON as Discord sends it: exactly `application/json` (discord.py compares the header)."""
+    return web.Response(
+        body=json.dumps(data).encode("utf-8"),
+        status=status,
+        headers={**(headers or {}), "Content-Type": "application/json"},
+    )
 
 
 def _now() -> str:

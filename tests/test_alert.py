@@ -21,6 +21,8 @@ from bot.model import (
     SurfaceState,
     Transition,
     TransitionKind,
+    decode,
+    encode,
 )
 from bot.suggest import NO_BACKUPS_TEXT
 from tests.conftest import fixture_json
@@ -449,3 +451,8 @@ def test_duration_reads_naturally_while_ongoing(minutes: int, expected: str) -> 
         build_alerts([transition("api")], during(), CATALOG, now=T0 + timedelta(minutes=minutes))
     )
     assert alert.duration_text == expected
+
+
+def test_an_alert_survives_the_redis_codec() -> None:
+    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    assert decode(Alert, encode(alert)) == alert

@@ -304,7 +304,7 @@ def test_arbitrary_text_gives_a_command_or_a_command_error(text: str) -> None:
     _only_command_or_command_error(text)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(SOUP, max_size=8), st.sampled_from([" ", ", ", "  ", "\t"]))
 def test_token_soups_give_a_command_or_a_command_error(words: list[str], sep: str) -> None:
     _only_command_or_command_error(sep.join(words))

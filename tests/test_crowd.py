@@ -51,7 +51,12 @@ def at(seconds_ago: float) -> float:
 )
 def test_crowd_observation_crosses_only_at_the_thresholds(reports, status):
     obs = crowd_observation("claude.ai", reports, NOW, T)
-    assert (obs.surface, obs.signal, obs.status, obs.error) == ("claude.ai", Signal.CROWD, status, None)
+    assert (obs.surface, obs.signal, obs.status, obs.error) == (
+        "claude.ai",
+        Signal.CROWD,
+        status,
+        None,
+    )
     assert obs.observed_at == NOW
 
 

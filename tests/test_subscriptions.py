@@ -28,7 +28,7 @@ def store_of(redis):
     return SubscriptionStore(redis, claude_surfaces=CATALOG.claude_surfaces())
 
 
-# -- wants (pure) -----------------------------------------------------------------------------------
+# -- wants (pure) ---------------------------------------------------------------------------------
 
 BASE = Subscription(channel=C1, surfaces=frozenset({"api"}), min_severity=Status.PARTIAL_OUTAGE)
 K = AlertKind
@@ -106,7 +106,12 @@ S = Status
             id="muted-recovery",
         ),
         pytest.param(
-            replace(BASE, muted_until=NOW), ["api"], S.MAJOR_OUTAGE, K.START, False, True,
+            replace(BASE, muted_until=NOW),
+            ["api"],
+            S.MAJOR_OUTAGE,
+            K.START,
+            False,
+            True,
             id="mute-expired",
         ),
         pytest.param(
@@ -158,8 +163,13 @@ def test_wants_decides_per_rule(sub, surfaces, severity, kind, has_parent, expec
 async def test_subscribe_then_get_round_trips(redis):
     store = store_of(redis)
     sub = await store.subscribe(
-        C1, ["api", "code"], all_claude=False, min_severity=Status.PARTIAL_OUTAGE,
-        maintenance=True, user="U1", now=NOW,
+        C1,
+        ["api", "code"],
+        all_claude=False,
+        min_severity=Status.PARTIAL_OUTAGE,
+        maintenance=True,
+        user="U1",
+        now=NOW,
     )
     assert sub == Subscription(
         channel=C1,
@@ -335,9 +345,7 @@ async def test_concurrent_subscribes_and_unsubscribes_end_consistent(redis):
         picked = rng.sample(surfaces, rng.randint(1, 2))
         when = NOW + timedelta(seconds=i)
         if rng.random() < 0.5:
-            await store.subscribe(
-                ch, picked, all_claude=rng.random() < 0.2, user="U", now=when
-            )
+            await store.subscribe(ch, picked, all_claude=rng.random() < 0.2, user="U", now=when)
         else:
             await store.unsubscribe(ch, picked, all_claude=rng.random() < 0.2, now=when)
 
@@ -374,8 +382,8 @@ async def test_racing_subscribe_and_unsubscribe_of_one_surface_keep_the_index(
         else:
             await store.unsubscribe(C1, ["api"], all_claude=False, now=when)
         steps = [
-            lambda: store.unsubscribe(C1, ["api"], all_claude=False, now=when),
-            lambda: store.subscribe(C1, ["api"], all_claude=False, user="U", now=when),
+            lambda when=when: store.unsubscribe(C1, ["api"], all_claude=False, now=when),
+            lambda when=when: store.subscribe(C1, ["api"], all_claude=False, user="U", now=when),
         ] * 2
         tasks = [step() for step in steps[round_ % 2 :]]
         async with asyncio.timeout(5):

@@ -38,7 +38,9 @@ def tr(at: datetime, status: Status, prev: Status, n: int = 0) -> Transition:
     )
 
 
-def outage(start: datetime, minutes: float, status: Status = Status.MAJOR_OUTAGE) -> list[Transition]:
+def outage(
+    start: datetime, minutes: float, status: Status = Status.MAJOR_OUTAGE
+) -> list[Transition]:
     """A start and a recovery, newest first as the store returns them."""
     return [
         tr(start + timedelta(minutes=minutes), Status.OPERATIONAL, status, 2),
@@ -101,7 +103,7 @@ def test_daily_bars_give_one_figure_per_utc_day_oldest_first():
 
 def test_the_last_day_counts_only_up_to_now():
     ts = [tr(T0 + timedelta(hours=6), Status.MAJOR_OUTAGE, Status.OPERATIONAL, 1)]
-    (_, pct), = daily_bars(ts, days=1, end=T0 + timedelta(hours=12))
+    ((_, pct),) = daily_bars(ts, days=1, end=T0 + timedelta(hours=12))
     assert pct == pytest.approx(50.0)
 
 

@@ -1,0 +1,99 @@
+"""Client-side rate limits: token buckets per channel and per workspace, time injected."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.model import ChannelRef, Platform
+from bot.pacing import DISCORD, SLACK, Pacer, PacingPolicy, Rate, TokenBuckets
+
+A = ChannelRef(Platform.SLACK, "T1", "CA")
+B = ChannelRef(Platform.SLACK, "T1", "CB")
+OTHER_WORKSPACE = ChannelRef(Platform.SLACK, "T2", "CA")
+
+
+def test_a_burst_goes_at_once_then_one_per_interval():
+    buckets = TokenBuckets(Rate(1.0, burst=3))
+    waits = [buckets.acquire("c", 100.0) for _ in range(6)]
+    assert waits == [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]
+
+
+def test_the_bucket_refills_with_time():
+    buckets = TokenBuckets(Rate(2.0, burst=2))
+    assert [buckets.acquire("c", 0.0) for _ in range(3)] == [0.0, 0.0, 0.5]
+    assert buckets.acquire("c", 10.0) == 0.0
+    assert buckets.acquire("c", 10.0) == 0.0
+
+
+def test_a_429_blocks_the_channel_exactly_until_retry_after_without_a_burst_after():
+    buckets = TokenBuckets(Rate(1.0, burst=3))
+    buckets.block("c", until=107.25)
+    assert buckets.acquire("c", 100.0) == pytest.approx(7.25)
+    assert buckets.acquire("c", 100.0) == pytest.approx(8.25)
+
+
+def test_a_blocked_channel_does_not_hold_up_another_channel():
+    pacer = Pacer({Platform.SLACK: SLACK})
+    pacer.block(A, until=130.0)
+    assert pacer.acquire(A, 100.0) == pytest.approx(30.0)
+    assert pacer.acquire(B, 100.0) == 0.0
+
+
+def test_channels_of_one_workspace_share_its_bucket_and_other_workspaces_do_not():
+    policy = PacingPolicy(channel=Rate(10.0, burst=10), workspace=Rate(1.0, burst=2))
+    pacer = Pacer({Platform.SLACK: policy})
+    assert [pacer.acquire(A, 0.0), pacer.acquire(B, 0.0), pacer.acquire(B, 0.0)] == [0.0, 0.0, 1.0]
+    assert pacer.acquire(OTHER_WORKSPACE, 0.0) == 0.0
+
+
+def test_discord_shares_one_global_bucket_across_guilds():
+    pacer = Pacer({Platform.DISCORD: DISCORD})
+    guilds = [ChannelRef(Platform.DISCORD, f"G{i}", f"C{i}") for i in range(51)]
+    waits = [pacer.acquire(c, 0.0) for c in guilds]
+    assert waits[:50] == [0.0] * 50
+    assert waits[50] == pytest.approx(1 / 50)
+
+
+def test_slack_allows_about_one_message_per_second_per_channel():
+    pacer = Pacer({Platform.SLACK: SLACK})
+    waits = [pacer.acquire(A, 0.0) for _ in range(10)]
+    assert waits[9] == pytest.approx(10 - SLACK.channel.burst)
+
+
+def test_a_platform_without_limits_never_waits_but_still_honours_a_429():
+    pacer = Pacer({Platform.CONSOLE: PacingPolicy(channel=None, workspace=None)})
+    c = ChannelRef(Platform.CONSOLE, "local", "tty")
+    assert all(pacer.acquire(c, 0.0) == 0.0 for _ in range(100))
+    pacer.block(c, until=5.0)
+    assert pacer.acquire(c, 1.0) == pytest.approx(4.0)
+
+
+def test_prune_forgets_buckets_that_are_full_again():
+    buckets = TokenBuckets(Rate(1.0, burst=2))
+    for i in range(100):
+        buckets.acquire(f"c{i}", 0.0)
+    buckets.acquire("busy", 0.0)
+    buckets.acquire("busy", 0.0)
+    buckets.acquire("busy", 0.0)
+    buckets.prune(1.0)
+    assert len(buckets) == 1  # only "busy" still owes time
+
+
+@given(
+    gaps=st.lists(st.floats(min_value=0.0, max_value=3.0), min_size=1, max_size=60),
+    per_second=st.floats(min_value=0.2, max_value=20.0),
+    burst=st.integers(min_value=1, max_value=8),
+)
+def test_no_window_ever_holds_more_than_burst_plus_rate_times_its_length(gaps, per_second, burst):
+    buckets = TokenBuckets(Rate(per_second, burst=burst))
+    now, sends = 0.0, []
+    for gap in gaps:
+        now += gap
+        sends.append(now + buckets.acquire("c", now))
+    sends.sort()
+    for i, start in enumerate(sends):
+        for j in range(i, len(sends)):
+            length = sends[j] - start
+            assert j - i + 1 <= burst + per_second * length + 1e-6

@@ -1,0 +1,48 @@
+"""Settings as an operator writes them: .env.example is complete and loads as the defaults."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}
+
+
+def test_every_setting_is_in_env_example_and_the_readme():
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    listed = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, flags=re.M))
+    assert listed == ALIASES
+    missing = sorted(a for a in ALIASES if a not in readme)
+    assert missing == [], f"README does not document {missing}"
+
+
+def test_env_example_copied_as_is_loads_the_defaults(monkeypatch):
+    for alias in ALIASES:
+        monkeypatch.delenv(alias, raising=False)
+    s = load_settings(ROOT / ".env.example")
+    assert s == Settings(_env_file=None)
+    assert not s.slack_enabled and not s.discord_enabled and s.redis_url is None
+
+
+def test_secrets_never_print(monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    s = load_settings(None)
+    assert "very-secret" not in repr(s) and "sk-ant-secret" not in str(s.model_dump())
+
+
+def test_a_bad_value_names_the_key_and_the_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("AISTATUS_SLACK_MODE", raising=False)
+    env = tmp_path / "prod.env"
+    env.write_text("AISTATUS_SLACK_MODE=carrier-pigeon\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(env)
+    assert "AISTATUS_SLACK_MODE" in str(e.value) and str(env) in str(e.value)
+    assert "carrier-pigeon" in str(e.value)

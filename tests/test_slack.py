@@ -1,0 +1,654 @@
+"""The Slack edge against real sockets: SlackSender against the loopback Slack Web API, the Bolt
+app over signed HTTP requests and over Socket Mode, App Home, and the Redis installation store."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from slack_sdk.oauth.installation_store.models.installation import Installation
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat.slack import (
+    SlackSender,
+    build_slack_app,
+    classify,
+    run_http_mode,
+    run_socket_mode,
+    slack_web_client,
+)
+from bot.chat.slack_render import (
+    ACTION_MUTE,
+    ACTION_OPEN,
+    ACTION_REPORT,
+    to_home_view,
+    to_slack_parent,
+    to_slack_thread_reply,
+)
+from bot.errors import CommandError, ConfigError, DeliveryError
+from bot.model import (
+    Alert,
+    AlertKind,
+    ChannelRef,
+    CommandContext,
+    MessageRef,
+    Platform,
+    Reply,
+    Section,
+    Status,
+)
+from bot.settings import Settings
+from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
+from tests.slack_api import SlackApi
+
+TOKEN = "xoxb-test-token"
+TOKEN_T2 = "xoxb-second-workspace"
+APP_TOKEN = "xapp-test-token"
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+CHANNEL = ChannelRef(Platform.SLACK, "T0001", "C0001")
+AT = datetime(2026, 9, 22, 1, 1, tzinfo=UTC)
+
+ALERT = Alert(
+    key="7g1qpkyz5gxh",
+    kind=AlertKind.START,
+    surfaces=("api",),
+    surface_names=("Claude API",),
+    severity=Status.PARTIAL_OUTAGE,
+    title="Elevated errors for multiple models",
+    incident_title="Elevated errors for multiple models",
+    update_text="We are currently investigating this issue.",
+    update_at=AT,
+    started_at=AT,
+    at=AT,
+    duration_text="for 0 min",
+    url="https://stspg.io/7g1qpkyz5gxh",
+    backups=(),
+    suspected=False,
+    transition_ids=("api@5",),
+)
+UPDATE = dataclasses.replace(ALERT, kind=AlertKind.UPDATE, update_text="A fix is being rolled out.")
+RECOVERY = dataclasses.replace(
+    ALERT, kind=AlertKind.RECOVERY, severity=Status.OPERATIONAL, duration_text="resolved after 1 h"
+)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[SlackApi]:
+    async with SlackApi(tokens={TOKEN: "T0001", TOKEN_T2: "T0002"}) as server:
+        yield server
+
+
+def settings_for(api: SlackApi, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": TOKEN,
+        "slack_signing_secret": SECRET,
+        "slack_api_url": api.base_url,
+        "slack_mode": "http",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def sender(api: SlackApi) -> SlackSender:
+    return SlackSender(slack_web_client(settings_for(api)))
+
+
+# -- SlackSender ----------------------------------------------------------------------------------------
+
+
+async def test_post_sends_the_rendered_parent_and_returns_its_ts(api: SlackApi, sender: SlackSender):
+    ref = await sender.post(CHANNEL, ALERT)
+
+    [call] = api.calls_to("chat.postMessage")
+    expected = to_slack_parent(ALERT).kwargs()
+    assert call.params["channel"] == "C0001"
+    assert call.params["text"] == expected["text"]
+    assert call.params["blocks"] == expected["blocks"]
+    assert call.params["attachments"] == expected["attachments"]
+    assert call.params["unfurl_links"] is False
+    assert call.team == "T0001"  # sent with the bot token as a Bearer header
+    assert ref == MessageRef(CHANNEL, ts=api.messages[("C0001", ref.ts)]["ts"])
+
+
+async def test_edit_updates_the_parent_in_place(api: SlackApi, sender: SlackSender):
+    ref = await sender.post(CHANNEL, ALERT)
+    await sender.edit(ref, UPDATE)
+
+    [call] = api.calls_to("chat.update")
+    assert (call.params["channel"], call.params["ts"]) == ("C0001", ref.ts)
+    assert call.params["blocks"] == to_slack_parent(UPDATE).kwargs()["blocks"]
+    assert api.messages[("C0001", ref.ts)]["attachments"] == list(to_slack_parent(UPDATE).attachments)
+
+
+@pytest.mark.parametrize(
+    ("alert", "broadcast"),
+    [pytest.param(UPDATE, False, id="update-in-thread"), pytest.param(RECOVERY, True, id="recovery-broadcast")],
+)
+async def test_reply_threads_under_the_parent(api: SlackApi, sender: SlackSender, alert: Alert, broadcast: bool):
+    parent = await sender.post(CHANNEL, ALERT)
+    threaded = await sender.reply(parent, alert, broadcast=broadcast)
+    again = await sender.reply(threaded, alert, broadcast=False)
+
+    first, second = api.calls_to("chat.postMessage")[1:]
+    assert first.params["thread_ts"] == parent.ts
+    assert first.params["reply_broadcast"] is broadcast
+    assert first.params["blocks"] == to_slack_thread_reply(alert).kwargs()["blocks"]
+    assert second.params["thread_ts"] == parent.ts  # later replies reuse the thread
+    assert threaded == again == MessageRef(CHANNEL, ts=parent.ts, thread=parent.ts)
+
+
+async def test_notify_posts_plain_escaped_text(api: SlackApi, sender: SlackSender):
+    await sender.notify(CHANNEL, "Alerts to this channel were disabled: <channel archived>")
+    [call] = api.calls_to("chat.postMessage")
+    assert call.params["text"] == "Alerts to this channel were disabled: &lt;channel archived&gt;"
+    assert "blocks" not in call.params
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["channel_not_found", "not_in_channel", "is_archived", "account_inactive", "token_revoked"],
+)
+async def test_a_channel_we_cannot_reach_is_a_permanent_failure(api: SlackApi, sender: SlackSender, code: str):
+    api.fail_channel("C0001", code)
+    for attempt in (
+        sender.post(CHANNEL, ALERT),
+        sender.edit(MessageRef(CHANNEL, "1.0"), ALERT),
+        sender.reply(MessageRef(CHANNEL, "1.0"), ALERT, broadcast=False),
+        sender.notify(CHANNEL, "hi"),
+    ):
+        with pytest.raises(DeliveryError) as caught:
+            await attempt
+        assert caught.value.permanent is True
+        assert caught.value.reason == code
+        assert caught.value.retry_after is None
+
+
+async def test_editing_a_deleted_parent_says_message_gone(api: SlackApi, sender: SlackSender):
+    ref = await sender.post(CHANNEL, ALERT)
+    api.delete_message("C0001", ref.ts)
+    with pytest.raises(DeliveryError) as edit:
+        await sender.edit(ref, UPDATE)
+    with pytest.raises(DeliveryError) as reply:
+        await sender.reply(ref, UPDATE, broadcast=False)
+    for caught in (edit, reply):
+        assert caught.value.reason == "message_gone"
+        assert caught.value.permanent is False
+
+
+async def test_a_429_carries_slacks_retry_after(api: SlackApi, sender: SlackSender):
+    api.rate_limit("chat.postMessage", retry_after="7")
+    with pytest.raises(DeliveryError) as caught:
+        await sender.post(CHANNEL, ALERT)
+    assert caught.value.retry_after == 7.0
+    assert caught.value.permanent is False
+    assert len(api.calls_to("chat.postMessage")) == 1  # no hidden retry: the engine decides
+    await sender.post(CHANNEL, ALERT)  # and the next attempt goes through
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_a_server_error_is_transient(api: SlackApi, sender: SlackSender, status: int):
+    api.server_error("chat.update", status=status)
+    with pytest.raises(DeliveryError) as caught:
+        await sender.edit(MessageRef(CHANNEL, "1.0"), ALERT)
+    assert caught.value.permanent is False
+    assert caught.value.retry_after is None
+    assert caught.value.reason == f"HTTP {status}"
+
+
+async def test_an_unreachable_slack_is_transient(api: SlackApi):
+    settings = settings_for(api)
+    await api.stop()
+    with pytest.raises(DeliveryError) as caught:
+        await SlackSender(slack_web_client(settings)).post(CHANNEL, ALERT)
+    assert caught.value.permanent is False
+    assert caught.value.reason.startswith("connection failed")
+
+
+async def test_tokens_never_reach_the_logs(api: SlackApi, caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.DEBUG)
+    api.fail_channel("C0001", "invalid_auth")
+    with pytest.raises(DeliveryError):
+        await SlackSender(slack_web_client(settings_for(api))).post(CHANNEL, ALERT)
+    assert caplog.records  # slack_sdk did log the request at DEBUG
+    assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "retry_after", "expected"),
+    [
+        pytest.param(429, "ratelimited", "30", (None, 30.0, False), id="429"),
+        pytest.param(429, None, "abc", (None, 1.0, False), id="429-bad-header"),
+        pytest.param(200, "missing_scope", None, ("missing_scope", None, True), id="missing-scope"),
+        pytest.param(200, "invalid_auth", None, ("invalid_auth", None, True), id="invalid-auth"),
+        pytest.param(200, "internal_error", None, ("internal_error", None, False), id="internal"),
+    ],
+)
+def test_errors_are_classified(status: int, error: str | None, retry_after: str | None, expected: tuple):
+    got = classify(status, error, retry_after)
+    reason, wait, permanent = expected
+    assert (got.retry_after, got.permanent) == (wait, permanent)
+    if reason:
+        assert got.reason == reason
+
+
+# -- the Bolt app ------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Recorder:
+    """The command handler of these tests: records each call and answers `reply`."""
+
+    reply: Reply = dataclasses.field(default_factory=lambda: Reply(text="All good"))
+    calls: list[tuple[str, CommandContext]] = dataclasses.field(default_factory=list)
+    called: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    error: Exception | None = None
+
+    async def __call__(self, text: str, ctx: CommandContext) -> Reply:
+        self.calls.append((text, ctx))
+        self.called.set()
+        if self.error is not None:
+            raise self.error
+        return self.reply
+
+
+BOARD = Reply(
+    text="Claude: all operational",
+    sections=(Section(title="Claude", lines=("✅ `api` Claude API: operational",)),),
+)
+
+
+async def board(team_id: str) -> Reply:
+    return dataclasses.replace(BOARD, text=f"board of {team_id}")
+
+
+def sign(body: str, *, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
+    """Headers Slack sends: v0 HMAC-SHA256 of `v0:<timestamp>:<body>` with the signing secret."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def command_form(api: SlackApi, text: str, *, team: str = "T0001") -> dict[str, str]:
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team,
+        "team_domain": "acme",
+        "channel_id": "C0001",
+        "channel_name": "general",
+        "user_id": "U42",
+        "user_name": "maria",
+        "command": "/aistatus",
+        "text": text,
+        "api_app_id": "A0001",
+        "response_url": api.response_url("cmd"),
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+    }
+
+
+def block_action(api: SlackApi, action_id: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "team": {"id": "T0001", "domain": "acme"},
+        "user": {"id": "U7", "username": "li", "name": "li", "team_id": "T0001"},
+        "api_app_id": "A0001",
+        "token": "legacy-verification-token",
+        "container": {"type": "message_attachment", "message_ts": "1.000001", "channel_id": "C0001"},
+        "trigger_id": "1.2.3",
+        "channel": {"id": "C0001", "name": "general"},
+        "message": {"type": "message", "ts": "1.000001", "text": "alert"},
+        "response_url": api.response_url("btn"),
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "aistatus_actions",
+                "type": "button",
+                "value": value,
+                "action_ts": "1790000000.1",
+            }
+        ],
+    }
+
+
+def home_event() -> dict[str, Any]:
+    return {
+        "token": "legacy-verification-token",
+        "team_id": "T0001",
+        "api_app_id": "A0001",
+        "type": "event_callback",
+        "event_id": "Ev0001",
+        "event_time": 1790000000,
+        "event": {"type": "app_home_opened", "user": "U42", "channel": "D0001", "tab": "home", "event_ts": "1.2"},
+    }
+
+
+@pytest.fixture
+async def http(api: SlackApi) -> AsyncIterator[tuple[SlackApi, Recorder, str, aiohttp.ClientSession]]:
+    recorder = Recorder()
+    app = build_slack_app(settings_for(api), handler=recorder, home=board)
+    server = await run_http_mode(app, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield api, recorder, server.url, session
+    finally:
+        await server.stop()
+
+
+async def post(
+    session: aiohttp.ClientSession, url: str, body: str, headers: dict[str, str], content_type: str
+) -> tuple[int, str]:
+    async with (
+        asyncio.timeout(3),  # Slack's budget for an answer
+        session.post(url, data=body.encode(), headers={**headers, "Content-Type": content_type}) as resp,
+    ):
+        return resp.status, await resp.text()
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+async def test_a_signed_slash_command_is_answered_ephemerally_and_announced(http):
+    api, recorder, url, session = http
+    recorder.reply = Reply(
+        text="Subscribed this channel to api.",
+        sections=(Section(lines=("api: partial outages and worse",)),),
+        announce="@maria subscribed this channel to api (partial outages and worse)",
+    )
+    body = urlencode(command_form(api, "subscribe api --min partial"))
+
+    status, _ = await post(session, url, body, sign(body), FORM)
+
+    assert status == 200
+    [response] = await api.wait_for("respond:cmd")
+    assert response.params["response_type"] == "ephemeral"
+    assert response.params["text"] == "Subscribed this channel to api."
+    assert "api: partial outages and worse" in json.dumps(response.params["blocks"])
+    [announce] = await api.wait_for("chat.postMessage")
+    assert announce.params["channel"] == "C0001"
+    assert announce.params["text"] == "<@U42> subscribed this channel to api (partial outages and worse)"
+    [(text, ctx)] = recorder.calls
+    assert text == "subscribe api --min partial"
+    assert ctx.channel == ChannelRef(Platform.SLACK, "T0001", "C0001")
+    assert (ctx.user_id, ctx.user_name, ctx.can_manage) == ("U42", "maria", True)
+    assert ctx.now.tzinfo is not None
+
+
+async def test_a_command_error_is_answered_with_its_message_and_usage(http):
+    api, recorder, url, session = http
+    recorder.error = CommandError("Unknown surface `cladue`: did you mean `claude.ai`?", usage="/aistatus status [surface]")
+    body = urlencode(command_form(api, "status cladue"))
+    assert (await post(session, url, body, sign(body), FORM))[0] == 200
+    [response] = await api.wait_for("respond:cmd")
+    assert response.params["text"].startswith("Unknown surface `cladue`")
+    assert "Usage: /aistatus status [surface]" in response.params["text"]
+    assert api.calls_to("chat.postMessage") == []
+
+
+async def test_a_crashing_handler_gets_an_apology_not_silence(http):
+    api, recorder, url, session = http
+    recorder.error = RuntimeError("bug")
+    body = urlencode(command_form(api, "status"))
+    assert (await post(session, url, body, sign(body), FORM))[0] == 200
+    [response] = await api.wait_for("respond:cmd")
+    assert "something went wrong" in response.params["text"]
+
+
+async def test_the_announcement_falls_back_to_advice_when_the_bot_is_not_in_the_channel(http):
+    api, recorder, url, session = http
+    api.fail_channel("C0001", "not_in_channel")
+    recorder.reply = Reply(text="Subscribed.", announce="maria subscribed this channel to api")
+    body = urlencode(command_form(api, "subscribe api"))
+    assert (await post(session, url, body, sign(body), FORM))[0] == 200
+    _, advice = await api.wait_for("respond:cmd", count=2)
+    assert "/invite @aistatus" in advice.params["text"]
+
+
+def forged(body: str) -> dict[str, str]:
+    headers = sign(body)
+    headers["X-Slack-Signature"] = "v0=" + "0" * 64
+    return headers
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(forged, id="forged-signature"),
+        pytest.param(lambda body: sign(body, secret="not-the-secret"), id="wrong-secret"),
+        pytest.param(lambda body: sign(body, timestamp=int(time.time()) - 6 * 60), id="stale-6-min"),
+        pytest.param(lambda body: {}, id="unsigned"),
+        pytest.param(lambda body: sign(body + "&text=unsubscribe"), id="tampered-body"),
+    ],
+)
+async def test_unverified_requests_get_401_and_change_nothing(http, headers):
+    api, recorder, url, session = http
+    command = urlencode(command_form(api, "unsubscribe"))
+    click = urlencode({"payload": json.dumps(block_action(api, ACTION_MUTE, "1h"))})
+    event = json.dumps(home_event())
+    for body, content_type in ((command, FORM), (click, FORM), (event, "application/json")):
+        status, _ = await post(session, url, body, headers(body), content_type)
+        assert status == 401
+    assert recorder.calls == []
+    assert api.calls == []  # nothing answered, posted or published
+
+
+@pytest.mark.parametrize(
+    ("action_id", "value", "command"),
+    [
+        pytest.param(ACTION_MUTE, "1h", "mute 1h", id="mute"),
+        pytest.param(ACTION_REPORT, "claude.ai", "report claude.ai", id="report"),
+        pytest.param(ACTION_REPORT, "api --min major", None, id="report-with-injected-flags"),
+    ],
+)
+async def test_a_button_click_runs_the_command_for_the_clicking_user(http, action_id, value, command):
+    api, recorder, url, session = http
+    recorder.reply = Reply(text="Muted this channel for 1 h.", ephemeral=False)
+    body = urlencode({"payload": json.dumps(block_action(api, action_id, value))})
+
+    assert (await post(session, url, body, sign(body), FORM))[0] == 200
+
+    if command is None:
+        await api.wait_for("auth.test")
+        assert recorder.calls == []
+        return
+    [response] = await api.wait_for("respond:btn")
+    assert response.params["response_type"] == "ephemeral"  # a click is answered to the clicker only
+    assert response.params["replace_original"] is False  # the alert stays as it is
+    assert response.params["text"] == "Muted this channel for 1 h."
+    [(text, ctx)] = recorder.calls
+    assert text == command
+    assert (ctx.channel, ctx.user_id, ctx.user_name) == (CHANNEL, "U7", "li")
+
+
+async def test_the_open_incident_button_is_only_acknowledged(http):
+    api, recorder, url, session = http
+    body = urlencode({"payload": json.dumps(block_action(api, ACTION_OPEN, ""))})
+    assert (await post(session, url, body, sign(body), FORM))[0] == 200
+    assert recorder.calls == []
+    assert api.calls_to("respond:btn") == []
+
+
+async def test_opening_app_home_publishes_the_board(http):
+    api, _, url, session = http
+    body = json.dumps(home_event())
+    assert (await post(session, url, body, sign(body), "application/json"))[0] == 200
+    [publish] = await api.wait_for("views.publish")
+    assert publish.params["user_id"] == "U42"
+    assert publish.params["view"] == to_home_view(await board("T0001"))
+    assert publish.params["view"]["type"] == "home"
+
+
+def test_http_mode_without_a_signing_secret_is_refused(api: SlackApi):
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        build_slack_app(settings_for(api, slack_signing_secret=None), handler=Recorder(), home=board)
+
+
+def test_no_token_and_no_installation_store_is_refused(api: SlackApi):
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
+        build_slack_app(settings_for(api, slack_bot_token=None), handler=Recorder(), home=board)
+
+
+# -- Socket Mode ------------------------------------------------------------------------------------------
+
+
+async def test_socket_mode_runs_a_command_and_acknowledges_the_envelope(api: SlackApi):
+    recorder = Recorder(reply=Reply(text="Claude API: operational"))
+    app = build_slack_app(
+        settings_for(api, slack_mode="socket", slack_signing_secret=None), handler=recorder, home=board
+    )
+    socket = await run_socket_mode(app, APP_TOKEN)
+    try:
+        ack = await api.send_envelope("slash_commands", command_form(api, "status api"))
+        assert "envelope_id" in ack
+        [response] = await api.wait_for("respond:cmd")
+        assert response.params["text"] == "Claude API: operational"
+        assert recorder.calls[0][0] == "status api"
+
+        await api.send_envelope("events_api", home_event())
+        [publish] = await api.wait_for("views.publish")
+        assert publish.params["view"]["blocks"]
+    finally:
+        await socket.stop()
+    [opened] = api.calls_to("apps.connections.open")
+    assert opened.team is None  # the app-level token, not a bot token
+
+
+async def test_socket_mode_with_a_refused_app_token_is_a_config_error(api: SlackApi):
+    app = build_slack_app(
+        settings_for(api, slack_mode="socket", slack_signing_secret=None), handler=Recorder(), home=board
+    )
+    with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
+        await run_socket_mode(app, "xapp-revoked")
+
+
+# -- multi-workspace: installations in Redis ----------------------------------------------------------------
+
+
+def installation(team: str, token: str) -> Installation:
+    return Installation(
+        app_id="A0001",
+        team_id=team,
+        team_name=f"Team {team}",
+        bot_token=token,
+        bot_id=f"B{team}",
+        bot_user_id=f"U{team}BOT",
+        bot_scopes="commands,chat:write,chat:write.public",
+        user_id="U42",
+        installed_at=1790000000.0,
+    )
+
+
+async def test_an_installation_round_trips_through_redis(redis):
+    store = RedisInstallationStore(redis)
+    await store.async_save(installation("T0002", TOKEN_T2))
+
+    bot = await store.async_find_bot(enterprise_id=None, team_id="T0002")
+    found = await store.async_find_installation(enterprise_id=None, team_id="T0002")
+    assert bot is not None and found is not None
+    assert (bot.bot_token, bot.bot_user_id, bot.bot_scopes) == (
+        TOKEN_T2,
+        "UT0002BOT",
+        ["commands", "chat:write", "chat:write.public"],
+    )
+    assert found.to_dict() == installation("T0002", TOKEN_T2).to_dict()
+    assert await store.bot_token("T0002") == TOKEN_T2
+    assert await store.bot_token("T9999") is None
+
+    await store.async_delete_all(enterprise_id=None, team_id="T0002")
+    assert await store.bot_token("T0002") is None
+    assert await store.async_find_installation(enterprise_id=None, team_id="T0002") is None
+
+
+async def test_a_corrupt_stored_installation_reads_as_not_installed(redis):
+    from bot.store import keys
+
+    await redis.hset(keys.installation("T0003"), mapping={"bot": "{not json", "installation": "[1]"})
+    store = RedisInstallationStore(redis)
+    assert await store.bot_token("T0003") is None
+    assert await store.async_find_installation(enterprise_id=None, team_id="T0003") is None
+
+
+async def test_an_oauth_state_is_consumed_exactly_once(redis):
+    states = RedisOAuthStateStore(redis)
+    state = await states.async_issue()
+    assert await states.async_consume(state) is True
+    assert await states.async_consume(state) is False
+    assert await states.async_consume("never-issued") is False
+
+
+async def test_the_sender_uses_each_workspaces_own_token(redis, api: SlackApi):
+    store = RedisInstallationStore(redis)
+    await store.async_save(installation("T0002", TOKEN_T2))
+    client = AsyncWebClient(base_url=api.base_url, retry_handlers=[])  # no token of its own
+    sender = SlackSender(client, tokens=store.bot_token)
+
+    await sender.post(ChannelRef(Platform.SLACK, "T0002", "C0002"), ALERT)
+    [call] = api.calls_to("chat.postMessage")
+    assert call.team == "T0002"
+
+    with pytest.raises(DeliveryError) as caught:
+        await sender.post(ChannelRef(Platform.SLACK, "T0404", "C0404"), ALERT)
+    assert caught.value.permanent is True
+    assert caught.value.reason == "not_installed"
+
+
+async def test_commands_from_an_installed_workspace_are_authorized_from_redis(redis, api: SlackApi):
+    store = RedisInstallationStore(redis)
+    await store.async_save(installation("T0002", TOKEN_T2))
+    recorder = Recorder(reply=Reply(text="ok", announce="maria subscribed"))
+    app = build_slack_app(
+        settings_for(api, slack_bot_token=None), handler=recorder, home=board, installation_store=store
+    )
+    server = await run_http_mode(app, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = urlencode(command_form(api, "subscribe api", team="T0002"))
+            assert (await post(session, server.url, body, sign(body), FORM))[0] == 200
+            [announce] = await api.wait_for("chat.postMessage")
+            assert announce.team == "T0002"  # posted with that workspace's token
+
+            stranger = urlencode(command_form(api, "subscribe api", team="T0404"))
+            await post(session, server.url, stranger, sign(stranger), FORM)
+    finally:
+        await server.stop()
+    assert [ctx.channel.workspace for _, ctx in recorder.calls] == ["T0002"]
+
+
+async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: SlackApi):
+    store = RedisInstallationStore(redis)
+    settings = settings_for(
+        api, slack_bot_token=None, slack_client_id="111.222", slack_client_secret="shh"
+    )
+    with pytest.raises(ConfigError, match="installation store"):
+        build_slack_app(settings, handler=Recorder(), home=board)
+    app = build_slack_app(
+        settings,
+        handler=Recorder(),
+        home=board,
+        installation_store=store,
+        state_store=RedisOAuthStateStore(redis),
+    )
+    assert app.oauth_flow is not None
+    assert app.installation_store is store
+    server = await run_http_mode(app, "127.0.0.1", 0)
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{server.port}/slack/install", allow_redirects=False) as resp,
+        ):
+            page = await resp.text()
+    finally:
+        await server.stop()
+    assert resp.status == 200
+    assert "client_id=111.222" in page
+    assert "scope=chat%3Awrite%2Cchat%3Awrite.public%2Ccommands" in page
