@@ -635,8 +635,10 @@ class Delivery:
             return _Done.DONE, None
 
         loop = asyncio.get_running_loop()
-        wait = self._pacer.acquire(lane.channel, loop.time())
-        if wait > 0:
+        for _ in range(10_000):  # bounded: each round sleeps until the buckets have room
+            wait = self._pacer.acquire(lane.channel, loop.time())
+            if wait == 0.0:
+                break
             await asyncio.sleep(wait)
         async with self._slots:
             # Shielded: a cancelled worker still finishes (and records) a call already made.

@@ -81,6 +81,7 @@ class ChatServer:
         self.hold: asyncio.Event | None = None
         self.arrived = asyncio.Event()  # set by every request (tests wait on it)
         self.received = 0
+        self.requests: list[tuple[str, str, float]] = []  # (op, channel, loop time) of every request
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -109,6 +110,7 @@ class ChatServer:
         body: dict[str, Any] = await request.json()
         channel = str(body.get("channel", ""))
         self.received += 1
+        self.requests.append((op, channel, asyncio.get_running_loop().time()))
         self.arrived.set()
         if self.hold is not None:
             await self.hold.wait()
@@ -152,6 +154,12 @@ class ChatServer:
         return web.json_response({"ok": True, "ts": ts, "thread": parent or None})
 
     # -- what the tests assert on -------------------------------------------------------------
+
+    async def wait_for_messages(self, n: int) -> None:
+        """Until at least `n` messages (posts + replies) were accepted (bound it by a timeout)."""
+        while len(self.messages()) < n:
+            self.arrived.clear()
+            await self.arrived.wait()
 
     def ops(self, op: str) -> list[Call]:
         return [c for c in self.calls if c.op == op]

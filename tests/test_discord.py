@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from discord.http import Route
 
+from bot.actions import Services, handle
 from bot.catalog import load_catalog
 from bot.chat.discord_bot import (
     DiscordBot,
@@ -23,8 +24,12 @@ from bot.chat.discord_bot import (
     open_rest_client,
 )
 from bot.chat.discord_commands import CommandRunner, manifest_text
+from bot.crowd import CrowdThresholds
 from bot.errors import CommandError, ConfigError, DeliveryError
 from bot.model import AlertKind, ChannelRef, CommandContext, MessageRef, Platform, Reply, Status
+from bot.store.crowd import CrowdStore
+from bot.store.subscriptions import SubscriptionStore
+from bot.store.surfaces import SurfaceStore
 from tests.discord_api import APP_ID, TOKEN, DiscordAPI
 from tests.test_discord_render import make_alert
 
@@ -67,8 +72,12 @@ async def test_post_sends_the_embed_and_returns_the_message_id(api, sender):
 
 async def test_edit_changes_the_parent_in_place(api, sender):
     ref = await sender.post(WHERE, make_alert())
-    recovered = make_alert(kind=AlertKind.RECOVERY, severity=Status.OPERATIONAL,
-                           title="Resolved: claude.ai after 5 h", update_text=None)
+    recovered = make_alert(
+        kind=AlertKind.RECOVERY,
+        severity=Status.OPERATIONAL,
+        title="Resolved: claude.ai after 5 h",
+        update_text=None,
+    )
     await sender.edit(ref, recovered)
     (message,) = api.posted(CHANNEL)
     assert message["id"] == ref.ts
@@ -79,10 +88,12 @@ async def test_edit_changes_the_parent_in_place(api, sender):
 
 async def test_the_first_update_starts_a_thread_and_later_ones_go_into_it(api, sender):
     parent = await sender.post(WHERE, make_alert())
-    first = await sender.reply(parent, make_alert(kind=AlertKind.UPDATE, title="one"),
-                               broadcast=False)
-    second = await sender.reply(first, make_alert(kind=AlertKind.UPDATE, title="two"),
-                                broadcast=False)
+    first = await sender.reply(
+        parent, make_alert(kind=AlertKind.UPDATE, title="one"), broadcast=False
+    )
+    second = await sender.reply(
+        first, make_alert(kind=AlertKind.UPDATE, title="two"), broadcast=False
+    )
     assert first == second == MessageRef(WHERE, ts=parent.ts, thread=parent.ts)
     assert api.routes() == [
         "GET /users/@me",
@@ -105,13 +116,15 @@ async def test_a_redelivered_first_update_reuses_the_thread_already_started(api,
     assert len(api.posted(parent.ts)) == 2
 
 
-@pytest.mark.parametrize("code", [50024, 50013, 160005], ids=["no-threads-here",
-                                                              "no-thread-permission", "locked"])
+@pytest.mark.parametrize(
+    "code", [50024, 50013, 160005], ids=["no-threads-here", "no-thread-permission", "locked"]
+)
 async def test_where_threads_are_refused_updates_become_replies_to_the_parent(api, sender, code):
     parent = await sender.post(WHERE, make_alert())
     api.fail(CHANNEL, code, on="thread")
-    ref = await sender.reply(parent, make_alert(kind=AlertKind.UPDATE, title="worse"),
-                             broadcast=False)
+    ref = await sender.reply(
+        parent, make_alert(kind=AlertKind.UPDATE, title="worse"), broadcast=False
+    )
     assert ref == MessageRef(WHERE, ts=parent.ts, thread=None)
     _, reply = api.posted(CHANNEL)
     assert reply["content"] == "🟠 worse"
@@ -129,8 +142,12 @@ async def test_a_deleted_thread_makes_the_update_a_reply_in_the_channel(api, sen
 
 async def test_a_recovery_goes_into_the_thread_and_into_the_channel(api, sender):
     parent = await sender.post(WHERE, make_alert())
-    recovery = make_alert(kind=AlertKind.RECOVERY, severity=Status.OPERATIONAL,
-                          title="Resolved: claude.ai after 2 h 13 min", update_text=None)
+    recovery = make_alert(
+        kind=AlertKind.RECOVERY,
+        severity=Status.OPERATIONAL,
+        title="Resolved: claude.ai after 2 h 13 min",
+        update_text=None,
+    )
     ref = await sender.reply(parent, recovery, broadcast=True)
     assert ref.thread == parent.ts
     assert [m["content"] for m in api.posted(parent.ts)] == [
@@ -215,6 +232,18 @@ async def test_a_rejected_token_is_a_config_error_that_never_shows_the_token(api
     assert "wrong-token-value" not in caplog.text + str(e.value)
 
 
+async def test_the_bot_token_never_reaches_the_logs(api, sender, running, caplog):
+    caplog.set_level(logging.DEBUG)
+    bot = await running(Handler())
+    ref = await sender.post(WHERE, make_alert())
+    await sender.reply(ref, make_alert(kind=AlertKind.UPDATE), broadcast=True)
+    payload = command("status")
+    bot._connection.parse_interaction_create(payload)
+    await callback_of(api, payload)
+    assert caplog.records  # discord.py did log its requests at DEBUG
+    assert TOKEN not in caplog.text
+
+
 # -- interactions ----------------------------------------------------------------------------------
 
 _ids = itertools.count(1_250_000_000_000_000_000)
@@ -238,9 +267,13 @@ class Handler:
         return self.reply
 
 
-async def start_bot(handler: Any, clock: Any, **runner: Any) -> DiscordBot:
-    bot = DiscordBot(CommandRunner(handler, load_catalog(None), clock=clock, **runner),
-                     dev_guild_id=int(GUILD))
+async def start_bot(
+    handler: Any, clock: Any, dev_guild: str | None = GUILD, **runner: Any
+) -> DiscordBot:
+    bot = DiscordBot(
+        CommandRunner(handler, load_catalog(None), clock=clock, **runner),
+        dev_guild_id=int(dev_guild) if dev_guild else None,
+    )
     await bot.login(TOKEN)
     return bot
 
@@ -249,8 +282,8 @@ async def start_bot(handler: Any, clock: Any, **runner: Any) -> DiscordBot:
 async def running(api, clock) -> AsyncIterator[Any]:
     bots: list[DiscordBot] = []
 
-    async def start(handler: Any, **runner: Any) -> DiscordBot:
-        bot = await start_bot(handler, clock, **runner)
+    async def start(handler: Any, dev_guild: str | None = GUILD, **runner: Any) -> DiscordBot:
+        bot = await start_bot(handler, clock, dev_guild, **runner)
         bots.append(bot)
         return bot
 
@@ -259,11 +292,22 @@ async def running(api, clock) -> AsyncIterator[Any]:
         await bot.close()
 
 
-def interaction(kind: int, data: dict[str, Any], *, permissions: str = MANAGE_CHANNELS,
-                message: dict[str, Any] | None = None) -> dict[str, Any]:
+def interaction(
+    kind: int,
+    data: dict[str, Any],
+    *,
+    permissions: str = MANAGE_CHANNELS,
+    message: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """An INTERACTION_CREATE payload as Discord sends it from a guild text channel."""
-    user = {"id": USER, "username": "maria", "discriminator": "0", "global_name": "Maria",
-            "avatar": None, "public_flags": 0}
+    user = {
+        "id": USER,
+        "username": "maria",
+        "discriminator": "0",
+        "global_name": "Maria",
+        "avatar": None,
+        "public_flags": 0,
+    }
     payload: dict[str, Any] = {
         "id": str(next(_ids)),
         "application_id": APP_ID,
@@ -272,14 +316,35 @@ def interaction(kind: int, data: dict[str, Any], *, permissions: str = MANAGE_CH
         "version": 1,
         "guild_id": GUILD,
         "channel_id": CHANNEL,
-        "channel": {"id": CHANNEL, "type": 0, "guild_id": GUILD, "name": "ops", "position": 0,
-                    "permission_overwrites": [], "nsfw": False, "parent_id": None,
-                    "rate_limit_per_user": 0, "flags": 0, "topic": None,
-                    "last_message_id": None, "permissions": permissions},
-        "member": {"user": user, "roles": [], "joined_at": "2025-01-01T00:00:00+00:00",
-                   "deaf": False, "mute": False, "flags": 0, "pending": False, "nick": None,
-                   "avatar": None, "premium_since": None, "permissions": permissions,
-                   "communication_disabled_until": None},
+        "channel": {
+            "id": CHANNEL,
+            "type": 0,
+            "guild_id": GUILD,
+            "name": "ops",
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "topic": None,
+            "last_message_id": None,
+            "permissions": permissions,
+        },
+        "member": {
+            "user": user,
+            "roles": [],
+            "joined_at": "2025-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "nick": None,
+            "avatar": None,
+            "premium_since": None,
+            "permissions": permissions,
+            "communication_disabled_until": None,
+        },
         "app_permissions": "562949953421311",
         "locale": "en-US",
         "guild_locale": "en-US",
@@ -295,8 +360,13 @@ def interaction(kind: int, data: dict[str, Any], *, permissions: str = MANAGE_CH
 
 
 def command(sub: str, options: list[dict[str, Any]] | None = None, **kw: Any) -> dict[str, Any]:
-    data = {"id": "1300000000000000009", "name": "aistatus", "type": 1, "guild_id": GUILD,
-            "options": [{"name": sub, "type": 1, "options": options or []}]}
+    data = {
+        "id": "1300000000000000009",
+        "name": "aistatus",
+        "type": 1,
+        "guild_id": GUILD,
+        "options": [{"name": sub, "type": 1, "options": options or []}],
+    }
     return interaction(2, data, **kw)
 
 
@@ -316,8 +386,22 @@ async def test_start_syncs_the_command_group_to_the_dev_guild(api, running):
     assert sync.path == f"/applications/{APP_ID}/guilds/{GUILD}/commands"
     assert api.commands[0]["name"] == "aistatus"
     assert [o["name"] for o in api.commands[0]["options"]] == [
-        "status", "subscribe", "unsubscribe", "list", "mute", "unmute", "report", "history", "help"
+        "status",
+        "subscribe",
+        "unsubscribe",
+        "list",
+        "mute",
+        "unmute",
+        "report",
+        "history",
+        "help",
     ]
+
+
+async def test_without_a_dev_guild_the_commands_are_synced_globally(api, running):
+    await running(Handler(), dev_guild=None)
+    (sync,) = api.find("PUT", "/applications/")
+    assert sync.path == f"/applications/{APP_ID}/commands"
 
 
 async def test_status_is_answered_privately(api, running, clock):
@@ -331,22 +415,36 @@ async def test_status_is_answered_privately(api, running, clock):
     assert body["data"]["flags"] & 64
     ((text, ctx),) = handler.seen
     assert text == "status api"
-    assert ctx == CommandContext(channel=WHERE, user_id=USER, user_name="Maria", now=clock(),
-                                 can_manage=True)
+    assert ctx == CommandContext(
+        channel=WHERE, user_id=USER, user_name="Maria", now=clock(), can_manage=True
+    )
 
 
 async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running):
-    handler = Handler(Reply(text="Subscribed to Claude API, Claude Code.",
-                            announce="Maria subscribed this channel to api, code (partial)"))
+    handler = Handler(
+        Reply(
+            text="Subscribed to Claude API, Claude Code.",
+            announce="Maria subscribed this channel to api, code (partial)",
+        )
+    )
     bot = await running(handler)
-    payload = command("subscribe", [option("surfaces", "api code"), option("min", "partial"),
-                                    option("maintenance", True, kind=5)])
+    payload = command(
+        "subscribe",
+        [
+            option("surfaces", "api code"),
+            option("min", "partial"),
+            option("maintenance", True, kind=5),
+        ],
+    )
     bot._connection.parse_interaction_create(payload)
     body = await callback_of(api, payload)
     assert body["data"]["flags"] & 64  # the confirmation itself is private
     (followup,) = await api.wait_for(
-        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}"))
-    assert followup.json["content"] == "<@" + USER + "> subscribed this channel to api, code (partial)"
+        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}")
+    )
+    assert (
+        followup.json["content"] == "<@" + USER + "> subscribed this channel to api, code (partial)"
+    )
     assert not followup.json.get("flags", 0) & 64  # the announcement is public
     assert followup.json["allowed_mentions"] == {"parse": []}
     assert handler.seen[0][0] == "subscribe api code --min partial --maintenance"
@@ -380,8 +478,12 @@ async def test_the_report_button_reports_privately(api, running, sender):
     bot = await running(handler)
     ref = await sender.post(WHERE, make_alert())
     (message,) = api.posted(CHANNEL)
-    payload = interaction(3, {"custom_id": "aistatus:report:claude.ai", "component_type": 2},
-                          permissions="0", message=message)
+    payload = interaction(
+        3,
+        {"custom_id": "aistatus:report:claude.ai", "component_type": 2},
+        permissions="0",
+        message=message,
+    )
     bot._connection.parse_interaction_create(payload)
     body = await callback_of(api, payload)
     assert body["data"]["flags"] & 64
@@ -400,13 +502,16 @@ async def test_a_bad_duration_is_answered_without_running_mute(api, running):
 
 
 async def test_a_users_mistake_is_answered_with_the_usage(api, running):
-    handler = Handler(error=CommandError("No surface 'apii'. Did you mean api?",
-                                         usage="status [surface]"))
+    handler = Handler(
+        error=CommandError("No surface 'apii'. Did you mean api?", usage="status [surface]")
+    )
     bot = await running(handler)
     payload = command("status", [option("surface", "apii")])
     bot._connection.parse_interaction_create(payload)
     body = await callback_of(api, payload)
-    assert body["data"]["content"] == "No surface 'apii'. Did you mean api?\nUsage: `status [surface]`"
+    assert (
+        body["data"]["content"] == "No surface 'apii'. Did you mean api?\nUsage: `status [surface]`"
+    )
 
 
 async def test_a_slow_answer_is_deferred_then_filled_in(api, running):
@@ -419,7 +524,8 @@ async def test_a_slow_answer_is_deferred_then_filled_in(api, running):
     assert body["type"] == 5 and body["data"]["flags"] & 64  # "thinking…", privately
     handler.release.set()
     (edit,) = await api.wait_for(
-        lambda a: a.find("PATCH", f"/webhooks/{APP_ID}/{payload['token']}/messages/@original"))
+        lambda a: a.find("PATCH", f"/webhooks/{APP_ID}/{payload['token']}/messages/@original")
+    )
     assert edit.json["content"] == "History of api: no outages in 7 days."
     assert handler.seen[0][0] == "history api --days 7"
 
@@ -444,12 +550,6 @@ async def test_the_manifest_is_what_the_bot_syncs(api, running):
 async def test_subscribe_through_the_real_command_layer_is_stored_and_announced(
     api, running, redis
 ):
-    from bot.actions import Services, handle
-    from bot.crowd import CrowdThresholds
-    from bot.store.crowd import CrowdStore
-    from bot.store.subscriptions import SubscriptionStore
-    from bot.store.surfaces import SurfaceStore
-
     catalog = load_catalog(None)
     subscriptions = SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces())
 
@@ -473,7 +573,8 @@ async def test_subscribe_through_the_real_command_layer_is_stored_and_announced(
     bot._connection.parse_interaction_create(payload)
     await callback_of(api, payload)
     (followup,) = await api.wait_for(
-        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}"))
+        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}")
+    )
     assert followup.json["content"].startswith(f"<@{USER}> subscribed this channel to")
 
     sub = await subscriptions.get(WHERE)
