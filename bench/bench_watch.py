@@ -16,14 +16,6 @@ import httpx
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from bot.app import build_bot
-from bot.model import Transition, decode_json
-from bot.scheduler import build_scheduler
-from bot.settings import Settings
-from bot.statuspage import SUMMARY_PATH
-from bot.store import keys
-from bot.store.surfaces import SurfaceStore
-from bot.watcher import Watcher
 from bench.common import (
     INVESTIGATING,
     OPERATIONAL,
@@ -45,6 +37,13 @@ from bench.common import (
     us,
     with_fake_components,
 )
+from bot.app import build_bot
+from bot.model import Transition, decode_json
+from bot.scheduler import build_scheduler
+from bot.settings import Settings
+from bot.store import keys
+from bot.store.surfaces import SurfaceStore
+from bot.watcher import Watcher
 
 DEFAULT_INTERVAL = float(Settings.model_fields["poll_interval"].default)  # 15 s
 WARMUP_POLLS = 3  # one full payload cycle: loads the scripts, opens the connections
@@ -101,7 +100,8 @@ async def measure_polls(
 ) -> PollCost:
     """`polls` calls of `Watcher.poll_page("claude")` on a fresh Redis, every poll in a new slot
     (the manual clock moves one interval each time); `changing` cycles the page between all
-    operational / incident investigating / recovered, otherwise it never changes (304s)."""
+    operational / incident investigating / recovered, otherwise it stays on the open incident
+    (304s)."""
     await redis.flushall()
     catalog = bench_catalog(page.url, extra_surfaces=extra)
     payloads = [
@@ -147,7 +147,7 @@ async def measure_polls(
             clock.advance(DEFAULT_INTERVAL)
         rt, srv = store.round_trips - rt0, await server_counters(redis) - srv0
     return PollCost(
-        scenario="page changes every poll (200)" if changing else "page unchanged (304)",
+        scenario="page changes every poll (200)" if changing else "unchanged, open incident (304)",
         surfaces=surfaces,
         polls=polls,
         thread_cpu=thread_cpu / polls,
@@ -168,14 +168,32 @@ def print_costs(costs: Sequence[PollCost]) -> None:
     heading("watch: cost of one status-page poll (Watcher.poll_page, real Redis, loopback page)")
     print(
         table(
-            ["scenario", "surfaces", "polls", "CPU/poll", "CPU/surface", "CPU/poll (process)",
-             "wall/poll p50", "wall p99", "transitions/poll"],
             [
-                [c.scenario, c.surfaces, c.polls, ms(c.thread_cpu), us(c.thread_cpu / c.surfaces),
-                 ms(c.process_cpu), ms(c.wall), ms(c.wall_p99), f"{c.transitions:.2f}"]
+                "scenario",
+                "surfaces",
+                "polls",
+                "CPU/poll",
+                "CPU/surface",
+                "CPU/poll (process)",
+                "wall/poll p50",
+                "wall p99",
+                "transitions/poll",
+            ],
+            [
+                [
+                    c.scenario,
+                    c.surfaces,
+                    c.polls,
+                    ms(c.thread_cpu),
+                    us(c.thread_cpu / c.surfaces),
+                    ms(c.process_cpu),
+                    ms(c.wall),
+                    ms(c.wall_p99),
+                    f"{c.transitions:.2f}",
+                ]
                 for c in costs
             ],
-        )  # fmt: skip
+        )
     )
     print(
         "CPU/poll: time.thread_time() of the watcher's thread (fetch + parse + assess + decide +"
@@ -186,15 +204,36 @@ def print_costs(costs: Sequence[PollCost]) -> None:
     heading("watch: Redis round trips per poll (client count vs redis-server INFO commandstats)")
     print(
         table(
-            ["scenario", "surfaces", "round trips/poll", "EVALSHA+EVAL/poll", "commands/poll",
-             "redis-server CPU/poll"],
             [
-                [c.scenario, c.surfaces, f"{c.round_trips:.2f}", f"{c.scripts:.2f}",
-                 f"{c.commands:.2f}", us(c.redis_cpu)]
+                "scenario",
+                "surfaces",
+                "round trips/poll",
+                "EVALSHA+EVAL/poll",
+                "commands/poll",
+                "redis-server CPU/poll",
+            ],
+            [
+                [
+                    c.scenario,
+                    c.surfaces,
+                    f"{c.round_trips:.2f}",
+                    f"{c.scripts:.2f}",
+                    f"{c.commands:.2f}",
+                    us(c.redis_cpu),
+                ]
                 for c in costs
             ],
-        )  # fmt: skip
+        )
     )
+    for scenario in dict.fromkeys(c.scenario for c in costs):
+        few, many = sorted((c for c in costs if c.scenario == scenario), key=lambda c: c.surfaces)
+        extra = many.surfaces - few.surfaces
+        marginal = (many.thread_cpu - few.thread_cpu) / extra
+        print(
+            f"{scenario}: round trips {many.surfaces} vs {few.surfaces} surfaces ="
+            f" x{many.round_trips / few.round_trips:.2f}; CPU per extra surface {us(marginal)},"
+            f" fixed CPU per poll {ms(few.thread_cpu - few.surfaces * marginal)}"
+        )
     odd = [c for c in costs if c.claimed != c.polls]
     for c in odd:
         print(f"warning: {c.scenario}/{c.surfaces}: only {c.claimed}/{c.polls} polls claimed")
@@ -260,10 +299,7 @@ async def measure_latency(
         scheduler = build_scheduler(bot.watcher, probes=False)
         scheduler.start()
         try:
-            async with asyncio.timeout(interval * 2 + 10):  # the first poll, on start
-                while page.call(lambda: page.server.hits[SUMMARY_PATH]) < 1:
-                    await asyncio.sleep(0.05)
-            await asyncio.sleep(0.5)  # let that first poll commit
+            await _first_poll_done(before["ok"], within=interval * 2 + 10)
             last = await redis.xrevrange(keys.transitions("claude"), count=1)
             after = last[0][0].decode() if last else "0-0"
             for k in range(changes):
@@ -275,7 +311,9 @@ async def measure_latency(
                 )
                 recorded = int(entries[0][0].split("-")[0]) / 1000  # the stream id is ms
                 started = entries[0][1].at.timestamp()
-                d = Detection(recorded - changed, started - changed, recorded - started, len(entries))
+                d = Detection(
+                    recorded - changed, started - changed, recorded - started, len(entries)
+                )
                 detections.append(d)
                 print(
                     f"  change {k + 1:2d}/{changes}: page -> "
@@ -290,6 +328,16 @@ async def measure_latency(
     return detections, {k: after_counts[k] - before[k] for k in before}
 
 
+async def _first_poll_done(ok_before: float, *, within: float) -> None:
+    """Wait until the scheduler's first poll has committed (bounded).
+    Raises: TimeoutError after `within` seconds."""
+    for _ in range(int(within / 0.05) + 1):
+        if polls_by_outcome()["ok"] > ok_before:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the scheduler's first poll did not happen")
+
+
 async def _drain() -> None:
     """Let a poll the scheduler already started finish before the clients close (bounded)."""
     pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -300,7 +348,7 @@ async def _drain() -> None:
 def print_latency(
     detections: Sequence[Detection], polls: dict[str, float], *, interval: float, cost: float
 ) -> None:
-    label = "default" if interval == DEFAULT_INTERVAL else "NOT the default (--quick)"
+    label = "the default" if interval == DEFAULT_INTERVAL else "NOT the default: --quick"
     heading(f"watch: detection latency, real scheduler, poll interval {interval:g} s ({label})")
     lat = [d.latency for d in detections]
     wait = [d.wait for d in detections]
@@ -310,16 +358,43 @@ def print_latency(
         table(
             ["measure", "changes", "median", "p99", "max"],
             [
-                ["page changed -> transition recorded", len(lat), secs(median(lat)),
-                 secs(percentile(lat, 99)), secs(max(lat))],
-                ["  of which: waiting for the next poll", len(wait), secs(median(wait)),
-                 secs(percentile(wait, 99)), secs(max(wait))],
-                ["  of which: that poll's work (wall)", len(work), ms(median(work), 1),
-                 ms(percentile(work, 99), 1), ms(max(work), 1)],
-                ["expected (interval/2 + poll cost)", "", secs(interval / 2 + cost),
-                 secs(0.99 * interval + jitter + cost), ""],
+                [
+                    "page changed -> transition recorded",
+                    len(lat),
+                    secs(median(lat)),
+                    secs(percentile(lat, 99)),
+                    secs(max(lat)),
+                ],
+                [
+                    "  of which: waiting for the next poll",
+                    len(wait),
+                    secs(median(wait)),
+                    secs(percentile(wait, 99)),
+                    secs(max(wait)),
+                ],
+                [
+                    "  of which: that poll's work (wall)",
+                    len(work),
+                    ms(median(work), 1),
+                    ms(percentile(work, 99), 1),
+                    ms(max(work), 1),
+                ],
+                [
+                    "expected (interval/2 + poll cost)",
+                    "",
+                    secs(interval / 2 + cost),
+                    secs(0.99 * interval + jitter + cost),
+                    "",
+                ],
+                [
+                    "  with the jitter (interval/2 + jitter/2 + cost)",
+                    "",
+                    secs(interval / 2 + jitter / 2 + cost),
+                    secs(0.99 * interval + jitter + cost),
+                    "",
+                ],
             ],
-        )  # fmt: skip
+        )
     )
     total = sum(polls.values())
     print(
@@ -328,9 +403,11 @@ def print_latency(
         f"{polls['skipped']:.0f} skipped: their slot was already claimed)"
     )
     print(
-        f"The scheduler adds up to {jitter:g} s of jitter per poll; p99 expectation = 0.99 x"
-        " interval + jitter + poll cost.\nTimes: the wall clock at the change vs the stream entry"
-        " id (redis-server's clock, same host)."
+        f"The scheduler adds up to {jitter:g} s of jitter to each poll and APScheduler 3 counts the"
+        " next poll from the jittered one,\nso polls are interval + U(0, jitter) apart; each change"
+        " comes U(0, interval) after the poll that saw the last one.\nTimes: the wall clock at"
+        " the change vs the stream entry id (redis-server's clock, same host).\nWith fewer than"
+        " 100 changes p99 is the slowest one."
     )
 
 
@@ -358,7 +435,7 @@ async def main(*, quick: bool) -> None:
                         )
                     )
             print_costs(costs)
-            heading(f"watch: detection latency (about {changes * interval:.0f} s)")
+            heading(f"watch: detection latency, running for about {changes * interval:.0f} s")
             detections, outcomes = await measure_latency(
                 redis, page, interval=interval, changes=changes
             )

@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "check-config":
             return _check_config(settings)
         if command == "manifests":
-            from bot.manifests import write_manifests
+            from bot.app import write_manifests
 
             return write_manifests(settings, args.out)
         if command == "deliveries":

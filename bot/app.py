@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -16,26 +16,34 @@ from typing import TextIO
 import httpx
 from redis.asyncio import Redis
 
-from bot import __version__
+from bot import __version__, actions, replies
+from bot.actions import Services
 from bot.assess import official_observations
 from bot.catalog import Catalog, load_catalog
+from bot.crowd import CrowdThresholds
+from bot.delivery import Delivery, DeliveryConfig
 from bot.errors import ConfigError, ProbeError
 from bot.health import build_health_app, start_health_server
-from bot.model import Status, SurfaceState
+from bot.model import CommandContext, Platform, Reply, Status, SurfaceState
 from bot.probe import run_probes
 from bot.redisproc import RedisProcess
 from bot.scheduler import build_scheduler
-from bot.sender import Sink
+from bot.sender import ChatSender, Sink
 from bot.settings import Settings
 from bot.sink import ConsoleSink
 from bot.statuspage import PageReading, fetch_summary, parse_summary
 from bot.store.connect import connect
+from bot.store.crowd import CrowdStore
+from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
 from bot.table import StatusRow, render_table
 from bot.transitions import Policy, decide
 from bot.watcher import Watcher
 
 log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[str, CommandContext], Awaitable[Reply]]
+HomeProvider = Callable[[str], Awaitable[Reply]]
 
 
 def utcnow() -> datetime:
@@ -78,10 +86,14 @@ async def redis_for(settings: Settings) -> AsyncIterator[Redis]:
     proc: RedisProcess | None = None
     url = settings.redis_url
     if url is None:
-        proc = RedisProcess(Path(settings.data_dir) / "redis", binary=settings.redis_server_bin)
-        await asyncio.to_thread(proc.start)
-        url = proc.url
-        log.info("started a private redis-server in %s", proc.data_dir)
+        private = RedisProcess(Path(settings.data_dir) / "redis", binary=settings.redis_server_bin)
+        url = private.url
+        if await asyncio.to_thread(private.answers):
+            log.info("using the private redis-server already running in %s", private.data_dir)
+        else:
+            proc = private
+            await asyncio.to_thread(proc.start)
+            log.info("started a private redis-server in %s", proc.data_dir)
     client = connect(url)
     try:
         await client.ping()
@@ -147,36 +159,206 @@ def build_bot(
     return Bot(settings, catalog, redis, client, store, watcher)
 
 
+def services(bot: Bot) -> Services:
+    """The command layer's dependencies; crowd reports feed the watcher's transition path."""
+    thresholds = CrowdThresholds.from_settings(bot.settings)
+    return Services(
+        catalog=bot.catalog,
+        surfaces=bot.store,
+        subscriptions=SubscriptionStore(bot.redis, claude_surfaces=bot.catalog.claude_surfaces()),
+        crowd=CrowdStore(bot.redis, thresholds),
+        crowd_thresholds=thresholds,
+        on_crowd=bot.watcher.on_crowd,
+    )
+
+
+def home_provider(svc: Services, clock: Callable[[], datetime] = utcnow) -> HomeProvider:
+    """Slack's App Home: the live board, then the subscriptions of this workspace's channels."""
+
+    async def home(team_id: str) -> Reply:
+        now = clock()
+        states = await svc.surfaces.read_all(svc.providers)
+        subs = await svc.subscriptions.list_workspace(Platform.SLACK, team_id)
+        parts = [replies.board(states, svc.catalog, now)]
+        parts += [replies.subscription_list(sub, svc.catalog, now) for sub in subs]
+        return replies.combine(parts)
+
+    return home
+
+
+@dataclass
+class Chat:
+    """The running chat apps: their senders (for delivery) and how to stop them."""
+
+    senders: dict[Platform, ChatSender] = field(default_factory=dict)
+    stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        for stop in reversed(self.stops):
+            with contextlib.suppress(Exception):
+                await stop()
+
+
+async def start_slack(
+    settings: Settings, redis: Redis, handler: CommandHandler, home: HomeProvider, chat: Chat
+) -> None:
+    """Socket Mode (default) or HTTP mode; one workspace by token, or many through OAuth.
+    Raises: ConfigError for a missing or refused token."""
+    from bot.chat.slack import (
+        SlackSender,
+        build_slack_app,
+        run_http_mode,
+        run_socket_mode,
+        slack_web_client,
+    )
+    from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
+
+    client = slack_web_client(settings)
+    if settings.slack_oauth_enabled:
+        installs = RedisInstallationStore(redis)
+        app = build_slack_app(
+            settings,
+            handler=handler,
+            home=home,
+            installation_store=installs,
+            state_store=RedisOAuthStateStore(redis),
+        )
+        chat.senders[Platform.SLACK] = SlackSender(client, tokens=installs.bot_token)
+    else:
+        app = build_slack_app(settings, handler=handler, home=home, client=client)
+        chat.senders[Platform.SLACK] = SlackSender(client)
+    if settings.slack_mode == "http":
+        server = await run_http_mode(app, settings.http_host, settings.slack_port)
+        chat.stops.append(server.stop)
+        log.info("Slack: HTTP mode on %s", server.url)
+    else:
+        if settings.slack_app_token is None:
+            raise ConfigError(
+                "SLACK_APP_TOKEN is needed for Socket Mode (or set AISTATUS_SLACK_MODE=http)",
+                key="SLACK_APP_TOKEN",
+            )
+        socket = await run_socket_mode(app, settings.slack_app_token.get_secret_value())
+        chat.stops.append(socket.stop)
+        log.info("Slack: Socket Mode connected")
+
+
+async def start_discord(
+    settings: Settings, catalog: Catalog, handler: CommandHandler, chat: Chat
+) -> None:
+    """Log in over REST (alerts flow even while the gateway reconnects), then run the gateway.
+    Raises: ConfigError when Discord refuses DISCORD_TOKEN."""
+    from bot.chat.discord_bot import DiscordBot, DiscordSender, configure_api_base
+    from bot.chat.discord_commands import CommandRunner
+
+    assert settings.discord_token is not None
+    configure_api_base(settings.discord_api_url)
+    client = DiscordBot(CommandRunner(handler, catalog), dev_guild_id=settings.discord_dev_guild_id)
+    try:
+        await client.login(settings.discord_token.get_secret_value())
+    except Exception as e:
+        await client.close()
+        if type(e).__name__ == "LoginFailure":
+            raise ConfigError("Discord refused DISCORD_TOKEN", key="DISCORD_TOKEN") from None
+        raise
+    chat.senders[Platform.DISCORD] = DiscordSender(client.http)
+    gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+
+    async def stop() -> None:
+        await client.close()
+        gateway.cancel()
+        await asyncio.gather(gateway, return_exceptions=True)
+
+    chat.stops.append(stop)
+    log.info("Discord: logged in; gateway connecting")
+
+
 async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = None) -> int:
-    """`aistatus run`: watch until `stop` is set. Returns the exit code."""
+    """`aistatus run`: watch, answer commands and deliver alerts until `stop` is set.
+    Raises: ConfigError for settings a platform refuses."""
     catalog = catalog_of(settings)
     async with redis_for(settings) as redis, http_client(settings) as client:
         bot = build_bot(settings, catalog, redis, client, out=out)
+        svc = services(bot)
+
+        async def handler(text: str, ctx: CommandContext) -> Reply:
+            return await actions.handle(text, ctx, svc)
+
+        chat = Chat()
+        delivery_stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
         scheduler = build_scheduler(bot.watcher, probes=settings.probes_enabled)
 
         async def ready() -> tuple[bool, str]:
             try:
                 await redis.ping()
-            except Exception as e:
+            except Exception as e:  # readiness reports, it does not raise
                 return False, f"redis: {type(e).__name__}"
             return True, "monitoring blind" if bot.watcher.blind else "ok"
 
         health = await start_health_server(
             build_health_app(ready), settings.http_host, settings.http_port
         )
-        scheduler.start()
-        log.info(
-            "watching %d surfaces on %d status pages every %ss; probes %s",
-            len(catalog.surfaces),
-            len(catalog.watched_providers()),
-            settings.poll_interval,
-            "on" if settings.probes_enabled else "off",
-        )
         try:
+            if settings.slack_enabled:
+                await start_slack(settings, redis, handler, home_provider(svc), chat)
+            if settings.discord_enabled:
+                await start_discord(settings, catalog, handler, chat)
+            if chat.senders:
+                delivery = Delivery(
+                    redis,
+                    chat.senders,
+                    bot.store,
+                    svc.subscriptions,
+                    catalog,
+                    config=DeliveryConfig.from_settings(settings),
+                    clock=utcnow,
+                )
+                tasks.append(asyncio.create_task(delivery.run(delivery_stop), name="delivery"))
+            scheduler.start()
+            log.info(
+                "watching %d surfaces on %d status pages every %ss; probes %s; chat: %s",
+                len(catalog.surfaces),
+                len(catalog.watched_providers()),
+                settings.poll_interval,
+                "on" if settings.probes_enabled else "off",
+                ", ".join(p.value for p in chat.senders) or "console only",
+            )
             await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            delivery_stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await chat.stop()
             await health.cleanup()
+    return 0
+
+
+async def deliveries(settings: Settings, out: TextIO) -> int:
+    """`aistatus deliveries`: what is queued, retrying and dead. Exit 1 when anything is dead."""
+    from bot.delivery import deliveries_report
+
+    async with redis_for(settings) as redis:
+        report = await deliveries_report(redis)
+    summary = f"queued: {report.queued}  in flight or retrying: {report.pending}"
+    print(f"{summary}  dead: {report.dead_total}", file=out)
+    for r in report.retrying:
+        print(
+            f"  retrying  {r.channel}  alert {r.alert_id}  {r.attempts} attempts: {r.error}",
+            file=out,
+        )
+    for d in report.dead:
+        what = f"{d.channel}  alert {d.alert_id}  {d.at}  {d.attempts} attempts"
+        print(f"  dead      {what}: {d.error}", file=out)
+    return 1 if report.dead_total else 0
+
+
+def write_manifests(settings: Settings, path: str) -> int:
+    """`aistatus manifests`: the Discord command definitions, from the code."""
+    from bot.chat.discord_commands import write_manifest
+
+    write_manifest(Path(path), catalog_of(settings))
+    print(f"wrote {path}")
     return 0
 
 

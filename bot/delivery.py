@@ -49,6 +49,7 @@ from bot.store import keys
 from bot.store.messages import MessageStore
 from bot.store.outbox import (
     BadEntry,
+    Begin,
     DeliveryReport,
     FeedItem,
     OutboxEntry,
@@ -295,6 +296,7 @@ class Delivery:
         self._inflight: set[asyncio.Task[Any]] = set()
         self._token = f"{self.consumer}:{uuid.uuid4().hex[:8]}"
         self._fanout_held = False
+        self._lease_ms = _ms(max(self.config.lease_ttl, self.config.call_timeout * 3))
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -613,96 +615,90 @@ class Delivery:
     ) -> tuple[_Done, int | None]:
         """One look at the lane's head. Returns (DONE|AGAIN, the handled seq when the head must
         wait for an earlier entry)."""
-        handled = await self._store.handled_seq(lane.channel)
-        if seq <= handled:  # done elsewhere (another consumer, or before a crash)
+        channel = lane.channel
+        begin = await self._store.begin(entry, seq, self._token, self._lease_ms)
+        if begin.verdict == "done":  # done elsewhere (another consumer, or before a crash)
             await self._store.ack([entry.id])
             return _Done.DONE, None
-        if seq > handled + 1:
-            return _Done.AGAIN, handled
+        if begin.verdict == "wait":
+            return _Done.AGAIN, begin.handled
+        if begin.verdict != "go":  # busy: another consumer is sending to this channel
+            await asyncio.sleep(0.05)
+            return _Done.AGAIN, None
+        # From here this consumer holds the channel's lease.
         if isinstance(entry, BadEntry):
             await self._give_up(lane, entry, seq, entry.error, Outcome.GIVE_UP)
             return _Done.DONE, None
         if lane.gone is not None:
-            await self._give_up(
-                lane, entry, seq, f"channel disabled: {lane.gone}", Outcome.PERMANENT
-            )
+            reason = f"channel disabled: {lane.gone}"
+            await self._give_up(lane, entry, seq, reason, Outcome.PERMANENT)
             return _Done.DONE, None
-        sender = self._senders.get(entry.channel.platform)
+        sender = self._senders.get(channel.platform)
         if sender is None:
-            await self._give_up(
-                lane, entry, seq, f"no sender for {entry.channel.platform}", Outcome.GIVE_UP
-            )
+            reason = f"no sender for {channel.platform}"
+            await self._give_up(lane, entry, seq, reason, Outcome.GIVE_UP)
             return _Done.DONE, None
-
-        loop = asyncio.get_running_loop()
-        for _ in range(10_000):  # bounded: each round sleeps until the buckets have room
-            wait = self._pacer.acquire(lane.channel, loop.time())
-            if wait == 0.0:
-                break
+        wait = self._pacer.acquire(channel, asyncio.get_running_loop().time())
+        if wait > 0:  # rate limited (our buckets or a 429): let go of the lease while waiting
+            await self._release(channel)
             await asyncio.sleep(wait)
+            return _Done.AGAIN, None
         async with self._slots:
             # Shielded: a cancelled worker still finishes (and records) a call already made.
-            task = self._spawn_inflight(self._attempt(lane, entry, sender))
+            task = self._spawn_inflight(self._attempt(lane, entry, sender, begin))
             error = await asyncio.shield(task)
         if error is None:
             return _Done.DONE, None
-        if isinstance(error, _LeaseBusy):
-            await asyncio.sleep(0.05)
-            return _Done.AGAIN, None
         return await self._after_error(lane, entry, seq, error), None
 
     async def _attempt(
-        self, lane: _Lane, entry: OutboxEntry, sender: ChatSender
-    ) -> DeliveryError | _LeaseBusy | None:
-        """Under the channel's lease: check, send, record, acknowledge. Returns the chat error
-        (nothing recorded) or None (done)."""
+        self, lane: _Lane, entry: OutboxEntry, sender: ChatSender, begin: Begin
+    ) -> DeliveryError | None:
+        """Holding the channel's lease: send, record (releasing the lease), acknowledge.
+        Returns the chat error (nothing recorded, the lease still held) or None (done)."""
         channel = entry.channel
-        lease = keys.channel_lease(channel.key)
-        lease_ms = int(max(self.config.lease_ttl, self.config.call_timeout * 3) * 1000)
-        if not await self._store.take_lease(lease, self._token, lease_ms):
-            return _LeaseBusy()
+        key = entry.alert.key
+        newest = self._newest(lane, entry)
+        parent = begin.parent
+        plan = plan_delivery(
+            entry.alert.kind,
+            has_parent=parent is not None,
+            parent_current=parent is not None and lane.shows.get(key) == newest.alert_id,
+            delivered=begin.delivered,
+        )
         try:
-            handled, delivered = await self._store.progress(channel, entry.alert_id)
-            if entry.seq <= handled:
-                await self._store.ack([entry.id])
-                return None
-            if entry.seq > handled + 1:  # cannot happen under the lease after the gate; be safe
-                return _LeaseBusy()
-            key = entry.alert.key
-            parent = None if delivered else await self._messages.get(channel, key)
-            newest = self._newest(lane, entry)
-            plan = plan_delivery(
-                entry.alert.kind,
-                has_parent=parent is not None,
-                parent_current=parent is not None and lane.shows.get(key) == newest.alert_id,
-                delivered=delivered,
+            ref, first = await self._send(lane, entry, sender, plan, parent, newest)
+        except DeliveryError as e:
+            return e
+        except Exception as e:  # a sender bug: log it, retry like a transient error
+            log.exception("delivery: sender %s failed unexpectedly", type(sender).__name__)
+            return DeliveryError(f"sender error: {type(e).__name__}")
+        await self._persist(
+            partial(
+                self._store.complete,
+                channel,
+                entry.seq,
+                alert_id=entry.alert_id,
+                outage=key,
+                ref=ref,
+                lease_token=self._token,
             )
-            try:
-                ref, first = await self._send(lane, entry, sender, plan, parent, newest)
-            except DeliveryError as e:
-                return e
-            await self._persist(
-                lambda: self._store.complete(
-                    channel, entry.seq, alert_id=entry.alert_id, outage=key, ref=ref
-                )
-            )
-            await self._persist(lambda: self._store.ack([entry.id]))
-            if first is not None:
-                self._metrics.delivered.labels(str(channel.platform), str(first)).inc()
-                if entry.queued_at is not None:
-                    latency = (self._clock() - entry.queued_at).total_seconds()
-                    self._metrics.latency.labels(str(channel.platform)).observe(max(0.0, latency))
-            log.info(
-                "delivered %s %s to %s (%s)",
-                entry.alert.kind,
-                entry.alert_id,
-                channel.key,
-                plan.reason,
-            )
-            return None
-        finally:
-            with contextlib.suppress(*REDIS_DOWN, ResponseError):
-                await self._store.release_lease(lease, self._token)
+        )
+        await self._persist(partial(self._store.ack, [entry.id]))
+        platform = str(channel.platform)
+        if first is not None:
+            self._metrics.delivered.labels(platform, str(first)).inc()
+            if entry.queued_at is not None:
+                latency = (self._clock() - entry.queued_at).total_seconds()
+                self._metrics.latency.labels(platform).observe(max(0.0, latency))
+        log.info(
+            "delivered %s %s to %s (%s)", entry.alert.kind, entry.alert_id, channel.key, plan.reason
+        )
+        return None
+
+    async def _release(self, channel: ChannelRef) -> None:
+        with contextlib.suppress(*REDIS_DOWN, ResponseError):
+            await self._store.release_lease(keys.channel_lease(channel.key), self._token)
 
     async def _send(
         self,
@@ -772,6 +768,10 @@ class Delivery:
             policy=self.config.retry,
             rng=self._rng,
         )
+        if decision.outcome in (Outcome.PERMANENT, Outcome.GIVE_UP):
+            await self._give_up(lane, entry, seq, decision.reason, decision.outcome)
+            return _Done.DONE
+        await self._release(entry.channel)
         if decision.outcome is Outcome.PARENT_GONE:
             gone = lane.parent_gone[eid] = lane.parent_gone.get(eid, 0) + 1
             log.info(
@@ -785,9 +785,6 @@ class Delivery:
             if gone > 3:  # the platform keeps saying so for a fresh parent: back off
                 await asyncio.sleep(self._rng.uniform(0, self.config.retry.base * gone))
             return _Done.AGAIN
-        if decision.outcome in (Outcome.PERMANENT, Outcome.GIVE_UP):
-            await self._give_up(lane, entry, seq, decision.reason, decision.outcome)
-            return _Done.DONE
         self._metrics.retried.labels(platform, str(decision.outcome)).inc()
         await self._persist(
             lambda: self._store.note_retry(
@@ -838,7 +835,9 @@ class Delivery:
         await self._persist(
             lambda: self._store.dead_letter(entry, error=reason, attempts=attempts, now=now)
         )
-        await self._persist(lambda: self._store.complete(channel, seq, alert_id=None))
+        await self._persist(
+            partial(self._store.complete, channel, seq, alert_id=None, lease_token=self._token)
+        )
         await self._persist(lambda: self._store.ack([entry.id]))
         self._metrics.dead.labels(str(channel.platform), str(outcome)).inc()
 

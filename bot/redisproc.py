@@ -56,7 +56,7 @@ class RedisProcess:
     def url(self) -> str:
         if self.port is not None:
             return f"redis://127.0.0.1:{self.port}/0"
-        return f"unix://{self.socket_path}?db=0"
+        return f"unix://{self.socket_path.resolve()}?db=0"
 
     def start(self, timeout: float = 10.0) -> None:
         """Start and wait until it answers PING. Raises: ConfigError if it does not come up."""
@@ -91,6 +91,10 @@ class RedisProcess:
         tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
         self.stop()
         raise ConfigError(f"redis-server did not start in {self.data_dir}: {tail.strip()}")
+
+    def answers(self) -> bool:
+        """True when a redis-server already answers PING at this data dir's socket (or port)."""
+        return self._answers()
 
     def _answers(self) -> bool:
         try:

@@ -81,7 +81,9 @@ class ChatServer:
         self.hold: asyncio.Event | None = None
         self.arrived = asyncio.Event()  # set by every request (tests wait on it)
         self.received = 0
-        self.requests: list[tuple[str, str, float]] = []  # (op, channel, loop time) of every request
+        self.requests: list[
+            tuple[str, str, float]
+        ] = []  # (op, channel, loop time) of every request
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()

@@ -121,13 +121,13 @@ class SlackApi:
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 3.0) -> list[Call]:
-        """The first `count` calls of `method`, waiting up to `timeout` seconds for them."""
-        async with asyncio.timeout(timeout), self._changed:
+    async def wait_for(self, method: str, count: int = 1, within: float = 3.0) -> list[Call]:
+        """The first `count` calls of `method`, waiting up to `within` seconds for them."""
+        async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(self.calls_to(method)) >= count)
         return self.calls_to(method)[:count]
 
-    # -- handlers -----------------------------------------------------------------------------------
+    # -- handlers ----------------------------------------------------------------------------------
 
     async def _record(self, call: Call) -> None:
         self.calls.append(call)
@@ -147,9 +147,17 @@ class SlackApi:
             if isinstance(params.get(name), str):
                 params[name] = json.loads(params[name])
         for name, value in list(params.items()):
-            if value in ("true", "1") and name in ("reply_broadcast", "unfurl_links", "unfurl_media"):
+            if value in ("true", "1") and name in (
+                "reply_broadcast",
+                "unfurl_links",
+                "unfurl_media",
+            ):
                 params[name] = True
-            elif value in ("false", "0") and name in ("reply_broadcast", "unfurl_links", "unfurl_media"):
+            elif value in ("false", "0") and name in (
+                "reply_broadcast",
+                "unfurl_links",
+                "unfurl_media",
+            ):
                 params[name] = False
         return params
 
@@ -263,7 +271,13 @@ class SlackApi:
         message = self._message(params, key[1])
         self.messages[key] = message
         return web.json_response(
-            {"ok": True, "channel": key[0], "ts": key[1], "text": message["text"], "message": message}
+            {
+                "ok": True,
+                "channel": key[0],
+                "ts": key[1],
+                "text": message["text"],
+                "message": message,
+            }
         )
 
     def _views_publish(self, params: dict[str, Any], team: str) -> web.Response:
@@ -290,7 +304,7 @@ class SlackApi:
         await self._record(Call(f"respond:{name}", params, headers, None, request.content_type))
         return web.Response(text="ok")
 
-    # -- Socket Mode --------------------------------------------------------------------------------
+    # -- Socket Mode -------------------------------------------------------------------------------
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
@@ -311,11 +325,11 @@ class SlackApi:
         return ws
 
     async def send_envelope(
-        self, kind: str, payload: dict[str, Any], timeout: float = 3.0
+        self, kind: str, payload: dict[str, Any], within: float = 3.0
     ) -> dict[str, Any]:
         """Push a Socket Mode envelope (`slash_commands`, `interactive`, `events_api`) to the
         connected app and return its acknowledgement."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             await self._socket_connected.wait()
             envelope_id = f"env-{next(self._envelopes)}"
             future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

@@ -49,6 +49,7 @@ from bot.model import (
     Status,
 )
 from bot.settings import Settings
+from bot.store import keys
 from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
 from tests.slack_api import SlackApi
 
@@ -105,10 +106,12 @@ def sender(api: SlackApi) -> SlackSender:
     return SlackSender(slack_web_client(settings_for(api)))
 
 
-# -- SlackSender ----------------------------------------------------------------------------------------
+# -- SlackSender -----------------------------------------------------------------------------------
 
 
-async def test_post_sends_the_rendered_parent_and_returns_its_ts(api: SlackApi, sender: SlackSender):
+async def test_post_sends_the_rendered_parent_and_returns_its_ts(
+    api: SlackApi, sender: SlackSender
+):
     ref = await sender.post(CHANNEL, ALERT)
 
     [call] = api.calls_to("chat.postMessage")
@@ -129,14 +132,21 @@ async def test_edit_updates_the_parent_in_place(api: SlackApi, sender: SlackSend
     [call] = api.calls_to("chat.update")
     assert (call.params["channel"], call.params["ts"]) == ("C0001", ref.ts)
     assert call.params["blocks"] == to_slack_parent(UPDATE).kwargs()["blocks"]
-    assert api.messages[("C0001", ref.ts)]["attachments"] == list(to_slack_parent(UPDATE).attachments)
+    assert api.messages[("C0001", ref.ts)]["attachments"] == list(
+        to_slack_parent(UPDATE).attachments
+    )
 
 
 @pytest.mark.parametrize(
     ("alert", "broadcast"),
-    [pytest.param(UPDATE, False, id="update-in-thread"), pytest.param(RECOVERY, True, id="recovery-broadcast")],
+    [
+        pytest.param(UPDATE, False, id="update-in-thread"),
+        pytest.param(RECOVERY, True, id="recovery-broadcast"),
+    ],
 )
-async def test_reply_threads_under_the_parent(api: SlackApi, sender: SlackSender, alert: Alert, broadcast: bool):
+async def test_reply_threads_under_the_parent(
+    api: SlackApi, sender: SlackSender, alert: Alert, broadcast: bool
+):
     parent = await sender.post(CHANNEL, ALERT)
     threaded = await sender.reply(parent, alert, broadcast=broadcast)
     again = await sender.reply(threaded, alert, broadcast=False)
@@ -160,7 +170,9 @@ async def test_notify_posts_plain_escaped_text(api: SlackApi, sender: SlackSende
     "code",
     ["channel_not_found", "not_in_channel", "is_archived", "account_inactive", "token_revoked"],
 )
-async def test_a_channel_we_cannot_reach_is_a_permanent_failure(api: SlackApi, sender: SlackSender, code: str):
+async def test_a_channel_we_cannot_reach_is_a_permanent_failure(
+    api: SlackApi, sender: SlackSender, code: str
+):
     api.fail_channel("C0001", code)
     for attempt in (
         sender.post(CHANNEL, ALERT),
@@ -235,7 +247,9 @@ async def test_tokens_never_reach_the_logs(api: SlackApi, caplog: pytest.LogCapt
         pytest.param(200, "internal_error", None, ("internal_error", None, False), id="internal"),
     ],
 )
-def test_errors_are_classified(status: int, error: str | None, retry_after: str | None, expected: tuple):
+def test_errors_are_classified(
+    status: int, error: str | None, retry_after: str | None, expected: tuple
+):
     got = classify(status, error, retry_after)
     reason, wait, permanent = expected
     assert (got.retry_after, got.permanent) == (wait, permanent)
@@ -243,7 +257,7 @@ def test_errors_are_classified(status: int, error: str | None, retry_after: str 
         assert got.reason == reason
 
 
-# -- the Bolt app ------------------------------------------------------------------------------------------
+# -- the Bolt app ----------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -304,7 +318,11 @@ def block_action(api: SlackApi, action_id: str, value: str) -> dict[str, Any]:
         "user": {"id": "U7", "username": "li", "name": "li", "team_id": "T0001"},
         "api_app_id": "A0001",
         "token": "legacy-verification-token",
-        "container": {"type": "message_attachment", "message_ts": "1.000001", "channel_id": "C0001"},
+        "container": {
+            "type": "message_attachment",
+            "message_ts": "1.000001",
+            "channel_id": "C0001",
+        },
         "trigger_id": "1.2.3",
         "channel": {"id": "C0001", "name": "general"},
         "message": {"type": "message", "ts": "1.000001", "text": "alert"},
@@ -329,12 +347,20 @@ def home_event() -> dict[str, Any]:
         "type": "event_callback",
         "event_id": "Ev0001",
         "event_time": 1790000000,
-        "event": {"type": "app_home_opened", "user": "U42", "channel": "D0001", "tab": "home", "event_ts": "1.2"},
+        "event": {
+            "type": "app_home_opened",
+            "user": "U42",
+            "channel": "D0001",
+            "tab": "home",
+            "event_ts": "1.2",
+        },
     }
 
 
 @pytest.fixture
-async def http(api: SlackApi) -> AsyncIterator[tuple[SlackApi, Recorder, str, aiohttp.ClientSession]]:
+async def http(
+    api: SlackApi,
+) -> AsyncIterator[tuple[SlackApi, Recorder, str, aiohttp.ClientSession]]:
     recorder = Recorder()
     app = build_slack_app(settings_for(api), handler=recorder, home=board)
     server = await run_http_mode(app, "127.0.0.1", 0)
@@ -350,7 +376,9 @@ async def post(
 ) -> tuple[int, str]:
     async with (
         asyncio.timeout(3),  # Slack's budget for an answer
-        session.post(url, data=body.encode(), headers={**headers, "Content-Type": content_type}) as resp,
+        session.post(
+            url, data=body.encode(), headers={**headers, "Content-Type": content_type}
+        ) as resp,
     ):
         return resp.status, await resp.text()
 
@@ -376,7 +404,10 @@ async def test_a_signed_slash_command_is_answered_ephemerally_and_announced(http
     assert "api: partial outages and worse" in json.dumps(response.params["blocks"])
     [announce] = await api.wait_for("chat.postMessage")
     assert announce.params["channel"] == "C0001"
-    assert announce.params["text"] == "<@U42> subscribed this channel to api (partial outages and worse)"
+    assert (
+        announce.params["text"]
+        == "<@U42> subscribed this channel to api (partial outages and worse)"
+    )
     [(text, ctx)] = recorder.calls
     assert text == "subscribe api --min partial"
     assert ctx.channel == ChannelRef(Platform.SLACK, "T0001", "C0001")
@@ -386,7 +417,9 @@ async def test_a_signed_slash_command_is_answered_ephemerally_and_announced(http
 
 async def test_a_command_error_is_answered_with_its_message_and_usage(http):
     api, recorder, url, session = http
-    recorder.error = CommandError("Unknown surface `cladue`: did you mean `claude.ai`?", usage="/aistatus status [surface]")
+    recorder.error = CommandError(
+        "Unknown surface `cladue`: did you mean `claude.ai`?", usage="/aistatus status [surface]"
+    )
     body = urlencode(command_form(api, "status cladue"))
     assert (await post(session, url, body, sign(body), FORM))[0] == 200
     [response] = await api.wait_for("respond:cmd")
@@ -425,7 +458,9 @@ def forged(body: str) -> dict[str, str]:
     [
         pytest.param(forged, id="forged-signature"),
         pytest.param(lambda body: sign(body, secret="not-the-secret"), id="wrong-secret"),
-        pytest.param(lambda body: sign(body, timestamp=int(time.time()) - 6 * 60), id="stale-6-min"),
+        pytest.param(
+            lambda body: sign(body, timestamp=int(time.time()) - 6 * 60), id="stale-6-min"
+        ),
         pytest.param(lambda body: {}, id="unsigned"),
         pytest.param(lambda body: sign(body + "&text=unsubscribe"), id="tampered-body"),
     ],
@@ -450,7 +485,9 @@ async def test_unverified_requests_get_401_and_change_nothing(http, headers):
         pytest.param(ACTION_REPORT, "api --min major", None, id="report-with-injected-flags"),
     ],
 )
-async def test_a_button_click_runs_the_command_for_the_clicking_user(http, action_id, value, command):
+async def test_a_button_click_runs_the_command_for_the_clicking_user(
+    http, action_id, value, command
+):
     api, recorder, url, session = http
     recorder.reply = Reply(text="Muted this channel for 1 h.", ephemeral=False)
     body = urlencode({"payload": json.dumps(block_action(api, action_id, value))})
@@ -462,7 +499,9 @@ async def test_a_button_click_runs_the_command_for_the_clicking_user(http, actio
         assert recorder.calls == []
         return
     [response] = await api.wait_for("respond:btn")
-    assert response.params["response_type"] == "ephemeral"  # a click is answered to the clicker only
+    assert (
+        response.params["response_type"] == "ephemeral"
+    )  # a click is answered to the clicker only
     assert response.params["replace_original"] is False  # the alert stays as it is
     assert response.params["text"] == "Muted this channel for 1 h."
     [(text, ctx)] = recorder.calls
@@ -490,7 +529,9 @@ async def test_opening_app_home_publishes_the_board(http):
 
 def test_http_mode_without_a_signing_secret_is_refused(api: SlackApi):
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
-        build_slack_app(settings_for(api, slack_signing_secret=None), handler=Recorder(), home=board)
+        build_slack_app(
+            settings_for(api, slack_signing_secret=None), handler=Recorder(), home=board
+        )
 
 
 def test_no_token_and_no_installation_store_is_refused(api: SlackApi):
@@ -498,13 +539,15 @@ def test_no_token_and_no_installation_store_is_refused(api: SlackApi):
         build_slack_app(settings_for(api, slack_bot_token=None), handler=Recorder(), home=board)
 
 
-# -- Socket Mode ------------------------------------------------------------------------------------------
+# -- Socket Mode -----------------------------------------------------------------------------------
 
 
 async def test_socket_mode_runs_a_command_and_acknowledges_the_envelope(api: SlackApi):
     recorder = Recorder(reply=Reply(text="Claude API: operational"))
     app = build_slack_app(
-        settings_for(api, slack_mode="socket", slack_signing_secret=None), handler=recorder, home=board
+        settings_for(api, slack_mode="socket", slack_signing_secret=None),
+        handler=recorder,
+        home=board,
     )
     socket = await run_socket_mode(app, APP_TOKEN)
     try:
@@ -525,13 +568,15 @@ async def test_socket_mode_runs_a_command_and_acknowledges_the_envelope(api: Sla
 
 async def test_socket_mode_with_a_refused_app_token_is_a_config_error(api: SlackApi):
     app = build_slack_app(
-        settings_for(api, slack_mode="socket", slack_signing_secret=None), handler=Recorder(), home=board
+        settings_for(api, slack_mode="socket", slack_signing_secret=None),
+        handler=Recorder(),
+        home=board,
     )
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
         await run_socket_mode(app, "xapp-revoked")
 
 
-# -- multi-workspace: installations in Redis ----------------------------------------------------------------
+# -- multi-workspace: installations in Redis -------------------------------------------------------
 
 
 def installation(team: str, token: str) -> Installation:
@@ -570,9 +615,9 @@ async def test_an_installation_round_trips_through_redis(redis):
 
 
 async def test_a_corrupt_stored_installation_reads_as_not_installed(redis):
-    from bot.store import keys
-
-    await redis.hset(keys.installation("T0003"), mapping={"bot": "{not json", "installation": "[1]"})
+    await redis.hset(
+        keys.installation("T0003"), mapping={"bot": "{not json", "installation": "[1]"}
+    )
     store = RedisInstallationStore(redis)
     assert await store.bot_token("T0003") is None
     assert await store.async_find_installation(enterprise_id=None, team_id="T0003") is None
@@ -602,12 +647,33 @@ async def test_the_sender_uses_each_workspaces_own_token(redis, api: SlackApi):
     assert caught.value.reason == "not_installed"
 
 
+async def test_a_redis_outage_during_token_lookup_is_transient(own_redis, api: SlackApi):
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(own_redis.url)
+    sender = SlackSender(
+        AsyncWebClient(base_url=api.base_url, retry_handlers=[]),
+        tokens=RedisInstallationStore(client).bot_token,
+    )
+    own_redis.stop()
+    try:
+        with pytest.raises(DeliveryError) as caught:
+            await sender.post(ChannelRef(Platform.SLACK, "T0002", "C0002"), ALERT)
+    finally:
+        await client.aclose()
+    assert caught.value.permanent is False  # the channel keeps its subscription
+    assert api.calls == []
+
+
 async def test_commands_from_an_installed_workspace_are_authorized_from_redis(redis, api: SlackApi):
     store = RedisInstallationStore(redis)
     await store.async_save(installation("T0002", TOKEN_T2))
     recorder = Recorder(reply=Reply(text="ok", announce="maria subscribed"))
     app = build_slack_app(
-        settings_for(api, slack_bot_token=None), handler=recorder, home=board, installation_store=store
+        settings_for(api, slack_bot_token=None),
+        handler=recorder,
+        home=board,
+        installation_store=store,
     )
     server = await run_http_mode(app, "127.0.0.1", 0)
     try:
@@ -644,11 +710,69 @@ async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: S
     try:
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{server.port}/slack/install", allow_redirects=False) as resp,
+            session.get(
+                f"http://127.0.0.1:{server.port}/slack/install", allow_redirects=False
+            ) as resp,
         ):
             page = await resp.text()
     finally:
         await server.stop()
     assert resp.status == 200
     assert "client_id=111.222" in page
-    assert "scope=chat%3Awrite%2Cchat%3Awrite.public%2Ccommands" in page
+    assert "scope=chat:write,chat:write.public,commands&amp;" in page
+    assert await redis.keys(keys.oauth_state("*"))  # the state lives in Redis
+
+
+# -- wired to the real command layer ---------------------------------------------------------------
+
+
+async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api: SlackApi):
+    from bot.actions import Services, handle
+    from bot.catalog import load_catalog
+    from bot.crowd import CrowdThresholds
+    from bot.store.crowd import CrowdStore
+    from bot.store.subscriptions import SubscriptionStore
+    from bot.store.surfaces import SurfaceStore
+
+    catalog = load_catalog(None)
+    subscriptions = SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces())
+
+    async def on_crowd(observation: Any) -> None:
+        return None
+
+    svc = Services(
+        catalog=catalog,
+        surfaces=SurfaceStore(redis),
+        subscriptions=subscriptions,
+        crowd=CrowdStore(redis),
+        crowd_thresholds=CrowdThresholds(),
+        on_crowd=on_crowd,
+    )
+
+    async def handler(text: str, ctx: CommandContext) -> Reply:
+        return await handle(text, ctx, svc)
+
+    app = build_slack_app(settings_for(api), handler=handler, home=board)
+    server = await run_http_mode(app, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            for text in ("subscribe api --min partial", "list"):
+                body = urlencode(command_form(api, text))
+                assert (await post(session, server.url, body, sign(body), FORM))[0] == 200
+            done, listed = await api.wait_for("respond:cmd", count=2)
+            click = urlencode({"payload": json.dumps(block_action(api, ACTION_MUTE, "1h"))})
+            assert (await post(session, server.url, click, sign(click), FORM))[0] == 200
+            [muted] = await api.wait_for("respond:btn")
+    finally:
+        await server.stop()
+
+    assert done.params["response_type"] == "ephemeral"
+    assert "Claude API" in done.params["text"] or "api" in done.params["text"]
+    [announce] = api.calls_to("chat.postMessage")
+    assert announce.params["text"].startswith("<@U42> subscribed this channel to")
+    assert "Alerts here:" in json.dumps(listed.params["blocks"])
+    assert "mute" in muted.params["text"].lower()
+    sub = await subscriptions.get(CHANNEL)
+    assert sub is not None
+    assert "api" in sub.surfaces
+    assert sub.muted_until is not None  # the button muted the channel it was clicked in

@@ -259,7 +259,9 @@ def test_untrusted_text_is_escaped_so_it_cannot_ping_or_link() -> None:
 
 
 def test_a_link_that_is_not_http_is_shown_as_a_bare_name() -> None:
-    alert = dataclasses.replace(START, backups=(dataclasses.replace(BACKUPS[0], url="javascript:x"),))
+    alert = dataclasses.replace(
+        START, backups=(dataclasses.replace(BACKUPS[0], url="javascript:x"),)
+    )
     text = all_text(to_slack_blocks(alert))
     assert "javascript:" not in text
     assert "Claude Console Workbench" in text
@@ -287,7 +289,9 @@ def test_huge_titles_and_bodies_are_cut_to_slacks_limits() -> None:
     body=st.text(max_size=4000),
     name=st.text(max_size=200),
 )
-def test_any_incident_text_renders_within_limits_and_escaped(title: str, body: str, name: str) -> None:
+def test_any_incident_text_renders_within_limits_and_escaped(
+    title: str, body: str, name: str
+) -> None:
     alert = dataclasses.replace(
         START, title=title, incident_title=title, update_text=body, surface_names=(name,)
     )
@@ -304,7 +308,7 @@ def test_any_incident_text_renders_within_limits_and_escaped(title: str, body: s
     json.dumps(message.kwargs())
 
 
-# -- command replies and App Home --------------------------------------------------------------------
+# -- command replies and App Home ------------------------------------------------------------------
 
 STATUS = Reply(
     text="Claude API: partial outage for 12 min",
@@ -340,7 +344,9 @@ def test_a_reply_without_sections_has_no_blocks_so_slack_shows_its_text() -> Non
 
 
 def test_a_reply_with_many_lines_stays_within_message_limits() -> None:
-    reply = Reply(text="x", sections=tuple(Section(title=f"s{i}", lines=("y" * 2999,) * 3) for i in range(40)))
+    reply = Reply(
+        text="x", sections=tuple(Section(title=f"s{i}", lines=("y" * 2999,) * 3) for i in range(40))
+    )
     blocks = to_slack_reply(reply)["blocks"]
     assert len(blocks) == MESSAGE_BLOCKS_MAX
     assert all(len(b["text"]["text"]) <= SECTION_MAX for b in blocks_of("section", blocks))
@@ -349,7 +355,10 @@ def test_a_reply_with_many_lines_stays_within_message_limits() -> None:
 def test_the_home_view_renders_each_section_under_a_header() -> None:
     view = to_home_view(STATUS)
     assert view["type"] == "home"
-    assert [b["text"]["text"] for b in blocks_of("header", view["blocks"])] == ["Claude", "This channel"]
+    assert [b["text"]["text"] for b in blocks_of("header", view["blocks"])] == [
+        "Claude",
+        "This channel",
+    ]
     assert len(blocks_of("divider", view["blocks"])) == 1
     assert "Claude Code: operational" in all_text(view)
 
@@ -363,8 +372,12 @@ def test_reply_lines_are_escaped() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param("@maria subscribed this channel", "<@U42> subscribed this channel", id="at-name"),
-        pytest.param("maria subscribed this channel", "<@U42> subscribed this channel", id="bare-name"),
+        pytest.param(
+            "@maria subscribed this channel", "<@U42> subscribed this channel", id="at-name"
+        ),
+        pytest.param(
+            "maria subscribed this channel", "<@U42> subscribed this channel", id="bare-name"
+        ),
         pytest.param("mariana muted alerts", "mariana muted alerts", id="not-a-prefix"),
     ],
 )

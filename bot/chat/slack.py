@@ -62,7 +62,7 @@ REQUIRED_SCOPES: Mapping[str, tuple[str, ...]] = {
     "chat.update": ("chat:write",),
     "views.publish": (),  # App Home: needs no scope
     "auth.test": (),  # Bolt's single-workspace authorization
-    "apps.connections.open": (),  # Socket Mode: app-level token (connections:write), not a bot scope
+    "apps.connections.open": (),  # Socket Mode: the app-level token's connections:write
 }
 
 
@@ -71,7 +71,7 @@ def required_scopes() -> frozenset[str]:
     return frozenset(scope for scopes in REQUIRED_SCOPES.values() for scope in scopes)
 
 
-# -- error classification (pure) ----------------------------------------------------------------------
+# -- error classification (pure) -------------------------------------------------------------------
 
 # Retrying cannot help: the channel is gone or closed to us, or the token is. The subscription is
 # disabled and the channel told why (when it still can be).
@@ -143,7 +143,7 @@ def _api_error(e: SlackApiError, gone: Collection[str]) -> DeliveryError:
     return classify(status, error, headers.get("Retry-After"), gone=gone)
 
 
-# -- the sender ------------------------------------------------------------------------------------------
+# -- the sender ------------------------------------------------------------------------------------
 
 
 def slack_web_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
@@ -173,7 +173,11 @@ class SlackSender:
     async def _auth(self, channel: ChannelRef) -> dict[str, str]:
         if self._tokens is None:
             return {}
-        token = await self._tokens(channel.workspace)
+        try:
+            token = await self._tokens(channel.workspace)
+        except Exception as e:  # the store is down: retry later, never disable the channel
+            log.warning("bot token lookup for %s failed: %s", channel.workspace, type(e).__name__)
+            raise DeliveryError(f"token lookup failed: {type(e).__name__}") from e
         if not token:
             raise DeliveryError("not_installed", permanent=True)
         return {"token": token}
@@ -247,7 +251,7 @@ class SlackSender:
         )
 
 
-# -- the Bolt app ------------------------------------------------------------------------------------------
+# -- the Bolt app ----------------------------------------------------------------------------------
 
 _SORRY = "Sorry, something went wrong on our side. Please try again in a minute."
 _NOT_IN_CHANNEL = (
@@ -367,7 +371,9 @@ def build_slack_app(
             base_url=settings.slack_api_url,
         )
     if not multi and not client.token:
-        raise ConfigError("Slack needs SLACK_BOT_TOKEN (or SLACK_CLIENT_ID/SECRET)", key="SLACK_BOT_TOKEN")
+        raise ConfigError(
+            "Slack needs SLACK_BOT_TOKEN (or SLACK_CLIENT_ID/SECRET)", key="SLACK_BOT_TOKEN"
+        )
     app = AsyncApp(
         name="aistatus",
         logger=logging.getLogger("bot.chat.slack.bolt"),
@@ -450,7 +456,7 @@ def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-# -- runners -----------------------------------------------------------------------------------------------
+# -- runners ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -509,6 +515,9 @@ async def run_socket_mode(app: AsyncApp, app_token: str) -> SlackSocketMode:
     Raises: ConfigError when Slack refuses the token; SlackApiError / aiohttp errors otherwise."""
     handler = AsyncSocketModeHandler(app, app_token, logger=logging.getLogger(__name__))
     try:
+        # Ask for the websocket URL first: the client's own connect() retries every error forever,
+        # so a revoked token would hang start-up instead of failing it.
+        handler.client.wss_uri = await handler.client.issue_new_wss_url()
         await handler.connect_async()
     except SlackApiError as e:
         await handler.close_async()

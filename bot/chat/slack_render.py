@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.model import Alert, AlertKind, Backup, Reply, Section, Signal, Status
 
-# -- Slack's limits (docs.slack.dev/reference/block-kit) --------------------------------------------
+# -- Slack's limits (docs.slack.dev/reference/block-kit) -------------------------------------------
 HEADER_MAX = 150  # header block plain_text
 SECTION_MAX = 3000  # section text
 FIELD_MAX = 2000  # one section field
@@ -35,7 +35,7 @@ HOME_BLOCKS_MAX = 100  # blocks per Home tab view
 TEXT_MAX = 3000  # our cap for fallback `text` (Slack truncates at 40 000)
 BACKUPS_SHOWN = 8  # a short list: the first ones are the best ranked
 
-# -- interactive ids the app listens to ---------------------------------------------------------------
+# -- interactive ids the app listens to ------------------------------------------------------------
 ACTION_OPEN = "aistatus_open"  # url button: Slack opens the link, the app only acks
 ACTION_MUTE = "aistatus_mute"  # value "1h" -> `mute 1h`
 ACTION_REPORT = "aistatus_report"  # value <surface> -> `report <surface>`
@@ -84,7 +84,7 @@ class SlackMessage:
         }
 
 
-# -- text helpers ---------------------------------------------------------------------------------------
+# -- text helpers ----------------------------------------------------------------------------------
 
 
 def escape(text: str) -> str:
@@ -151,7 +151,7 @@ def _limit_blocks(blocks: list[dict[str, Any]], limit: int, more: str) -> list[d
     return [*blocks[: limit - 1], _context(more)]
 
 
-# -- alerts ---------------------------------------------------------------------------------------------
+# -- alerts ----------------------------------------------------------------------------------------
 
 
 def _emoji(alert: Alert) -> str:
@@ -346,7 +346,7 @@ def to_slack_thread_reply(alert: Alert) -> SlackMessage:
     return _wrap(alert, _section(_change_line(alert)), [b for b in body if b is not None])
 
 
-# -- command replies and the App Home ---------------------------------------------------------------------
+# -- command replies and the App Home --------------------------------------------------------------
 
 
 def _chunks(lines: Iterable[str], limit: int) -> list[str]:

@@ -29,18 +29,7 @@ class MessageStore:
         """The parent message of `outage_id` in `channel`, or None (never posted, expired, or
         unreadable: then a new parent is posted rather than failing the delivery)."""
         key = keys.message(channel.key, outage_id)
-        raw = await self._redis.get(key)
-        if raw is None:
-            return None
-        try:
-            ref = decode_json(MessageRef, raw)
-        except ValidationError as e:
-            log.warning("unreadable message ref at %s (ignored): %s", key, str(e)[:200])
-            return None
-        if ref.channel != channel:
-            log.warning("message ref at %s names another channel %s (ignored)", key, ref.channel)
-            return None
-        return ref
+        return decode_ref(await self._redis.get(key), channel, key)
 
     async def put(self, channel: ChannelRef, outage_id: str, ref: MessageRef) -> None:
         """Remember `ref` as the parent message of `outage_id` in `channel`."""
@@ -51,3 +40,19 @@ class MessageStore:
     async def drop(self, channel: ChannelRef, outage_id: str) -> None:
         """Forget the parent (it was deleted in the chat): the next alert posts a new one."""
         await self._redis.delete(keys.message(channel.key, outage_id))
+
+
+def decode_ref(raw: bytes | str | None, channel: ChannelRef, where: str) -> MessageRef | None:
+    """A stored MessageRef, or None when absent or unreadable (logged: a new parent is posted
+    rather than failing the delivery)."""
+    if raw is None or raw is False:
+        return None
+    try:
+        ref = decode_json(MessageRef, raw)
+    except ValidationError as e:
+        log.warning("unreadable message ref at %s (ignored): %s", where, str(e)[:200])
+        return None
+    if ref.channel != channel:
+        log.warning("message ref at %s names another channel %s (ignored)", where, ref.channel)
+        return None
+    return ref

@@ -23,6 +23,7 @@ from redis.exceptions import ResponseError
 
 from bot.model import Alert, ChannelRef, MessageRef, Transition, decode_json, encode_json
 from bot.store import keys
+from bot.store.messages import decode_ref
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,17 @@ class BadEntry:
     fields: Mapping[str, str]
     channel: ChannelRef | None = None
     seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """The answer of `OutboxStore.begin`: verdict done | wait | busy | go (see outbox_begin.lua);
+    with `go` the caller holds the channel's lease and gets the marker and the parent ref."""
+
+    verdict: str
+    handled: int
+    delivered: bool = False
+    parent: MessageRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +157,7 @@ class OutboxStore:
         self.dead_maxlen = dead_maxlen
         self._enqueue = redis.register_script(_script("outbox_enqueue.lua"))
         self._complete = redis.register_script(_script("outbox_complete.lua"))
+        self._begin = redis.register_script(_script("outbox_begin.lua"))
         self._lease = redis.register_script(_script("delivery_lease.lua"))
 
     # -- fan-out side --------------------------------------------------------------------------
@@ -228,17 +241,32 @@ class OutboxStore:
         cursor, entries = _text(reply[0]), reply[1]
         return cursor, [decode_entry(_text(i), f) for i, f in entries if f]
 
-    async def progress(self, channel: ChannelRef, alert_id: str) -> tuple[int, bool]:
-        """(the channel's handled sequence number, was (alert, channel) delivered)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(keys.handled_seq(channel.key))
-            pipe.exists(keys.delivered(alert_id, channel.key))
-            seq, done = await pipe.execute()
-        return int(seq or 0), int(done) > 0
-
-    async def handled_seq(self, channel: ChannelRef) -> int:
-        """The highest sequence number of `channel` that is done."""
-        return int(await self._redis.get(keys.handled_seq(channel.key)) or 0)
+    async def begin(
+        self, entry: OutboxEntry | BadEntry, seq: int, token: str, lease_ms: int
+    ) -> Begin:
+        """The order gate and the channel's lease for entry `seq`, with its delivered marker and
+        its outage's parent ref, in one round trip."""
+        channel = entry.channel
+        if channel is None:
+            raise ValueError("an entry without a channel has no order to keep")
+        aid = entry.alert_id if isinstance(entry, OutboxEntry) else "-"
+        outage = entry.alert.key if isinstance(entry, OutboxEntry) else "-"
+        ref_key = keys.message(channel.key, outage)
+        verdict, handled, delivered, raw = await self._begin(
+            keys=[
+                keys.handled_seq(channel.key),
+                keys.channel_lease(channel.key),
+                keys.delivered(aid, channel.key),
+                ref_key,
+            ],
+            args=[seq, token, lease_ms],
+        )
+        return Begin(
+            _text(verdict),
+            int(handled),
+            int(delivered) == 1,
+            decode_ref(raw, channel, ref_key) if raw else None,
+        )
 
     async def complete(
         self,
@@ -249,10 +277,12 @@ class OutboxStore:
         outage: str | None = None,
         ref: MessageRef | None = None,
         drop_ref: bool = False,
+        lease_token: str = "",
     ) -> None:
         """Record entry `seq` of `channel` as done: delivered when `alert_id` is given (else given
-        up), storing (`ref`) or forgetting (`drop_ref`) the outage's parent message reference.
-        One atomic step in the channel's slot."""
+        up), storing (`ref`) or forgetting (`drop_ref`) the outage's parent message reference,
+        and give back the channel's lease held by `lease_token`. One atomic step in the
+        channel's slot."""
         op = "set" if ref is not None else ("del" if drop_ref else "keep")
         if op != "keep" and outage is None:
             raise ValueError("a message ref change needs the outage id")
@@ -261,6 +291,7 @@ class OutboxStore:
                 keys.handled_seq(channel.key),
                 keys.delivered(alert_id or "-", channel.key),
                 keys.message(channel.key, outage or "-"),
+                keys.channel_lease(channel.key),
             ],
             args=[
                 seq,
@@ -269,6 +300,7 @@ class OutboxStore:
                 op,
                 encode_json(ref) if ref is not None else b"",
                 self.ref_ttl_ms,
+                lease_token,
             ],
         )
 

@@ -1,0 +1,570 @@
+"""The delivery engine end to end: real redis-server, real transitions committed by the surface
+store, real subscriptions, and a loopback chat server over real sockets. Every assertion counts
+what the chat server accepted: each (alert, channel) exactly once, in order per channel.
+
+The `chat` fixture is parametrised by sender: add a param that returns (recording server, sender)
+to run every scenario against another ChatSender (the Slack and Discord adapters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+
+from bot.catalog import load_catalog
+from bot.delivery import (
+    Delivery,
+    DeliveryConfig,
+    DeliveryMetrics,
+    Plan,
+    Step,
+    deliveries_report,
+    plan_delivery,
+)
+from bot.model import (
+    AlertKind,
+    ChannelRef,
+    Incident,
+    Platform,
+    Reason,
+    Signal,
+    Status,
+    SurfaceState,
+    Transition,
+    TransitionKind,
+)
+from bot.pacing import UNLIMITED
+from bot.retry import RetryPolicy
+from bot.store import keys
+from bot.store.messages import MessageStore
+from bot.store.subscriptions import SubscriptionStore
+from bot.store.surfaces import SurfaceStore, Write
+from tests.chatserver import Chaos, ChatServer, HttpChatSender, channels
+
+CATALOG = load_catalog()
+# Generous timeouts: on a loaded test machine a timed-out call the server did apply would be sent
+# twice (the one window no chat API lets us close), and that is not what these tests measure.
+FAST = DeliveryConfig(
+    workers=8,
+    min_idle=0.3,
+    call_timeout=30.0,
+    lease_ttl=5.0,
+    block=0.05,
+    batch=500,
+    gate_poll_max=0.1,
+    pacing={p: UNLIMITED for p in Platform},
+    retry=RetryPolicy(max_attempts=8, base=0.01, cap=0.05),
+)
+OUTAGE = "7g1qpkyz5gxh"  # the real incident id of the 2026-09-22 fixture
+
+
+# -- the rig --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    """Redis, the chat server and its sender, the stores, and a transition recorder."""
+
+    redis: aioredis.Redis
+    server: ChatServer
+    sender: Any
+    clock: Any
+    subs: SubscriptionStore = field(init=False)
+    surfaces: SurfaceStore = field(init=False)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    versions: dict[str, int] = field(default_factory=dict)
+    updates: int = 0
+    metrics: DeliveryMetrics = field(init=False)
+    _status: dict[str, Status] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.subs = SubscriptionStore(self.redis, claude_surfaces=CATALOG.claude_surfaces())
+        self.surfaces = SurfaceStore(self.redis)
+        self.metrics = DeliveryMetrics.create(self.registry)
+
+    def delivery(self, config: DeliveryConfig = FAST, *, consumer: str | None = None, rng=None):
+        return Delivery(
+            self.redis,
+            {Platform.SLACK: self.sender},
+            self.surfaces,
+            self.subs,
+            CATALOG,
+            config=config,
+            clock=self.clock,
+            consumer=consumer,
+            metrics=self.metrics,
+            rng=rng or random.Random(1),
+        )
+
+    async def subscribe(self, chans: Sequence[ChannelRef], surfaces=("api",)) -> None:
+        for c in chans:
+            await self.subs.subscribe(c, surfaces, all_claude=False, user="U1", now=self.clock())
+
+    async def record(
+        self,
+        kind: TransitionKind,
+        status: Status,
+        *,
+        surface: str = "api",
+        reason: Reason | None = None,
+        outage: str = OUTAGE,
+    ) -> Transition:
+        """Commit one transition through the surface store, as a poll would."""
+        version = self.versions.get(surface, 0)
+        prev = self._status.get(surface, Status.OPERATIONAL)
+        self.updates += 1
+        incident = Incident(
+            id=outage,
+            name="Elevated errors for multiple models",
+            status="investigating",
+            impact="major",
+            update_id=f"u{self.updates}",
+            update_body=f"Update number {self.updates}.",
+            update_at=self.clock(),
+        )
+        now = self.clock()
+        t = Transition(
+            id=f"{surface}@{version + 1}",
+            surface=surface,
+            provider="claude",
+            kind=kind,
+            reason=reason
+            or {
+                TransitionKind.START: Reason.STARTED,
+                TransitionKind.UPDATE: Reason.OFFICIAL_UPDATE,
+                TransitionKind.RECOVERY: Reason.RECOVERED,
+            }[kind],
+            status=status,
+            prev_status=prev,
+            source=Signal.OFFICIAL,
+            suspected=False,
+            prev_suspected=False,
+            outage_id=outage,
+            incident=incident,
+            started_at=now - timedelta(minutes=5),
+            at=now,
+        )
+        state = SurfaceState(
+            surface,
+            status=status,
+            source=Signal.OFFICIAL,
+            incident=incident if status.is_outage else None,
+            outage_id=outage if status.is_outage else None,
+            started_at=t.started_at if status.is_outage else None,
+            since=now,
+            version=version + 1,
+        )
+        recorded = await self.surfaces.commit("claude", [Write(surface, version, state, t)])
+        assert recorded == [t]
+        self.versions[surface] = version + 1
+        self._status[surface] = status
+        self.clock.advance(60)  # the next commit is a separate one
+        return t
+
+    async def outage(self, *updates: int) -> None:
+        """Record a start, then `len(updates)` official updates (the outage stays open)."""
+        await self.record(TransitionKind.START, Status.PARTIAL_OUTAGE)
+        for _ in updates:
+            await self.record(TransitionKind.UPDATE, Status.PARTIAL_OUTAGE)
+
+    async def recover(self, surface: str = "api") -> None:
+        await self.record(TransitionKind.RECOVERY, Status.OPERATIONAL, surface=surface)
+
+    def sample(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture(params=["http"])
+async def chat(request) -> AsyncIterator[tuple[ChatServer, Any]]:
+    """(recording chat server, a ChatSender talking to it over loopback)."""
+    server = await ChatServer().start()
+    sender = HttpChatSender(server.url, timeout=20.0)
+    yield server, sender
+    await sender.aclose()
+    await server.stop()
+
+
+@pytest.fixture
+async def rig(redis, chat, clock) -> Rig:
+    server, sender = chat
+    return Rig(redis, server, sender, clock)
+
+
+def assert_threads(server: ChatServer, chans: Sequence[ChannelRef], kinds: Sequence[str]) -> None:
+    """Every channel got exactly one message per alert, in this order of kinds."""
+    per = server.per_channel()
+    wrong = {
+        c.key: [m.kind for m in per.get(c.key, [])]
+        for c in chans
+        if [m.kind for m in per.get(c.key, [])] != list(kinds)
+    }
+    assert not wrong, f"{len(wrong)} channels out of order or missing: {list(wrong.items())[:3]}"
+    assert server.duplicates() == []
+
+
+async def until_idle(*deliveries: Delivery, within: float) -> None:
+    async with asyncio.timeout(within):
+        while not all([await d.idle() for d in deliveries]):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+# -- the pure plan ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "has_parent", "current", "delivered", "plan"),
+    [
+        (AlertKind.START, False, False, False, Plan((Step.POST,), False, "new parent")),
+        (AlertKind.UPDATE, False, False, False, Plan((Step.POST,), False, "new parent")),
+        (
+            AlertKind.UPDATE,
+            True,
+            False,
+            False,
+            Plan((Step.EDIT, Step.REPLY), False, "edit parent, reply"),
+        ),
+        (AlertKind.UPDATE, True, True, False, Plan((Step.REPLY,), False, "reply, parent current")),
+        (
+            AlertKind.RECOVERY,
+            True,
+            False,
+            False,
+            Plan((Step.EDIT, Step.REPLY), True, "edit parent, reply"),
+        ),
+        (
+            AlertKind.MAINTENANCE_END,
+            True,
+            False,
+            False,
+            Plan((Step.EDIT, Step.REPLY), False, "edit parent, reply"),
+        ),
+        (
+            AlertKind.START,
+            True,
+            False,
+            False,
+            Plan((Step.EDIT, Step.REPLY), True, "edit parent, reply"),
+        ),
+        (AlertKind.UPDATE, True, False, True, Plan((), False, "already delivered")),
+    ],
+    ids=[
+        "start-posts-parent",
+        "update-without-parent-becomes-parent",
+        "update-edits-and-replies",
+        "update-with-current-parent-only-replies",
+        "recovery-replies-broadcast",
+        "maintenance-end-not-broadcast",
+        "reopened-outage-is-broadcast",
+        "redelivery-sends-nothing",
+    ],
+)
+def test_the_plan_for_one_entry(kind, has_parent, current, delivered, plan):
+    assert (
+        plan_delivery(kind, has_parent=has_parent, parent_current=current, delivered=delivered)
+        == plan
+    )
+
+
+# -- the happy path ---------------------------------------------------------------------------
+
+
+async def test_an_outage_is_one_parent_per_channel_edited_with_updates_threaded_under_it(rig):
+    chans = channels(3)
+    await rig.subscribe(chans)
+    await rig.subscribe([ChannelRef(Platform.SLACK, "T1", "CODE")], surfaces=("code",))
+    delivery = rig.delivery()
+
+    await rig.outage()
+    await delivery.drain(10)
+    await rig.record(TransitionKind.UPDATE, Status.MAJOR_OUTAGE, reason=Reason.WORSENED)
+    await delivery.drain(10)
+    await rig.recover()
+    await delivery.drain(10)
+
+    assert_threads(rig.server, chans, ["start", "update", "recovery"])
+    for c in chans:
+        calls = [call for call in rig.server.calls if call.channel == c.key]
+        assert [call.op for call in calls] == ["post", "edit", "reply", "edit", "reply"]
+        parent = calls[0].ts
+        assert {call.ts for call in calls if call.op == "edit"} == {parent}
+        assert [call.broadcast for call in calls if call.op == "reply"] == [False, True]
+        ref = await MessageStore(rig.redis).get(c, OUTAGE)
+        assert ref is not None and ref.ts == parent and ref.thread == parent
+    assert "slack:T1:CODE" not in rig.server.per_channel()  # subscribed to another surface
+    assert rig.sample("aistatus_deliveries_total", platform="slack", step="post") == 3
+    assert rig.sample("aistatus_deliveries_total", platform="slack", step="edit") == 6
+    assert rig.sample("aistatus_delivery_latency_seconds_count", platform="slack") == 9
+    report = await deliveries_report(rig.redis)
+    assert (report.queued, report.pending, report.retrying, report.dead) == (0, 0, (), ())
+
+
+async def test_fan_out_run_again_after_a_crash_before_its_ack_writes_no_duplicate(rig):
+    chans = channels(50)
+    await rig.subscribe(chans)
+    await rig.outage(1)
+    delivery = rig.delivery()
+    await delivery.drain(10)
+    # A crash between writing the outbox entries and acknowledging the transitions: the group
+    # forgets everything it read, so the next fan-out reads every transition again.
+    await rig.redis.xgroup_setid(keys.transitions("claude"), "fanout", "0")
+    await delivery.drain(10)
+
+    assert await rig.redis.get(keys.outbox_seq(chans[0].key)) == b"2"
+    assert_threads(rig.server, chans, ["start", "update"])
+
+
+# -- crashes, restarts, replicas ----------------------------------------------------------------
+
+
+async def test_1000_channels_get_each_alert_once_in_order_across_a_crashed_worker(rig):
+    chans = channels(1000)
+    await rig.subscribe(chans)
+    await rig.outage(1)
+    first = rig.delivery(consumer="worker-a")
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    async with asyncio.timeout(30):
+        await rig.server.wait_for_messages(400)
+    task.cancel()  # a crash: whatever it read and did not finish stays pending, unacknowledged
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert len(rig.server.messages()) < 2000
+
+    await rig.delivery(consumer="worker-b").drain(60)
+
+    assert_threads(rig.server, chans, ["start", "update"])
+    assert len(rig.server.ops("post")) == 1000
+
+
+async def test_three_deliveries_running_together_share_the_work_exactly_once(rig):
+    chans = channels(200)
+    await rig.subscribe(chans)
+    workers = [rig.delivery(consumer=f"replica-{i}") for i in range(3)]
+    stops = [asyncio.Event() for _ in workers]
+    tasks = [asyncio.create_task(w.run(s)) for w, s in zip(workers, stops, strict=True)]
+    try:
+        await rig.outage(1, 2)
+        await until_idle(*workers, within=30)
+        await rig.recover()
+        await until_idle(*workers, within=30)
+    finally:
+        for s in stops:
+            s.set()
+        await asyncio.gather(*tasks)
+
+    assert_threads(rig.server, chans, ["start", "update", "update", "recovery"])
+
+
+async def test_a_redis_restart_mid_delivery_loses_and_repeats_nothing(chat, clock, own_redis):
+    server, sender = chat
+    client = aioredis.Redis.from_url(own_redis.url)
+    rig = Rig(client, server, sender, clock)
+    chans = channels(200)
+    await rig.subscribe(chans)
+    await rig.outage()
+    delivery = rig.delivery()
+    stop = asyncio.Event()
+    task = asyncio.create_task(delivery.run(stop))
+    try:
+        async with asyncio.timeout(20):
+            await server.wait_for_messages(20)
+        own_redis.stop()  # fan-out and workers now meet connection errors
+        await asyncio.sleep(0.3)  # let them run into the outage
+        own_redis.start()
+        await rig.record(TransitionKind.UPDATE, Status.MAJOR_OUTAGE, reason=Reason.WORSENED)
+        await until_idle(delivery, within=30)
+    finally:
+        stop.set()
+        await task
+        await client.aclose()
+
+    assert_threads(server, chans, ["start", "update"])
+
+
+# -- faults from the chat API -------------------------------------------------------------------
+
+
+async def test_429s_500s_and_timeouts_still_deliver_every_alert_once_in_order(redis, clock):
+    server = await ChatServer(
+        chaos=Chaos(rate_limited=0.2, server_error=0.1, hang=0.05, retry_after=0.05, seed=7)
+    ).start()
+    sender = HttpChatSender(server.url, timeout=1.0)
+    rig = Rig(redis, server, sender, clock)
+    try:
+        chans = channels(100)
+        await rig.subscribe(chans)
+        await rig.outage(1)
+        await rig.recover()
+        await rig.delivery().drain(60)
+    finally:
+        await sender.aclose()
+        await server.stop()
+
+    assert_threads(server, chans, ["start", "update", "recovery"])
+    assert (
+        rig.sample("aistatus_delivery_retries_total", platform="slack", outcome="retry_after") > 0
+    )
+    assert rig.sample("aistatus_delivery_retries_total", platform="slack", outcome="backoff") > 0
+    assert (await deliveries_report(redis)).dead == ()
+
+
+async def test_a_429_holds_back_that_channel_exactly_retry_after_and_no_other(rig):
+    slow, other = channels(2)
+    await rig.subscribe([slow, other])
+    rig.server.retry_after = 0.4
+    rig.server.script[slow.key] = ["429"]
+    await rig.outage()
+    await rig.delivery().drain(10)
+
+    times = {c.key: [t for op, ch, t in rig.server.requests if ch == c.key] for c in (slow, other)}
+    assert len(times[slow.key]) == 2
+    assert times[slow.key][1] - times[slow.key][0] >= 0.4 - 0.01  # waited what was asked
+    assert times[other.key][0] < times[slow.key][1]  # the other channel did not wait
+    assert_threads(rig.server, [slow, other], ["start"])
+    assert (
+        rig.sample("aistatus_delivery_retries_total", platform="slack", outcome="retry_after") == 1
+    )
+
+
+async def test_updates_queued_while_a_channel_waits_edit_the_parent_once_but_each_gets_a_reply(
+    rig,
+):
+    (chan,) = channels(1)
+    await rig.subscribe([chan])
+    await rig.outage()
+    delivery = rig.delivery()
+    await delivery.drain(10)
+    rig.server.retry_after = 0.3
+    rig.server.script[chan.key] = ["429"]  # the channel waits while three updates queue up
+    updates = [await rig.record(TransitionKind.UPDATE, Status.PARTIAL_OUTAGE) for _ in range(3)]
+    await delivery.drain(10)
+
+    edits = rig.server.ops("edit")
+    replies = rig.server.ops("reply")
+    newest = [c.alert for c in replies][-1]
+    assert [e.alert for e in edits] == [newest]  # one edit, straight to the newest state
+    assert len(replies) == 3 and len({r.alert for r in replies}) == 3
+    assert [r.alert for r in replies] == [r.alert for r in sorted(replies, key=lambda r: int(r.ts))]
+    assert len(updates) == 3
+
+
+async def test_a_deleted_channel_is_disabled_and_dead_lettered_and_the_others_carry_on(rig):
+    chans = channels(5)
+    gone = chans[2]
+    await rig.subscribe(chans)
+    await rig.outage()
+    delivery = rig.delivery()
+    await delivery.drain(10)
+    rig.server.gone.add(gone.key)
+    since = len(rig.server.requests)
+    await rig.record(TransitionKind.UPDATE, Status.MAJOR_OUTAGE, reason=Reason.WORSENED)
+    await rig.recover()
+    await delivery.drain(10)
+
+    others = [c for c in chans if c != gone]
+    assert_threads(rig.server, others, ["start", "update", "recovery"])
+    assert [m.kind for m in rig.server.per_channel()[gone.key]] == ["start"]
+    to_gone = [r for r in rig.server.requests[since:] if r[1] == gone.key]
+    assert len(to_gone) == 1  # one refusal, then nothing more is tried there
+    assert rig.server.ops("notify") == []  # nobody to tell in a channel that is gone
+    sub = await rig.subs.get(gone)
+    assert sub is not None and sub.disabled_reason == "channel_not_found"
+    report = await deliveries_report(rig.redis)
+    assert report.dead and {d.channel for d in report.dead} == {gone.key}
+    assert report.dead[-1].error == "channel_not_found"
+    assert rig.sample("aistatus_delivery_dead_total", platform="slack", outcome="permanent") >= 1
+
+
+async def test_a_deleted_parent_message_is_replaced_by_a_new_parent(rig):
+    chans = channels(2)
+    await rig.subscribe(chans)
+    await rig.outage()
+    delivery = rig.delivery()
+    await delivery.drain(10)
+    first_parent = next(c.ts for c in rig.server.ops("post") if c.channel == chans[0].key)
+    rig.server.deleted.add(first_parent)
+    await rig.record(TransitionKind.UPDATE, Status.MAJOR_OUTAGE, reason=Reason.WORSENED)
+    await delivery.drain(10)
+    await rig.recover()
+    await delivery.drain(10)
+
+    assert_threads(rig.server, chans, ["start", "update", "recovery"])
+    ops = [c.op for c in rig.server.calls if c.channel == chans[0].key]
+    assert ops == ["post", "post", "edit", "reply"]  # the update became the new parent
+    ref = await MessageStore(rig.redis).get(chans[0], OUTAGE)
+    assert ref is not None and ref.ts != first_parent
+
+
+async def test_after_max_attempts_an_entry_is_dead_lettered_and_the_next_alert_opens_a_parent(
+    rig,
+):
+    (chan,) = channels(1)
+    await rig.subscribe([chan])
+    rig.server.script[chan.key] = ["500", "500", "500"]
+    delivery = rig.delivery(replace(FAST, retry=RetryPolicy(max_attempts=3, base=0.01, cap=0.02)))
+    start = await rig.record(TransitionKind.START, Status.PARTIAL_OUTAGE)
+    await delivery.drain(10)
+    report = await deliveries_report(rig.redis)
+    assert [(d.channel, d.error, d.attempts) for d in report.dead] == [
+        (chan.key, "http 500 (after 3 attempts)", 3)
+    ]
+    assert start.id  # recorded, yet never shown
+
+    await rig.record(TransitionKind.UPDATE, Status.MAJOR_OUTAGE, reason=Reason.WORSENED)
+    await delivery.drain(10)
+    assert [(c.op, c.kind) for c in rig.server.calls] == [("post", "update")]
+
+
+async def test_the_report_lists_an_entry_waiting_for_its_next_attempt(rig):
+    (chan,) = channels(1)
+    await rig.subscribe([chan])
+    rig.server.script[chan.key] = ["500"]
+    slow = replace(FAST, retry=RetryPolicy(base=60.0, cap=60.0))
+    delivery = rig.delivery(slow, rng=random.Random(3))  # a backoff of tens of seconds
+    await rig.outage()
+    stop = asyncio.Event()
+    task = asyncio.create_task(delivery.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            while not (report := await deliveries_report(rig.redis)).retrying:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+    assert [(r.channel, r.attempts, r.error) for r in report.retrying] == [
+        (chan.key, 1, "http 500")
+    ]
+    assert report.queued == 1 and report.dead == ()
+
+
+async def test_a_malformed_outbox_entry_is_dead_lettered_and_the_channel_goes_on(rig):
+    (chan,) = channels(1)
+    await rig.subscribe([chan])
+    seq = await rig.redis.incr(keys.outbox_seq(chan.key))
+    await rig.redis.xadd(keys.outbox(), {"c": chan.key, "n": seq, "a": "x", "alert": "{not json"})
+    await rig.outage()
+    await rig.delivery().drain(10)
+
+    assert_threads(rig.server, [chan], ["start"])
+    report = await deliveries_report(rig.redis)
+    assert len(report.dead) == 1 and report.dead[0].error.startswith("malformed outbox entry")
+
+
+async def test_an_entry_for_a_platform_without_a_sender_is_dead_lettered(rig):
+    discord = ChannelRef(Platform.DISCORD, "G1", "C1")
+    await rig.subscribe([discord, *channels(1)])
+    await rig.outage()
+    await rig.delivery().drain(10)
+
+    report = await deliveries_report(rig.redis)
+    assert [(d.channel, d.error) for d in report.dead] == [(discord.key, "no sender for discord")]
+    assert_threads(rig.server, channels(1), ["start"])
