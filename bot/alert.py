@@ -179,13 +179,18 @@ def _build_one(
     ordered = sorted(group, key=lambda t: t.at)  # stable: equal times keep their order
     latest = {t.surface: t for t in ordered}
 
+    # A surface that changed is described as its transition says, not as it is now: fan-out can
+    # run late, and a short outage that is already over must still be announced as it was (its
+    # recovery follows as its own transition). Other surfaces of the outage: as they are now.
     def status_of(surface: str) -> Status:
-        state = states.get(surface)
-        return state.status if state is not None else latest[surface].status
+        if surface in latest:
+            return latest[surface].status
+        return states[surface].status
 
     def suspected_of(surface: str) -> bool:
-        state = states.get(surface)
-        return state.suspected if state is not None else latest[surface].suspected
+        if surface in latest:
+            return latest[surface].suspected
+        return states[surface].suspected
 
     others = [
         sid

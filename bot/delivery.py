@@ -11,10 +11,16 @@ Guarantees and how they are kept:
   only once n-1 is done (delivered or dead), under the channel's lease, and records "done"
   atomically with the `delivered` marker and the parent message ref before it acknowledges;
 - an entry is acknowledged only after the chat API accepted it; a consumer that died leaves its
-  entries pending and another one XAUTOCLAIMs them after `min_idle`; a redelivered entry whose
-  marker is set is acknowledged without sending.
-The one window left is a crash (kill -9) between the chat API accepting a message and the marker
-write: that message can be sent twice. A cancelled worker finishes its in-flight call first.
+  entries pending and another one XAUTOCLAIMs them after `min_idle` (live consumers heartbeat
+  the entries they hold, so only a dead one's are taken); a redelivered entry whose marker is
+  set is acknowledged without sending.
+Within a process each channel is one lane (a task handling its entries in order); lanes run in
+parallel, at most `workers` chat calls at once. A lane waiting for an earlier entry held by
+another replica is woken by one gate watcher that reads all waiting channels' progress per tick.
+
+The one window left is a call the chat API applied whose answer we never saw: a crash (kill -9)
+after it, or a timeout. That message can be sent twice. A cancelled worker finishes its in-flight
+call first, so a stop or cancel never causes it.
 """
 
 from __future__ import annotations
@@ -129,11 +135,13 @@ class DeliveryConfig:
     pacing: Mapping[Platform, PacingPolicy] = field(default_factory=lambda: DEFAULT_POLICIES)
     min_idle: float = 60.0  # an entry unacknowledged this long is reclaimed by another consumer
     call_timeout: float = 30.0  # bound on one chat API call (a hung sender is a transient error)
-    lease_ttl: float = 30.0  # channel and fan-out leases; renewed while held
+    lease_ttl: float = 30.0  # channel and fan-out leases (renewed while held): a dead holder
+    # blocks its channels this long
     batch: int = 200  # entries per stream read
     block: float = 1.0  # how long a read waits for new entries
     max_held: int = 5000  # entries held in memory before reading pauses
-    gate_poll_max: float = 1.0  # longest wait between checks for an earlier entry of a channel
+    gate_poll_max: float = 5.0  # fallback: longest a lane waits on the watcher before looking
+    gate_tick: float = 0.05  # how often the gate watcher reads the waiting channels' progress
     gate_stall: float = 300.0  # waiting this long for an earlier entry: check it still exists
     redis_retry: float = 120.0  # keep retrying a bookkeeping write this long after a send
     marker_ttl: float = 14 * 86_400.0  # fanned / queued / delivered markers
@@ -209,9 +217,24 @@ async def deliveries_report(redis: Redis, *, dead_limit: int = 20) -> DeliveryRe
 # -- the engine -----------------------------------------------------------------------------------
 
 
-class _Done(StrEnum):
-    DONE = "done"  # the entry is finished (acknowledged): take it off the lane
-    AGAIN = "again"  # look at the lane's head again (after a wait, or a lower entry arrived)
+@dataclass(frozen=True, slots=True)
+class _Next:
+    """What a lane does after one look at its head entry.
+
+    done: the entry is finished (acknowledged): take it off the lane.
+    gate: the handled seq the channel must reach first (an earlier entry is elsewhere).
+    busy: another consumer holds the channel's lease.
+    sleep: seconds to wait before looking again (backoff, pacing), outside any worker slot.
+    """
+
+    done: bool = False
+    gate: int | None = None
+    busy: bool = False
+    sleep: float = 0.0
+
+
+_DONE = _Next(done=True)
+_AGAIN = _Next()
 
 
 @dataclass(eq=False)
@@ -294,9 +317,10 @@ class Delivery:
         self._room = asyncio.Event()  # set while fewer than max_held entries are held
         self._room.set()
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._waiting: dict[str, tuple[_Lane, int]] = {}  # channel -> (lane, seq it waits for)
         self._token = f"{self.consumer}:{uuid.uuid4().hex[:8]}"
         self._fanout_held = False
-        self._lease_ms = _ms(max(self.config.lease_ttl, self.config.call_timeout * 3))
+        self._lease_ms = _ms(self.config.lease_ttl)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -307,6 +331,8 @@ class Delivery:
         loops = [
             asyncio.create_task(self._fanout_loop(stop), name=f"{self.consumer}:fanout"),
             asyncio.create_task(self._read_loop(stop), name=f"{self.consumer}:read"),
+            asyncio.create_task(self._gate_loop(stop), name=f"{self.consumer}:gate"),
+            asyncio.create_task(self._heartbeat_loop(stop), name=f"{self.consumer}:heartbeat"),
         ]
         try:
             await stop.wait()
@@ -321,7 +347,9 @@ class Delivery:
             if self._inflight:
                 await asyncio.wait(set(self._inflight), timeout=self.config.call_timeout * 3)
             self._lanes.clear()
+            self._waiting.clear()
             self._held = 0
+            self._room.set()
             with contextlib.suppress(*REDIS_DOWN, ResponseError):
                 if self._fanout_held:
                     await self._store.release_lease(keys.fanout_lease(), self._token)
@@ -372,10 +400,11 @@ class Delivery:
 
     async def _fanout_loop(self, stop: asyncio.Event) -> None:
         pause = 0.05
-        lease_ms = int(self.config.lease_ttl * 1000)
         while not stop.is_set():
             try:
-                if not await self._store.take_lease(keys.fanout_lease(), self._token, lease_ms):
+                if not await self._store.take_lease(
+                    keys.fanout_lease(), self._token, self._lease_ms
+                ):
                     self._fanout_held = False
                     await _wait(stop, min(self.config.lease_ttl / 3, 1.0))
                     continue
@@ -405,6 +434,11 @@ class Delivery:
                 log.warning("fan-out: redis unavailable (will retry in %.2fs): %s", pause, e)
                 await _wait(stop, pause)
                 pause = min(pause * 2, 2.0)
+            except Exception:  # a bug: log it and keep the loop alive
+                self._fanout_held = False
+                log.exception("fan-out: unexpected error (will retry in %.2fs)", pause)
+                await _wait(stop, pause)
+                pause = min(pause * 2, 30.0)
 
     async def _fan_out(self, items: Sequence[FeedItem]) -> None:
         """Turn transitions into outbox entries, one commit at a time (consecutive transitions
@@ -414,11 +448,16 @@ class Delivery:
             if transitions:
                 states = await self._surfaces.read_all(self._provider_surfaces)
                 now = self._clock()
-                for alert in build_alerts(transitions, states, self._catalog, now=now):
-                    await self._fan_out_alert(alert, now)
-                    await self._store.take_lease(
-                        keys.fanout_lease(), self._token, int(self.config.lease_ttl * 1000)
+                try:
+                    alerts = build_alerts(transitions, states, self._catalog, now=now)
+                except Exception:  # a bug on odd data must not stop every later alert
+                    log.exception(
+                        "fan-out: cannot build alerts of %s (skipped)", [t.id for t in transitions]
                     )
+                    alerts = []
+                for alert in alerts:
+                    await self._fan_out_alert(alert, now)
+                    await self._store.take_lease(keys.fanout_lease(), self._token, self._lease_ms)
             await self._feed.ack(group)
 
     async def _fan_out_alert(self, alert: Alert, now: datetime) -> None:
@@ -500,6 +539,40 @@ class Delivery:
                 log.warning("delivery: redis unavailable (will retry in %.2fs): %s", pause, e)
                 await _wait(stop, pause)
                 pause = min(pause * 2, 2.0)
+            except Exception:  # a bug: log it and keep the loop alive
+                log.exception("delivery: unexpected error while reading (will retry)")
+                await _wait(stop, pause)
+                pause = min(pause * 2, 30.0)
+
+    async def _gate_loop(self, stop: asyncio.Event) -> None:
+        """Wake lanes whose channel's earlier entry got done elsewhere: one pipelined read of
+        the waiting channels' progress per tick, instead of every lane polling."""
+        while not stop.is_set():
+            await _wait(stop, self.config.gate_tick)
+            waiting = list(self._waiting.values())
+            if not waiting:
+                continue
+            try:
+                handled = await self._store.handled_seqs([lane.channel for lane, _ in waiting])
+            except (*REDIS_DOWN, ResponseError):
+                continue
+            for (lane, needed), seq in zip(waiting, handled, strict=True):
+                if seq >= needed:
+                    lane.wake.set()
+
+    async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
+        """Keep the entries this consumer holds (waiting for their turn, or backing off) from
+        looking idle, so other consumers reclaim only the entries of a consumer that died."""
+        while not stop.is_set():
+            await _wait(stop, self.config.min_idle / 4)
+            self._pacer.prune(asyncio.get_running_loop().time())
+            held = [entry_id for lane in list(self._lanes.values()) for entry_id in lane.ids]
+            if not held:
+                continue
+            try:
+                await self._store.touch(self.consumer, held)
+            except (*REDIS_DOWN, ResponseError) as e:
+                log.debug("delivery: heartbeat failed (will retry): %s", e)
 
     def _dispatch(self, entries: Sequence[OutboxEntry | BadEntry]) -> None:
         for entry in entries:
@@ -538,22 +611,24 @@ class Delivery:
     # -- workers: one channel ---------------------------------------------------------------------
 
     async def _lane_loop(self, lane: _Lane) -> None:
-        gate_wait = 0.02
+        backoff = 0.1  # after redis errors and busy leases; reset by progress
+        gate_wait = 0.1
         gate_since: float | None = None
         loop = asyncio.get_running_loop()
         while lane.heap:
             seq, entry_id, entry = lane.heap[0]
             lane.wake.clear()
             try:
-                result, gate = await self._handle(lane, seq, entry)
+                async with self._slots:
+                    step = await self._handle(lane, seq, entry)
             except asyncio.CancelledError:
                 raise
             except REDIS_DOWN as e:
                 log.warning(
                     "delivery: redis unavailable for %s (will retry): %s", lane.channel.key, e
                 )
-                await asyncio.sleep(gate_wait)
-                gate_wait = min(gate_wait * 2, 2.0)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
                 continue
             except Exception:  # a bug must not kill the lane: log, pause, retry
                 log.exception(
@@ -561,15 +636,21 @@ class Delivery:
                 )
                 await asyncio.sleep(1.0)
                 continue
-            if result is _Done.DONE:
+            if step.done:
                 lane.remove(entry_id)
                 self._held -= 1
                 if self._held < self.config.max_held:
                     self._room.set()
-                gate_wait, gate_since = 0.02, None
+                backoff, gate_wait, gate_since = 0.1, 0.1, None
                 continue
-            if gate is None:
-                gate_wait, gate_since = 0.02, None
+            if step.sleep > 0:
+                await asyncio.sleep(step.sleep)
+                continue
+            if step.busy:
+                await self._wait_wake(lane, backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if step.gate is None:
                 continue
             # An earlier entry of this channel is not done yet (held by another consumer, or
             # pending under a dead one until it is reclaimed): wait for it, or for it to arrive.
@@ -589,12 +670,22 @@ class Delivery:
                     partial(self._store.complete, lane.channel, seq - 1, alert_id=None)
                 )
                 continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(gate_wait):
-                    await lane.wake.wait()
+            # The gate watcher wakes the lane as soon as the channel moves on (one pipelined
+            # read for all waiting lanes); the timeout is only a fallback.
+            self._waiting[lane.channel.key] = (lane, seq - 1)
+            try:
+                await self._wait_wake(lane, gate_wait)
+            finally:
+                self._waiting.pop(lane.channel.key, None)
             gate_wait = min(gate_wait * 2, self.config.gate_poll_max)
         if self._lanes.get(lane.channel.key) is lane and not lane.heap:
             del self._lanes[lane.channel.key]
+
+    @staticmethod
+    async def _wait_wake(lane: _Lane, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await lane.wake.wait()
 
     async def _store_earlier(self, channel: ChannelRef, seq: int) -> bool:
         """Is any entry of `channel` numbered below `seq` still in the outbox?"""
@@ -610,46 +701,44 @@ class Delivery:
             start = "(" + _text(batch[-1][0])
         return True
 
-    async def _handle(
-        self, lane: _Lane, seq: int, entry: OutboxEntry | BadEntry
-    ) -> tuple[_Done, int | None]:
-        """One look at the lane's head. Returns (DONE|AGAIN, the handled seq when the head must
-        wait for an earlier entry)."""
+    async def _handle(self, lane: _Lane, seq: int, entry: OutboxEntry | BadEntry) -> _Next:
+        """One look at the lane's head, inside a worker slot."""
         channel = lane.channel
         begin = await self._store.begin(entry, seq, self._token, self._lease_ms)
         if begin.verdict == "done":  # done elsewhere (another consumer, or before a crash)
             await self._store.ack([entry.id])
-            return _Done.DONE, None
+            return _DONE
         if begin.verdict == "wait":
-            return _Done.AGAIN, begin.handled
+            return _Next(gate=begin.handled)
         if begin.verdict != "go":  # busy: another consumer is sending to this channel
-            await asyncio.sleep(0.05)
-            return _Done.AGAIN, None
-        # From here this consumer holds the channel's lease.
-        if isinstance(entry, BadEntry):
-            await self._give_up(lane, entry, seq, entry.error, Outcome.GIVE_UP)
-            return _Done.DONE, None
-        if lane.gone is not None:
-            reason = f"channel disabled: {lane.gone}"
-            await self._give_up(lane, entry, seq, reason, Outcome.PERMANENT)
-            return _Done.DONE, None
-        sender = self._senders.get(channel.platform)
-        if sender is None:
-            reason = f"no sender for {channel.platform}"
-            await self._give_up(lane, entry, seq, reason, Outcome.GIVE_UP)
-            return _Done.DONE, None
-        wait = self._pacer.acquire(channel, asyncio.get_running_loop().time())
-        if wait > 0:  # rate limited (our buckets or a 429): let go of the lease while waiting
-            await self._release(channel)
-            await asyncio.sleep(wait)
-            return _Done.AGAIN, None
-        async with self._slots:
-            # Shielded: a cancelled worker still finishes (and records) a call already made.
-            task = self._spawn_inflight(self._attempt(lane, entry, sender, begin))
-            error = await asyncio.shield(task)
+            return _Next(busy=True)
+        # From here this consumer holds the channel's lease: give it back on every way out.
+        try:
+            if isinstance(entry, BadEntry):
+                await self._give_up(lane, entry, seq, entry.error, Outcome.GIVE_UP)
+                return _DONE
+            if lane.gone is not None:
+                reason = f"channel disabled: {lane.gone}"
+                await self._give_up(lane, entry, seq, reason, Outcome.PERMANENT)
+                return _DONE
+            sender = self._senders.get(channel.platform)
+            if sender is None:
+                reason = f"no sender for {channel.platform}"
+                await self._give_up(lane, entry, seq, reason, Outcome.GIVE_UP)
+                return _DONE
+            wait = self._pacer.acquire(channel, asyncio.get_running_loop().time())
+            if wait > 0:  # rate limited (our buckets or a 429): wait without the lease
+                await self._release(channel)
+                return _Next(sleep=wait)
+        except BaseException:
+            await asyncio.shield(self._release(channel))
+            raise
+        # Shielded: a cancelled worker still finishes (and records) a call already made.
+        task = self._spawn_inflight(self._attempt(lane, entry, sender, begin))
+        error = await asyncio.shield(task)
         if error is None:
-            return _Done.DONE, None
-        return await self._after_error(lane, entry, seq, error), None
+            return _DONE
+        return await self._after_error(lane, entry, seq, error)
 
     async def _attempt(
         self, lane: _Lane, entry: OutboxEntry, sender: ChatSender, begin: Begin
@@ -666,6 +755,7 @@ class Delivery:
             parent_current=parent is not None and lane.shows.get(key) == newest.alert_id,
             delivered=begin.delivered,
         )
+        renewer = asyncio.create_task(self._renew(channel))  # a slow call keeps the lease
         try:
             ref, first = await self._send(lane, entry, sender, plan, parent, newest)
         except DeliveryError as e:
@@ -673,6 +763,9 @@ class Delivery:
         except Exception as e:  # a sender bug: log it, retry like a transient error
             log.exception("delivery: sender %s failed unexpectedly", type(sender).__name__)
             return DeliveryError(f"sender error: {type(e).__name__}")
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
         await self._persist(
             partial(
                 self._store.complete,
@@ -695,6 +788,13 @@ class Delivery:
             "delivered %s %s to %s (%s)", entry.alert.kind, entry.alert_id, channel.key, plan.reason
         )
         return None
+
+    async def _renew(self, channel: ChannelRef) -> None:
+        lease = keys.channel_lease(channel.key)
+        while True:
+            await asyncio.sleep(self.config.lease_ttl / 3)
+            with contextlib.suppress(*REDIS_DOWN, ResponseError):
+                await self._store.take_lease(lease, self._token, self._lease_ms)
 
     async def _release(self, channel: ChannelRef) -> None:
         with contextlib.suppress(*REDIS_DOWN, ResponseError):
@@ -751,7 +851,9 @@ class Delivery:
 
     async def _after_error(
         self, lane: _Lane, entry: OutboxEntry, seq: int, error: DeliveryError
-    ) -> _Done:
+    ) -> _Next:
+        """Decide (bot.retry) and record what follows a failed attempt; the lease is still
+        held on entry and given back here."""
         platform = str(entry.channel.platform)
         eid = entry.id
         rate_limited = lane.rate_limited.get(eid, 0) + (1 if error.retry_after is not None else 0)
@@ -770,7 +872,7 @@ class Delivery:
         )
         if decision.outcome in (Outcome.PERMANENT, Outcome.GIVE_UP):
             await self._give_up(lane, entry, seq, decision.reason, decision.outcome)
-            return _Done.DONE
+            return _DONE
         await self._release(entry.channel)
         if decision.outcome is Outcome.PARENT_GONE:
             gone = lane.parent_gone[eid] = lane.parent_gone.get(eid, 0) + 1
@@ -783,8 +885,8 @@ class Delivery:
             lane.shows.pop(entry.alert.key, None)
             self._metrics.retried.labels(platform, str(decision.outcome)).inc()
             if gone > 3:  # the platform keeps saying so for a fresh parent: back off
-                await asyncio.sleep(self._rng.uniform(0, self.config.retry.base * gone))
-            return _Done.AGAIN
+                return _Next(sleep=self._rng.uniform(0, self.config.retry.base * gone))
+            return _AGAIN
         self._metrics.retried.labels(platform, str(decision.outcome)).inc()
         await self._persist(
             lambda: self._store.note_retry(
@@ -798,16 +900,15 @@ class Delivery:
             log.info(
                 "delivery: %s rate limited, retrying after %.2fs", entry.channel.key, decision.delay
             )
-        else:
-            log.info(
-                "delivery: %s failed (%s), attempt %d, retrying in %.2fs",
-                entry.channel.key,
-                decision.reason,
-                attempts,
-                decision.delay,
-            )
-            await asyncio.sleep(decision.delay)
-        return _Done.AGAIN
+            return _AGAIN
+        log.info(
+            "delivery: %s failed (%s), attempt %d, retrying in %.2fs",
+            entry.channel.key,
+            decision.reason,
+            attempts,
+            decision.delay,
+        )
+        return _Next(sleep=decision.delay)
 
     async def _give_up(
         self,
@@ -855,11 +956,6 @@ class Delivery:
                     raise
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
-
-
-@dataclass(frozen=True, slots=True)
-class _LeaseBusy:
-    """Another worker holds the channel's lease: look again shortly."""
 
 
 def _commits(items: Sequence[FeedItem]) -> list[list[FeedItem]]:

@@ -81,6 +81,7 @@ class ChatServer:
         self.hold: asyncio.Event | None = None
         self.arrived = asyncio.Event()  # set by every request (tests wait on it)
         self.received = 0
+        self.faults: Counter[str] = Counter()  # faults answered, by kind
         self.requests: list[
             tuple[str, str, float]
         ] = []  # (op, channel, loop time) of every request
@@ -122,6 +123,8 @@ class ChatServer:
             fault = queue.pop(0)
         elif self.chaos is not None:
             fault = self.chaos.pick()
+        if fault is not None:
+            self.faults[fault] += 1
         if fault == "hang":
             await self._closing.wait()  # the client times out; nothing is applied
             return web.json_response({"ok": False, "error": "shutting_down"}, status=503)

@@ -163,7 +163,10 @@ def test_start_carries_backups_that_are_up_with_same_model_routes_first() -> Non
 
 
 def test_two_outages_in_one_batch_make_two_alerts() -> None:
-    batch = [transition("api"), transition("chatgpt", outage_id="openai-1", incident=None)]
+    batch = [
+        transition("api"),
+        transition("chatgpt", outage_id="openai-1", incident=None, status=Status.MAJOR_OUTAGE),
+    ]
     live = states(
         api=state("api", Status.PARTIAL_OUTAGE, outage_id=KEY),
         chatgpt=state("chatgpt", Status.MAJOR_OUTAGE, outage_id="openai-1"),
@@ -171,6 +174,14 @@ def test_two_outages_in_one_batch_make_two_alerts() -> None:
     alerts = build_alerts(batch, live, CATALOG, now=T0)
     assert [(a.key, a.surfaces) for a in alerts] == [(KEY, ("api",)), ("openai-1", ("chatgpt",))]
     assert alerts[1].severity is Status.MAJOR_OUTAGE
+
+
+def test_a_start_fanned_out_after_the_outage_ended_still_says_what_happened() -> None:
+    """Fan-out can lag: the start of a short outage is announced as it was, not as it is now."""
+    live = states(api=state("api", Status.OPERATIONAL))
+    alert = only(build_alerts([transition("api")], live, CATALOG, now=T0))
+    assert alert.kind is AlertKind.START
+    assert alert.severity is Status.PARTIAL_OUTAGE
 
 
 def test_a_surface_joining_an_ongoing_outage_is_an_update_naming_every_surface_out() -> None:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,15 +58,16 @@ CATALOG = load_catalog()
 # twice (the one window no chat API lets us close), and that is not what these tests measure.
 FAST = DeliveryConfig(
     workers=8,
-    min_idle=0.3,
+    min_idle=1.0,
     call_timeout=30.0,
-    lease_ttl=5.0,
+    lease_ttl=2.0,
     block=0.05,
     batch=500,
     gate_poll_max=0.1,
     pacing={p: UNLIMITED for p in Platform},
     retry=RetryPolicy(max_attempts=8, base=0.01, cap=0.05),
 )
+ROOT = Path(__file__).resolve().parent.parent
 OUTAGE = "7g1qpkyz5gxh"  # the real incident id of the 2026-09-22 fixture
 
 
@@ -345,8 +349,66 @@ async def test_1000_channels_get_each_alert_once_in_order_across_a_crashed_worke
     assert len(rig.server.ops("post")) == 1000
 
 
+WORKER = """
+import asyncio, sys
+from datetime import UTC, datetime
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+from bot.catalog import load_catalog
+from bot.delivery import Delivery, DeliveryMetrics
+from bot.model import Platform
+from bot.store.subscriptions import SubscriptionStore
+from bot.store.surfaces import SurfaceStore
+from tests.chatserver import HttpChatSender
+from tests.test_delivery import FAST
+
+async def main(redis_url, chat_url):
+    r = aioredis.Redis.from_url(redis_url)
+    catalog = load_catalog()
+    delivery = Delivery(
+        r, {Platform.SLACK: HttpChatSender(chat_url, timeout=20.0)}, SurfaceStore(r),
+        SubscriptionStore(r, claude_surfaces=catalog.claude_surfaces()), catalog, config=FAST,
+        clock=lambda: datetime.now(UTC), consumer="doomed",
+        metrics=DeliveryMetrics.create(CollectorRegistry()),
+    )
+    await delivery.run(asyncio.Event())
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_a_worker_process_killed_mid_delivery_loses_nothing(rig, redis_server):
+    chans = channels(300)
+    await rig.subscribe(chans)
+    await rig.outage(1)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WORKER, redis_server.url, rig.server.url,
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            await rig.server.wait_for_messages(150)
+    finally:
+        proc.kill()  # SIGKILL: no cleanup, no finishing of calls in flight
+        await proc.wait()
+    killed_at = len(rig.server.messages())
+    assert killed_at < 600
+
+    await rig.delivery(consumer="survivor").drain(60)
+
+    per = rig.server.per_channel()
+    for c in chans:
+        alerts = [m.alert for m in per[c.key]]
+        kinds = [m.kind for m in per[c.key]]
+        firsts = [k for i, k in enumerate(kinds) if alerts[i] not in alerts[:i]]
+        assert firsts == ["start", "update"], c.key
+    # The one window no chat API lets us close: a call the server applied whose answer died
+    # with the process is sent again. At most the calls that were in flight.
+    assert len(rig.server.duplicates()) <= FAST.workers, rig.server.duplicates()
+
+
 async def test_three_deliveries_running_together_share_the_work_exactly_once(rig):
-    chans = channels(200)
+    chans = channels(100)
     await rig.subscribe(chans)
     workers = [rig.delivery(consumer=f"replica-{i}") for i in range(3)]
     stops = [asyncio.Event() for _ in workers]
@@ -368,7 +430,7 @@ async def test_a_redis_restart_mid_delivery_loses_and_repeats_nothing(chat, cloc
     server, sender = chat
     client = aioredis.Redis.from_url(own_redis.url)
     rig = Rig(client, server, sender, clock)
-    chans = channels(200)
+    chans = channels(100)
     await rig.subscribe(chans)
     await rig.outage()
     delivery = rig.delivery()
@@ -377,6 +439,7 @@ async def test_a_redis_restart_mid_delivery_loses_and_repeats_nothing(chat, cloc
     try:
         async with asyncio.timeout(20):
             await server.wait_for_messages(20)
+        assert len(server.messages()) < len(chans)  # mid-way
         own_redis.stop()  # fan-out and workers now meet connection errors
         await asyncio.sleep(0.3)  # let them run into the outage
         own_redis.start()
@@ -402,14 +465,17 @@ async def test_429s_500s_and_timeouts_still_deliver_every_alert_once_in_order(re
     try:
         chans = channels(100)
         await rig.subscribe(chans)
+        delivery = rig.delivery()
         await rig.outage(1)
+        await delivery.drain(60)
         await rig.recover()
-        await rig.delivery().drain(60)
+        await delivery.drain(60)
     finally:
         await sender.aclose()
         await server.stop()
 
     assert_threads(server, chans, ["start", "update", "recovery"])
+    assert server.faults["429"] > 20 and server.faults["500"] > 10 and server.faults["hang"] > 5
     assert (
         rig.sample("aistatus_delivery_retries_total", platform="slack", outcome="retry_after") > 0
     )
@@ -568,3 +634,26 @@ async def test_an_entry_for_a_platform_without_a_sender_is_dead_lettered(rig):
     report = await deliveries_report(rig.redis)
     assert [(d.channel, d.error) for d in report.dead] == [(discord.key, "no sender for discord")]
     assert_threads(rig.server, channels(1), ["start"])
+
+
+async def test_a_channel_waiting_for_an_entry_that_no_longer_exists_goes_on_after_a_while(
+    rig, caplog
+):
+    (chan,) = channels(1)
+    await rig.subscribe([chan])
+    await rig.redis.incr(keys.outbox_seq(chan.key))  # entry #1 was lost (say, a flushed stream)
+    await rig.outage()
+    await rig.delivery(replace(FAST, gate_stall=0.3)).drain(10)
+
+    assert_threads(rig.server, [chan], ["start"])
+    assert "no longer exist" in caplog.text
+
+
+async def test_updates_wait_while_the_start_is_being_retried(rig):
+    (chan,) = channels(1)
+    await rig.subscribe([chan])
+    rig.server.script[chan.key] = ["500", "500"]  # the start needs three attempts
+    await rig.outage(1, 2)
+    await rig.delivery().drain(10)
+
+    assert_threads(rig.server, [chan], ["start", "update", "update"])

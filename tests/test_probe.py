@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import httpx -- tests drive the IO edge over loopback
+import httpx  # tests drive the IO edge over loopback
 import pytest
 from pydantic import SecretStr
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx -- tests drive the IO edge over loopback
+import httpx  # tests drive the IO edge over loopback
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

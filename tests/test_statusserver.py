@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx -- tests drive the IO edge over loopback
+import httpx  # tests drive the IO edge over loopback
 import pytest
 
 from bot.statusserver import StatusServer

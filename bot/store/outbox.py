@@ -304,6 +304,27 @@ class OutboxStore:
             ],
         )
 
+    async def handled_seqs(self, channels: Sequence[ChannelRef]) -> list[int]:
+        """The handled sequence number of each channel, in one pipelined round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel in channels:
+                pipe.get(keys.handled_seq(channel.key))
+            replies = await pipe.execute()
+        return [int(r or 0) for r in replies]
+
+    async def touch(self, consumer: str, entry_ids: Sequence[str]) -> list[str]:
+        """Reset the idle time of those of `entry_ids` that `consumer` still owns (a heartbeat:
+        XAUTOCLAIM then leaves them alone). Returns the ids it still owns."""
+        owned = await self._redis.xpending_range(
+            keys.outbox(), WORKERS, min="-", max="+", count=len(entry_ids) + 100,
+            consumername=consumer,
+        )  # fmt: skip
+        mine = {_text(p["message_id"]) for p in owned}
+        keep = [i for i in entry_ids if i in mine]
+        if keep:
+            await self._redis.xclaim(keys.outbox(), WORKERS, consumer, 0, keep, justid=True)
+        return keep
+
     async def ack(self, entry_ids: Sequence[str]) -> None:
         """Acknowledge and delete entries (and their retry notes): they are done."""
         if not entry_ids:
