@@ -85,6 +85,9 @@ def for_channel(alert: Alert, surfaces: Collection[str] | None) -> Alert | None:
     kind = alert.kind
     if alert.ends is not None and statuses and not any(_is_out(s) for s in statuses):
         kind = alert.ends
+    kept = {alert.surfaces[i] for i in keep}
+    if alert.starts is not None and kind is AlertKind.UPDATE and kept <= set(changed):
+        kind = alert.starts  # the outage began elsewhere, but for this channel it starts now
     if statuses:
         out = {alert.surfaces[i] for i, st in zip(keep, statuses, strict=True) if _is_out(st)}
     else:  # an alert without per-surface statuses: every kept surface counts as out
@@ -202,18 +205,21 @@ def _build_one(
     out = [s for s, st in zip(surfaces, statuses, strict=True) if _is_out(st)]
 
     kinds = {_kind_of(t) for t in ordered}
+    starts: AlertKind | None = None
+    if kinds <= _START_KINDS:
+        if kinds == {AlertKind.MAINTENANCE_START}:
+            starts = AlertKind.MAINTENANCE_START
+        elif kinds == {AlertKind.SUSPECTED}:
+            starts = AlertKind.SUSPECTED
+        else:
+            starts = AlertKind.START
     ends = next((k for k in _END_PRECEDENCE if k in kinds), None)
     if kinds <= END_KINDS:
         kind = (ends or AlertKind.RECOVERY) if not out else AlertKind.UPDATE
     elif AlertKind.CONFIRMED in kinds:
         kind = AlertKind.CONFIRMED
     elif kinds <= _START_KINDS and not others:
-        if kinds == {AlertKind.MAINTENANCE_START}:
-            kind = AlertKind.MAINTENANCE_START
-        elif kinds == {AlertKind.SUSPECTED}:
-            kind = AlertKind.SUSPECTED
-        else:
-            kind = AlertKind.START
+        kind = starts or AlertKind.START
     else:
         kind = AlertKind.UPDATE
 
@@ -256,6 +262,7 @@ def _build_one(
         statuses=statuses,
         changed=tuple(s for s in surfaces if s in latest),
         ends=ends,
+        starts=starts,
         source=source,
     )
     return _finish(alert)

@@ -466,18 +466,18 @@ class Delivery:
         threads = await self._store.threads([(s.channel, alert.key) for s in subs])
         items: list[tuple[Alert, str, ChannelRef]] = []
         for sub, has_parent in zip(subs, threads, strict=True):
-            if not wants(
+            # Narrow first, then ask: a claude.ai-only channel must judge "claude.ai recovered"
+            # (a recovery: only with a parent), not the whole outage's "update".
+            mine = for_channel(alert, sub.covers(self._catalog))
+            if mine is not None and wants(
                 sub,
-                alert.surfaces,
-                alert.severity,
-                kind=alert.kind,
+                mine.surfaces,
+                mine.severity,
+                kind=mine.kind,
                 has_parent=has_parent,
                 now=now,
                 catalog=self._catalog,
             ):
-                continue
-            mine = for_channel(alert, sub.covers(self._catalog))
-            if mine is not None:
                 items.append((mine, aid, sub.channel))
         written = await self._store.enqueue(items, now=now)
         log.info(

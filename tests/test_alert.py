@@ -467,3 +467,18 @@ def test_duration_reads_naturally_while_ongoing(minutes: int, expected: str) -> 
 def test_an_alert_survives_the_redis_codec() -> None:
     alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
     assert decode(Alert, encode(alert)) == alert
+
+
+def test_a_channel_of_one_surface_hears_its_start_even_when_the_outage_began_elsewhere() -> None:
+    """api was already out (same incident) when claude.ai joined: an update for the outage,
+    but for a channel that only watches claude.ai it is the start."""
+    live = states(
+        api=state("api", Status.PARTIAL_OUTAGE, outage_id=KEY),
+        **{"claude.ai": state("claude.ai", Status.PARTIAL_OUTAGE, outage_id=KEY)},
+    )
+    alert = only(build_alerts([transition("claude.ai")], live, CATALOG, now=T0))
+    assert alert.kind is AlertKind.UPDATE
+    mine = for_channel(alert, {"claude.ai"})
+    assert mine is not None and mine.kind is AlertKind.START and mine.surfaces == ("claude.ai",)
+    both = for_channel(alert, {"claude.ai", "api"})
+    assert both is not None and both.kind is AlertKind.UPDATE

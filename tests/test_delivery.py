@@ -657,3 +657,30 @@ async def test_updates_wait_while_the_start_is_being_retried(rig):
     await rig.delivery().drain(10)
 
     assert_threads(rig.server, [chan], ["start", "update", "update"])
+
+
+async def test_a_channel_hears_only_the_part_of_a_grouped_outage_it_subscribed_to(rig):
+    web = ChannelRef(Platform.SLACK, "T1", "WEB")
+    strict = ChannelRef(Platform.SLACK, "T1", "STRICT")
+    api = ChannelRef(Platform.SLACK, "T1", "API")
+    await rig.subscribe([web], surfaces=("claude.ai",))
+    await rig.subs.subscribe(
+        strict,
+        ("claude.ai",),
+        all_claude=False,
+        min_severity=Status.MAJOR_OUTAGE,
+        user="U1",
+        now=rig.clock(),
+    )
+    await rig.subscribe([api], surfaces=("api",))
+    delivery = rig.delivery()
+    await rig.record(TransitionKind.START, Status.PARTIAL_OUTAGE, surface="claude.ai")
+    await rig.record(TransitionKind.START, Status.PARTIAL_OUTAGE, surface="api")
+    await delivery.drain(10)
+    await rig.recover(surface="claude.ai")  # the API is still out
+    await delivery.drain(10)
+
+    per = rig.server.per_channel()
+    assert [m.kind for m in per[web.key]] == ["start", "recovery"]
+    assert [m.kind for m in per[api.key]] == ["start"]
+    assert strict.key not in per, "never told of the start, so never told of the end"
