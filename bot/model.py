@@ -284,7 +284,7 @@ class Alert:
     statuses: tuple[Status, ...] = ()  # the status now of each of `surfaces`, same order
     changed: tuple[str, ...] = ()  # surfaces with a transition in this alert (others: still out)
     ends: AlertKind | None = None  # RECOVERY / SUSPECTED_WITHDRAWN / MAINTENANCE_END of `changed`
-    starts: AlertKind | None = None  # START, SUSPECTED or MAINTENANCE_START when all `changed` start
+    starts: AlertKind | None = None  # START / SUSPECTED / MAINTENANCE_START: all `changed` start
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
 
 
