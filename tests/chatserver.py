@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bot.alert import alert_id
 from bot.errors import DeliveryError
-from bot.model import Alert, ChannelRef, MessageRef, Platform
+from bot.model import Alert, ChannelRef, MessageRef, Platform, decode, encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,7 @@ class ChatServer:
 
     def __init__(self, *, chaos: Chaos | None = None) -> None:
         self.calls: list[Call] = []
+        self.alerts: list[tuple[str, str, Alert]] = []  # (op, channel, alert) of accepted calls
         self.gone: set[str] = set()
         self.deleted: set[str] = set()
         self.script: dict[str, list[str]] = {}
@@ -144,6 +145,8 @@ class ChatServer:
         if op in ("edit", "reply") and parent in self.deleted:
             return web.json_response({"ok": False, "error": "message_not_found"}, status=404)
         ts = parent if op == "edit" else f"{next(self._ts)}"
+        if "content" in body:
+            self.alerts.append((op, channel, decode(Alert, body["content"])))
         self.calls.append(
             Call(
                 op,
@@ -229,6 +232,7 @@ class HttpChatSender:
             "alert": alert_id(alert),
             "kind": str(alert.kind),
             "key": alert.key,
+            "content": encode(alert),  # the whole alert, for tests that read what was said
         }
 
     async def post(self, channel: ChannelRef, alert: Alert) -> MessageRef:
