@@ -28,7 +28,7 @@ from bot.model import CommandContext, Platform, Reply, Status, SurfaceState
 from bot.probe import run_probes
 from bot.redisproc import RedisProcess
 from bot.scheduler import build_scheduler
-from bot.sender import ChatSender, Sink
+from bot.sender import ChatSender, CommandHandler, HomeProvider, Sink
 from bot.settings import Settings
 from bot.sink import ConsoleSink
 from bot.statuspage import PageReading, fetch_summary, parse_summary
@@ -41,9 +41,6 @@ from bot.transitions import Policy, decide
 from bot.watcher import Watcher
 
 log = logging.getLogger(__name__)
-
-CommandHandler = Callable[[str, CommandContext], Awaitable[Reply]]
-HomeProvider = Callable[[str], Awaitable[Reply]]
 
 
 def utcnow() -> datetime:

@@ -4,10 +4,17 @@ alert reaches a chat channel (`ChatSender`). Pure: protocols only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from bot.model import Alert, ChannelRef, MessageRef, Platform, Transition
+from bot.model import Alert, ChannelRef, CommandContext, MessageRef, Platform, Reply, Transition
+
+CommandHandler = Callable[[str, CommandContext], Awaitable[Reply]]
+"""Runs one `/aistatus` command text in a context: `bot.actions.handle` bound to its services.
+What the Slack and Discord adapters call for every command, button and autocomplete-free verb."""
+
+HomeProvider = Callable[[str], Awaitable[Reply]]
+"""The live board plus one workspace's subscriptions (by Slack team id), for the App Home."""
 
 
 class Sink(Protocol):

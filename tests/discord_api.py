@@ -10,6 +10,8 @@ import asyncio
 import itertools
 import json
 import math
+import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +38,7 @@ ERRORS: dict[int, tuple[int, str]] = {
     50083: (400, "Operation cannot be performed on an archived thread"),
     160004: (400, "A thread has already been created for this message"),
     160005: (400, "Thread is locked"),
+    160006: (400, "Maximum number of active threads reached"),
 }
 
 BOT_USER: dict[str, Any] = {
@@ -59,6 +62,7 @@ class Call:
     json: Any
     query: dict[str, str]
     authorized: bool
+    status: int | None = None  # what a message route answered (None: not answered, or hung)
 
     @property
     def route(self) -> str:
@@ -76,10 +80,44 @@ class Scripted:
     times: int | None = 1
 
 
-class DiscordAPI:
-    """The server. `url` is what `configure_api_base` takes."""
+@dataclass
+class Chaos:
+    """Seeded random faults on the message routes (post, edit, thread start): fractions of
+    requests answered 429 (`retry_after` in the body, Discord's headers, `Via`; `global_share`
+    of them global), 500, or left hanging until the server closes (never applied)."""
 
-    def __init__(self) -> None:
+    rate_limited: float = 0.0
+    server_error: float = 0.0
+    hang: float = 0.0
+    retry_after: float = 0.05
+    global_share: float = 0.25
+    seed: int = 0
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def pick(self) -> str | None:
+        """The fault for the next request ("429", "429-global", "500", "hang"), or None."""
+        x = self.rng.random()
+        if x < self.rate_limited:
+            return "429-global" if self.rng.random() < self.global_share else "429"
+        x -= self.rate_limited
+        if x < self.server_error:
+            return "500"
+        x -= self.server_error
+        return "hang" if x < self.hang else None
+
+
+class DiscordAPI:
+    """The server. `url` is what `configure_api_base` takes. `chaos` adds random faults to the
+    message routes; `faults` counts the faults answered, by kind."""
+
+    def __init__(self, *, chaos: Chaos | None = None) -> None:
+        self.chaos = chaos
+        self.faults: Counter[str] = Counter()
+        self.nonces: dict[str, dict[str, Any]] = {}  # enforced nonce -> the message it made
+        self._closing = asyncio.Event()
         self.calls: list[Call] = []
         self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> id -> message
         self.threads: dict[str, dict[str, Any]] = {}  # thread id -> channel object
@@ -118,6 +156,7 @@ class DiscordAPI:
         return self
 
     async def close(self) -> None:
+        self._closing.set()  # hung requests answer now, so the server can stop
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -176,7 +215,8 @@ class DiscordAPI:
     def _script(self, channel: str, s: Scripted) -> None:
         self._scripts.setdefault(channel, []).append(s)
 
-    def _scripted(self, channel: str, op: str) -> web.Response | None:
+    async def _scripted(self, channel: str, op: str) -> web.Response | None:
+        """The scripted answer for this request, else a chaos fault, else None (succeed)."""
         for s in self._scripts.get(channel, []):
             if s.on not in ("any", op):
                 continue
@@ -185,7 +225,37 @@ class DiscordAPI:
                 if s.times <= 0:
                     self._scripts[channel].remove(s)
             return _json(s.body, status=s.status, headers=s.headers)
-        return None
+        fault = self.chaos.pick() if self.chaos is not None else None
+        if fault is None:
+            return None
+        self.faults[fault] += 1
+        if fault == "hang":  # the client times out; nothing is applied
+            await self._closing.wait()
+            return _json({"message": "503: Service Unavailable", "code": 0}, status=503)
+        if fault == "500":
+            return _json({"message": "500: Internal Server Error", "code": 0}, status=500)
+        assert self.chaos is not None
+        is_global = fault == "429-global"
+        retry_after = self.chaos.retry_after
+        headers = {
+            "Retry-After": str(math.ceil(retry_after)),
+            "X-RateLimit-Scope": "global" if is_global else "user",
+            "Via": "1.1 google",
+        }
+        if is_global:
+            headers["X-RateLimit-Global"] = "true"
+        else:
+            headers.update(
+                {
+                    "X-RateLimit-Limit": "5",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+                    "X-RateLimit-Bucket": "ok",
+                }
+            )
+        body = {"message": "You are being rate limited.", "retry_after": retry_after}
+        body["global"] = is_global
+        return _json(body, status=429, headers=headers)
 
     # -- reading what happened ---------------------------------------------------------------------
 
@@ -299,33 +369,40 @@ class DiscordAPI:
         channel = request.match_info["channel"]
         if not call.authorized:
             return self._unauthorized()
-        if (answer := self._scripted(channel, "post")) is not None:
-            return answer
-        message = self._message(channel, call.json)
+        if (answer := await self._scripted(channel, "post")) is not None:
+            return _answered(call, answer)
+        body = call.json or {}
+        nonce = body.get("nonce") if body.get("enforce_nonce") else None
+        if nonce is not None and str(nonce) in self.nonces:
+            # Discord: a message with the same enforced nonce was made recently: return it.
+            return _answered(call, self._ok(self.nonces[str(nonce)]))
+        message = self._message(channel, body)
         self.messages.setdefault(channel, {})[message["id"]] = message
-        return self._ok(message)
+        if nonce is not None:
+            self.nonces[str(nonce)] = message
+        return _answered(call, self._ok(message))
 
     async def _edit_message(self, request: web.Request) -> web.Response:
         call = await self._record(request)
         channel, mid = request.match_info["channel"], request.match_info["message"]
         if not call.authorized:
             return self._unauthorized()
-        if (answer := self._scripted(channel, "edit")) is not None:
-            return answer
+        if (answer := await self._scripted(channel, "edit")) is not None:
+            return _answered(call, answer)
         old = self.messages.get(channel, {}).get(mid)
         if old is None:
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
         new = {**old, **call.json, "edited_timestamp": _now()}
         self.messages[channel][mid] = new
-        return self._ok(new)
+        return _answered(call, self._ok(new))
 
     async def _start_thread(self, request: web.Request) -> web.Response:
         call = await self._record(request)
         channel, mid = request.match_info["channel"], request.match_info["message"]
         if not call.authorized:
             return self._unauthorized()
-        if (answer := self._scripted(channel, "thread")) is not None:
-            return answer
+        if (answer := await self._scripted(channel, "thread")) is not None:
+            return _answered(call, answer)
         if mid not in self.messages.get(channel, {}):
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
         if mid in self.threads:
@@ -350,7 +427,7 @@ class DiscordAPI:
             "total_message_sent": 0,
         }
         self.threads[mid] = thread
-        return self._ok(thread, status=201)
+        return _answered(call, self._ok(thread, status=201))
 
     async def _callback(self, request: web.Request) -> web.Response:
         call = await self._record(request)
@@ -428,6 +505,11 @@ class DiscordAPI:
             message["webhook_id"] = APP_ID
             message["application_id"] = APP_ID
         return message
+
+
+def _answered(call: Call, response: web.Response) -> web.Response:
+    call.status = response.status
+    return response
 
 
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

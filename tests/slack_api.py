@@ -1,6 +1,7 @@
 """A loopback Slack Web API for tests: aiohttp on 127.0.0.1:0 speaking the real shapes of the
-methods the bot calls, recording every call, with scriptable failures; plus `response_url`
-endpoints and a Socket Mode websocket. Point AsyncWebClient(base_url=SlackApi.base_url) at it.
+methods the bot calls, recording every call, with scriptable failures and seeded chaos (429 +
+Retry-After, 500, hangs); plus `response_url` endpoints and a Socket Mode websocket. Point
+AsyncWebClient(base_url=SlackApi.base_url) at it.
 """
 
 from __future__ import annotations
@@ -8,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Mapping
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +42,37 @@ class _Failure:
 
 
 @dataclass
+class SlackChaos:
+    """Seeded random faults on `methods`: fractions of calls answered HTTP 429 `ratelimited` with
+    `Retry-After: retry_after`, a bare HTTP 500, or left hanging (never answered, never applied,
+    until the server stops). A faulted call is never applied."""
+
+    rate_limited: float = 0.0
+    server_error: float = 0.0
+    hang: float = 0.0
+    retry_after: float = 0.05
+    seed: int = 0
+    methods: frozenset[str] = frozenset({"chat.postMessage", "chat.update"})
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def pick(self) -> str | None:
+        """The fault for the next call: "429", "500", "hang", or None (answer normally)."""
+        x = self.rng.random()
+        for name, p in (
+            ("429", self.rate_limited),
+            ("500", self.server_error),
+            ("hang", self.hang),
+        ):
+            if x < p:
+                return name
+            x -= p
+        return None
+
+
+@dataclass
 class SlackApi:
     """The recording server. `tokens` maps bot tokens to their team ids; `app_tokens` are the
     xapp- tokens accepted by apps.connections.open."""
@@ -49,10 +83,15 @@ class SlackApi:
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     deleted: set[tuple[str, str]] = field(default_factory=set)
     channel_errors: dict[str, str] = field(default_factory=dict)
+    chaos: SlackChaos | None = None
+    # The calls Slack applied (answered ok=true), in the order it answered them.
+    accepted: list[Call] = field(default_factory=list)
+    faults: Counter[str] = field(default_factory=Counter)  # chaos answered, by kind
     port: int = 0
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[_Failure]] = {}
+        self._closing = asyncio.Event()
         self._ts = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -77,6 +116,7 @@ class SlackApi:
         return self
 
     async def stop(self) -> None:
+        self._closing.set()  # hung calls answer now, so the runner can finish
         for ws in list(self._sockets):
             await ws.close()
         if self._runner is not None:
@@ -120,6 +160,20 @@ class SlackApi:
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
+
+    def accepted_to(self, method: str, channel: str | None = None) -> list[Call]:
+        """The calls of `method` Slack applied (optionally in one channel), in order."""
+        return [
+            c
+            for c in self.accepted
+            if c.method == method and (channel is None or c.params.get("channel") == channel)
+        ]
+
+    async def wait_until(self, predicate: Callable[[], bool], within: float = 3.0) -> None:
+        """Until `predicate()` holds, checked after every request (at most `within` seconds).
+        Raises: TimeoutError."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(predicate)
 
     async def wait_for(self, method: str, count: int = 1, within: float = 3.0) -> list[Call]:
         """The first `count` calls of `method`, waiting up to `within` seconds for them."""
@@ -188,9 +242,21 @@ class SlackApi:
         token = self._token(request, params)
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
         team = self.tokens.get(token or "")
-        await self._record(Call(method, params, headers, team, request.content_type))
+        call = Call(method, params, headers, team, request.content_type)
+        await self._record(call)
 
         failure = self._take_failure(method)
+        if failure is None and self.chaos is not None and method in self.chaos.methods:
+            fault = self.chaos.pick()
+            if fault is not None:
+                self.faults[fault] += 1
+            if fault == "hang":  # the client times out; nothing is applied
+                await self._closing.wait()
+                return web.Response(status=503, text="shutting down")
+            if fault == "429":
+                failure = _Failure(429, "ratelimited", retry_after=str(self.chaos.retry_after))
+            elif fault == "500":
+                failure = _Failure(500, None)
         if failure is not None:
             if failure.error is None:
                 return web.Response(status=failure.status, text="Internal Server Error")
@@ -220,7 +286,13 @@ class SlackApi:
         }.get(method)
         if handler is None:
             return _error("unknown_method")
-        return handler(params, team)
+        response = handler(params, team)
+        body = response.body if isinstance(response.body, bytes) else b"{}"
+        if response.status == 200 and json.loads(body).get("ok") is True:
+            self.accepted.append(call)
+            async with self._changed:
+                self._changed.notify_all()
+        return response
 
     def _auth_test(self, params: dict[str, Any], team: str) -> web.Response:
         return web.json_response(

@@ -37,11 +37,10 @@ from bot.commands import complete as complete_surfaces
 from bot.duration import parse_duration
 from bot.errors import CommandError
 from bot.model import ChannelRef, CommandContext, Platform, Reply
+from bot.sender import CommandHandler
 
 log = logging.getLogger(__name__)
 
-CommandHandler = Callable[[str, CommandContext], Awaitable[Reply]]
-"""(text after /aistatus, who/where/when) -> the answer; bot.actions.handle bound to services."""
 
 GATED = frozenset({"subscribe", "unsubscribe", "mute", "unmute"})  # need Manage Channels
 REFUSAL = (

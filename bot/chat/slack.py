@@ -39,14 +39,11 @@ from bot.chat.slack_render import (
 )
 from bot.errors import CommandError, ConfigError, DeliveryError
 from bot.model import Alert, ChannelRef, CommandContext, MessageRef, Platform, Reply
+from bot.sender import CommandHandler, HomeProvider
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CommandHandler = Callable[[str, CommandContext], Awaitable[Reply]]
-"""Runs one `/aistatus` command text in a context (bot.actions.handle, partially applied)."""
-HomeProvider = Callable[[str], Awaitable[Reply]]
-"""The live board plus one workspace's subscriptions (by Slack team id), for the App Home."""
 TokenLookup = Callable[[str], Awaitable[str | None]]
 """The bot token of a workspace (team id), or None when the app is not installed there."""
 

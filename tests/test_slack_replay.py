@@ -1,0 +1,446 @@
+"""The Slack product end to end: the recorded 2026-09-22 Claude incident played by a loopback
+status page, polled by the real watcher, recorded in a real redis-server, fanned out and delivered
+by the real delivery engine through the real SlackSender to the loopback Slack Web API; the same
+as `aistatus run` in Slack HTTP mode (a process, signed slash commands); and the delivery faults
+of issue 6 (429 + Retry-After, 500, hangs, a deleted channel) against the real Slack sender.
+Every assertion is about Slack calls the loopback API accepted: what a channel would show."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import io
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import actions
+from bot.app import Bot, build_bot, services
+from bot.chat.slack import SlackSender
+from bot.delivery import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
+from bot.demo import identified_update, timeline
+from bot.model import ChannelRef, CommandContext, Platform
+from bot.pacing import UNLIMITED
+from bot.redisproc import RedisProcess, free_port
+from bot.retry import RetryPolicy
+from bot.settings import Settings
+from bot.statusserver import StatusServer
+from bot.store.installations import RedisInstallationStore
+from bot.store.subscriptions import SubscriptionStore
+from tests.conftest import ManualClock, fixture_json
+from tests.slack_api import Call, SlackApi, SlackChaos
+from tests.test_slack import command_form, installation, sign
+from tests.test_watcher import catalog_for
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "4c6e1b0f9a2d8e7f5a3b1c0d9e8f7a6b"
+INVESTIGATING = "We are investigating elevated errors on requests to Claude Mythos 5.1"
+IDENTIFIED = "The issue has been identified and a fix is being implemented."
+MONITORING = "A fix has been implemented and we are monitoring the results."
+AFFECTED = ("claude.ai", "Claude API", "Claude Code", "Claude Cowork", "Claude mobile apps")
+CONSOLE = "<https://platform.claude.com|Claude Console>"
+FORM = "application/x-www-form-urlencoded"
+
+
+# -- reading what Slack got -----------------------------------------------------------------------
+
+
+def header(call: Call) -> str:
+    """The headline a user sees: the parent's header block, or a reply's "what changed" line."""
+    top = call.params["blocks"][0]
+    return str(top["text"]["text"])
+
+
+def details(call: Call) -> list[str]:
+    """The mrkdwn texts of the message's details (the coloured attachment), block by block."""
+    texts: list[str] = []
+    for attachment in call.params.get("attachments") or []:
+        for block in attachment.get("blocks", []):
+            if "text" in block:
+                texts.append(block["text"]["text"])
+            texts += [e["text"] for e in block.get("elements", []) if e.get("type") == "mrkdwn"]
+    return texts
+
+
+def body(call: Call) -> str:
+    return "\n".join(details(call))
+
+
+def backups(call: Call) -> str | None:
+    """The "Backups up now" section of a message (None when it has none: endings)."""
+    return next((t for t in details(call) if t.startswith("*Backups up now")), None)
+
+
+def quoted_update(call: Call) -> str:
+    """The official update the message quotes (its first line)."""
+    match = re.search(r"\*Latest official update\*.*\n> (.*)", body(call))
+    return match.group(1) if match else ""
+
+
+def what(call: Call) -> str:
+    """One word for a message in a channel: start / identified / monitoring / resolved."""
+    if "Resolved" in header(call):
+        return "resolved"
+    quoted = quoted_update(call)
+    for word, text in (
+        ("identified", IDENTIFIED),
+        ("monitoring", MONITORING),
+        ("start", INVESTIGATING),
+    ):
+        if quoted.startswith(text[:40]):
+            return word
+    return f"? {header(call)}"
+
+
+def channel_calls(api: SlackApi, channel: str) -> list[tuple[str, Call]]:
+    """(method, call) of every accepted chat call in `channel`, in the order Slack applied them."""
+    return [
+        (c.method, c)
+        for c in api.accepted
+        if c.method.startswith("chat.") and c.params.get("channel") == channel
+    ]
+
+
+# -- the replay rig -------------------------------------------------------------------------------
+
+
+def monitoring_update(identified: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The page with a third update (`monitoring`) on top, synthesised like demo's identified one
+    (the capture holds only the first update)."""
+    page = copy.deepcopy(identified)
+    incident = page["incidents"][0]
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    update = dict(incident["incident_updates"][0])
+    update.update(
+        id="replay0monitr",
+        status="monitoring",
+        body=MONITORING,
+        created_at=stamp,
+        display_at=stamp,
+        updated_at=stamp,
+    )
+    incident["incident_updates"].insert(0, update)
+    incident["status"] = "monitoring"
+    incident["updated_at"] = stamp
+    return page
+
+
+@dataclass
+class Replay:
+    """The in-process product: status page -> watcher -> Redis -> delivery -> SlackSender."""
+
+    redis: aioredis.Redis
+    api: SlackApi
+    page: StatusServer
+    bot: Bot
+    clock: ManualClock
+    sender: SlackSender
+    subs: SubscriptionStore
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def delivery(self, config: DeliveryConfig) -> Delivery:
+        return Delivery(
+            self.redis,
+            {Platform.SLACK: self.sender},
+            self.bot.store,
+            self.subs,
+            self.bot.catalog,
+            config=config,
+            clock=self.clock,
+            metrics=DeliveryMetrics.create(self.registry),
+        )
+
+    async def command(self, channel: ChannelRef, text: str) -> str:
+        """`/aistatus <text>` in `channel` through the real command layer; the reply's text."""
+        ctx = CommandContext(channel, "U42", "maria", self.clock(), can_manage=True)
+        reply = await actions.handle(text, ctx, services(self.bot))
+        assert not reply.error, reply.text
+        return reply.text
+
+    async def poll_at(self, at: datetime, summary: dict[str, Any]) -> None:
+        """The page shows `summary` from `at` on; the watcher polls it (a new slot each time)."""
+        assert at - self.clock() >= timedelta(seconds=self.bot.watcher.interval_of("claude"))
+        self.clock.advance((at - self.clock()).total_seconds())
+        self.page.set_summary(summary)
+        report = await self.bot.watcher.poll_page("claude")
+        assert report.claimed
+
+
+@contextlib.asynccontextmanager
+async def replay_rig(redis: aioredis.Redis, api: SlackApi, *, tokens: bool) -> AsyncIterator[Replay]:
+    steps = timeline()
+    clock = ManualClock(steps[0].at)
+    async with StatusServer() as page, httpx.AsyncClient(timeout=5.0) as client:
+        page.set_summary(steps[0].claude)
+        catalog = catalog_for(page.url)
+        bot = build_bot(
+            Settings(_env_file=None),  # type: ignore[call-arg]
+            catalog,
+            redis,
+            client,
+            clock=clock,
+            out=io.StringIO(),
+        )
+        if tokens:  # many workspaces: each one's bot token from the installation store
+            installs = RedisInstallationStore(redis)
+            for token, team in api.tokens.items():
+                await installs.async_save(installation(team, token))
+            web = AsyncWebClient(base_url=api.base_url, timeout=2, retry_handlers=[])
+            sender = SlackSender(web, tokens=installs.bot_token)
+        else:
+            token = next(iter(api.tokens))
+            web = AsyncWebClient(token=token, base_url=api.base_url, timeout=1, retry_handlers=[])
+            sender = SlackSender(web)
+        subs = services(bot).subscriptions
+        yield Replay(redis, api, page, bot, clock, sender, subs)
+
+
+# -- 1. the recorded incident, in process ---------------------------------------------------------
+
+# Pacing as shipped (Slack's 1 message/s per channel with bursts, a workspace budget): a few
+# channels with one message each per step never wait. Small block / min_idle make `drain` quick.
+QUICK = DeliveryConfig(block=0.05, min_idle=1.0, gate_poll_max=0.1)
+
+C1 = ChannelRef(Platform.SLACK, "T0001", "C1")  # subscribe all
+C2 = ChannelRef(Platform.SLACK, "T0001", "C2")  # subscribe api
+C3 = ChannelRef(Platform.SLACK, "T0001", "C3")  # subscribe code --min major
+C4 = ChannelRef(Platform.SLACK, "T0001", "C4")  # subscribe all; mute 1d
+C5 = ChannelRef(Platform.SLACK, "T0002", "C5")  # another workspace: subscribe claude.ai code
+
+
+@pytest.fixture
+async def replayed(redis) -> SlackApi:
+    """The whole recorded timeline played through the product; the Slack API that received it."""
+    async with (
+        asyncio.timeout(30),
+        SlackApi(tokens={"xoxb-one": "T0001", "xoxb-two": "T0002"}) as api,
+        replay_rig(redis, api, tokens=True) as rig,
+    ):
+        await rig.command(C1, "subscribe all")
+        await rig.command(C2, "subscribe api")
+        await rig.command(C3, "subscribe code --min major")
+        await rig.command(C4, "subscribe all")
+        await rig.command(C4, "mute 1d")
+        await rig.command(C5, "subscribe claude.ai code")
+        delivery = rig.delivery(QUICK)
+        for step in timeline()[1:]:
+            await rig.poll_at(step.at, step.claude)
+            await delivery.drain(10)
+        yield api
+
+
+THREADED = ["chat.postMessage", "chat.update", "chat.postMessage", "chat.update", "chat.postMessage"]
+NAMES = {"C1": ", ".join(AFFECTED), "C2": "Claude API", "C5": "claude.ai, Claude Code"}
+
+
+def parent_ts(api: SlackApi, channel: str) -> str:
+    """The ts of the channel's only top-level message (Slack's record, not the bot's)."""
+    [ts] = [ts for (ch, ts), m in api.messages.items() if ch == channel and "thread_ts" not in m]
+    return ts
+
+
+@pytest.mark.parametrize("channel", ["C1", "C2", "C5"], ids=["all", "api-only", "other-workspace"])
+async def test_the_incident_is_one_parent_per_channel_edited_in_place_with_a_thread(
+    replayed: SlackApi, channel: str
+):
+    calls = channel_calls(replayed, channel)
+    ts = parent_ts(replayed, channel)
+
+    assert [m for m, _ in calls] == THREADED
+    post, edit, reply, final_edit, final_reply = (c for _, c in calls)
+    # One alert for the whole incident, naming every subscribed affected surface at once.
+    assert header(post) == f"🟠 {NAMES[channel]}: partial outage"
+    assert "thread_ts" not in post.params
+    assert what(post) == "start"
+    # The official update: the parent shows the current state, the thread says what changed.
+    assert edit.params["ts"] == ts and what(edit) == "identified"
+    assert header(edit) == f"🟠 Update on {NAMES[channel]}: partial outage"
+    assert reply.params["thread_ts"] == ts and reply.params["reply_broadcast"] is False
+    assert header(reply).startswith(f"🟠 *Update* · {NAMES[channel]} · ")
+    assert what(reply) == "identified"
+    # The recovery: the parent says it is over, and the thread reply is broadcast to the channel.
+    assert final_edit.params["ts"] == ts
+    assert header(final_edit) == f"✅ Resolved: {NAMES[channel]} after 5 h 3 min"
+    assert final_reply.params["thread_ts"] == ts and final_reply.params["reply_broadcast"] is True
+    assert header(final_reply).startswith(f"✅ *Resolved after 5 h 3 min* · {NAMES[channel]} · ")
+    # What the channel shows at the end: the parent in its resolved state, two thread replies.
+    shown = replayed.messages[(channel, ts)]
+    assert shown["blocks"][0]["text"]["text"] == header(final_edit)
+    assert shown["attachments"][0]["color"] == "#2EB67D"
+    thread = [m for (ch, _), m in replayed.messages.items() if ch == channel and "thread_ts" in m]
+    assert len(thread) == 2
+
+
+async def test_channels_below_their_minimum_or_muted_hear_nothing(replayed: SlackApi):
+    chat = [c for c in replayed.calls if c.method.startswith("chat.")]
+    assert {c.params["channel"] for c in chat} == {"C1", "C2", "C5"}  # not C3, not C4
+    assert len(chat) == 3 * len(THREADED)  # and no call was refused or repeated
+    assert len(replayed.accepted) == len(chat)
+    # Each workspace's messages went out with its own bot token.
+    assert {c.team for c in chat if c.params["channel"] == "C5"} == {"T0002"}
+    assert {c.team for c in chat if c.params["channel"] != "C5"} == {"T0001"}
+
+
+async def test_a_user_reads_the_official_update_and_the_backups_that_are_up(replayed: SlackApi):
+    c1 = [c for _, c in channel_calls(replayed, "C1")]
+    c2 = [c for _, c in channel_calls(replayed, "C2")]
+    post = c1[0]
+
+    assert "*Incident:* Elevated errors for multiple models" in body(post)
+    assert quoted_update(post).startswith(INVESTIGATING)
+    for name in AFFECTED:
+        assert f"• *{name}* — 🟠 partial outage" in body(post)
+    [button] = [
+        e for e in post.params["attachments"][0]["blocks"][-1]["elements"] if "url" in e
+    ]
+    assert button["url"] == "https://stspg.io/90s4l9yywzbk"
+    # Claude Console stayed operational all along: the one backup that is up, never a surface
+    # that is itself out (claude.ai for C5, or the unwatched, unknown Bedrock / Vertex routes).
+    console = f"*Backups up now*\n• {CONSOLE} — Console Workbench: chat with Claude in the browser"
+    for call in [*c1[:3], *[c for _, c in channel_calls(replayed, "C5")][:3]]:
+        assert backups(call) == console
+    for call in c2[:3]:  # the API's alternatives are not watched here: nothing is known up
+        assert backups(call) == "*Backups up now:* no backups are up right now."
+    for call in [*c1[3:], *c2[3:]]:  # a recovery has nothing left to route around
+        assert backups(call) is None
+    # The text fallback (notifications, screen readers) on every call says the same.
+    for call in c1[:3]:
+        assert call.params["text"].startswith(header(c1[1] if call is not post else post))
+        assert call.params["text"].endswith(". Backups up now: Claude Console.")
+    for call in c2[:3]:
+        assert call.params["text"].endswith(". No backups are up right now.")
+    for call in [*c1[3:], *c2[3:]]:
+        assert call.params["text"].endswith(": operational again, resolved after 5 h 3 min")
+    assert all("<" not in c.params["text"] for c in [*c1, *c2])
+
+
+# -- 3. issue 6: faults from Slack, against the real SlackSender ----------------------------------
+
+# Pacing off (UNLIMITED): 200 channels of one workspace would otherwise wait on Slack's workspace
+# budget for minutes; the 429s here come from Slack itself. A hung call ends at the web client's
+# 1 s timeout (a transient error); the engine's own bound stays above it.
+UNDER_FIRE = DeliveryConfig(
+    workers=32,
+    min_idle=1.0,
+    call_timeout=5.0,
+    lease_ttl=2.0,
+    block=0.05,
+    batch=500,
+    gate_poll_max=0.1,
+    pacing={p: UNLIMITED for p in Platform},
+    retry=RetryPolicy(max_attempts=8, base=0.01, cap=0.05),
+)
+
+
+def full_outage() -> list[tuple[datetime, dict[str, Any]]]:
+    """Start, two official updates, recovery: the recorded pages plus two synthesised updates."""
+    investigating = fixture_json("claude/summary_incident_investigating.json")
+    t0 = datetime.fromisoformat("2026-09-22T01:01:00+00:00")
+    identified = identified_update(investigating, t0 + timedelta(minutes=89))
+    return [
+        (t0, investigating),
+        (t0 + timedelta(minutes=89), identified),
+        (t0 + timedelta(minutes=149), monitoring_update(identified, t0 + timedelta(minutes=149))),
+        (t0 + timedelta(minutes=300), fixture_json("claude/summary_recovered.json")),
+    ]
+
+
+def slack_channels(n: int) -> list[ChannelRef]:
+    return [ChannelRef(Platform.SLACK, "T0001", f"C{i:05d}") for i in range(n)]
+
+
+async def subscribe_api(rig: Replay, channels: Iterable[ChannelRef]) -> None:
+    for c in channels:
+        await rig.subs.subscribe(c, ["api"], all_claude=False, user="U42", now=rig.clock())
+
+
+def assert_thread(api: SlackApi, channel: str, expected: Sequence[str]) -> None:
+    """The channel shows exactly these messages, once each, in order: a parent, then replies in
+    its thread; every accepted edit was of that parent."""
+    posts = api.accepted_to("chat.postMessage", channel)
+    assert [what(c) for c in posts] == list(expected), channel
+    if not posts:
+        return
+    ts = parent_ts(api, channel)
+    assert "thread_ts" not in posts[0].params
+    assert [c.params["thread_ts"] for c in posts[1:]] == [ts] * (len(posts) - 1)
+    assert {c.params["ts"] for c in api.accepted_to("chat.update", channel)} <= {ts}
+
+
+async def test_429s_500s_and_hangs_from_slack_still_deliver_every_alert_once_in_order(redis):
+    chaos = SlackChaos(rate_limited=0.2, server_error=0.1, hang=0.05, retry_after=0.05, seed=7)
+    async with (
+        asyncio.timeout(90),
+        SlackApi(tokens={"xoxb-test": "T0001"}, chaos=chaos) as api,
+        replay_rig(redis, api, tokens=False) as rig,
+    ):
+        channels = slack_channels(200)
+        await subscribe_api(rig, channels)
+        delivery = rig.delivery(UNDER_FIRE)
+        for at, summary in full_outage():
+            await rig.poll_at(at, summary)
+            await delivery.drain(60)
+        report = await deliveries_report(redis)
+
+    for c in channels:
+        assert_thread(api, c.channel, ["start", "identified", "monitoring", "resolved"])
+        [final] = [m for m in api.accepted_to("chat.postMessage", c.channel)][-1:]
+        assert final.params["reply_broadcast"] is True
+        shown = api.messages[(c.channel, parent_ts(api, c.channel))]
+        assert shown["blocks"][0]["text"]["text"] == "✅ Resolved: Claude API after 5 h 3 min"
+    print(dict(api.faults), len(api.calls), len(api.accepted))
+    assert api.faults["429"] > 200 and api.faults["500"] > 100 and api.faults["hang"] > 40
+    retries = "aistatus_delivery_retries_total"
+    assert rig.registry.get_sample_value(retries, {"platform": "slack", "outcome": "retry_after"})
+    assert rig.registry.get_sample_value(retries, {"platform": "slack", "outcome": "backoff"})
+    assert report.dead == () and report.queued == 0
+
+
+async def test_a_deleted_slack_channel_is_disabled_mid_incident_and_the_others_carry_on(redis):
+    async with (
+        asyncio.timeout(30),
+        SlackApi(tokens={"xoxb-test": "T0001"}) as api,
+        replay_rig(redis, api, tokens=False) as rig,
+    ):
+        channels = slack_channels(5)
+        gone = channels[2]
+        await subscribe_api(rig, channels)
+        delivery = rig.delivery(QUICK)
+        start, *rest = full_outage()
+        await rig.poll_at(*start)
+        await delivery.drain(10)
+        api.fail_channel(gone.channel, "channel_not_found")  # deleted after the alert went out
+        since = len(api.calls)
+        for at, summary in rest:
+            await rig.poll_at(at, summary)
+            await delivery.drain(10)
+        sub = await rig.subs.get(gone)
+        others = [await rig.subs.get(c) for c in channels if c != gone]
+        report = await deliveries_report(redis)
+
+    for c in channels:
+        if c != gone:
+            assert_thread(api, c.channel, ["start", "identified", "monitoring", "resolved"])
+    assert_thread(api, gone.channel, ["start"])
+    tried = [c for c in api.calls[since:] if c.params.get("channel") == gone.channel]
+    assert len(tried) == 1  # one refusal, then nothing more is tried there
+    assert sub is not None and sub.disabled_reason == "channel_not_found"
+    assert all(s is not None and s.disabled_reason is None for s in others)
+    assert {d.channel for d in report.dead} == {gone.key}
+    assert {d.error for d in report.dead} == {"channel_not_found"}
