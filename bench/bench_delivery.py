@@ -373,6 +373,7 @@ class Tally:
     platform: str
     expected: int
     messages: int
+    requests: int  # every call the server answered (429s included)
     duplicates: int  # messages beyond the first in a channel
     losses: int  # channels without any
     limited: dict[str, int]
@@ -391,6 +392,7 @@ def tally(stats: dict[str, Any], chans: Sequence[ChannelRef]) -> list[Tally]:
                 str(platform),
                 expected=len(mine),
                 messages=s["messages"],
+                requests=s["requests"],
                 duplicates=sum(max(0, n - 1) for n in got.values()),
                 losses=sum(1 for c in mine if got.get(c, 0) == 0),
                 limited=s["limited"],
@@ -510,9 +512,11 @@ def print_limited(
                 "platform",
                 "accepted",
                 "expected",
+                "requests",
                 "duplicates",
                 "losses",
                 "429s answered",
+                "first msg",
                 "completion",
                 "throughput",
             ],
@@ -521,9 +525,11 @@ def print_limited(
                     r.platform,
                     f"{r.messages:,}",
                     f"{r.expected:,}",
+                    f"{r.requests:,}",
                     r.duplicates,
                     r.losses,
                     ", ".join(f"{k}: {v:,}" for k, v in sorted(r.limited.items())) or "0",
+                    secs(r.first - started) if r.first is not None else "-",
                     secs(r.last - started) if r.last is not None else "-",
                     f"{r.messages / (r.last - started):.1f} msg/s" if r.last else "-",
                 ]
@@ -534,6 +540,10 @@ def print_limited(
     ratio = done / bound if bound else math.nan
     verdict = "within" if ratio <= TARGET_RATIO else "OVER"
     total_429 = sum(sum(r.limited.values()) for r in rows)
+    print(
+        "first msg / completion: commit -> the platform's first / last accepted message; "
+        "throughput = accepted / completion."
+    )
     print(
         f"completion (commit -> last accepted message): {secs(done)}; lower bound {secs(bound)};"
         f" ratio {ratio:.2f}x ({verdict} the {TARGET_RATIO:g}x target)\n"
@@ -559,6 +569,8 @@ class Throughput:
     processes: int
     messages: int
     seconds: float
+    first: float  # commit -> first accepted message (fan-out and the first send)
+    split: tuple[int, ...]  # deliveries made by each worker
     duplicates: int
     losses: int
     worker_cpu: float
@@ -610,10 +622,13 @@ async def unlimited_run(
     stats = await chat.stats(per_channel=True)
     rows = tally(stats, chans)
     last = max((r.last for r in rows if r.last is not None), default=math.nan)
+    first = min((r.first for r in rows if r.first is not None), default=math.nan)
     return Throughput(
         processes,
         messages=sum(r.messages for r in rows),
         seconds=last - started,
+        first=first - started,
+        split=tuple(int(r["delivered"]) for r in results),
         duplicates=sum(r.duplicates for r in rows),
         losses=sum(r.losses for r in rows),
         worker_cpu=sum(r["cpu"] for r in results),
@@ -632,8 +647,10 @@ def print_unlimited(load: Load, runs: Sequence[Throughput]) -> None:
                 "processes",
                 "accepted",
                 "wall",
+                "first msg",
                 "deliveries/s",
                 "speedup",
+                "per worker",
                 "worker CPU/msg",
                 "chat server CPU",
                 "redis CPU",
@@ -645,8 +662,10 @@ def print_unlimited(load: Load, runs: Sequence[Throughput]) -> None:
                     r.processes,
                     f"{r.messages:,}",
                     secs(r.seconds),
+                    secs(r.first),
                     f"{r.rate:,.0f}/s",
                     f"{r.rate / base:.2f}x",
+                    "/".join(map(str, r.split)),
                     f"{r.worker_cpu / max(1, r.messages) * 1000:.2f} ms",
                     f"{r.chat_cpu:.1f} s",
                     f"{r.redis_cpu:.1f} s",
@@ -662,8 +681,9 @@ def print_unlimited(load: Load, runs: Sequence[Throughput]) -> None:
         "Chat servers: no limits, no added latency (latency 0). Engine: DeliveryConfig() with "
         "pacing UNLIMITED for\nevery platform, default workers per process; each worker is a "
         "spawned `python -m bench.bench_delivery worker`\nprocess running Delivery.drain "
-        "against the same Redis. wall: commit -> last accepted message. worker CPU:\nall "
-        "workers' process time / messages. Redis is FLUSHDB'd and re-seeded before each row."
+        "against the same Redis. wall: commit -> last accepted message; first msg:\ncommit -> "
+        "first accepted (fan-out included); per worker: deliveries each made. worker CPU: all "
+        "workers'\nprocess time / messages. Redis is FLUSHDB'd and re-seeded before each row."
         + (f"\n{failed} worker(s) did not drain in time." if failed else "")
     )
 

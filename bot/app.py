@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import aiohttp
 import httpx
 from redis.asyncio import Redis
 
@@ -210,7 +211,9 @@ async def start_slack(
     )
     from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
 
-    client = slack_web_client(settings)
+    session = aiohttp.ClientSession()  # one connection pool for every Web API call
+    chat.stops.append(session.close)
+    client = slack_web_client(settings, session=session)
     if settings.slack_oauth_enabled:
         installs = RedisInstallationStore(redis)
         app = build_slack_app(
@@ -244,7 +247,12 @@ async def start_discord(
 ) -> None:
     """Log in over REST (alerts flow even while the gateway reconnects), then run the gateway.
     Raises: ConfigError when Discord refuses DISCORD_TOKEN."""
-    from bot.chat.discord_bot import DiscordBot, DiscordSender, configure_api_base
+    from bot.chat.discord_bot import (
+        DiscordBot,
+        DiscordSender,
+        configure_api_base,
+        configure_gateway,
+    )
     from bot.chat.discord_commands import CommandRunner
 
     assert settings.discord_token is not None
@@ -258,6 +266,7 @@ async def start_discord(
             raise ConfigError("Discord refused DISCORD_TOKEN", key="DISCORD_TOKEN") from None
         raise
     chat.senders[Platform.DISCORD] = DiscordSender(client.http)
+    await configure_gateway(client.http)
     gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
 
     async def stop() -> None:

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     discord_dev_guild_id: int | None = Field(default=None, alias="DISCORD_DEV_GUILD_ID")
 
     # -- delivery ---------------------------------------------------------------------------------
-    delivery_workers: int = Field(default=8, ge=1, le=256, alias="AISTATUS_DELIVERY_WORKERS")
+    delivery_workers: int = Field(default=32, ge=1, le=256, alias="AISTATUS_DELIVERY_WORKERS")
     delivery_max_attempts: int = Field(
         default=8, ge=1, le=100, alias="AISTATUS_DELIVERY_MAX_ATTEMPTS"
     )

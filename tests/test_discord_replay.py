@@ -1,7 +1,7 @@
-"""The Discord product end to end: the recorded 2026-09-22 incident played by a loopback status page,
-polled by the real watcher, recorded in Redis, fanned out and delivered by the real delivery engine
-through the real DiscordSender to a loopback Discord REST server; `aistatus run` delivering over
-REST while the gateway is unreachable; and Discord's faults (429s, 500s, hangs, a deleted
+"""The Discord product end to end: the recorded 2026-09-22 incident played by a loopback status
+page, polled by the real watcher, recorded in Redis, fanned out and delivered by the real delivery
+engine through the real DiscordSender to a loopback Discord REST server; `aistatus run` delivering
+over REST while the gateway is unreachable; and Discord's faults (429s, 500s, hangs, a deleted
 channel) costing neither a lost nor a repeated message."""
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from bot.statusserver import StatusServer
 from bot.store.subscriptions import SubscriptionStore
 from tests.conftest import ManualClock, fixture_json
 from tests.discord_api import TOKEN, Call, Chaos, DiscordAPI
+from tests.test_discord_render import make_alert
 
 ROOT = Path(__file__).resolve().parent.parent
 GUILD = "1100000000000000001"
@@ -178,8 +179,9 @@ async def make_rig(redis, clock, tmp_path) -> AsyncIterator[RigFactory]:
             bot.watcher.poll_page, registry,
         )  # fmt: skip
         # The replay runs on the incident's own timeline: the next poll is at 01:01Z, when the
-        # recorded incident page was captured. Before it: both pages read once, so the backups' states are known (ChatGPT
-        # and the OpenAI API are degraded on the recorded OpenAI page).
+        # recorded incident page was captured. Before it, both pages are read once, so the
+        # backups' states are known (ChatGPT and the OpenAI API are degraded on the recorded
+        # OpenAI page).
         clock.now = BEFORE_INCIDENT
         assert (await rig.poll("openai")).reading.ok
         await rig.step(fixture_json(OPERATIONAL))
@@ -405,15 +407,14 @@ async def test_run_delivers_over_rest_while_the_discord_gateway_is_unreachable(
                 async with asyncio.timeout(40):
                     await claude.wait_for_requests(2, within=20)
                     claude.set_summary(fixture_json(INVESTIGATING))
-                    parents = await api.wait_for(
-                        lambda a: a.posted(where.channel), within=20
-                    )
+                    parents = await api.wait_for(lambda a: a.posted(where.channel), within=20)
                     assert parents[0]["content"].startswith("🟠 ")
                     assert api.find("GET", "/gateway")  # it did try the gateway
                     claude.set_summary(fixture_json(RECOVERED))
                     await api.wait_for(lambda a: len(a.posted(where.channel)) == 2, within=20)
                     proc.send_signal(signal.SIGTERM)
-                    await proc.wait()
+                    async with asyncio.timeout(10):  # a clean stop, gateway retries and all
+                        await proc.wait()
                     err = (await stderr).decode()
                     await stdout
             finally:
@@ -428,6 +429,7 @@ async def test_run_delivers_over_rest_while_the_discord_gateway_is_unreachable(
     assert recovery["content"].startswith("✅ ")
     assert api.messages[where.channel][parent["id"]]["content"].startswith("✅ ")
     assert "Traceback" not in err, err[-3000:]
+    assert "Discord gateway unreachable (ClientConnectorError" in err  # one line, not a trace
     assert TOKEN not in err
 
 
@@ -464,7 +466,6 @@ async def test_429s_500s_and_hangs_from_discord_still_deliver_each_alert_once_in
     await rig.step(monitoring, within=60)
     await rig.step(fixture_json(RECOVERED), within=60)
 
-    assert chaos.rng is not None
     faults = rig.api.faults
     assert faults["429"] > 20 and faults["429-global"] > 5, faults
     assert faults["500"] > 20 and faults["hang"] > 5, faults
@@ -490,6 +491,49 @@ async def test_429s_500s_and_hangs_from_discord_still_deliver_each_alert_once_in
     assert not wrong, f"{len(wrong)} channels wrong: {list(wrong.items())[:3]}"
     report = await deliveries_report(rig.redis)
     assert (report.queued, report.pending, report.dead) == (0, 0, ())
+
+
+async def test_a_recovery_whose_channel_post_failed_is_retried_without_a_second_thread_post(
+    make_rig,
+):
+    rig = await make_rig()
+    where = chan(300)
+    await rig.subscribe([where])
+    investigating = fixture_json(INVESTIGATING)
+    await rig.step(investigating)
+    await rig.step(identified_update(investigating, rig.clock()))
+    parent = next(iter(rig.api.messages[where.channel]))
+    # The recovery goes into the thread, then into the channel; that second call fails once.
+    rig.api.fail(where.channel, 0, status=503, on="post")
+    await rig.step(fixture_json(RECOVERED))
+
+    assert [_said(m) for m in rig.api.posted(parent)] == ["update", "resolved"]  # shown once
+    into_thread = rig.api.find("POST", f"/channels/{parent}/messages")
+    assert len(into_thread) == 3  # the update, the recovery, the recovery again on the retry
+    assert into_thread[1].json["nonce"] == into_thread[2].json["nonce"]
+    assert [_said(m) for m in rig.api.posted(where.channel)] == ["resolved", "resolved"]
+    assert rig.api.find("POST", f"/channels/{where.channel}/messages")[-2].status == 503
+
+
+async def test_a_call_given_up_during_a_global_rate_limit_does_not_stall_every_channel():
+    api = await DiscordAPI().start()
+    before = Route.BASE
+    configure_api_base(api.url)
+    http = await open_rest_client(TOKEN)
+    sender = DiscordSender(http)
+    limited, other = chan(400), chan(401)
+    api.rate_limit(limited.channel, 5.0, is_global=True)  # short enough for discord.py to wait
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):  # the delivery engine's call timeout, say
+                await sender.post(limited, make_alert())
+        async with asyncio.timeout(3):  # well before the 5 s the cancelled call waited for
+            await sender.post(other, make_alert())
+    finally:
+        await http.close()
+        Route.BASE = before
+        await api.close()
+    assert len(api.posted(other.channel)) == 1
 
 
 def _said(message: dict[str, Any]) -> str:
@@ -527,5 +571,3 @@ async def test_a_channel_deleted_mid_incident_is_disabled_and_the_others_carry_o
     report = await deliveries_report(rig.redis)
     assert {d.channel for d in report.dead} == {gone.key}
     assert {d.error for d in report.dead} == {"unknown_channel"}
-
-

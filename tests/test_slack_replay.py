@@ -396,6 +396,9 @@ async def test_429s_500s_and_hangs_from_slack_still_deliver_every_alert_once_in_
         for at, summary in full_outage():
             await rig.poll_at(at, summary)
             await delivery.drain(60)
+            from collections import Counter
+            r = await deliveries_report(redis)
+            print("STEP", at, Counter(what(x) for x in api.accepted_to("chat.postMessage")), Counter(what(x) for x in api.accepted_to("chat.update")), r.queued, r.pending, len(r.dead), await redis.xlen("x"))
         report = await deliveries_report(redis)
 
     for c in channels:
@@ -404,7 +407,13 @@ async def test_429s_500s_and_hangs_from_slack_still_deliver_every_alert_once_in_
         assert final.params["reply_broadcast"] is True
         shown = api.messages[(c.channel, parent_ts(api, c.channel))]
         assert shown["blocks"][0]["text"]["text"] == "✅ Resolved: Claude API after 5 h 3 min"
-    print(dict(api.faults), len(api.calls), len(api.accepted))
+    from collections import Counter
+    print(dict(api.faults), len(api.calls), len(api.accepted), Counter(len(api.accepted_to("chat.update", c.channel)) for c in channels), Counter(c.method for c in api.accepted))
+    for c in channels:
+        if len(api.accepted_to("chat.update", c.channel)) != 3:
+            print(c.channel, [(x.method, what(x) if x.method == "chat.postMessage" or "ts" in x.params else "", any(x is a for a in api.accepted)) for x in api.calls if x.params.get("channel") == c.channel])
+            break
+    print(Counter(tuple(what(x) for x in api.accepted_to("chat.update", c.channel)) for c in channels))
     assert api.faults["429"] > 200 and api.faults["500"] > 100 and api.faults["hang"] > 40
     retries = "aistatus_delivery_retries_total"
     assert rig.registry.get_sample_value(retries, {"platform": "slack", "outcome": "retry_after"})

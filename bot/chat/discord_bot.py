@@ -9,13 +9,17 @@ with `max_ratelimit_timeout` set it raises `RateLimited` for longer ones, which 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import Any
 
 import aiohttp
 import discord
+import yarl
+from discord.gateway import DiscordWebSocket
 from discord.http import HTTPClient, MultipartParameters, Route
 
+from bot.alert import alert_id
 from bot.chat.discord_commands import CommandRunner, build_tree
 from bot.chat.discord_render import (
     CONTENT_MAX,
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_RATELIMIT_TIMEOUT = 30.0  # discord.py's floor: shorter 429s are waited out inside the client
 THREAD_ARCHIVE_MINUTES = 1440  # a thread goes quiet a day after its last update
+NONCE_MAX = 25  # characters Discord allows in a message nonce
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
 UNKNOWN_CHANNEL = 10003
@@ -64,6 +69,21 @@ def configure_api_base(url: str) -> None:
     Route.BASE = url.rstrip("/")
 
 
+async def configure_gateway(http: HTTPClient) -> None:
+    """Dial the gateway that the configured API names (GET /gateway/bot). discord.py otherwise
+    always dials wss://gateway.discord.gg, even with `Route.BASE` pointing elsewhere (a proxy,
+    a compatible server, a loopback test server). Against discord.com nothing changes. When the
+    API cannot say, the gateway stays as it is and the failure is logged (alerts go over REST)."""
+    if Route.BASE.startswith("https://discord.com/"):
+        return
+    try:
+        _, url, _ = await http.get_bot_gateway()
+    except (discord.DiscordException, aiohttp.ClientError, OSError, KeyError, TypeError) as e:
+        log.warning("could not ask %s for its gateway: %s", Route.BASE, type(e).__name__)
+        return
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+
+
 def bot_intents() -> discord.Intents:
     """Only `guilds`: no privileged intents. Interactions arrive without any intent."""
     intents = discord.Intents.none()
@@ -91,6 +111,25 @@ async def open_rest_client(
     return http
 
 
+class _OneLineReconnects(logging.Filter):
+    """discord.py logs each failed gateway (re)connect with a full traceback, every few seconds
+    while the gateway is unreachable. That is an expected state (alerts still go over REST):
+    one warning line naming the error instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
+            error = record.exc_info[1]
+            record.msg = "Discord gateway unreachable (%s: %s); reconnecting in %.2fs"
+            record.args = (type(error).__name__, error, *(record.args or ()))  # type: ignore[misc]
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_RECONNECTS = _OneLineReconnects()
+
+
 class DiscordBot(discord.Client):
     """The gateway client: `/aistatus`, its autocomplete and the report buttons. Commands are
     synced at start (setup_hook): to `dev_guild_id` when set (instant), else globally."""
@@ -109,6 +148,8 @@ class DiscordBot(discord.Client):
         )
         self.runner = runner
         self.dev_guild_id = dev_guild_id
+        # Added once per process: addFilter skips a filter it already has.
+        logging.getLogger("discord.client").addFilter(_RECONNECTS)
         self.tree = build_tree(self, runner)
 
     async def setup_hook(self) -> None:
@@ -145,7 +186,7 @@ class DiscordSender:
 
     async def post(self, channel: ChannelRef, alert: Alert) -> MessageRef:
         """Post the parent message. Raises: DeliveryError."""
-        payload = to_discord_message(alert)
+        payload = {**to_discord_message(alert), **once(alert, channel.channel, "parent")}
         data = await self._call(self.http.send_message(channel.channel, params=_params(payload)))
         return MessageRef(channel=channel, ts=str(data["id"]))
 
@@ -163,17 +204,19 @@ class DiscordSender:
         (recovery) also post it in the channel. Returns the parent ref with `thread` set, or
         unset when the update became a reply in the channel. Raises: DeliveryError."""
         update = to_discord_thread_update(alert)
+        where = parent.channel.channel
         thread = parent.thread or await self._start_thread(parent, alert)
         if thread is not None:
+            in_thread = {**update, **once(alert, where, "thread")}
             try:
                 await self._call(
-                    self.http.send_message(thread, params=_params(update)), codes=THREAD_GONE
+                    self.http.send_message(thread, params=_params(in_thread)), codes=THREAD_GONE
                 )
             except _Refused as e:
                 log.info("thread %s unusable (discord %s): replying in the channel", thread, e.code)
                 thread = None
         if thread is None or broadcast:
-            await self._reply_in_channel(parent, update)
+            await self._reply_in_channel(parent, {**update, **once(alert, where, "reply")})
         return MessageRef(channel=parent.channel, ts=parent.ts, thread=thread)
 
     async def notify(self, channel: ChannelRef, text: str) -> None:
@@ -218,6 +261,9 @@ class DiscordSender:
         `_Refused` for the JSON codes in `codes`, which the caller handles)."""
         try:
             return await request
+        except asyncio.CancelledError:
+            _reopen_global_limit(self.http)
+            raise
         except discord.RateLimited as e:
             raise DeliveryError("rate_limited", retry_after=e.retry_after) from e
         except discord.HTTPException as e:
@@ -226,6 +272,16 @@ class DiscordSender:
             raise classify(e, message=message) from e
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise DeliveryError(f"network: {type(e).__name__}") from e
+
+
+def _reopen_global_limit(http: HTTPClient) -> None:
+    """discord.py closes its global rate-limit gate while one request sleeps out a global 429,
+    and reopens it only when that sleep ends. A request cancelled mid-sleep (the delivery
+    engine's call timeout) would leave every later request waiting forever: reopen it. At worst
+    a request meets another 429, which discord.py waits out as usual."""
+    gate = getattr(http, "_global_over", None)
+    if isinstance(gate, asyncio.Event) and not gate.is_set():
+        gate.set()
 
 
 class _Refused(Exception):
@@ -256,6 +312,18 @@ def classify(error: discord.HTTPException, *, message: bool = False) -> Delivery
     if error.status == 401:
         return DeliveryError("unauthorized", permanent=True)
     return DeliveryError(f"discord {error.status} {error.code}: {clip(error.text, 200)}")
+
+
+def once(alert: Alert, channel: str, role: str) -> dict[str, Any]:
+    """Discord's idempotency for one message: a nonce made of the alert, the channel and the
+    message's role (parent, thread, reply), enforced. Discord answers a repeat made within a few
+    minutes with the message it already made, so a retried post (a broadcast whose second call
+    failed, a call that timed out after Discord applied it) is never shown twice."""
+    material = f"{alert_id(alert)}:{channel}:{role}"
+    return {
+        "nonce": hashlib.sha256(material.encode("utf-8")).hexdigest()[:NONCE_MAX],
+        "enforce_nonce": True,
+    }
 
 
 def _params(payload: dict[str, Any]) -> MultipartParameters:

@@ -143,14 +143,21 @@ def _api_error(e: SlackApiError, gone: Collection[str]) -> DeliveryError:
 # -- the sender ------------------------------------------------------------------------------------
 
 
-def slack_web_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
+def slack_web_client(
+    settings: Settings, token: str | None = None, *, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
     """An AsyncWebClient on settings.slack_api_url that never retries on its own: the delivery
-    engine owns retries and 429 waits (one place, not two)."""
+    engine owns retries and 429 waits (one place, not two). Pass one long-lived `session` in
+    production: without it slack_sdk opens a new connection (and TLS handshake) per call."""
     if token is None and settings.slack_bot_token is not None:
         token = settings.slack_bot_token.get_secret_value()
     timeout = max(1, round(settings.connect_timeout + settings.read_timeout))
     return AsyncWebClient(
-        token=token, base_url=settings.slack_api_url, timeout=timeout, retry_handlers=[]
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=timeout,
+        retry_handlers=[],
+        session=session,
     )
 
 
