@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 import aiohttp
+import discord
 import httpx
 from redis.asyncio import Redis
 
@@ -42,6 +43,8 @@ from bot.transitions import Policy, decide
 from bot.watcher import Watcher
 
 log = logging.getLogger(__name__)
+
+LOGIN_ATTEMPTS = 4  # a chat platform unreachable at start-up: retried, then one clear line
 
 
 def utcnow() -> datetime:
@@ -258,13 +261,23 @@ async def start_discord(
     assert settings.discord_token is not None
     configure_api_base(settings.discord_api_url)
     client = DiscordBot(CommandRunner(handler, catalog), dev_guild_id=settings.discord_dev_guild_id)
-    try:
-        await client.login(settings.discord_token.get_secret_value())
-    except Exception as e:
-        await client.close()
-        if type(e).__name__ == "LoginFailure":
+    for attempt in range(LOGIN_ATTEMPTS):
+        try:
+            await client.login(settings.discord_token.get_secret_value())
+            break
+        except discord.LoginFailure:
+            await client.close()
             raise ConfigError("Discord refused DISCORD_TOKEN", key="DISCORD_TOKEN") from None
-        raise
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as e:
+            why = f"{type(e).__name__}: {e}"[:200]
+            if attempt == LOGIN_ATTEMPTS - 1:
+                await client.close()
+                raise ConfigError(
+                    f"cannot reach Discord at DISCORD_API_URL={settings.discord_api_url}: {why}",
+                    key="DISCORD_API_URL",
+                ) from None
+            log.warning("Discord login failed (%s); retrying", why)
+            await asyncio.sleep(0.5 * 2.0**attempt)
     chat.senders[Platform.DISCORD] = DiscordSender(client.http)
     await configure_gateway(client.http)
     gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")

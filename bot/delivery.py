@@ -376,14 +376,17 @@ class Delivery:
         if self._held or self._inflight:
             return False
         try:
-            if await self._store.backlog():
-                return False
+            # Upstream first: fan-out writes a transition's entries before acknowledging it, so
+            # once the feed is caught up the outbox read next holds all of them. (Outbox first
+            # could read it empty, then see the feed caught up after a fan-out in between.)
             for provider in self._feed.providers:
                 if not await self._caught_up(keys.transitions(provider), "fanout"):
                     return False
+            if await self._store.backlog():
+                return False
         except (*REDIS_DOWN, ResponseError):
             return False
-        return True
+        return not (self._held or self._inflight)
 
     async def _caught_up(self, stream: str, group: str) -> bool:
         if not await self._redis.exists(stream):

@@ -110,3 +110,24 @@ async def test_run_with_an_unreachable_redis_url_names_the_setting(tmp_path: Pat
         _, err = await proc.communicate()
     assert proc.returncode == 2
     assert "REDIS_URL" in err.decode() and "Traceback" not in err.decode()
+
+
+async def test_run_with_discord_unreachable_says_so_in_one_line(tmp_path: Path, redis_server):
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_server.url,
+        "DISCORD_TOKEN": "not-a-real-token",
+        "DISCORD_API_URL": f"http://127.0.0.1:{free_port()}/api/v10",
+        "AISTATUS_PROBES": "false",
+        "AISTATUS_HTTP_PORT": "0",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        _, err = await proc.communicate()
+    text = err.decode()
+    assert proc.returncode == 2, text[-2000:]
+    assert "cannot reach Discord at DISCORD_API_URL" in text.splitlines()[-1]
+    assert "Traceback" not in text and "not-a-real-token" not in text

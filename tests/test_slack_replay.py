@@ -398,7 +398,7 @@ async def test_429s_500s_and_hangs_from_slack_still_deliver_every_alert_once_in_
             await delivery.drain(60)
             from collections import Counter
             r = await deliveries_report(redis)
-            print("STEP", at, Counter(what(x) for x in api.accepted_to("chat.postMessage")), Counter(what(x) for x in api.accepted_to("chat.update")), r.queued, r.pending, len(r.dead), await redis.xlen("x"))
+            import sys; sys.path.insert(0, "/tmp"); import debug_drain; print("IDLE", debug_drain.LOG[-3:], await redis.xlen("x")); print("STEP", at, Counter(what(x) for x in api.accepted_to("chat.postMessage")), Counter(what(x) for x in api.accepted_to("chat.update")), r.queued, r.pending, len(r.dead), await redis.xlen("x"))
         report = await deliveries_report(redis)
 
     for c in channels:
