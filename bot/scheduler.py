@@ -4,6 +4,7 @@ jobs — one per status page and one for the probe round — jittered, coalesced
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -19,11 +20,15 @@ log = logging.getLogger(__name__)
 
 def _guarded(name: str, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
     """A job that logs its failure in one line (with traceback at debug) and keeps its schedule:
-    a Redis blip must not stop the watch."""
+    a Redis blip must not stop the watch. A run cancelled by the scheduler's shutdown (`aistatus
+    run` stopping mid-poll) ends quietly: apscheduler would log the cancellation as a failure
+    with a traceback. Nothing awaits a job's task but the executor, so nothing misses it."""
 
     async def run(*args: Any) -> None:
         try:
             await job(*args)
+        except asyncio.CancelledError:
+            log.info("job %s stopped while running (shutting down)", name)
         except Exception as e:
             log.error("job %s failed: %s: %s", name, type(e).__name__, e)
             log.debug("job %s traceback", name, exc_info=True)

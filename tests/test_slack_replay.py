@@ -12,6 +12,7 @@ import contextlib
 import copy
 import io
 import json
+import logging
 import os
 import re
 import signal
@@ -39,6 +40,7 @@ from bot.model import ChannelRef, CommandContext, Platform
 from bot.pacing import UNLIMITED
 from bot.redisproc import RedisProcess, free_port
 from bot.retry import RetryPolicy
+from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.statusserver import StatusServer
 from bot.store.installations import RedisInstallationStore
@@ -48,7 +50,6 @@ from tests.slack_api import Call, SlackApi, SlackChaos
 from tests.test_slack import command_form, installation, sign
 from tests.test_watcher import catalog_for
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "4c6e1b0f9a2d8e7f5a3b1c0d9e8f7a6b"
 INVESTIGATING = "We are investigating elevated errors on requests to Claude Mythos 5.1"
 IDENTIFIED = "The issue has been identified and a fix is being implemented."
@@ -103,7 +104,7 @@ def what(call: Call) -> str:
         ("monitoring", MONITORING),
         ("start", INVESTIGATING),
     ):
-        if quoted.startswith(text[:40]):
+        if quoted.startswith(text):
             return word
     return f"? {header(call)}"
 
@@ -183,7 +184,11 @@ class Replay:
 
 
 @contextlib.asynccontextmanager
-async def replay_rig(redis: aioredis.Redis, api: SlackApi, *, tokens: bool) -> AsyncIterator[Replay]:
+async def replay_rig(
+    redis: aioredis.Redis, api: SlackApi, *, tokens: bool
+) -> AsyncIterator[Replay]:
+    """The product wired by the composition root (`build_bot`, `services`) around `api`; with
+    `tokens`, the sender looks up each workspace's bot token in the installation store."""
     steps = timeline()
     clock = ManualClock(steps[0].at)
     async with StatusServer() as page, httpx.AsyncClient(timeout=5.0) as client:
@@ -245,13 +250,24 @@ async def replayed(redis) -> SlackApi:
         yield api
 
 
-THREADED = ["chat.postMessage", "chat.update", "chat.postMessage", "chat.update", "chat.postMessage"]
+THREADED = [
+    "chat.postMessage",
+    "chat.update",
+    "chat.postMessage",
+    "chat.update",
+    "chat.postMessage",
+]
 NAMES = {"C1": ", ".join(AFFECTED), "C2": "Claude API", "C5": "claude.ai, Claude Code"}
 
 
 def parent_ts(api: SlackApi, channel: str) -> str:
-    """The ts of the channel's only top-level message (Slack's record, not the bot's)."""
-    [ts] = [ts for (ch, ts), m in api.messages.items() if ch == channel and "thread_ts" not in m]
+    """The ts of the channel's only top-level alert (Slack's record, not the bot's; a plain-text
+    announcement is no alert)."""
+    [ts] = [
+        ts
+        for (ch, ts), m in api.messages.items()
+        if ch == channel and "thread_ts" not in m and "blocks" in m
+    ]
     return ts
 
 
@@ -306,9 +322,7 @@ async def test_a_user_reads_the_official_update_and_the_backups_that_are_up(repl
     assert quoted_update(post).startswith(INVESTIGATING)
     for name in AFFECTED:
         assert f"• *{name}* — 🟠 partial outage" in body(post)
-    [button] = [
-        e for e in post.params["attachments"][0]["blocks"][-1]["elements"] if "url" in e
-    ]
+    [button] = [e for e in post.params["attachments"][0]["blocks"][-1]["elements"] if "url" in e]
     assert button["url"] == "https://stspg.io/90s4l9yywzbk"
     # Claude Console stayed operational all along: the one backup that is up, never a surface
     # that is itself out (claude.ai for C5, or the unwatched, unknown Bedrock / Vertex routes).
@@ -327,7 +341,8 @@ async def test_a_user_reads_the_official_update_and_the_backups_that_are_up(repl
         assert call.params["text"].endswith(". No backups are up right now.")
     for call in [*c1[3:], *c2[3:]]:
         assert call.params["text"].endswith(": operational again, resolved after 5 h 3 min")
-    assert all("<" not in c.params["text"] for c in [*c1, *c2])
+    every = [c for c in replayed.calls if c.method.startswith("chat.")]
+    assert all(c.params["text"].strip() and "<" not in c.params["text"] for c in every)
 
 
 # -- 3. issue 6: faults from Slack, against the real SlackSender ----------------------------------
@@ -396,24 +411,16 @@ async def test_429s_500s_and_hangs_from_slack_still_deliver_every_alert_once_in_
         for at, summary in full_outage():
             await rig.poll_at(at, summary)
             await delivery.drain(60)
-            from collections import Counter
-            r = await deliveries_report(redis)
-            import sys; sys.path.insert(0, "/tmp"); import debug_drain; print("IDLE", debug_drain.LOG[-3:], await redis.xlen("x")); print("STEP", at, Counter(what(x) for x in api.accepted_to("chat.postMessage")), Counter(what(x) for x in api.accepted_to("chat.update")), r.queued, r.pending, len(r.dead), await redis.xlen("x"))
+            assert (await deliveries_report(redis)).queued == 0  # drained means delivered
         report = await deliveries_report(redis)
 
     for c in channels:
         assert_thread(api, c.channel, ["start", "identified", "monitoring", "resolved"])
-        [final] = [m for m in api.accepted_to("chat.postMessage", c.channel)][-1:]
-        assert final.params["reply_broadcast"] is True
+        edits = api.accepted_to("chat.update", c.channel)
+        assert [what(e) for e in edits] == ["identified", "monitoring", "resolved"], c.channel
+        assert api.accepted_to("chat.postMessage", c.channel)[-1].params["reply_broadcast"]
         shown = api.messages[(c.channel, parent_ts(api, c.channel))]
         assert shown["blocks"][0]["text"]["text"] == "✅ Resolved: Claude API after 5 h 3 min"
-    from collections import Counter
-    print(dict(api.faults), len(api.calls), len(api.accepted), Counter(len(api.accepted_to("chat.update", c.channel)) for c in channels), Counter(c.method for c in api.accepted))
-    for c in channels:
-        if len(api.accepted_to("chat.update", c.channel)) != 3:
-            print(c.channel, [(x.method, what(x) if x.method == "chat.postMessage" or "ts" in x.params else "", any(x is a for a in api.accepted)) for x in api.calls if x.params.get("channel") == c.channel])
-            break
-    print(Counter(tuple(what(x) for x in api.accepted_to("chat.update", c.channel)) for c in channels))
     assert api.faults["429"] > 200 and api.faults["500"] > 100 and api.faults["hang"] > 40
     retries = "aistatus_delivery_retries_total"
     assert rig.registry.get_sample_value(retries, {"platform": "slack", "outcome": "retry_after"})
@@ -453,3 +460,209 @@ async def test_a_deleted_slack_channel_is_disabled_mid_incident_and_the_others_c
     assert all(s is not None and s.disabled_reason is None for s in others)
     assert {d.channel for d in report.dead} == {gone.key}
     assert {d.error for d in report.dead} == {"channel_not_found"}
+
+
+# -- 2. `aistatus run` in Slack HTTP mode, as a process --------------------------------------------
+
+
+class Output:
+    """A child's stream read line by line in the background (so its pipe never fills)."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.lines: list[str] = []
+        self._changed = asyncio.Condition()
+        self._task = asyncio.create_task(self._read(stream))
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            self.lines.append(line.decode("utf-8", "replace"))
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def wait_for(self, needle: str, within: float) -> None:
+        """Raises: TimeoutError when no line contains `needle` within `within` seconds."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: any(needle in line for line in self.lines))
+
+    async def close(self) -> str:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self._task
+        self._task.cancel()
+        return "".join(self.lines)
+
+
+async def slash(session: aiohttp.ClientSession, url: str, api: SlackApi, text: str) -> None:
+    """`/aistatus <text>` as Slack sends it: a form POST signed with the signing secret (v0
+    HMAC-SHA256 of `v0:<timestamp>:<body>`), acknowledged within Slack's 3 s."""
+    body = urlencode(command_form(api, text))
+    headers = {**sign(body, secret=SECRET), "Content-Type": FORM}
+    async with asyncio.timeout(3), session.post(url, data=body.encode(), headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+def alerts(api: SlackApi, channel: str = "C0001") -> list[Call]:
+    """Accepted alert messages (they have blocks; the announcement is plain text)."""
+    return [c for c in api.accepted_to("chat.postMessage", channel) if "blocks" in c.params]
+
+
+async def test_aistatus_run_answers_signed_commands_and_alerts_the_subscribed_channel(
+    tmp_path: Path, redis, redis_server: RedisProcess
+):
+    slack_port, health_port = free_port(), free_port()
+    async with (
+        SlackApi(tokens={"xoxb-test": "T0001"}) as api,
+        StatusServer() as claude,
+        aiohttp.ClientSession() as session,
+    ):
+        claude.set_summary(fixture_json("claude/summary_all_operational.json"))
+        catalog = tmp_path / "catalog.yaml"
+        elsewhere = claude.url + "/nothing"  # every other page on loopback too (it answers 404)
+        pages = {
+            "claude": claude.url,
+            "openai": elsewhere,
+            "github": elsewhere,
+            "cursor": elsewhere,
+        }
+        catalog.write_text(
+            json.dumps({"providers": {p: {"statuspage": u} for p, u in pages.items()}})
+        )
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_"))
+        }
+        env.update(
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET=SECRET,
+            AISTATUS_SLACK_MODE="http",
+            AISTATUS_SLACK_PORT=str(slack_port),
+            SLACK_API_URL=api.base_url,  # slack_sdk's form: ends in /api/
+            REDIS_URL=redis_server.url,
+            AISTATUS_CATALOG=str(catalog),
+            AISTATUS_PROBES="false",
+            AISTATUS_POLL_INTERVAL="0.5",
+            AISTATUS_HTTP_PORT=str(health_port),
+            AISTATUS_DATA_DIR=str(tmp_path / "data"),
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "no.env"), "run",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = Output(proc.stdout), Output(proc.stderr)
+        url = f"http://127.0.0.1:{slack_port}/slack/events"
+        try:
+            async with asyncio.timeout(60):
+                await err.wait_for("Slack: HTTP mode on", within=30)
+
+                await slash(session, url, api, "subscribe all")
+                [reply] = await api.wait_for("respond:cmd", within=3)
+                await api.wait_until(lambda: bool(api.accepted_to("chat.postMessage")), within=3)
+                [announce] = api.accepted_to("chat.postMessage")
+
+                claude.set_summary(fixture_json("claude/summary_incident_investigating.json"))
+                await api.wait_until(lambda: bool(alerts(api)), within=15)
+
+                asked = asyncio.get_running_loop().time()
+                await slash(session, url, api, "status api")
+                status = (await api.wait_for("respond:cmd", count=2, within=3))[1]
+                answered = asyncio.get_running_loop().time() - asked
+
+                claude.set_summary(fixture_json("claude/summary_recovered.json"))
+                await api.wait_until(lambda: len(alerts(api)) >= 2, within=15)
+                await api.wait_until(lambda: len(api.accepted_to("chat.update")) >= 1, within=3)
+                proc.send_signal(signal.SIGTERM)
+                await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            logs = await err.close()
+            await out.close()
+
+    assert proc.returncode == 0, logs[-3000:]
+    assert "Traceback" not in logs, logs[logs.find("Traceback") - 1500 :][:5000]
+    assert "xoxb-test" not in logs
+    # The command: an ephemeral answer to the user, an announcement for the channel.
+    assert reply.params["response_type"] == "ephemeral"
+    assert reply.params["text"].startswith("Done. This channel now gets alerts for all Claude")
+    assert announce.params["text"].startswith("<@U42> ")
+    assert "blocks" not in announce.params
+    # The alert: one parent, then the recovery broadcast in its thread; the parent resolved.
+    parent, recovery = alerts(api)
+    assert "thread_ts" not in parent.params
+    assert parent.params["blocks"][0]["text"]["text"] == f"🟠 {', '.join(AFFECTED)}: partial outage"
+    ts = parent_ts(api, "C0001")
+    assert recovery.params["thread_ts"] == ts and recovery.params["reply_broadcast"] is True
+    assert header(recovery).startswith("✅ *Resolved")
+    [edit] = api.accepted_to("chat.update")
+    assert edit.params["ts"] == ts and header(edit).startswith(f"✅ Resolved: {AFFECTED[0]}")
+    # `status api` answered from the state in Redis, well inside Slack's 3 s.
+    assert answered < 3
+    assert status.params["response_type"] == "ephemeral"
+    assert status.params["text"].startswith("🟠 Claude API: partial outage")
+    assert "Elevated errors for multiple models" in json.dumps(status.params["blocks"])
+
+
+# -- a minimum severity is about the channel's own surfaces ---------------------------------------
+
+
+def with_component(summary: dict[str, Any], component_id: str, status: str) -> dict[str, Any]:
+    """The page with one component's status changed (the incident's copy too)."""
+    page = copy.deepcopy(summary)
+    for c in [*page["components"], *page["incidents"][0]["components"]]:
+        if c["id"] == component_id:
+            c["status"] = status
+    return page
+
+
+async def test_a_minimum_severity_counts_only_the_surfaces_the_channel_watches(redis):
+    api_major = with_component(
+        fixture_json("claude/summary_incident_investigating.json"), "k8w3r06qmzrp", "major_outage"
+    )
+    code_major = ChannelRef(Platform.SLACK, "T0001", "C3")
+    api_major_only = ChannelRef(Platform.SLACK, "T0001", "C6")
+    async with (
+        asyncio.timeout(30),
+        SlackApi(tokens={"xoxb-test": "T0001"}) as api,
+        replay_rig(redis, api, tokens=False) as rig,
+    ):
+        await rig.command(code_major, "subscribe code --min major")
+        await rig.command(api_major_only, "subscribe api --min major")
+        delivery = rig.delivery(QUICK)
+        (start_at, _), *_, (end_at, recovered) = full_outage()
+        await rig.poll_at(start_at, api_major)  # the API fully down, Claude Code partly
+        await delivery.drain(10)
+        await rig.poll_at(end_at, recovered)
+        await delivery.drain(10)
+
+    # Claude Code was only partly out: a channel that asked for major outages of Code hears
+    # nothing, even though the same incident took the API fully down.
+    assert api.accepted_to("chat.postMessage", "C3") == []
+    [start, end] = api.accepted_to("chat.postMessage", "C6")
+    assert header(start) == "🔴 Claude API: major outage"
+    assert end.params["reply_broadcast"] is True
+
+
+async def test_stopping_while_a_poll_is_in_flight_is_not_an_error(redis, caplog):
+    """What `aistatus run` does on SIGTERM: the scheduler shuts down with a poll half done."""
+    caplog.set_level(logging.INFO)
+    async with StatusServer() as page, httpx.AsyncClient(timeout=30.0) as client:
+        page.set_summary(fixture_json("claude/summary_all_operational.json"))
+        page.set_fault(delay=30.0)  # the page takes its time: the poll is in flight
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        bot = build_bot(settings, catalog_for(page.url), redis, client, out=io.StringIO())
+        scheduler = build_scheduler(bot.watcher, probes=False)
+        scheduler.start()
+        try:
+            await page.wait_for_requests(1, within=5)
+        finally:
+            scheduler.shutdown(wait=False)
+        async with asyncio.timeout(5):  # until the cancelled run has ended, one way or the other
+            while not any(  # noqa: ASYNC110
+                s in caplog.text for s in ("stopped while running", "raised an exception")
+            ):
+                await asyncio.sleep(0.01)
+
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
