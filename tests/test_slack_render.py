@@ -387,3 +387,12 @@ def test_an_announcement_mentions_the_user(text: str, expected: str) -> None:
 
 def test_escape_replaces_only_slacks_three_characters() -> None:
     assert escape("a & b < c > d \"e\" 'f'") == "a &amp; b &lt; c &gt; d \"e\" 'f'"
+
+
+def test_the_fallback_of_a_built_alert_does_not_repeat_itself() -> None:
+    built = dataclasses.replace(
+        START, title="claude.ai, Claude API: partial outage", incident_title=None
+    )
+    text = to_slack_text(built)
+    assert text.count("partial outage") == 1 and text.count("Claude API") == 1
+    assert START.duration_text in text

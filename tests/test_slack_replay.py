@@ -340,7 +340,9 @@ async def test_a_user_reads_the_official_update_and_the_backups_that_are_up(repl
     for call in c2[:3]:
         assert call.params["text"].endswith(". No backups are up right now.")
     for call in [*c1[3:], *c2[3:]]:
-        assert call.params["text"].endswith(": operational again, resolved after 5 h 3 min")
+        text = call.params["text"]
+        assert text.startswith("✅ Resolved:") and text.endswith(" after 5 h 3 min")
+        assert text.count("after 5 h 3 min") == 1, "said once"
     every = [c for c in replayed.calls if c.method.startswith("chat.")]
     assert all(c.params["text"].strip() and "<" not in c.params["text"] for c in every)
 

@@ -295,11 +295,18 @@ def to_slack_blocks(alert: Alert) -> list[dict[str, Any]]:
 
 def to_slack_text(alert: Alert) -> str:
     """The alert as one line of escaped text: the notification and screen-reader fallback."""
+    title = _title(alert)
     state = ["operational again" if alert.kind in _ENDING else alert.severity.label]
     if alert.duration_text:
         state.append(alert.duration_text)
     names = ", ".join(alert.surface_names) or ", ".join(alert.surfaces)
-    text = escape(f"{_title(alert)} — {names}: {', '.join(state)}")
+    if all(n in title for n in alert.surface_names):
+        # Built titles already name the surfaces and severity ("claude.ai: partial outage",
+        # "Resolved: claude.ai after 2 h"): say only how long, and never it twice.
+        lasted = "" if alert.kind in _ENDING else f", {alert.duration_text}"
+        text = escape(f"{title}{lasted}" if alert.duration_text else title)
+    else:
+        text = escape(f"{title} — {names}: {', '.join(state)}")
     if alert.kind not in _ENDING:
         if alert.backups:
             names = ", ".join(b.name for b in alert.backups[:BACKUPS_SHOWN])
