@@ -1,0 +1,154 @@
+"""Three `aistatus run` processes against one Redis, as an operator scales out: they share the
+polling (slot claims), record each transition once (CAS) and deliver each alert to each channel
+once (consumer groups) — counted at a loopback Slack Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from bot.model import ChannelRef, Platform, TransitionKind
+from bot.redisproc import RedisProcess, free_port
+from bot.statusserver import StatusServer
+from bot.store.connect import connect
+from bot.store.subscriptions import SubscriptionStore
+from bot.store.surfaces import SurfaceStore
+from tests.conftest import fixture_json
+from tests.slack_api import SlackApi
+from tests.test_slack_replay import Output
+
+REPLICAS = 3
+CHANNELS = [ChannelRef(Platform.SLACK, "T0001", f"C{i:03d}") for i in range(40)]
+
+
+def _env(
+    tmp_path: Path, catalog: Path, api: SlackApi, redis_url: str, n: int, health: int
+) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_"))
+    }
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET="replica-secret",
+        AISTATUS_SLACK_MODE="http",
+        AISTATUS_SLACK_PORT=str(free_port()),
+        SLACK_API_URL=api.base_url,
+        REDIS_URL=redis_url,
+        AISTATUS_CATALOG=str(catalog),
+        AISTATUS_PROBES="false",
+        AISTATUS_POLL_INTERVAL="0.5",
+        AISTATUS_HTTP_PORT=str(health),
+        AISTATUS_DATA_DIR=str(tmp_path / f"data{n}"),
+    )
+    return env
+
+
+async def test_three_replicas_poll_once_per_slot_and_deliver_each_alert_once(
+    tmp_path: Path, redis_server: RedisProcess
+):
+    redis = connect(redis_server.url)
+    await redis.flushall()
+    subs = SubscriptionStore(redis)
+    now = datetime.now(UTC)
+    for channel in CHANNELS:
+        await subs.subscribe(channel, (), all_claude=True, user="U1", now=now)
+    procs: list[asyncio.subprocess.Process] = []
+    health = [free_port() for _ in range(REPLICAS)]
+    errs: list[Output] = []
+    async with SlackApi(tokens={"xoxb-test": "T0001"}) as api, StatusServer() as claude:
+        claude.set_summary(fixture_json("claude/summary_all_operational.json"))
+        catalog = tmp_path / "catalog.yaml"
+        elsewhere = claude.url + "/nothing"
+        pages = {
+            "claude": claude.url,
+            "openai": elsewhere,
+            "github": elsewhere,
+            "cursor": elsewhere,
+        }
+        catalog.write_text(
+            json.dumps({"providers": {p: {"statuspage": u} for p, u in pages.items()}})
+        )
+        try:
+            for n in range(REPLICAS):
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bot", "--env-file", str(tmp_path / "no.env"), "run",
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                    env=_env(tmp_path, catalog, api, redis_server.url, n, health[n]), cwd=tmp_path,
+                )  # fmt: skip
+                assert proc.stderr is not None
+                procs.append(proc)
+                errs.append(Output(proc.stderr))
+            async with asyncio.timeout(90):
+                for err in errs:
+                    await err.wait_for("Slack: HTTP mode on", within=30)
+                claude.set_summary(fixture_json("claude/summary_incident_investigating.json"))
+                await api.wait_until(lambda: len(parents(api)) == len(CHANNELS), within=30)
+                claude.set_summary(fixture_json("claude/summary_recovered.json"))
+                await api.wait_until(lambda: len(broadcasts(api)) == len(CHANNELS), within=30)
+                served = claude.hits["/api/v2/summary.json"]
+                metrics = [await polls_of(port) for port in health]
+                for proc in procs:
+                    proc.send_signal(signal.SIGTERM)
+                codes = [await proc.wait() for proc in procs]
+        finally:
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            logs = [await err.close() for err in errs]
+    transitions = [t for _, t in await SurfaceStore(redis).read_transitions("claude", count=1000)]
+    await redis.aclose()
+
+    assert codes == [0] * REPLICAS, [log[-2000:] for log in logs]
+    assert not any("Traceback" in log for log in logs)
+    # Each change recorded once, whichever replica polled.
+    kinds = Counter(t.kind for t in transitions)
+    assert kinds == {TransitionKind.START: 5, TransitionKind.RECOVERY: 5}
+    # Each channel: one parent, one broadcast recovery, nothing twice.
+    per_channel = Counter(c.params["channel"] for c in parents(api))
+    assert per_channel == {c.channel: 1 for c in CHANNELS}
+    assert Counter(c.params["channel"] for c in broadcasts(api)) == per_channel
+    # Polling is shared: every replica tries every slot, one wins it, the others skip it. So
+    # most attempts are skips, and the page saw about as many polls as were made.
+    skipped = sum(m["skipped"] for m in metrics)
+    made = sum(m["ok"] + m["not_modified"] + m["error"] for m in metrics)
+    assert made > 0 and skipped > made, (made, skipped)
+    assert abs(served - made) <= 2 * REPLICAS, (served, made)  # polls in flight at the scrape
+
+
+async def polls_of(port: int) -> Counter[str]:
+    """aistatus_polls_total{provider="claude"} by outcome, from a replica's /metrics."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    out: Counter[str] = Counter()
+    for line in text.splitlines():
+        if line.startswith("aistatus_polls_total{") and 'provider="claude"' in line:
+            outcome = line.split('outcome="')[1].split('"')[0]
+            out[outcome] += int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
+def parents(api: SlackApi) -> list:
+    return [
+        c
+        for c in api.accepted_to("chat.postMessage")
+        if "blocks" in c.params and "thread_ts" not in c.params
+    ]
+
+
+def broadcasts(api: SlackApi) -> list:
+    return [
+        c
+        for c in api.accepted_to("chat.postMessage")
+        if str(c.params.get("reply_broadcast", "")).lower() in {"true", "1"}
+    ]
