@@ -9,7 +9,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +22,7 @@ from bot import __version__, actions, replies
 from bot.actions import Services
 from bot.assess import official_observations
 from bot.catalog import Catalog, load_catalog
+from bot.clock import utcnow
 from bot.crowd import CrowdThresholds
 from bot.delivery import Delivery, DeliveryConfig
 from bot.errors import ConfigError, ProbeError
@@ -45,11 +46,6 @@ from bot.watcher import Watcher
 log = logging.getLogger(__name__)
 
 LOGIN_ATTEMPTS = 4  # a chat platform unreachable at start-up: retried, then one clear line
-
-
-def utcnow() -> datetime:
-    """The one wall clock of the process; everything below takes time as an argument."""
-    return datetime.now(UTC)
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:

@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from bot.chat.discord_render import (
     to_discord_announce,
     to_discord_reply,
 )
+from bot.clock import utcnow
 from bot.commands import complete as complete_surfaces
 from bot.duration import parse_duration
 from bot.errors import CommandError
@@ -49,10 +50,6 @@ REFUSAL = (
 )
 FAILURE = "Something went wrong on our side; the operators can find it in the bot's logs."
 ANSWER_WITHIN = 2.0  # seconds before we defer: Discord drops an interaction unanswered for 3 s
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class CommandRunner:

@@ -9,7 +9,6 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -37,6 +36,7 @@ from bot.chat.slack_render import (
     to_slack_reply,
     to_slack_thread_reply,
 )
+from bot.clock import utcnow
 from bot.errors import CommandError, ConfigError, DeliveryError
 from bot.model import Alert, ChannelRef, CommandContext, MessageRef, Platform, Reply
 from bot.sender import CommandHandler, HomeProvider
@@ -313,7 +313,7 @@ def _action_context(body: Mapping[str, Any]) -> CommandContext | None:
         channel=ChannelRef(Platform.SLACK, team, channel),
         user_id=user["id"],
         user_name=user.get("username") or user.get("name") or user["id"],
-        now=datetime.now(UTC),
+        now=utcnow(),
         can_manage=True,
     )
 
@@ -401,7 +401,7 @@ def build_slack_app(
             channel=ChannelRef(Platform.SLACK, command["team_id"], command["channel_id"]),
             user_id=command["user_id"],
             user_name=command.get("user_name") or command["user_id"],
-            now=datetime.now(UTC),
+            now=utcnow(),
             can_manage=True,
         )
         reply = await _run(handler, command.get("text", ""), ctx)
