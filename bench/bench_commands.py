@@ -19,7 +19,6 @@ from bench.common import (
     INVESTIGATING,
     OPERATIONAL,
     RECOVERED,
-    ManualClock,
     ServerThread,
     as_bytes,
     bench_catalog,
@@ -34,6 +33,7 @@ from bench.common import (
 )
 from bot.actions import Services, handle
 from bot.catalog import Catalog, load_catalog
+from bot.clock import ManualClock
 from bot.crowd import CrowdThresholds
 from bot.model import ChannelRef, CommandContext, Observation, Platform, Status
 from bot.store.crowd import CrowdStore

@@ -20,7 +20,6 @@ from bench.common import (
     INVESTIGATING,
     OPERATIONAL,
     RECOVERED,
-    ManualClock,
     ServerThread,
     as_bytes,
     bench_catalog,
@@ -38,6 +37,7 @@ from bench.common import (
     with_fake_components,
 )
 from bot.app import build_bot
+from bot.clock import ManualClock
 from bot.model import Transition, decode_json
 from bot.scheduler import build_scheduler
 from bot.settings import Settings

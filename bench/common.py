@@ -15,8 +15,6 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,13 +22,13 @@ import yaml
 from redis.asyncio import Redis
 
 from bot.catalog import Catalog, merge, parse_catalog, shipped_text
+from bot.demo import fixture
 from bot.redisproc import RedisProcess
 from bot.statusserver import StatusServer
 from bot.store.connect import connect
 
 T = TypeVar("T")
 
-FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
 OPERATIONAL = "claude/summary_all_operational.json"
 INVESTIGATING = "claude/summary_incident_investigating.json"
 RECOVERED = "claude/summary_recovered.json"
@@ -39,21 +37,7 @@ CALL_TIMEOUT = 10.0  # seconds: the longest we wait for the server thread to do 
 
 def fixture_json(name: str) -> Any:
     """A shipped real status-page payload (never modified)."""
-    return json.loads(FIXTURES.joinpath(name).read_text("utf-8"))
-
-
-@dataclass
-class ManualClock:
-    """An injected clock the bench moves by hand: call it for now, `advance(seconds)`."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
+    return fixture(name)
 
 
 # -- processes and servers ------------------------------------------------------------------------

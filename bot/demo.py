@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.catalog import Catalog, load_catalog
+from bot.clock import ManualClock
 from bot.redisproc import RedisProcess
 from bot.settings import Settings
 from bot.statusserver import StatusServer
@@ -115,16 +116,14 @@ async def run_demo(settings: Settings, out: TextIO, *, pause: float = 3.0) -> in
                 openai_page.set_summary(fixture("openai/summary_two_incidents_degraded.json"))
                 catalog = demo_catalog(claude_page.url, openai_page.url)
                 steps = timeline()
-                clock_box = [steps[0].at]
+                clock = ManualClock(steps[0].at)
                 redis = aioredis.Redis.from_url(proc.url)
                 demo_settings = settings.model_copy(update={"probes_enabled": False})
                 async with http_client(demo_settings) as client:
-                    bot = build_bot(
-                        demo_settings, catalog, redis, client, clock=lambda: clock_box[0], out=out
-                    )
+                    bot = build_bot(demo_settings, catalog, redis, client, clock=clock, out=out)
                     bot.watcher.poll_interval = 60.0
                     for step in steps:
-                        clock_box[0] = step.at
+                        clock.now = step.at
                         claude_page.set_summary(step.claude)
                         print(f"── {step.at:%H:%M} UTC · status page: {step.note}", file=out)
                         for provider in ("claude", "openai"):

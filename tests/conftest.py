@@ -3,10 +3,8 @@ a manual clock, and the real status-page fixtures shipped in the package."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from bot.clock import ManualClock
+from bot.demo import fixture
 from bot.redisproc import RedisProcess
 
 FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
@@ -25,21 +25,7 @@ def fixture_text(name: str) -> str:
 
 
 def fixture_json(name: str) -> Any:
-    return json.loads(fixture_text(name))
-
-
-@dataclass
-class ManualClock:
-    """An injected clock: tests move time, nothing sleeps."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
+    return fixture(name)
 
 
 @pytest.fixture
