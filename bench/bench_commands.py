@@ -34,9 +34,7 @@ from bench.common import (
 from bot.actions import Services, handle
 from bot.catalog import Catalog, load_catalog
 from bot.clock import ManualClock
-from bot.crowd import CrowdThresholds
 from bot.model import ChannelRef, CommandContext, Observation, Platform, Status
-from bot.store.crowd import CrowdStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
 from bot.watcher import Watcher
@@ -209,7 +207,9 @@ async def main(*, quick: bool) -> None:
         with ServerThread() as page:
             recorded = await seed_history(redis, page, clock)
         catalog = load_catalog()  # the shipped one: commands read Redis only, never a page
-        subs = SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces())
+        crowd = CrowdCounter()
+        svc = Services.over(redis, catalog, on_crowd=crowd)
+        subs = svc.subscriptions
         chans = channels(subscriptions)
         took = await seed_subscriptions(subs, catalog, chans, clock())
         print(
@@ -217,16 +217,6 @@ async def main(*, quick: bool) -> None:
             f"{subscriptions:,} subscriptions in {took:.1f} s "
             f"({took / subscriptions * 1000:.2f} ms each, {SEED_BATCH} at a time)",
             flush=True,
-        )
-        thresholds = CrowdThresholds()
-        crowd = CrowdCounter()
-        svc = Services(
-            catalog=catalog,
-            surfaces=SurfaceStore(redis),
-            subscriptions=subs,
-            crowd=CrowdStore(redis, thresholds),
-            crowd_thresholds=thresholds,
-            on_crowd=crowd,
         )
         rng = random.Random(SEED)
         for _, text in VERBS:  # warm-up: scripts loaded, connections open

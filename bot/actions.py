@@ -9,6 +9,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from redis.asyncio import Redis
+
 from bot import replies
 from bot.catalog import Catalog
 from bot.commands import USAGE, Command, Verb, parse
@@ -39,6 +41,27 @@ class Services:
     crowd_thresholds: CrowdThresholds
     on_crowd: Callable[[Observation], Awaitable[None]]
     providers: Mapping[str, Sequence[str]] = field(init=False)
+
+    @classmethod
+    def over(
+        cls,
+        redis: Redis,
+        catalog: Catalog,
+        *,
+        on_crowd: Callable[[Observation], Awaitable[None]],
+        thresholds: CrowdThresholds | None = None,
+        surfaces: SurfaceStore | None = None,
+    ) -> Services:
+        """Every store on one Redis client (the composition root, tests and benchmarks)."""
+        thresholds = thresholds or CrowdThresholds()
+        return cls(
+            catalog=catalog,
+            surfaces=surfaces or SurfaceStore(redis),
+            subscriptions=SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()),
+            crowd=CrowdStore(redis, thresholds),
+            crowd_thresholds=thresholds,
+            on_crowd=on_crowd,
+        )
 
     def __post_init__(self) -> None:
         by_provider: dict[str, list[str]] = {}

@@ -36,8 +36,6 @@ from bot.settings import Settings
 from bot.sink import ConsoleSink
 from bot.statuspage import PageReading, fetch_summary, parse_summary
 from bot.store.connect import connect
-from bot.store.crowd import CrowdStore
-from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
 from bot.table import StatusRow, render_table
 from bot.transitions import Policy, decide
@@ -158,14 +156,12 @@ def build_bot(
 
 def services(bot: Bot) -> Services:
     """The command layer's dependencies; crowd reports feed the watcher's transition path."""
-    thresholds = CrowdThresholds.from_settings(bot.settings)
-    return Services(
-        catalog=bot.catalog,
-        surfaces=bot.store,
-        subscriptions=SubscriptionStore(bot.redis, claude_surfaces=bot.catalog.claude_surfaces()),
-        crowd=CrowdStore(bot.redis, thresholds),
-        crowd_thresholds=thresholds,
+    return Services.over(
+        bot.redis,
+        bot.catalog,
         on_crowd=bot.watcher.on_crowd,
+        thresholds=CrowdThresholds.from_settings(bot.settings),
+        surfaces=bot.store,
     )
 
 

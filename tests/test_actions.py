@@ -14,7 +14,6 @@ from redis.backoff import NoBackoff
 from bot import actions
 from bot.actions import Services, handle
 from bot.catalog import load_catalog
-from bot.crowd import CrowdThresholds
 from bot.model import (
     ChannelRef,
     CommandContext,
@@ -29,9 +28,8 @@ from bot.model import (
     TransitionKind,
 )
 from bot.replies import FORBIDDEN_TEXT, INTERNAL_ERROR_TEXT
-from bot.store.crowd import CrowdStore
 from bot.store.subscriptions import SubscriptionStore
-from bot.store.surfaces import SurfaceStore, Write
+from bot.store.surfaces import Write
 
 CATALOG = load_catalog()
 NOW = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)
@@ -68,15 +66,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def svc(redis, recorder) -> Services:
-    t = CrowdThresholds()
-    return Services(
-        catalog=CATALOG,
-        surfaces=SurfaceStore(redis),
-        subscriptions=SubscriptionStore(redis, claude_surfaces=CATALOG.claude_surfaces()),
-        crowd=CrowdStore(redis, t),
-        crowd_thresholds=t,
-        on_crowd=recorder,
-    )
+    return Services.over(redis, CATALOG, on_crowd=recorder)
 
 
 def ctx(user: str = "U1", name: str = "maria", *, can_manage: bool = True, **kw) -> CommandContext:

@@ -12,15 +12,12 @@ import pytest
 
 from bot import actions
 from bot.actions import Services
-from bot.crowd import CrowdThresholds
 from bot.delivery import Delivery, DeliveryConfig
 from bot.demo import identified_update
 from bot.model import AlertKind, ChannelRef, CommandContext, Platform
 from bot.pacing import UNLIMITED
 from bot.retry import RetryPolicy
 from bot.statusserver import StatusServer
-from bot.store.crowd import CrowdStore
-from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
 from bot.watcher import Watcher
 from tests.chatserver import ChatServer, HttpChatSender
@@ -58,10 +55,8 @@ async def replay(redis):
         catalog = catalog_for(page.url)
         store = SurfaceStore(redis)
         watcher = Watcher(catalog, store, client, Recorder(), clock)
-        subs = SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces())
-        svc = Services(
-            catalog, store, subs, CrowdStore(redis), CrowdThresholds(), on_crowd=watcher.on_crowd
-        )
+        svc = Services.over(redis, catalog, on_crowd=watcher.on_crowd, surfaces=store)
+        subs = svc.subscriptions
         for channel, texts in COMMANDS.items():
             for text in texts:
                 ctx = CommandContext(channel, "U1", "maria", clock(), can_manage=True)

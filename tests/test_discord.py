@@ -24,12 +24,8 @@ from bot.chat.discord_bot import (
     open_rest_client,
 )
 from bot.chat.discord_commands import CommandRunner, manifest_text
-from bot.crowd import CrowdThresholds
 from bot.errors import CommandError, ConfigError, DeliveryError
 from bot.model import AlertKind, ChannelRef, CommandContext, MessageRef, Platform, Reply, Status
-from bot.store.crowd import CrowdStore
-from bot.store.subscriptions import SubscriptionStore
-from bot.store.surfaces import SurfaceStore
 from tests.discord_api import APP_ID, TOKEN, DiscordAPI
 from tests.test_discord_render import make_alert
 
@@ -555,19 +551,12 @@ async def test_subscribe_through_the_real_command_layer_is_stored_and_announced(
     api, running, redis
 ):
     catalog = load_catalog(None)
-    subscriptions = SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces())
 
     async def on_crowd(observation: Any) -> None:
         return None
 
-    svc = Services(
-        catalog=catalog,
-        surfaces=SurfaceStore(redis),
-        subscriptions=subscriptions,
-        crowd=CrowdStore(redis),
-        crowd_thresholds=CrowdThresholds(),
-        on_crowd=on_crowd,
-    )
+    svc = Services.over(redis, catalog, on_crowd=on_crowd)
+    subscriptions = svc.subscriptions
 
     async def handler(text: str, ctx: CommandContext) -> Reply:
         return await handle(text, ctx, svc)

@@ -729,25 +729,14 @@ async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: S
 async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api: SlackApi):
     from bot.actions import Services, handle
     from bot.catalog import load_catalog
-    from bot.crowd import CrowdThresholds
-    from bot.store.crowd import CrowdStore
-    from bot.store.subscriptions import SubscriptionStore
-    from bot.store.surfaces import SurfaceStore
 
     catalog = load_catalog(None)
-    subscriptions = SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces())
 
     async def on_crowd(observation: Any) -> None:
         return None
 
-    svc = Services(
-        catalog=catalog,
-        surfaces=SurfaceStore(redis),
-        subscriptions=subscriptions,
-        crowd=CrowdStore(redis),
-        crowd_thresholds=CrowdThresholds(),
-        on_crowd=on_crowd,
-    )
+    svc = Services.over(redis, catalog, on_crowd=on_crowd)
+    subscriptions = svc.subscriptions
 
     async def handler(text: str, ctx: CommandContext) -> Reply:
         return await handle(text, ctx, svc)
