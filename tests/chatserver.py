@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from aiohttp import web
 from bot.alert import alert_id
 from bot.errors import DeliveryError
 from bot.model import Alert, ChannelRef, MessageRef, Platform, decode, encode
+from tests.chaos import Chaos
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,34 +34,6 @@ class Call:
     ts: str  # the message posted (post/reply) or edited (edit)
     status: int
     broadcast: bool = False
-
-
-@dataclass
-class Chaos:
-    """Random faults, seeded: fractions of requests answered 429 (with Retry-After), 500, or left
-    hanging (never answered, never applied)."""
-
-    rate_limited: float = 0.0
-    server_error: float = 0.0
-    hang: float = 0.0
-    retry_after: float = 0.05
-    seed: int = 0
-    rng: random.Random = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
-
-    def pick(self) -> str | None:
-        x = self.rng.random()
-        for name, p in (
-            ("429", self.rate_limited),
-            ("500", self.server_error),
-            ("hang", self.hang),
-        ):
-            if x < p:
-                return name
-            x -= p
-        return None
 
 
 class ChatServer:

@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import json
 import math
-import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+
+from tests.chaos import Chaos
 
 PREFIX = "/api/v10"
 TOKEN = "test-bot-token.not-a-secret"
@@ -78,35 +79,6 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     on: str = "any"  # any | post | edit | thread
     times: int | None = 1
-
-
-@dataclass
-class Chaos:
-    """Seeded random faults on the message routes (post, edit, thread start): fractions of
-    requests answered 429 (`retry_after` in the body, Discord's headers, `Via`; `global_share`
-    of them global), 500, or left hanging until the server closes (never applied)."""
-
-    rate_limited: float = 0.0
-    server_error: float = 0.0
-    hang: float = 0.0
-    retry_after: float = 0.05
-    global_share: float = 0.25
-    seed: int = 0
-    rng: random.Random = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
-
-    def pick(self) -> str | None:
-        """The fault for the next request ("429", "429-global", "500", "hang"), or None."""
-        x = self.rng.random()
-        if x < self.rate_limited:
-            return "429-global" if self.rng.random() < self.global_share else "429"
-        x -= self.rate_limited
-        if x < self.server_error:
-            return "500"
-        x -= self.server_error
-        return "hang" if x < self.hang else None
 
 
 class DiscordAPI:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import random
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from tests.chaos import Chaos
 
 JSON_PARAMS = ("blocks", "attachments", "view", "metadata")
 
@@ -42,37 +43,6 @@ class _Failure:
 
 
 @dataclass
-class SlackChaos:
-    """Seeded random faults on `methods`: fractions of calls answered HTTP 429 `ratelimited` with
-    `Retry-After: retry_after`, a bare HTTP 500, or left hanging (never answered, never applied,
-    until the server stops). A faulted call is never applied."""
-
-    rate_limited: float = 0.0
-    server_error: float = 0.0
-    hang: float = 0.0
-    retry_after: float = 0.05
-    seed: int = 0
-    methods: frozenset[str] = frozenset({"chat.postMessage", "chat.update"})
-    rng: random.Random = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
-
-    def pick(self) -> str | None:
-        """The fault for the next call: "429", "500", "hang", or None (answer normally)."""
-        x = self.rng.random()
-        for name, p in (
-            ("429", self.rate_limited),
-            ("500", self.server_error),
-            ("hang", self.hang),
-        ):
-            if x < p:
-                return name
-            x -= p
-        return None
-
-
-@dataclass
 class SlackApi:
     """The recording server. `tokens` maps bot tokens to their team ids; `app_tokens` are the
     xapp- tokens accepted by apps.connections.open."""
@@ -83,7 +53,7 @@ class SlackApi:
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     deleted: set[tuple[str, str]] = field(default_factory=set)
     channel_errors: dict[str, str] = field(default_factory=dict)
-    chaos: SlackChaos | None = None
+    chaos: Chaos | None = None  # Chaos(methods=...) limits it to those Web API methods
     # The calls Slack applied (answered ok=true), in the order it answered them.
     accepted: list[Call] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)  # chaos answered, by kind
@@ -246,7 +216,7 @@ class SlackApi:
         await self._record(call)
 
         failure = self._take_failure(method)
-        if failure is None and self.chaos is not None and method in self.chaos.methods:
+        if failure is None and self.chaos is not None and self.chaos.applies(method):
             fault = self.chaos.pick()
             if fault is not None:
                 self.faults[fault] += 1

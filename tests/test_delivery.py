@@ -51,7 +51,8 @@ from bot.store import keys
 from bot.store.messages import MessageStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore, Write
-from tests.chatserver import Chaos, ChatServer, HttpChatSender, channels
+from tests.chaos import Chaos
+from tests.chatserver import ChatServer, HttpChatSender, channels
 
 CATALOG = load_catalog()
 # Generous timeouts: on a loaded test machine a timed-out call the server did apply would be sent

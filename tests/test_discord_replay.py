@@ -38,8 +38,9 @@ from bot.settings import load_settings
 from bot.statuspage import parse_summary
 from bot.statusserver import StatusServer
 from bot.store.subscriptions import SubscriptionStore
+from tests.chaos import Chaos
 from tests.conftest import ManualClock, fixture_json
-from tests.discord_api import TOKEN, Call, Chaos, DiscordAPI
+from tests.discord_api import TOKEN, Call, DiscordAPI
 from tests.test_discord_render import make_alert
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -450,7 +451,9 @@ CHAOTIC = DeliveryConfig(
 async def test_429s_500s_and_hangs_from_discord_still_deliver_each_alert_once_in_order(
     make_rig,
 ):
-    chaos = Chaos(rate_limited=0.2, server_error=0.1, hang=0.05, retry_after=0.05, seed=11)
+    chaos = Chaos(
+        rate_limited=0.2, server_error=0.1, hang=0.05, retry_after=0.05, seed=11, global_share=0.25
+    )
     rig = await make_rig(chaos=chaos, config=CHAOTIC)
     channels = [chan(100 + i) for i in range(100)]
     await rig.subscribe(channels)

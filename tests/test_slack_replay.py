@@ -45,8 +45,9 @@ from bot.settings import Settings
 from bot.statusserver import StatusServer
 from bot.store.installations import RedisInstallationStore
 from bot.store.subscriptions import SubscriptionStore
+from tests.chaos import Chaos
 from tests.conftest import ManualClock, fixture_json
-from tests.slack_api import Call, SlackApi, SlackChaos
+from tests.slack_api import Call, SlackApi
 from tests.test_slack import command_form, installation, sign
 from tests.test_watcher import catalog_for
 
@@ -401,7 +402,14 @@ def assert_thread(api: SlackApi, channel: str, expected: Sequence[str]) -> None:
 
 
 async def test_429s_500s_and_hangs_from_slack_still_deliver_every_alert_once_in_order(redis):
-    chaos = SlackChaos(rate_limited=0.2, server_error=0.1, hang=0.05, retry_after=0.05, seed=7)
+    chaos = Chaos(
+        rate_limited=0.2,
+        server_error=0.1,
+        hang=0.05,
+        retry_after=0.05,
+        seed=7,
+        methods=frozenset({"chat.postMessage", "chat.update"}),
+    )
     async with (
         asyncio.timeout(90),
         SlackApi(tokens={"xoxb-test": "T0001"}, chaos=chaos) as api,
