@@ -34,25 +34,34 @@ class Step:
     note: str
 
 
-def identified_update(investigating: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """The recorded page with one more incident update (`identified`) on top. The capture holds
-    only the first update; this one is synthesised so the demo shows a threaded update."""
-    page = copy.deepcopy(investigating)
-    incident = page["incidents"][0]
+def with_update(
+    page: dict[str, Any], at: datetime, *, status: str, body: str, update_id: str
+) -> dict[str, Any]:
+    """A copy of a summary.json page whose first incident has one more official update on top,
+    stamped `at` (the captures hold only each incident's first update)."""
+    out = copy.deepcopy(page)
+    incident = out["incidents"][0]
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     update = dict(incident["incident_updates"][0])
     update.update(
-        id="demo0identif",
-        status="identified",
-        body="The issue has been identified and a fix is being implemented.",
-        created_at=stamp,
-        display_at=stamp,
-        updated_at=stamp,
+        id=update_id, status=status, body=body, created_at=stamp, display_at=stamp, updated_at=stamp
     )
     incident["incident_updates"].insert(0, update)
-    incident["status"] = "identified"
+    incident["status"] = status
     incident["updated_at"] = stamp
-    return page
+    return out
+
+
+def identified_update(investigating: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The recorded page with one more incident update (`identified`) on top. The capture holds
+    only the first update; this one is synthesised so the demo shows a threaded update."""
+    return with_update(
+        investigating,
+        at,
+        status="identified",
+        body="The issue has been identified and a fix is being implemented.",
+        update_id="demo0identif",
+    )
 
 
 def timeline() -> list[Step]:

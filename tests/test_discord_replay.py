@@ -29,7 +29,7 @@ from bot.catalog import Catalog, load_catalog
 from bot.chat.discord_bot import DiscordSender, configure_api_base, open_rest_client
 from bot.chat.discord_render import COLOURS, discord_timestamp
 from bot.delivery import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
-from bot.demo import identified_update
+from bot.demo import identified_update, with_update
 from bot.model import ChannelRef, CommandContext, Platform, Status
 from bot.pacing import UNLIMITED
 from bot.redisproc import free_port
@@ -80,15 +80,6 @@ def write_override(path: Path, claude_url: str, openai_url: str) -> Path:
         )
     )
     return path
-
-
-def with_update(page: dict[str, Any], at: datetime, uid: str, status: str, body: str) -> Any:
-    """`page` with one more official update on top (built with the demo's own synthesiser)."""
-    out = identified_update(page, at)
-    incident = out["incidents"][0]
-    incident["incident_updates"][0].update(id=uid, status=status, body=body)
-    incident["status"] = status
-    return out
 
 
 @dataclass
@@ -464,7 +455,11 @@ async def test_429s_500s_and_hangs_from_discord_still_deliver_each_alert_once_in
     identified = identified_update(investigating, rig.clock())
     await rig.step(identified, within=60)
     monitoring = with_update(
-        identified, rig.clock(), "replay0monitor", "monitoring", "A fix has been implemented."
+        identified,
+        rig.clock(),
+        status="monitoring",
+        body="A fix has been implemented.",
+        update_id="replay0monitor",
     )
     await rig.step(monitoring, within=60)
     await rig.step(fixture_json(RECOVERED), within=60)

@@ -35,7 +35,7 @@ from bot import actions
 from bot.app import Bot, build_bot, services
 from bot.chat.slack import SlackSender
 from bot.delivery import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
-from bot.demo import identified_update, timeline
+from bot.demo import identified_update, timeline, with_update
 from bot.model import ChannelRef, CommandContext, Platform
 from bot.pacing import UNLIMITED
 from bot.redisproc import RedisProcess, free_port
@@ -123,24 +123,8 @@ def channel_calls(api: SlackApi, channel: str) -> list[tuple[str, Call]]:
 
 
 def monitoring_update(identified: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """The page with a third update (`monitoring`) on top, synthesised like demo's identified one
-    (the capture holds only the first update)."""
-    page = copy.deepcopy(identified)
-    incident = page["incidents"][0]
-    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    update = dict(incident["incident_updates"][0])
-    update.update(
-        id="replay0monitr",
-        status="monitoring",
-        body=MONITORING,
-        created_at=stamp,
-        display_at=stamp,
-        updated_at=stamp,
-    )
-    incident["incident_updates"].insert(0, update)
-    incident["status"] = "monitoring"
-    incident["updated_at"] = stamp
-    return page
+    """The page with a third update (`monitoring`) on top, synthesised like the demo's."""
+    return with_update(identified, at, status="monitoring", body=MONITORING, update_id="replay0mon")
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pytest
 
 from bot.assess import official_observations
 from bot.catalog import load_catalog
+from bot.demo import with_update
 from bot.model import (
     Incident,
     Observation,
@@ -64,16 +65,6 @@ def probe(surface: str, status: Status, now: datetime, error: str | None = None)
     return Observation(surface, Signal.PROBE, status, now, latency_ms=120.0, error=error)
 
 
-def with_update(payload: dict, update_id: str, status: str, body: str, at: str) -> dict:
-    p = copy.deepcopy(payload)
-    inc = p["incidents"][0]
-    new = dict(inc["incident_updates"][0], id=update_id, status=status, body=body)
-    new.update(created_at=at, display_at=at, updated_at=at)
-    inc["incident_updates"].insert(0, new)
-    inc["status"] = status
-    return p
-
-
 # -- the recorded incident -------------------------------------------------------------------
 
 
@@ -107,7 +98,10 @@ def test_a_new_official_update_is_an_update_and_a_resave_is_not():
     resaved = copy.deepcopy(inc)
     resaved["incidents"][0]["updated_at"] = "2026-09-22T01:30:00.000Z"  # bulk re-save (fact 5)
     assert s.feed(page(resaved, T0 + timedelta(minutes=5)), T0 + timedelta(minutes=5)) == []
-    identified = with_update(inc, "upd2", "identified", "Fix in progress.", "2026-09-22T02:00:00Z")
+    at = datetime.fromisoformat("2026-09-22T02:00:00+00:00")
+    identified = with_update(
+        inc, at, status="identified", body="Fix in progress.", update_id="upd2"
+    )
     updates = s.feed(page(identified, T0 + timedelta(hours=1)), T0 + timedelta(hours=1))
     assert {t.reason for t in updates} == {Reason.OFFICIAL_UPDATE}
     assert all(t.incident and t.incident.update_body == "Fix in progress." for t in updates)
