@@ -65,7 +65,7 @@ from bot.store.outbox import (
 from bot.store.outbox import deliveries_report as _report
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
-from bot.subscription import wants
+from bot.subscription import Subscription, wants
 
 log = logging.getLogger(__name__)
 
@@ -935,7 +935,10 @@ class Delivery:
                 channel.key,
                 reason,
             )
+            before = await self._persist(lambda: self._subs.get(channel))
             await self._persist(lambda: self._subs.disable(channel, reason, now))
+            if before is not None and before.disabled_reason is None:  # not on a redelivery
+                await self._tell_subscriber(before, reason)
         else:
             log.warning("delivery: giving up on %s to %s: %s", entry.id, channel.key, reason)
         await self._persist(
@@ -946,6 +949,23 @@ class Delivery:
         )
         await self._persist(lambda: self._store.ack([entry.id]))
         self._metrics.dead.labels(str(channel.platform), str(outcome)).inc()
+
+    async def _tell_subscriber(self, sub: Subscription, reason: str) -> None:
+        """Where possible, tell whoever subscribed the channel that its alerts stopped, and why.
+        Best effort and never retried: a dead token cannot send a direct message either."""
+        sender = self._senders.get(sub.channel.platform)
+        if sender is None or not sub.created_by or reason in TOKEN_DEAD:
+            return
+        text = (
+            f"aistatus stopped posting alerts to <#{sub.channel.channel}>: the chat platform "
+            f"answered `{reason}`. Add the bot to that channel again, or run `/aistatus "
+            "subscribe` in a channel it can post to."
+        )
+        try:
+            async with asyncio.timeout(self.config.call_timeout):
+                await sender.notify_user(sub.channel.workspace, sub.created_by, text)
+        except (DeliveryError, TimeoutError) as e:
+            log.info("delivery: could not tell the subscriber of %s: %s", sub.channel.key, e)
 
     async def _persist(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run a bookkeeping write, retrying while Redis is away (for `redis_retry` seconds):
@@ -961,6 +981,19 @@ class Delivery:
                     raise
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
+
+
+# Reasons that mean our token itself is dead: no direct message can go out with it either.
+TOKEN_DEAD = frozenset(
+    {
+        "token_revoked",
+        "account_inactive",
+        "invalid_auth",
+        "not_authed",
+        "not_installed",
+        "unauthorized",
+    }
+)
 
 
 def _interleave(

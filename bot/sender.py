@@ -50,3 +50,8 @@ class ChatSender(Protocol):
     async def notify(self, channel: ChannelRef, text: str) -> None:
         """A plain message to a channel (e.g. 'alerts to this channel were disabled: ...')."""
         ...
+
+    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+        """A direct message from the bot to one person (whoever subscribed a channel whose
+        alerts had to stop). Slack: the app's Messages tab; Discord: a DM channel."""
+        ...

@@ -46,7 +46,9 @@ class ChatServer:
     def __init__(self, *, chaos: Chaos | None = None) -> None:
         self.calls: list[Call] = []
         self.alerts: list[tuple[str, str, Alert]] = []  # (op, channel, alert) of accepted calls
+        self.notes: list[str] = []  # texts of accepted notify calls
         self.gone: set[str] = set()
+        self.revoked: set[str] = set()  # channels whose workspace revoked our token
         self.deleted: set[str] = set()
         self.script: dict[str, list[str]] = {}
         self.chaos = chaos
@@ -113,10 +115,14 @@ class ChatServer:
             return web.json_response({"ok": False, "error": "internal_error"}, status=500)
         if channel in self.gone:
             return web.json_response({"ok": False, "error": "channel_not_found"}, status=404)
+        if channel in self.revoked:
+            return web.json_response({"ok": False, "error": "token_revoked"}, status=401)
         parent = str(body.get("parent", ""))
         if op in ("edit", "reply") and parent in self.deleted:
             return web.json_response({"ok": False, "error": "message_not_found"}, status=404)
         ts = parent if op == "edit" else f"{next(self._ts)}"
+        if op == "notify":
+            self.notes.append(str(body.get("text", "")))
         if "content" in body:
             self.alerts.append((op, channel, decode(Alert, body["content"])))
         self.calls.append(
@@ -191,7 +197,7 @@ class HttpChatSender:
         error = data.get("error")
         if error == "message_not_found":
             raise DeliveryError("message_gone")
-        if error == "channel_not_found":
+        if error in ("channel_not_found", "token_revoked"):
             raise DeliveryError(error, permanent=True)
         if not data.get("ok"):
             raise DeliveryError(f"http {resp.status_code} {error}")
@@ -221,6 +227,9 @@ class HttpChatSender:
 
     async def notify(self, channel: ChannelRef, text: str) -> None:
         await self._call("notify", {"channel": channel.key, "text": text})
+
+    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+        await self._call("notify", {"channel": f"user:{workspace}:{user_id}", "text": text})
 
 
 def channels(

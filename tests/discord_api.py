@@ -89,6 +89,7 @@ class DiscordAPI:
         self.chaos = chaos
         self.faults: Counter[str] = Counter()
         self.nonces: dict[str, dict[str, Any]] = {}  # enforced nonce -> the message it made
+        self.dms: dict[str, str] = {}  # user id -> their DM channel id with the bot
         self._closing = asyncio.Event()
         self.calls: list[Call] = []
         self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> id -> message
@@ -112,6 +113,7 @@ class DiscordAPI:
         r.add_get(PREFIX + "/gateway/bot", self._gateway)
         r.add_put(PREFIX + "/applications/{app}/commands", self._sync)
         r.add_put(PREFIX + "/applications/{app}/guilds/{guild}/commands", self._sync)
+        r.add_post(PREFIX + "/users/@me/channels", self._open_dm)
         r.add_post(PREFIX + "/channels/{channel}/messages", self._post_message)
         r.add_patch(PREFIX + "/channels/{channel}/messages/{message}", self._edit_message)
         r.add_post(PREFIX + "/channels/{channel}/messages/{message}/threads", self._start_thread)
@@ -335,6 +337,17 @@ class DiscordAPI:
                 }
             )
         return self._ok(out)
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """POST /users/@me/channels {recipient_id}: the DM channel with that user (type 1)."""
+        call = await self._record(request)
+        if not call.authorized:
+            return self._unauthorized()
+        user = str((call.json or {}).get("recipient_id", ""))
+        dm = self.dms.setdefault(user, str(9_100_000_000_000_000_000 + len(self.dms)))
+        channel = {"id": dm, "type": 1, "last_message_id": None}
+        channel["recipients"] = [{"id": user, "username": "someone", "discriminator": "0"}]
+        return _answered(call, self._ok(channel))
 
     async def _post_message(self, request: web.Request) -> web.Response:
         call = await self._record(request)

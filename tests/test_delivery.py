@@ -542,7 +542,10 @@ async def test_a_deleted_channel_is_disabled_and_dead_lettered_and_the_others_ca
     assert [m.kind for m in rig.server.per_channel()[gone.key]] == ["start"]
     to_gone = [r for r in rig.server.requests[since:] if r[1] == gone.key]
     assert len(to_gone) == 1  # one refusal, then nothing more is tried there
-    assert rig.server.ops("notify") == []  # nobody to tell in a channel that is gone
+    # Nobody to tell in a channel that is gone: whoever subscribed it hears, once, directly.
+    [told] = rig.server.ops("notify")
+    assert told.channel == "user:T1:U1"
+    assert gone.channel in rig.server.notes[0] and "channel_not_found" in rig.server.notes[0]
     sub = await rig.subs.get(gone)
     assert sub is not None and sub.disabled_reason == "channel_not_found"
     report = await deliveries_report(rig.redis)
@@ -685,3 +688,14 @@ async def test_a_channel_hears_only_the_part_of_a_grouped_outage_it_subscribed_t
     assert [m.kind for m in per[web.key]] == ["start", "recovery"]
     assert [m.kind for m in per[api.key]] == ["start"]
     assert strict.key not in per, "never told of the start, so never told of the end"
+
+
+async def test_a_revoked_token_disables_the_channel_without_trying_to_tell_anyone(rig):
+    [channel] = channels(1)
+    await rig.subscribe([channel])
+    rig.server.revoked.add(channel.key)
+    await rig.outage()
+    await rig.delivery().drain(10)
+    sub = await rig.subs.get(channel)
+    assert sub is not None and sub.disabled_reason == "token_revoked"
+    assert rig.server.ops("notify") == [], "a dead token cannot send a direct message either"

@@ -569,3 +569,7 @@ async def test_a_channel_deleted_mid_incident_is_disabled_and_the_others_carry_o
     report = await deliveries_report(rig.redis)
     assert {d.channel for d in report.dead} == {gone.key}
     assert {d.error for d in report.dead} == {"unknown_channel"}
+    # Whoever subscribed it is told once, in a DM, with a link to the channel.
+    dm = rig.api.dms["1100000000000000555"]
+    [told] = rig.api.posted(dm)
+    assert f"<#{gone.channel}>" in told["content"] and "unknown_channel" in told["content"]

@@ -33,10 +33,12 @@ def test_the_manifest_has_the_sections_slack_requires(manifest: dict) -> None:
     assert 0 < len(manifest["features"]["bot_user"]["display_name"]) <= 80
 
 
-def test_the_app_home_shows_the_board_and_no_messages_tab(manifest: dict) -> None:
+def test_the_app_home_shows_the_board_and_a_read_only_messages_tab(manifest: dict) -> None:
     home = manifest["features"]["app_home"]
     assert home["home_tab_enabled"] is True
-    assert home["messages_tab_enabled"] is False
+    # The bot writes there (a subscriber told their channel stopped); people cannot write back.
+    assert home["messages_tab_enabled"] is True
+    assert home["messages_tab_read_only_enabled"] is True
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
 
 

@@ -367,9 +367,12 @@ def slack_channels(n: int) -> list[ChannelRef]:
     return [ChannelRef(Platform.SLACK, "T0001", f"C{i:05d}") for i in range(n)]
 
 
+SUBSCRIBER = "U42"
+
+
 async def subscribe_api(rig: Replay, channels: Iterable[ChannelRef]) -> None:
     for c in channels:
-        await rig.subs.subscribe(c, ["api"], all_claude=False, user="U42", now=rig.clock())
+        await rig.subs.subscribe(c, ["api"], all_claude=False, user=SUBSCRIBER, now=rig.clock())
 
 
 def assert_thread(api: SlackApi, channel: str, expected: Sequence[str]) -> None:
@@ -454,6 +457,11 @@ async def test_a_deleted_slack_channel_is_disabled_mid_incident_and_the_others_c
     assert all(s is not None and s.disabled_reason is None for s in others)
     assert {d.channel for d in report.dead} == {gone.key}
     assert {d.error for d in report.dead} == {"channel_not_found"}
+    # Whoever subscribed it is told once, in the app's Messages tab, with a link to the channel.
+    [told] = [c for c in api.accepted_to("chat.postMessage") if c.params["channel"] == SUBSCRIBER]
+    assert (
+        f"<#{gone.channel}>" in told.params["text"] and "channel_not_found" in told.params["text"]
+    )
 
 
 # -- 2. `aistatus run` in Slack HTTP mode, as a process --------------------------------------------

@@ -224,6 +224,12 @@ class DiscordSender:
         payload = {"content": clip(text, CONTENT_MAX), "allowed_mentions": NO_MENTIONS}
         await self._call(self.http.send_message(channel.channel, params=_params(payload)))
 
+    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+        """A direct message: open (or find) the DM channel with the user, then post in it.
+        Raises: DeliveryError."""
+        dm = await self._call(self.http.start_private_message(int(user_id)))
+        await self.notify(ChannelRef(Platform.DISCORD, workspace, str(dm["id"])), text)
+
     async def _start_thread(self, parent: MessageRef, alert: Alert) -> str | None:
         """The new thread's id, or None where threads are refused. A thread started from a
         message has the message's id, so "already created" (a redelivery) reuses it."""

@@ -243,6 +243,17 @@ class SlackSender:
         )
         return MessageRef(channel=parent.channel, ts=parent.ts, thread=thread)
 
+    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+        """A direct message in the app's Messages tab: chat.postMessage to the user's id. The
+        text is ours (it may mention a channel as <#C…>), so it is not escaped.
+        Raises: DeliveryError."""
+        where = ChannelRef(Platform.SLACK, workspace, user_id)
+        await self._call(
+            self._client.chat_postMessage(
+                channel=user_id, text=text, unfurl_links=False, **await self._auth(where)
+            )
+        )
+
     async def notify(self, channel: ChannelRef, text: str) -> None:
         """A plain message to a channel. Raises: DeliveryError."""
         await self._call(
