@@ -575,7 +575,7 @@ async def test_a_deleted_parent_message_is_replaced_by_a_new_parent(rig):
 
 
 async def test_after_max_attempts_an_entry_is_dead_lettered_and_the_next_alert_opens_a_parent(
-    rig,
+    rig, redis_server
 ):
     (chan,) = channels(1)
     await rig.subscribe([chan])
@@ -592,6 +592,18 @@ async def test_after_max_attempts_an_entry_is_dead_lettered_and_the_next_alert_o
     await rig.record(TransitionKind.UPDATE, Status.MAJOR_OUTAGE, reason=Reason.WORSENED)
     await delivery.drain(10)
     assert [(c.op, c.kind) for c in rig.server.calls] == [("post", "update")]
+
+    # What an operator sees: `aistatus deliveries` lists it and exits 1.
+    env = {**os.environ, "REDIS_URL": redis_server.url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--env-file", os.devnull, "deliveries",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        out, _ = await proc.communicate()
+    text = out.decode()
+    assert proc.returncode == 1
+    assert "dead: 1" in text and chan.key in text and "http 500 (after 3 attempts)" in text
 
 
 async def test_the_report_lists_an_entry_waiting_for_its_next_attempt(rig):
