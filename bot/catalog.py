@@ -157,6 +157,31 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _removed_surfaces(over: Mapping[str, Any]) -> set[str]:
+    surfaces = over.get("surfaces")
+    if not isinstance(surfaces, Mapping):
+        return set()
+    return {str(k) for k, v in surfaces.items() if v is None}
+
+
+def _without_alternatives(data: dict[str, Any], removed: set[str]) -> dict[str, Any]:
+    """A surface the operator removed is no one's alternative any more (a typo in an
+    alternative still fails validation: only removed surfaces are dropped)."""
+    surfaces = data.get("surfaces")
+    if not removed or not isinstance(surfaces, dict):
+        return data
+    out = dict(surfaces)
+    for sid, surface in surfaces.items():
+        if isinstance(surface, dict) and isinstance(surface.get("alternatives"), list):
+            kept = [
+                a
+                for a in surface["alternatives"]
+                if (a.get("surface") if isinstance(a, dict) else a) not in removed
+            ]
+            out[sid] = {**surface, "alternatives": kept}
+    return {**data, "surfaces": out}
+
+
 def shipped_text() -> str:
     return resources.files("bot").joinpath("data", SHIPPED).read_text("utf-8")
 
@@ -203,6 +228,7 @@ def load_catalog(override: Path | None = None) -> Catalog:
                 source=str(override),
                 key="AISTATUS_CATALOG",
             ) from e
-        data = merge(data, _read_yaml(text, str(override)))
+        over = _read_yaml(text, str(override))
+        data = _without_alternatives(merge(data, over), _removed_surfaces(over))
         source = str(override)
     return parse_catalog(data, source=source)
