@@ -575,3 +575,11 @@ async def test_subscribe_through_the_real_command_layer_is_stored_and_announced(
     assert sub.surfaces == frozenset({"api", "code"})
     assert sub.min_severity is Status.PARTIAL_OUTAGE
     assert sub.created_by == USER
+
+
+def test_the_readme_invite_asks_for_exactly_the_permissions_the_bot_needs():
+    from bot.chat.discord_bot import invite_permissions
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    value = invite_permissions().value
+    assert f"permissions={value}" in readme and f"`{value}`" in readme

@@ -84,6 +84,19 @@ async def configure_gateway(http: HTTPClient) -> None:
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
 
 
+def invite_permissions() -> discord.Permissions:
+    """What the invite URL asks for (README): see channels, post alerts with embeds, edit and
+    reply to its own alerts, and thread updates under them."""
+    return discord.Permissions(
+        view_channel=True,
+        send_messages=True,
+        embed_links=True,
+        read_message_history=True,
+        create_public_threads=True,
+        send_messages_in_threads=True,
+    )
+
+
 def bot_intents() -> discord.Intents:
     """Only `guilds`: no privileged intents. Interactions arrive without any intent."""
     intents = discord.Intents.none()
