@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -144,7 +144,8 @@ def assess(
 ) -> Verdict:
     """Combine one surface's signal states (after hysteresis) into a Verdict. Rules:
 
-    1. Stale or unknown signals are ignored.
+    1. Stale or unknown signals are ignored, except crowd reports: aged out, they say
+       "nobody reports a problem now" (operational).
     2. The official page, when it says anything but operational, decides (not suspected).
     3. An official maintenance is never overridden by probes or crowd reports; neither is an
        official "operational, incident in monitoring" (a fix is out; reports lag behind it).
@@ -158,8 +159,13 @@ def assess(
             sig = Signal(name)
         except ValueError:
             continue
-        if st.effective is not Status.UNKNOWN and staleness.fresh(sig, st, now):
+        if st.effective is Status.UNKNOWN:
+            continue
+        if staleness.fresh(sig, st, now):
             known[sig] = st
+        elif sig is Signal.CROWD:
+            # Reports that aged out of the window are not blindness: nobody reports it now.
+            known[sig] = replace(st, effective=Status.OPERATIONAL)
     official = known.get(Signal.OFFICIAL)
     if official is not None and official.effective is not Status.OPERATIONAL:
         why = f"official page: {official.effective.label}"

@@ -17,6 +17,8 @@ from bot.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
+REASSESS_EVERY = 60.0  # seconds: suspicions age out (crowd reports, probe results) even unpolled
+
 
 def _guarded(name: str, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
     """A job that logs its failure in one line (with traceback at debug) and keeps its schedule:
@@ -66,4 +68,12 @@ def build_scheduler(
             misfire_grace_time=max(1, int(watcher.probe_interval)),
             next_run_time=first,
         )
+    scheduler.add_job(
+        _guarded("reassess", watcher.reassess),
+        IntervalTrigger(seconds=REASSESS_EVERY, jitter=5.0),
+        id="reassess",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=int(REASSESS_EVERY),
+    )
     return scheduler

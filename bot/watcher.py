@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -16,7 +16,7 @@ from bot import metrics
 from bot.assess import official_observations
 from bot.catalog import Catalog, ProbeSpec
 from bot.errors import ProbeError
-from bot.model import Observation, SurfaceState, Transition
+from bot.model import Observation, Status, SurfaceState, Transition
 from bot.probe import run_probes
 from bot.sender import Sink
 from bot.statuspage import (
@@ -230,6 +230,28 @@ class Watcher:
             recorded.extend(transitions)
         return recorded
 
+    async def reassess(self) -> list[Transition]:
+        """Decide again, with no new evidence, every surface out on a suspicion: crowd reports
+        and probe results age, and a surface with no status page (or with probes off) has no
+        poll that would notice. One read per provider; commits only where something changed."""
+        now = self.clock()
+        recorded: list[Transition] = []
+        by_provider: dict[str, list[str]] = {}
+        for s in self.catalog.surfaces.values():
+            by_provider.setdefault(s.provider, []).append(s.id)
+        for provider, surfaces in by_provider.items():
+            states = await self.store.read(provider, surfaces)
+            stale = {
+                sid: st
+                for sid, st in states.items()
+                if st.suspected and st.status.rank >= Status.MAINTENANCE.rank
+            }
+            if not stale:
+                continue
+            transitions, _ = await self._commit(provider, stale, [], now, None, again=stale)
+            recorded.extend(transitions)
+        return recorded
+
     async def on_crowd(self, observation: Observation) -> None:
         await self.observe([observation])
 
@@ -240,10 +262,13 @@ class Watcher:
         observations: Sequence[Observation],
         now: datetime,
         page: PageCache | None,
+        *,
+        again: Iterable[str] = (),
     ) -> tuple[list[Transition], dict[str, SurfaceState]]:
-        """Decide every surface that has observations, commit them in one script, retry the
-        surfaces another job moved meanwhile, and publish what was recorded."""
-        by_surface: dict[str, list[Observation]] = {}
+        """Decide every surface that has observations (and those in `again`, with none), commit
+        them in one script, retry the surfaces another job moved meanwhile, and publish what was
+        recorded."""
+        by_surface: dict[str, list[Observation]] = {surface: [] for surface in again}
         for obs in observations:
             by_surface.setdefault(obs.surface, []).append(obs)
         current = dict(states)

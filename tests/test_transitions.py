@@ -312,3 +312,18 @@ def test_a_severity_change_is_an_update_and_the_version_always_moves():
     ]
     assert s.states["api"].version == v + 1
     assert worse[0].id == f"api@{v + 1}"
+
+
+def test_crowd_reports_on_a_surface_with_no_status_page_age_out_to_a_withdrawal():
+    s = Surfaces()
+    now = T0
+    started = s.feed([Observation("gemini", Signal.CROWD, Status.PARTIAL_OUTAGE, now)], now)
+    assert [(t.kind, t.suspected) for t in started] == [(TransitionKind.START, True)]
+    soon = now + timedelta(minutes=9)
+    assert decide(s.states["gemini"], [], provider="google", now=soon).transition is None
+    later = now + timedelta(minutes=11)
+    done = decide(s.states["gemini"], [], provider="google", now=later).transition
+    assert done is not None and (done.kind, done.reason) == (
+        TransitionKind.RECOVERY,
+        Reason.WITHDRAWN,
+    )

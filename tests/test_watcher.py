@@ -295,3 +295,18 @@ def _closed_port() -> int:
 
 def test_the_shipped_catalog_loads():
     assert "api" in load_catalog().surfaces
+
+
+async def test_a_crowd_suspicion_with_no_poll_to_end_it_is_withdrawn_once_reports_age(
+    page, redis, client, clock
+):
+    from bot.model import Observation
+
+    w = watcher_for(catalog_for(page.url), redis, client, clock)
+    await w.on_crowd(Observation("gemini", Signal.CROWD, Status.PARTIAL_OUTAGE, clock()))
+    clock.advance(5 * 60)
+    assert await w.reassess() == [], "still inside the reports' window"
+    clock.advance(6 * 60)
+    [withdrawn] = await w.reassess()
+    assert (withdrawn.surface, withdrawn.reason) == ("gemini", Reason.WITHDRAWN)
+    assert await w.reassess() == [], "once"
