@@ -45,11 +45,6 @@ def etag(provider: str) -> str:
     return f"{PREFIX}:{{p:{provider}}}:etag"
 
 
-def surfaces_index() -> str:
-    """Hash surface -> provider of every surface ever stored (lets readers find state keys)."""
-    return f"{PREFIX}:surfaces"
-
-
 # -- channels (issue 3) ---------------------------------------------------------------------------
 
 
