@@ -281,6 +281,8 @@ class Watcher:
                 d = decide(
                     prev, by_surface[surface], provider=provider, now=now, policy=self.policy
                 )
+                if not by_surface[surface] and d.transition is None:
+                    continue  # re-decided with no new evidence and nothing changed: no write
                 writes.append(Write(surface, prev.version, d.state, d.transition))
             if not writes and page is None:
                 break

@@ -310,3 +310,14 @@ async def test_a_crowd_suspicion_with_no_poll_to_end_it_is_withdrawn_once_report
     [withdrawn] = await w.reassess()
     assert (withdrawn.surface, withdrawn.reason) == ("gemini", Reason.WITHDRAWN)
     assert await w.reassess() == [], "once"
+
+
+async def test_reassessing_a_suspicion_that_still_holds_writes_nothing(page, redis, client, clock):
+    from bot.model import Observation
+
+    w = watcher_for(catalog_for(page.url), redis, client, clock)
+    await w.on_crowd(Observation("gemini", Signal.CROWD, Status.PARTIAL_OUTAGE, clock()))
+    before = (await w.store.read("google", ["gemini"]))["gemini"].version
+    clock.advance(60)
+    assert await w.reassess() == []
+    assert (await w.store.read("google", ["gemini"]))["gemini"].version == before
