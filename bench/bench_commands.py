@@ -1,6 +1,6 @@
 """`python -m bench commands`: `/aistatus` command handling time per verb, and the fan-out lookup
 of the channels a transition may concern, against a real Redis holding 10,000 subscriptions.
-IO: a private redis-server, the real stores, `bot.actions.handle`."""
+IO: a private redis-server, the real stores, `bot.chat.actions.handle`."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ from bench.common import (
     private_redis,
     table,
 )
-from bot.actions import Services, handle
-from bot.catalog import Catalog, load_catalog
+from bot.chat.actions import Services, handle
 from bot.clock import ManualClock
-from bot.model import ChannelRef, CommandContext, Observation, Platform, Status
+from bot.core.catalog import Catalog, load_catalog
+from bot.core.model import ChannelRef, CommandContext, Observation, Platform, Status
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
-from bot.watcher import Watcher
+from bot.watch.watcher import Watcher
 
 SEED = 20260923
 LOOKUP_BUDGET = 60.0  # seconds per fan-out row at most (full run)
@@ -228,7 +228,9 @@ async def main(*, quick: bool) -> None:
             await time_candidates(subs, surfaces, lookups, 10.0 if quick else LOOKUP_BUDGET)
             for surfaces in (("claude.ai", "mobile"), ("api",), ("chatgpt",))
         ]
-    heading(f"commands: bot.actions.handle per verb ({subscriptions:,} subscriptions in Redis)")
+    heading(
+        f"commands: bot.chat.actions.handle per verb ({subscriptions:,} subscriptions in Redis)"
+    )
     print(
         table(
             ["verb", "command text", "calls", "wall p50", "wall p99", "CPU/call", "errors"],

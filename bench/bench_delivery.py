@@ -34,11 +34,11 @@ from bench.chatservers import (
     Window,
 )
 from bench.common import heading, secs, server_counters, table
-from bot.catalog import Catalog, load_catalog
-from bot.chat.discord_bot import DiscordSender, configure_api_base, open_rest_client
-from bot.chat.slack import SlackSender, slack_web_client
-from bot.delivery import Delivery, DeliveryConfig, DeliveryMetrics
-from bot.model import (
+from bot.chat.discord.client import DiscordSender, configure_api_base, open_rest_client
+from bot.chat.ports import ChatSender
+from bot.chat.slack.app import SlackSender, slack_web_client
+from bot.core.catalog import Catalog, load_catalog
+from bot.core.model import (
     ChannelRef,
     Incident,
     Platform,
@@ -49,9 +49,9 @@ from bot.model import (
     Transition,
     TransitionKind,
 )
-from bot.pacing import UNLIMITED
-from bot.redisproc import RedisProcess
-from bot.sender import ChatSender
+from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics
+from bot.delivery.pacing import UNLIMITED
+from bot.ops.redisproc import RedisProcess
 from bot.settings import Settings
 from bot.store.connect import connect
 from bot.store.subscriptions import SubscriptionStore
@@ -473,7 +473,7 @@ async def limited_run(
         f"CPU: delivery process {cpu:.1f} s ({cpu / max(1, delivered) * 1000:.2f} ms per message,"
         f" senders included), chat servers {stats['cpu'] - chat0:.1f} s, redis-server "
         f"{redis_cpu:.1f} s. Engine config: DeliveryConfig() defaults (workers="
-        f"{config.workers}, shipped pacing bot.pacing.DEFAULT_POLICIES)."
+        f"{config.workers}, shipped pacing bot.delivery.pacing.DEFAULT_POLICIES)."
     )
 
 

@@ -38,12 +38,12 @@ from bench.common import (
 )
 from bot.app import build_bot
 from bot.clock import ManualClock
-from bot.model import Transition, decode_json
-from bot.scheduler import build_scheduler
+from bot.core.model import Transition, decode_json
 from bot.settings import Settings
 from bot.store import keys
 from bot.store.surfaces import SurfaceStore
-from bot.watcher import Watcher
+from bot.watch.scheduler import build_scheduler
+from bot.watch.watcher import Watcher
 
 DEFAULT_INTERVAL = float(Settings.model_fields["poll_interval"].default)  # 15 s
 WARMUP_POLLS = 3  # one full payload cycle: loads the scripts, opens the connections

@@ -6,8 +6,8 @@ channel. IO. The parent talks to it over a third (control) port and stops it by 
 Limits enforced (when `limits` is on), checked when a request arrives, answered after `latency`:
 - Slack chat.postMessage: 1 message/s per channel with a burst of 3, and per workspace 5/s with a
   burst of 30 (Slack publishes only "several hundred per minute"; this is the figure
-  bot.pacing.SLACK models). Exceeded: HTTP 429 `{"ok": false, "error": "ratelimited"}` with an
-  integer `Retry-After` header, as Slack does.
+  bot.delivery.pacing.SLACK models). Exceeded: HTTP 429 `{"ok": false, "error": "ratelimited"}` with
+  an integer `Retry-After` header, as Slack does.
 - Discord: 50 requests per 1 s window, global per bot (every request counts); POST
   /channels/{id}/messages 5 per 5 s window per channel, announced in X-RateLimit-Limit /
   -Remaining / -Reset / -Reset-After / -Bucket on every answer. Exceeded: HTTP 429 with

@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 import yaml
 from redis.asyncio import Redis
 
-from bot.catalog import Catalog, merge, parse_catalog, shipped_text
-from bot.demo import fixture
-from bot.redisproc import RedisProcess
-from bot.statusserver import StatusServer
+from bot.core.catalog import Catalog, merge, parse_catalog, shipped_text
+from bot.ops.demo import fixture
+from bot.ops.redisproc import RedisProcess
+from bot.ops.statusserver import StatusServer
 from bot.store.connect import connect
 
 T = TypeVar("T")

@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(status(settings, sys.stdout))
         if command == "demo":
-            from bot.demo import run_demo
+            from bot.ops.demo import run_demo
 
             if settings.log_level != "DEBUG":  # the demo's output is the console sink itself
                 logging.getLogger("bot").setLevel(logging.WARNING)

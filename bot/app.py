@@ -18,28 +18,29 @@ import discord
 import httpx
 from redis.asyncio import Redis
 
-from bot import __version__, actions, replies
-from bot.actions import Services
-from bot.assess import official_observations
-from bot.catalog import Catalog, load_catalog
+from bot import __version__
+from bot.chat import actions, replies
+from bot.chat.actions import Services
+from bot.chat.ports import ChatSender, CommandHandler, HomeProvider, Sink
 from bot.clock import utcnow
-from bot.crowd import CrowdThresholds
-from bot.delivery import Delivery, DeliveryConfig
+from bot.core.assess import official_observations
+from bot.core.catalog import Catalog, load_catalog
+from bot.core.crowd import CrowdThresholds
+from bot.core.model import CommandContext, Platform, Reply, Status, SurfaceState
+from bot.core.transitions import Policy, decide
+from bot.delivery.engine import Delivery, DeliveryConfig
 from bot.errors import ConfigError, ProbeError
-from bot.health import build_health_app, start_health_server
-from bot.model import CommandContext, Platform, Reply, Status, SurfaceState
-from bot.probe import run_probes
-from bot.redisproc import RedisProcess
-from bot.scheduler import build_scheduler
-from bot.sender import ChatSender, CommandHandler, HomeProvider, Sink
+from bot.ops.console import ConsoleSink
+from bot.ops.health import build_health_app, start_health_server
+from bot.ops.redisproc import RedisProcess
+from bot.ops.table import StatusRow, render_table
 from bot.settings import Settings
-from bot.sink import ConsoleSink
-from bot.statuspage import PageReading, fetch_summary, parse_summary
 from bot.store.connect import connect
 from bot.store.surfaces import SurfaceStore
-from bot.table import StatusRow, render_table
-from bot.transitions import Policy, decide
-from bot.watcher import Watcher
+from bot.watch.probe import run_probes
+from bot.watch.scheduler import build_scheduler
+from bot.watch.statuspage import PageReading, fetch_summary, parse_summary
+from bot.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ async def start_slack(
 ) -> None:
     """Socket Mode (default) or HTTP mode; one workspace by token, or many through OAuth.
     Raises: ConfigError for a missing or refused token."""
-    from bot.chat.slack import (
+    from bot.chat.slack.app import (
         SlackSender,
         build_slack_app,
         run_http_mode,
@@ -242,13 +243,13 @@ async def start_discord(
 ) -> None:
     """Log in over REST (alerts flow even while the gateway reconnects), then run the gateway.
     Raises: ConfigError when Discord refuses DISCORD_TOKEN."""
-    from bot.chat.discord_bot import (
+    from bot.chat.discord.client import (
         DiscordBot,
         DiscordSender,
         configure_api_base,
         configure_gateway,
     )
-    from bot.chat.discord_commands import CommandRunner
+    from bot.chat.discord.commands import CommandRunner
 
     assert settings.discord_token is not None
     configure_api_base(settings.discord_api_url)
@@ -347,7 +348,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
 
 async def deliveries(settings: Settings, out: TextIO) -> int:
     """`aistatus deliveries`: what is queued, retrying and dead. Exit 1 when anything is dead."""
-    from bot.delivery import deliveries_report
+    from bot.delivery.engine import deliveries_report
 
     async with redis_for(settings) as redis:
         report = await deliveries_report(redis)
@@ -366,7 +367,7 @@ async def deliveries(settings: Settings, out: TextIO) -> int:
 
 def write_manifests(settings: Settings, path: str) -> int:
     """`aistatus manifests`: the Discord command definitions, from the code."""
-    from bot.chat.discord_commands import write_manifest
+    from bot.chat.discord.commands import write_manifest
 
     write_manifest(Path(path), catalog_of(settings))
     print(f"wrote {path}")

@@ -13,8 +13,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.clock import ManualClock
-from bot.demo import fixture
-from bot.redisproc import RedisProcess
+from bot.ops.demo import fixture
+from bot.ops.redisproc import RedisProcess
 
 FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
 

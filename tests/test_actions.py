@@ -11,10 +11,11 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from bot import actions
-from bot.actions import Services, handle
-from bot.catalog import load_catalog
-from bot.model import (
+from bot.chat import actions
+from bot.chat.actions import Services, handle
+from bot.chat.replies import FORBIDDEN_TEXT, INTERNAL_ERROR_TEXT
+from bot.core.catalog import load_catalog
+from bot.core.model import (
     ChannelRef,
     CommandContext,
     Incident,
@@ -27,7 +28,6 @@ from bot.model import (
     Transition,
     TransitionKind,
 )
-from bot.replies import FORBIDDEN_TEXT, INTERNAL_ERROR_TEXT
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import Write
 
@@ -290,7 +290,7 @@ async def test_same_ids_on_slack_and_discord_are_different_people(svc):
 
 async def test_a_failing_watcher_does_not_lose_the_report(svc, recorder, caplog):
     recorder.fail = True
-    with caplog.at_level(logging.ERROR, logger="bot.actions"):
+    with caplog.at_level(logging.ERROR, logger="bot.chat.actions"):
         reply = await handle("report code", ctx(), svc)
     assert reply.text.startswith("Thanks — 1 person")
     assert "watcher is down" in caplog.text
@@ -352,7 +352,7 @@ async def test_an_internal_failure_is_logged_not_shown(svc, caplog, tmp_path):
         unix_socket_path=str(tmp_path / "no-such.sock"), retry=Retry(NoBackoff(), 0)
     )
     broken = replace(svc, subscriptions=SubscriptionStore(dead))
-    with caplog.at_level(logging.ERROR, logger="bot.actions"):
+    with caplog.at_level(logging.ERROR, logger="bot.chat.actions"):
         reply = await handle("list", ctx(), broken)
     await dead.aclose()
     assert reply.text == INTERNAL_ERROR_TEXT and reply.error
@@ -360,7 +360,7 @@ async def test_an_internal_failure_is_logged_not_shown(svc, caplog, tmp_path):
 
 
 async def test_run_takes_a_parsed_command(svc):
-    from bot.commands import Command, Verb
+    from bot.chat.commands import Command, Verb
 
     reply = await actions.run(Command(Verb.SUBSCRIBE, all_surfaces=True), ctx(), svc)
     assert (

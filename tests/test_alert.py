@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.alert import alert_id, alert_text, build_alerts, for_channel, trim_update
-from bot.catalog import load_catalog
-from bot.model import (
+from bot.alerting.alert import alert_id, alert_text, build_alerts, for_channel, trim_update
+from bot.core.catalog import load_catalog
+from bot.core.model import (
     Alert,
     AlertKind,
     Incident,
@@ -24,7 +24,7 @@ from bot.model import (
     decode,
     encode,
 )
-from bot.suggest import NO_BACKUPS_TEXT
+from bot.core.suggest import NO_BACKUPS_TEXT
 from tests.conftest import fixture_json
 
 CATALOG = load_catalog()

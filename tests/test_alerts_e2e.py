@@ -10,18 +10,18 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from bot import actions
-from bot.actions import Services
-from bot.delivery import Delivery, DeliveryConfig
-from bot.demo import identified_update
-from bot.model import AlertKind, ChannelRef, CommandContext, Platform
-from bot.pacing import UNLIMITED
-from bot.retry import RetryPolicy
-from bot.statusserver import StatusServer
+from bot.chat import actions
+from bot.chat.actions import Services
+from bot.core.model import AlertKind, ChannelRef, CommandContext, Platform
+from bot.delivery.engine import Delivery, DeliveryConfig
+from bot.delivery.pacing import UNLIMITED
+from bot.delivery.retry import RetryPolicy
+from bot.ops.demo import identified_update
+from bot.ops.statusserver import StatusServer
 from bot.store.surfaces import SurfaceStore
-from bot.watcher import Watcher
-from tests.chatserver import ChatServer, HttpChatSender
+from bot.watch.watcher import Watcher
 from tests.conftest import ManualClock, fixture_json
+from tests.peers.chatserver import ChatServer, HttpChatSender
 from tests.test_watcher import Recorder, catalog_for
 
 CONFIG = DeliveryConfig(

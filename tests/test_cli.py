@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.statusserver import StatusServer
+from bot.ops.statusserver import StatusServer
 from tests.conftest import fixture_json
 
 

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.catalog import load_catalog
-from bot.commands import (
+from bot.chat.commands import (
     HELP_LINES,
     SEVERITY_FLAGS,
     USAGE,
@@ -26,9 +25,10 @@ from bot.commands import (
     parse,
     resolve_surface,
 )
-from bot.duration import humanize, parse_duration
+from bot.core.catalog import load_catalog
+from bot.core.duration import humanize, parse_duration
+from bot.core.model import Status
 from bot.errors import CommandError
-from bot.model import Status
 
 CATALOG = load_catalog()
 V = Verb

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.crowd import CrowdThresholds, count, crowd_observation
-from bot.model import Signal, Status
+from bot.core.crowd import CrowdThresholds, count, crowd_observation
+from bot.core.model import Signal, Status
 from bot.store import keys
 from bot.store.crowd import CrowdStore
 

@@ -23,17 +23,8 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from bot.catalog import load_catalog
-from bot.delivery import (
-    Delivery,
-    DeliveryConfig,
-    DeliveryMetrics,
-    Plan,
-    Step,
-    deliveries_report,
-    plan_delivery,
-)
-from bot.model import (
+from bot.core.catalog import load_catalog
+from bot.core.model import (
     AlertKind,
     ChannelRef,
     Incident,
@@ -45,14 +36,23 @@ from bot.model import (
     Transition,
     TransitionKind,
 )
-from bot.pacing import UNLIMITED
-from bot.retry import RetryPolicy
+from bot.delivery.engine import (
+    Delivery,
+    DeliveryConfig,
+    DeliveryMetrics,
+    Plan,
+    Step,
+    deliveries_report,
+    plan_delivery,
+)
+from bot.delivery.pacing import UNLIMITED
+from bot.delivery.retry import RetryPolicy
 from bot.store import keys
 from bot.store.messages import MessageStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore, Write
-from tests.chaos import Chaos
-from tests.chatserver import ChatServer, HttpChatSender, channels
+from tests.peers.chaos import Chaos
+from tests.peers.chatserver import ChatServer, HttpChatSender, channels
 
 CATALOG = load_catalog()
 # Generous timeouts: on a loaded test machine a timed-out call the server did apply would be sent
@@ -355,12 +355,12 @@ import asyncio, sys
 from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
-from bot.catalog import load_catalog
-from bot.delivery import Delivery, DeliveryMetrics
-from bot.model import Platform
+from bot.core.catalog import load_catalog
+from bot.delivery.engine import Delivery, DeliveryMetrics
+from bot.core.model import Platform
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
-from tests.chatserver import HttpChatSender
+from tests.peers.chatserver import HttpChatSender
 from tests.test_delivery import FAST
 
 async def main(redis_url, chat_url):

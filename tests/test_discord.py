@@ -15,18 +15,26 @@ from typing import Any
 import pytest
 from discord.http import Route
 
-from bot.actions import Services, handle
-from bot.catalog import load_catalog
-from bot.chat.discord_bot import (
+from bot.chat.actions import Services, handle
+from bot.chat.discord.client import (
     DiscordBot,
     DiscordSender,
     configure_api_base,
     open_rest_client,
 )
-from bot.chat.discord_commands import CommandRunner, manifest_text
+from bot.chat.discord.commands import CommandRunner, manifest_text
+from bot.core.catalog import load_catalog
+from bot.core.model import (
+    AlertKind,
+    ChannelRef,
+    CommandContext,
+    MessageRef,
+    Platform,
+    Reply,
+    Status,
+)
 from bot.errors import CommandError, ConfigError, DeliveryError
-from bot.model import AlertKind, ChannelRef, CommandContext, MessageRef, Platform, Reply, Status
-from tests.discord_api import APP_ID, TOKEN, DiscordAPI
+from tests.peers.discord_api import APP_ID, TOKEN, DiscordAPI
 from tests.test_discord_render import make_alert
 
 GUILD = "1100000000000000001"
@@ -250,7 +258,7 @@ _ids = itertools.count(1_250_000_000_000_000_000)
 
 
 class Handler:
-    """Stands in for bot.actions.handle: records what it was asked, answers with `reply`."""
+    """Stands in for bot.chat.actions.handle: records what it was asked, answers with `reply`."""
 
     def __init__(self, reply: Reply | None = None, error: Exception | None = None) -> None:
         self.reply = reply or Reply(text="All Claude surfaces are operational.")
@@ -578,7 +586,7 @@ async def test_subscribe_through_the_real_command_layer_is_stored_and_announced(
 
 
 def test_the_readme_invite_asks_for_exactly_the_permissions_the_bot_needs():
-    from bot.chat.discord_bot import invite_permissions
+    from bot.chat.discord.client import invite_permissions
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     value = invite_permissions().value

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.catalog import load_catalog
-from bot.chat.discord_render import (
+from bot.chat.discord.render import (
     COLOURS,
     EMBED_TOTAL_MAX,
     EPHEMERAL,
@@ -26,8 +25,9 @@ from bot.chat.discord_render import (
     to_discord_reply,
     to_discord_thread_update,
 )
-from bot.model import Alert, AlertKind, Backup, Reply, Section, Status
-from bot.suggest import NO_BACKUPS_TEXT
+from bot.core.catalog import load_catalog
+from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Status
+from bot.core.suggest import NO_BACKUPS_TEXT
 
 STARTED = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
 UPDATED = datetime(2026, 9, 22, 1, 1, 12, tzinfo=UTC)

@@ -23,24 +23,24 @@ import pytest
 from discord.http import Route
 from prometheus_client import CollectorRegistry
 
-from bot import actions
 from bot.app import build_bot, services
-from bot.catalog import Catalog, load_catalog
-from bot.chat.discord_bot import DiscordSender, configure_api_base, open_rest_client
-from bot.chat.discord_render import COLOURS, discord_timestamp
-from bot.delivery import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
-from bot.demo import identified_update, with_update
-from bot.model import ChannelRef, CommandContext, Platform, Status
-from bot.pacing import UNLIMITED
-from bot.redisproc import free_port
-from bot.retry import RetryPolicy
+from bot.chat import actions
+from bot.chat.discord.client import DiscordSender, configure_api_base, open_rest_client
+from bot.chat.discord.render import COLOURS, discord_timestamp
+from bot.core.catalog import Catalog, load_catalog
+from bot.core.model import ChannelRef, CommandContext, Platform, Status
+from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
+from bot.delivery.pacing import UNLIMITED
+from bot.delivery.retry import RetryPolicy
+from bot.ops.demo import identified_update, with_update
+from bot.ops.redisproc import free_port
+from bot.ops.statusserver import StatusServer
 from bot.settings import load_settings
-from bot.statuspage import parse_summary
-from bot.statusserver import StatusServer
 from bot.store.subscriptions import SubscriptionStore
-from tests.chaos import Chaos
+from bot.watch.statuspage import parse_summary
 from tests.conftest import ManualClock, fixture_json
-from tests.discord_api import TOKEN, Call, DiscordAPI
+from tests.peers.chaos import Chaos
+from tests.peers.discord_api import TOKEN, Call, DiscordAPI
 from tests.test_discord_render import make_alert
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.model import ChannelRef, Platform
-from bot.pacing import DISCORD, SLACK, Pacer, PacingPolicy, Rate, TokenBuckets
+from bot.core.model import ChannelRef, Platform
+from bot.delivery.pacing import DISCORD, SLACK, Pacer, PacingPolicy, Rate, TokenBuckets
 
 A = ChannelRef(Platform.SLACK, "T1", "CA")
 B = ChannelRef(Platform.SLACK, "T1", "CB")

@@ -10,9 +10,10 @@ import httpx  # tests drive the IO edge over loopback
 import pytest
 from pydantic import SecretStr
 
-from bot.catalog import ProbeSpec
-from bot.model import Signal, Status
-from bot.probe import (
+from bot.core.catalog import ProbeSpec
+from bot.core.model import Signal, Status
+from bot.ops.statusserver import StatusServer
+from bot.watch.probe import (
     ProbeResult,
     blind_observations,
     classify,
@@ -21,7 +22,6 @@ from bot.probe import (
     run_probe,
     run_probes,
 )
-from bot.statusserver import StatusServer
 
 NOW = datetime(2026, 9, 22, 1, 1, tzinfo=UTC)
 KEY = "sk-ant-test-0123456789-secret"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from bot.redisproc import RedisProcess
+from bot.ops.redisproc import RedisProcess
 
 
 async def test_it_keeps_data_across_a_restart_through_the_aof(tmp_path):

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import httpx
 
-from bot.model import ChannelRef, Platform, TransitionKind
-from bot.redisproc import RedisProcess, free_port
-from bot.statusserver import StatusServer
+from bot.core.model import ChannelRef, Platform, TransitionKind
+from bot.ops.redisproc import RedisProcess, free_port
+from bot.ops.statusserver import StatusServer
 from bot.store.connect import connect
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
 from tests.conftest import fixture_json
-from tests.slack_api import SlackApi
+from tests.peers.slack_api import SlackApi
 from tests.test_slack_replay import Output
 
 REPLICAS = 3

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import replies
-from bot.catalog import load_catalog
-from bot.commands import USAGE, Verb
-from bot.errors import CommandError
-from bot.model import (
+from bot.alerting.subscription import Subscription
+from bot.chat import replies
+from bot.chat.commands import USAGE, Verb
+from bot.core.catalog import load_catalog
+from bot.core.model import (
     Backup,
     ChannelRef,
     Incident,
@@ -23,8 +23,8 @@ from bot.model import (
     Transition,
     TransitionKind,
 )
-from bot.subscription import Subscription
-from bot.suggest import NO_BACKUPS_TEXT
+from bot.core.suggest import NO_BACKUPS_TEXT
+from bot.errors import CommandError
 
 CATALOG = load_catalog()
 NOW = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.delivery.retry import Outcome, RetryPolicy, backoff_delay, classify
 from bot.errors import DeliveryError
-from bot.retry import Outcome, RetryPolicy, backoff_delay, classify
 
 POLICY = RetryPolicy(max_attempts=5, base=0.5, cap=8.0, max_rate_limited=3)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.redisproc import free_port
-from bot.statusserver import StatusServer
+from bot.ops.redisproc import free_port
+from bot.ops.statusserver import StatusServer
 from tests.conftest import fixture_json
 
 

@@ -20,7 +20,7 @@ import pytest
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.slack import (
+from bot.chat.slack.app import (
     SlackSender,
     build_slack_app,
     classify,
@@ -28,7 +28,7 @@ from bot.chat.slack import (
     run_socket_mode,
     slack_web_client,
 )
-from bot.chat.slack_render import (
+from bot.chat.slack.render import (
     ACTION_MUTE,
     ACTION_OPEN,
     ACTION_REPORT,
@@ -36,8 +36,7 @@ from bot.chat.slack_render import (
     to_slack_parent,
     to_slack_thread_reply,
 )
-from bot.errors import CommandError, ConfigError, DeliveryError
-from bot.model import (
+from bot.core.model import (
     Alert,
     AlertKind,
     ChannelRef,
@@ -48,10 +47,11 @@ from bot.model import (
     Section,
     Status,
 )
+from bot.errors import CommandError, ConfigError, DeliveryError
 from bot.settings import Settings
 from bot.store import keys
 from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
-from tests.slack_api import SlackApi
+from tests.peers.slack_api import SlackApi
 
 TOKEN = "xoxb-test-token"
 TOKEN_T2 = "xoxb-second-workspace"
@@ -727,8 +727,8 @@ async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: S
 
 
 async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api: SlackApi):
-    from bot.actions import Services, handle
-    from bot.catalog import load_catalog
+    from bot.chat.actions import Services, handle
+    from bot.core.catalog import load_catalog
 
     catalog = load_catalog(None)
 

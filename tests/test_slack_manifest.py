@@ -11,7 +11,7 @@ import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import slack
-from bot.chat.slack import COMMAND, REQUIRED_SCOPES, required_scopes
+from bot.chat.slack.app import COMMAND, REQUIRED_SCOPES, required_scopes
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifests" / "slack-app.yaml"
 SCOPE = re.compile(r"^[a-z]+(?:[.:][a-z_]+)*$")
@@ -74,7 +74,8 @@ def test_every_required_scope_entry_names_a_real_slack_method() -> None:
 
 
 def test_every_slack_method_the_code_calls_is_listed_with_its_scopes() -> None:
-    source = resources.files(slack.__package__).joinpath("slack.py").read_text("utf-8")
+    package = resources.files(slack.__name__)
+    source = "\n".join(f.read_text("utf-8") for f in package.iterdir() if f.name.endswith(".py"))
     called = {
         name.replace("_", ".")
         for name in re.findall(r"\.([a-z]+(?:_[A-Za-z]+)+)\(", source)

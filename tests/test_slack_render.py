@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.chat.slack_render import (
+from bot.chat.slack.render import (
     ACTION_MUTE,
     ACTION_OPEN,
     ACTION_REPORT,
@@ -28,7 +28,7 @@ from bot.chat.slack_render import (
     to_slack_text,
     to_slack_thread_reply,
 )
-from bot.model import Alert, AlertKind, Backup, Reply, Section, Signal, Status
+from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Signal, Status
 
 STARTED = datetime(2026, 9, 22, 1, 1, tzinfo=UTC)
 UPDATED = datetime(2026, 9, 22, 1, 14, tzinfo=UTC)

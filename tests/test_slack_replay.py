@@ -31,23 +31,23 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import actions
 from bot.app import Bot, build_bot, services
-from bot.chat.slack import SlackSender
-from bot.delivery import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
-from bot.demo import identified_update, timeline, with_update
-from bot.model import ChannelRef, CommandContext, Platform
-from bot.pacing import UNLIMITED
-from bot.redisproc import RedisProcess, free_port
-from bot.retry import RetryPolicy
-from bot.scheduler import build_scheduler
+from bot.chat import actions
+from bot.chat.slack.app import SlackSender
+from bot.core.model import ChannelRef, CommandContext, Platform
+from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
+from bot.delivery.pacing import UNLIMITED
+from bot.delivery.retry import RetryPolicy
+from bot.ops.demo import identified_update, timeline, with_update
+from bot.ops.redisproc import RedisProcess, free_port
+from bot.ops.statusserver import StatusServer
 from bot.settings import Settings
-from bot.statusserver import StatusServer
 from bot.store.installations import RedisInstallationStore
 from bot.store.subscriptions import SubscriptionStore
-from tests.chaos import Chaos
+from bot.watch.scheduler import build_scheduler
 from tests.conftest import ManualClock, fixture_json
-from tests.slack_api import Call, SlackApi
+from tests.peers.chaos import Chaos
+from tests.peers.slack_api import Call, SlackApi
 from tests.test_slack import command_form, installation, sign
 from tests.test_watcher import catalog_for
 

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core.model import Status
 from bot.errors import ProbeError
-from bot.model import Status
-from bot.statuspage import (
+from bot.ops.statusserver import StatusServer
+from bot.watch.statuspage import (
     Validators,
     fetch_incidents,
     fetch_summary,
@@ -26,7 +27,6 @@ from bot.statuspage import (
     parse_summary,
     parse_time,
 )
-from bot.statusserver import StatusServer
 from tests.conftest import fixture_json, fixture_text
 
 NOW = datetime(2026, 9, 22, 1, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ import json
 import httpx  # tests drive the IO edge over loopback
 import pytest
 
-from bot.statusserver import StatusServer
+from bot.ops.statusserver import StatusServer
 
 
 async def test_it_serves_dicts_as_json_and_counts_requests():

@@ -11,7 +11,7 @@ from importlib import resources
 import pytest
 from redis.crc import key_slot
 
-from bot.model import (
+from bot.core.model import (
     Incident,
     Reason,
     Signal,

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.catalog import load_catalog
-from bot.model import AlertKind, ChannelRef, Platform, Status
+from bot.alerting.subscription import Subscription, wants
+from bot.core.catalog import load_catalog
+from bot.core.model import AlertKind, ChannelRef, Platform, Status
 from bot.store import keys
 from bot.store.subscriptions import ALL_CLAUDE, SubscriptionStore
-from bot.subscription import Subscription, wants
 
 CATALOG = load_catalog()
 NOW = datetime(2026, 9, 22, 1, 0, tzinfo=UTC)

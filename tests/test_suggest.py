@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.catalog import load_catalog
-from bot.model import Reason, Signal, Status, SurfaceState, Transition, TransitionKind
-from bot.suggest import suggest, suggest_many
+from bot.core.catalog import load_catalog
+from bot.core.model import Reason, Signal, Status, SurfaceState, Transition, TransitionKind
+from bot.core.suggest import suggest, suggest_many
 
 CATALOG = load_catalog()
 NOW = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)

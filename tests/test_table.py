@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.model import Status
-from bot.table import StatusRow, _width, render_table
+from bot.core.model import Status
+from bot.ops.table import StatusRow, _width, render_table
 
 NOW = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)
 

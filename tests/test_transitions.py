@@ -10,10 +10,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.assess import official_observations
-from bot.catalog import load_catalog
-from bot.demo import with_update
-from bot.model import (
+from bot.core.assess import official_observations
+from bot.core.catalog import load_catalog
+from bot.core.model import (
     Incident,
     Observation,
     Reason,
@@ -23,8 +22,9 @@ from bot.model import (
     Transition,
     TransitionKind,
 )
-from bot.statuspage import parse_summary
-from bot.transitions import Policy, decide
+from bot.core.transitions import Policy, decide
+from bot.ops.demo import with_update
+from bot.watch.statuspage import parse_summary
 from tests.conftest import fixture_json
 
 CATALOG = load_catalog()

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.model import Reason, Status, Transition, TransitionKind
-from bot.uptime import bar, daily_bars, percent, status_at, uptime
+from bot.core.model import Reason, Status, Transition, TransitionKind
+from bot.core.uptime import bar, daily_bars, percent, status_at, uptime
 
 T0 = datetime(2026, 11, 18, 0, 0, tzinfo=UTC)
 

@@ -11,14 +11,14 @@ import httpx
 import pytest
 import yaml
 
-from bot.catalog import Catalog, load_catalog, merge, parse_catalog
-from bot.catalog import shipped_text as shipped
-from bot.model import Reason, Signal, Status, Transition, TransitionKind
-from bot.statusserver import StatusServer
+from bot.core.catalog import Catalog, load_catalog, merge, parse_catalog
+from bot.core.catalog import shipped_text as shipped
+from bot.core.model import Reason, Signal, Status, Transition, TransitionKind
+from bot.core.transitions import Policy
+from bot.ops.statusserver import StatusServer
 from bot.store.connect import connect
 from bot.store.surfaces import SurfaceStore
-from bot.transitions import Policy
-from bot.watcher import Watcher
+from bot.watch.watcher import Watcher
 from tests.conftest import ManualClock, fixture_json
 
 
@@ -275,7 +275,7 @@ async def test_when_every_probe_and_canary_fails_monitoring_is_blind_not_down(
 async def test_a_crowd_observation_flows_through_the_same_transition_path(
     page, redis, client, clock
 ):
-    from bot.model import Observation
+    from bot.core.model import Observation
 
     w = watcher_for(catalog_for(page.url), redis, client, clock)
     await w.poll_page("claude")
@@ -300,7 +300,7 @@ def test_the_shipped_catalog_loads():
 async def test_a_crowd_suspicion_with_no_poll_to_end_it_is_withdrawn_once_reports_age(
     page, redis, client, clock
 ):
-    from bot.model import Observation
+    from bot.core.model import Observation
 
     w = watcher_for(catalog_for(page.url), redis, client, clock)
     await w.on_crowd(Observation("gemini", Signal.CROWD, Status.PARTIAL_OUTAGE, clock()))
@@ -313,7 +313,7 @@ async def test_a_crowd_suspicion_with_no_poll_to_end_it_is_withdrawn_once_report
 
 
 async def test_reassessing_a_suspicion_that_still_holds_writes_nothing(page, redis, client, clock):
-    from bot.model import Observation
+    from bot.core.model import Observation
 
     w = watcher_for(catalog_for(page.url), redis, client, clock)
     await w.on_crowd(Observation("gemini", Signal.CROWD, Status.PARTIAL_OUTAGE, clock()))

@@ -1,5 +1,5 @@
 """Redis store of crowd reports: one report per user per surface per window, decayed by time.
-IO; one round trip per call (crowd.lua). The threshold logic is the pure `bot.crowd`."""
+IO; one round trip per call (crowd.lua). The threshold logic is the pure `bot.core.crowd`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from importlib import resources
 
 from redis.asyncio import Redis
 
-from bot.crowd import CrowdThresholds, Report, count, crowd_observation
-from bot.model import Observation
+from bot.core.crowd import CrowdThresholds, Report, count, crowd_observation
+from bot.core.model import Observation
 from bot.store import keys
 
 _LUA = resources.files("bot.store").joinpath("lua")

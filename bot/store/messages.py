@@ -11,7 +11,7 @@ import logging
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from bot.model import ChannelRef, MessageRef, decode_json, encode_json
+from bot.core.model import ChannelRef, MessageRef, decode_json, encode_json
 from bot.store import keys
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bot.model import Alert, ChannelRef, MessageRef, Transition, decode_json, encode_json
+from bot.core.model import Alert, ChannelRef, MessageRef, Transition, decode_json, encode_json
 from bot.store import keys
 from bot.store.messages import decode_ref
 

@@ -26,9 +26,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.model import ChannelRef, Status
+from bot.alerting.subscription import Subscription
+from bot.core.model import ChannelRef, Status
 from bot.store import keys
-from bot.subscription import Subscription
 
 log = logging.getLogger(__name__)
 

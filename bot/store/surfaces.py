@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from bot.model import SurfaceState, Transition, decode_json, encode_json
+from bot.core.model import SurfaceState, Transition, decode_json, encode_json
 from bot.store import keys
 
 log = logging.getLogger(__name__)

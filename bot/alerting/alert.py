@@ -1,0 +1,399 @@
+"""Alerts: recorded transitions grouped by outage into platform-neutral `Alert`s, narrowed per
+channel, identified for idempotent delivery and rendered as plain text. Pure: no IO, no clock
+reads (`now` is an argument).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from bot.core.catalog import Catalog
+from bot.core.duration import humanize
+from bot.core.model import Alert, AlertKind, Incident, Signal, Status, SurfaceState, Transition
+from bot.core.model import Reason as R
+from bot.core.model import TransitionKind as TK
+from bot.core.suggest import NO_BACKUPS_TEXT, suggest_many
+
+UPDATE_TEXT_LIMIT = 600  # characters of the official update body kept in an alert
+BACKUP_LIMIT = 5
+
+END_KINDS = frozenset(
+    {AlertKind.RECOVERY, AlertKind.SUSPECTED_WITHDRAWN, AlertKind.MAINTENANCE_END}
+)
+_START_KINDS = frozenset({AlertKind.START, AlertKind.SUSPECTED, AlertKind.MAINTENANCE_START})
+_END_PRECEDENCE = (AlertKind.RECOVERY, AlertKind.MAINTENANCE_END, AlertKind.SUSPECTED_WITHDRAWN)
+_WHY_SUSPECTED = {
+    Signal.PROBE: "our probes fail",
+    Signal.CROWD: "users report problems",
+}
+
+
+def build_alerts(
+    transitions: Sequence[Transition],
+    states: Mapping[str, SurfaceState],
+    catalog: Catalog,
+    *,
+    now: datetime,
+    history: Mapping[str, Sequence[Transition]] | None = None,
+) -> list[Alert]:
+    """One Alert per outage among `transitions` (grouped by `outage_id`, first-seen order).
+
+    Rules for the kind of one group (`states` are the live states after the transitions):
+    1. Every transition ends something (recovered, withdrawn, maintenance ended): RECOVERY,
+       MAINTENANCE_END or SUSPECTED_WITHDRAWN when no surface of the outage is still out in
+       `states`; otherwise UPDATE, with `ends` saying what its own surfaces did.
+    2. Any transition confirms a suspected outage (reason CONFIRMED): CONFIRMED.
+    3. Every transition starts something and no other surface of the outage was already out:
+       MAINTENANCE_START (all maintenance), SUSPECTED (all suspected), else START.
+    4. Anything else (worsened, improved, a new official update, a surface joining an ongoing
+       outage, a mix): UPDATE.
+    Backups (live alternatives of the surfaces still out) ride on every kind but the endings of
+    rule 1, which have nothing left to route around.
+    """
+    groups: dict[str, list[Transition]] = {}
+    for t in transitions:
+        groups.setdefault(t.outage_id, []).append(t)
+    return [
+        _build_one(key, group, states, catalog, now=now, history=history)
+        for key, group in groups.items()
+    ]
+
+
+def for_channel(alert: Alert, surfaces: Collection[str] | None) -> Alert | None:
+    """`alert` narrowed to the surfaces a channel covers; None when none of the surfaces that
+    changed is covered. `surfaces=None` means the channel takes every surface of the alert.
+
+    The kind, title, severity, backups and transition ids are re-derived for the narrowed set:
+    a channel that only watches a surface that recovered while others are still out gets that
+    surface's RECOVERY, not the outage's UPDATE.
+    """
+    if surfaces is None:
+        return alert
+    wanted = set(surfaces)
+    changed = tuple(s for s in (alert.changed or alert.surfaces) if s in wanted)
+    if not changed:
+        return None
+    keep = [i for i, s in enumerate(alert.surfaces) if s in wanted]
+    if len(keep) == len(alert.surfaces):
+        return alert
+    statuses = tuple(alert.statuses[i] for i in keep) if alert.statuses else ()
+    kind = alert.kind
+    if alert.ends is not None and statuses and not any(_is_out(s) for s in statuses):
+        kind = alert.ends
+    kept = {alert.surfaces[i] for i in keep}
+    if alert.starts is not None and kind is AlertKind.UPDATE and kept <= set(changed):
+        kind = alert.starts  # the outage began elsewhere, but for this channel it starts now
+    if statuses:
+        out = {alert.surfaces[i] for i, st in zip(keep, statuses, strict=True) if _is_out(st)}
+    else:  # an alert without per-surface statuses: every kept surface counts as out
+        out = {alert.surfaces[i] for i in keep}
+    backups = (
+        ()
+        if kind in END_KINDS
+        else tuple(b for b in alert.backups if not b.backs_up or out.intersection(b.backs_up))
+    )
+    narrowed = replace(
+        alert,
+        kind=kind,
+        surfaces=tuple(alert.surfaces[i] for i in keep),
+        surface_names=tuple(alert.surface_names[i] for i in keep),
+        statuses=statuses,
+        changed=changed,
+        backups=backups,
+        transition_ids=tuple(
+            tid for tid in alert.transition_ids if _surface_of(tid) in wanted | {None}
+        ),
+    )
+    return _finish(narrowed)
+
+
+def alert_id(alert: Alert) -> str:
+    """A short stable id for idempotent delivery: the same key, kind and transitions give the
+    same id on every replica."""
+    material = "\x1f".join((alert.key, str(alert.kind), *sorted(alert.transition_ids)))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
+
+
+def alert_text(alert: Alert) -> str:
+    """The alert as plain text: title, surfaces, official update, timing, backups, link."""
+    lines = [f"{alert.severity.emoji} {alert.title}"]
+    if alert.statuses:
+        parts = [
+            f"{name} ({status.label})"
+            for name, status in zip(alert.surface_names, alert.statuses, strict=False)
+        ]
+        lines.append("Surfaces: " + ", ".join(parts))
+    else:
+        lines.append("Surfaces: " + ", ".join(alert.surface_names))
+    if alert.incident_title:
+        lines.append(f"Official incident: {alert.incident_title}")
+    if alert.update_text:
+        when = f", {_clock(alert.update_at, alert.at)}" if alert.update_at else ""
+        lines.append(f"Official update{when}:")
+        lines.extend(f"> {line}" if line else ">" for line in alert.update_text.split("\n"))
+    lines.append(f"Started {_clock(alert.started_at, alert.at)}, {alert.duration_text}")
+    if alert.kind not in END_KINDS:
+        if alert.backups:
+            lines.append("Backups up now:")
+            for b in alert.backups:
+                bits = [b.name, *([b.note] if b.note else []), *([b.url] if b.url else [])]
+                lines.append("• " + " — ".join(bits))
+        else:
+            lines.append(NO_BACKUPS_TEXT)
+    if alert.url:
+        lines.append(alert.url)
+    return "\n".join(lines)
+
+
+def trim_update(body: str, limit: int = UPDATE_TEXT_LIMIT) -> str:
+    """An official update body as plain text (HTML tags dropped, entities decoded, line ends
+    normalised), cut to `limit` characters on a word boundary with an ellipsis."""
+    text = re.sub(r"(?i)<br\s*/?>|</p\s*>", "\n", body)
+    text = html.unescape(re.sub(r"</?[A-Za-z][^<>]{0,500}>", "", text))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" \n,;:-") + "…"
+
+
+# -- building ------------------------------------------------------------------------------------
+
+
+def _build_one(
+    key: str,
+    group: Sequence[Transition],
+    states: Mapping[str, SurfaceState],
+    catalog: Catalog,
+    *,
+    now: datetime,
+    history: Mapping[str, Sequence[Transition]] | None,
+) -> Alert:
+    ordered = sorted(group, key=lambda t: t.at)  # stable: equal times keep their order
+    latest = {t.surface: t for t in ordered}
+
+    # A surface that changed is described as its transition says, not as it is now: fan-out can
+    # run late, and a short outage that is already over must still be announced as it was (its
+    # recovery follows as its own transition). Other surfaces of the outage: as they are now.
+    def status_of(surface: str) -> Status:
+        if surface in latest:
+            return latest[surface].status
+        return states[surface].status
+
+    def suspected_of(surface: str) -> bool:
+        if surface in latest:
+            return latest[surface].suspected
+        return states[surface].suspected
+
+    others = [
+        sid
+        for sid, st in states.items()
+        if st.outage_id == key and sid not in latest and _is_out(st.status)
+    ]
+    surfaces = _catalog_order([*latest, *others], catalog)
+    statuses = tuple(status_of(s) for s in surfaces)
+    out = [s for s, st in zip(surfaces, statuses, strict=True) if _is_out(st)]
+
+    kinds = {_kind_of(t) for t in ordered}
+    starts: AlertKind | None = None
+    if kinds <= _START_KINDS:
+        if kinds == {AlertKind.MAINTENANCE_START}:
+            starts = AlertKind.MAINTENANCE_START
+        elif kinds == {AlertKind.SUSPECTED}:
+            starts = AlertKind.SUSPECTED
+        else:
+            starts = AlertKind.START
+    ends = next((k for k in _END_PRECEDENCE if k in kinds), None)
+    if kinds <= END_KINDS:
+        kind = (ends or AlertKind.RECOVERY) if not out else AlertKind.UPDATE
+    elif AlertKind.CONFIRMED in kinds:
+        kind = AlertKind.CONFIRMED
+    elif kinds <= _START_KINDS and not others:
+        kind = starts or AlertKind.START
+    else:
+        kind = AlertKind.UPDATE
+
+    if kind is AlertKind.CONFIRMED:
+        suspected = False
+    elif out:
+        suspected = all(suspected_of(s) for s in out)
+    else:
+        suspected = ends is AlertKind.SUSPECTED_WITHDRAWN
+
+    incident = _incident(ordered, [states[s] for s in surfaces if s in states], key)
+    started = [t.started_at for t in ordered] + [
+        st.started_at for s in others if (st := states[s]).started_at is not None
+    ]
+    source = next((t.source for t in reversed(ordered) if t.source is not None), None)
+    backups = (
+        ()
+        if kind in END_KINDS
+        else suggest_many(out, states, catalog, now=now, history=history, limit=BACKUP_LIMIT)
+    )
+    alert = Alert(
+        key=key,
+        kind=kind,
+        surfaces=surfaces,
+        surface_names=tuple(_name(s, catalog) for s in surfaces),
+        severity=Status.UNKNOWN,  # set by _finish
+        title="",  # set by _finish
+        incident_title=incident.name if incident else None,
+        update_text=trim_update(incident.update_body)
+        if incident and incident.update_body
+        else None,
+        update_at=incident.update_at if incident else None,
+        started_at=min(started),
+        at=now,
+        duration_text="",  # set by _finish
+        url=incident.url if incident else None,
+        backups=backups,
+        suspected=suspected,
+        transition_ids=tuple(t.id for t in ordered),
+        statuses=statuses,
+        changed=tuple(s for s in surfaces if s in latest),
+        ends=ends,
+        starts=starts,
+        source=source,
+    )
+    return _finish(alert)
+
+
+def _kind_of(t: Transition) -> AlertKind:
+    """What one transition means on its own."""
+    if t.reason is R.WITHDRAWN:
+        return AlertKind.SUSPECTED_WITHDRAWN
+    if t.reason is R.MAINTENANCE_ENDED or (
+        t.kind is TK.RECOVERY and t.prev_status is Status.MAINTENANCE
+    ):
+        return AlertKind.MAINTENANCE_END
+    if t.kind is TK.RECOVERY or t.reason is R.RECOVERED:
+        return AlertKind.RECOVERY
+    if t.reason is R.MAINTENANCE_STARTED or (t.kind is TK.START and t.status is Status.MAINTENANCE):
+        return AlertKind.MAINTENANCE_START
+    if t.reason is R.CONFIRMED or (t.kind is TK.UPDATE and t.prev_suspected and not t.suspected):
+        return AlertKind.CONFIRMED
+    if t.kind is TK.START:
+        return AlertKind.SUSPECTED if t.suspected else AlertKind.START
+    return AlertKind.UPDATE
+
+
+def _incident(
+    ordered: Sequence[Transition], states: Sequence[SurfaceState], key: str
+) -> Incident | None:
+    """The newest incident the group's transitions carry, else one the live states carry."""
+    for t in reversed(ordered):
+        if t.incident is not None:
+            return t.incident
+    return next((s.incident for s in states if s.outage_id == key and s.incident), None)
+
+
+# -- deriving the wording --------------------------------------------------------------------------
+
+
+def _finish(alert: Alert) -> Alert:
+    """Severity, title and duration derived from the alert's structural fields."""
+    statuses = alert.statuses or (alert.severity,)
+    names = dict(zip(alert.surfaces, alert.surface_names, strict=True))
+    out = [names[s] for s, st in zip(alert.surfaces, alert.statuses, strict=False) if _is_out(st)]
+    if not alert.statuses:  # an alert built elsewhere: every surface counts as out
+        out = list(alert.surface_names)
+    recovered = [
+        names[s]
+        for s, st in zip(alert.surfaces, alert.statuses, strict=False)
+        if s in alert.changed and not _is_out(st)
+    ]
+    if alert.kind in END_KINDS:
+        severity = Status.OPERATIONAL
+    else:
+        severity = max(statuses, key=lambda st: st.rank)
+    elapsed = alert.at - alert.started_at
+    kind = alert.kind
+    label = severity.label
+    all_names = _join(list(alert.surface_names))
+    if kind is AlertKind.START:
+        title = f"{_join(out) or all_names}: {label}"
+    elif kind is AlertKind.SUSPECTED:
+        why = (
+            _WHY_SUSPECTED.get(alert.source, "our checks fail")
+            if alert.source
+            else "our checks fail"
+        )
+        title = f"Suspected outage: {_join(out) or all_names} ({why}; not on the official page yet)"
+    elif kind is AlertKind.CONFIRMED:
+        title = f"Confirmed {label}: {_join(out) or all_names} (now on the official status page)"
+    elif kind is AlertKind.UPDATE and recovered:
+        still = [n for n in out if n not in recovered]
+        title = f"Recovered: {_join(recovered)}; still out: {_join(still) or 'none'}"
+    elif kind is AlertKind.UPDATE:
+        what = "suspected outage of " if alert.suspected else ""
+        title = f"Update on {what}{_join(out) or all_names}: {label}"
+    elif kind is AlertKind.RECOVERY:
+        title = f"Resolved: {all_names} after {humanize(elapsed)}"
+    elif kind is AlertKind.SUSPECTED_WITHDRAWN:
+        title = f"All clear: {all_names} working again (never on the official page)"
+    elif kind is AlertKind.MAINTENANCE_START:
+        title = f"Scheduled maintenance: {_join(out) or all_names}"
+    else:  # MAINTENANCE_END
+        title = f"Maintenance over: {all_names}"
+    return replace(alert, severity=severity, title=title, duration_text=_duration(kind, elapsed))
+
+
+def _duration(kind: AlertKind, elapsed: timedelta) -> str:
+    if kind is AlertKind.RECOVERY:
+        return f"resolved after {humanize(elapsed)}"
+    if kind is AlertKind.MAINTENANCE_END:
+        return f"ended after {humanize(elapsed)}"
+    if kind is AlertKind.SUSPECTED_WITHDRAWN:
+        return f"cleared after {humanize(elapsed)}"
+    if elapsed < timedelta(minutes=1):
+        return "just started"
+    return f"for {humanize(elapsed)}"
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+
+
+def _is_out(status: Status) -> bool:
+    """Still affected: an outage (degraded or worse) or maintenance. Unknown is not out."""
+    return status.is_outage or status is Status.MAINTENANCE
+
+
+def _catalog_order(surfaces: Sequence[str], catalog: Catalog) -> tuple[str, ...]:
+    order = {sid: i for i, sid in enumerate(catalog.surfaces)}
+    unique = dict.fromkeys(surfaces)
+    return tuple(sorted(unique, key=lambda s: (order.get(s, len(order)), s)))
+
+
+def _name(surface: str, catalog: Catalog) -> str:
+    spec = catalog.surfaces.get(surface)
+    return spec.name if spec is not None else surface
+
+
+def _join(names: Sequence[str]) -> str:
+    return ", ".join(names)
+
+
+def _surface_of(transition_id: str) -> str | None:
+    """The surface of a transition id '<surface>@<version>', None for another shape."""
+    surface, at, _ = transition_id.rpartition("@")
+    return surface if at else None
+
+
+def _clock(when: datetime | None, now: datetime) -> str:
+    """'14:02 UTC', with the date when it is not `now`'s day."""
+    if when is None:
+        return ""
+    utc = when.astimezone(UTC)
+    if utc.date() != now.astimezone(UTC).date():
+        return utc.strftime("%b %d, %H:%M UTC")
+    return utc.strftime("%H:%M UTC")

@@ -1,0 +1,65 @@
+"""The interfaces between the pipeline and the outside: where transitions go (`Sink`) and how an
+alert reaches a chat channel (`ChatSender`). Pure: protocols only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from bot.core.model import (
+    Alert,
+    ChannelRef,
+    CommandContext,
+    MessageRef,
+    Platform,
+    Reply,
+    Transition,
+)
+
+CommandHandler = Callable[[str, CommandContext], Awaitable[Reply]]
+"""Runs one `/aistatus` command text in a context: `bot.chat.actions.handle` bound to its services.
+What the Slack and Discord adapters call for every command, button and autocomplete-free verb."""
+
+HomeProvider = Callable[[str], Awaitable[Reply]]
+"""The live board plus one workspace's subscriptions (by Slack team id), for the App Home."""
+
+
+class Sink(Protocol):
+    """Receives every recorded transition exactly once (console, or the delivery outbox)."""
+
+    async def publish(self, transitions: Sequence[Transition]) -> None: ...
+
+
+class ChatSender(Protocol):
+    """One chat platform's thin send layer. Every method raises DeliveryError on failure:
+    permanent=True for a channel that is gone / no access / token revoked (the subscription gets
+    disabled), retry_after for 429s, neither for transient errors (backoff and retry).
+    A parent message that was deleted raises DeliveryError(reason="message_gone"): the delivery
+    layer then posts a new parent.
+    """
+
+    platform: Platform
+
+    async def post(self, channel: ChannelRef, alert: Alert) -> MessageRef:
+        """Post a new parent message for an alert."""
+        ...
+
+    async def edit(self, ref: MessageRef, alert: Alert) -> None:
+        """Edit the parent message to the alert's current state."""
+        ...
+
+    async def reply(self, parent: MessageRef, alert: Alert, *, broadcast: bool) -> MessageRef:
+        """Post an update under the parent (Slack: thread reply, broadcast for recovery;
+        Discord: in a thread started from the parent, or a reply). Returns the parent's ref with
+        `thread` filled in, so later replies reuse the thread."""
+        ...
+
+    async def notify(self, channel: ChannelRef, text: str) -> None:
+        """A plain message to a channel (e.g. 'alerts to this channel were disabled: ...')."""
+        ...
+
+    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+        """A direct message from the bot to one person (whoever subscribed a channel whose
+        alerts had to stop). Slack: the app's Messages tab; Discord: a DM channel."""
+        ...

@@ -1,0 +1,430 @@
+"""Builders of every `/aistatus` answer as a platform-neutral `Reply` (the Slack and Discord
+adapters render it). Pure: values and `now` in, a Reply out; every Reply has a plain `text`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+from bot.alerting.subscription import Subscription, severity_phrase
+from bot.chat.commands import HELP_LINES, USAGE, Verb
+from bot.core.catalog import Catalog
+from bot.core.duration import humanize
+from bot.core.model import Backup, Reply, Section, Signal, Status, SurfaceState, Transition
+from bot.core.model import TransitionKind as Kind
+from bot.core.suggest import NO_BACKUPS_TEXT
+from bot.core.uptime import bar, daily_bars, percent, uptime
+from bot.errors import CommandError
+
+FORBIDDEN_TEXT = "You need the Manage Channels permission to change this channel's alerts."
+INTERNAL_ERROR_TEXT = "Something went wrong on our side. Please try again in a minute."
+UPDATE_CHARS = 400  # an incident update quoted in `status` is cut to this many characters
+HISTORY_LINES = 10  # transitions listed by `history`
+
+_SOURCE = {
+    Signal.OFFICIAL: "the official status page",
+    Signal.PROBE: "our own probes",
+    Signal.CROWD: "user reports",
+}
+
+
+# -- small formatters -----------------------------------------------------------------------------
+
+
+def name_of(surface: str, catalog: Catalog) -> str:
+    """The surface's display name (its id when the catalog no longer knows it)."""
+    s = catalog.surfaces.get(surface)
+    return s.name if s is not None else surface
+
+
+def when(at: datetime, now: datetime) -> str:
+    """'14:02 UTC' on `now`'s UTC day, else 'Nov 18 14:02 UTC'."""
+    at_utc, now_utc = at.astimezone(UTC), now.astimezone(UTC)
+    if at_utc.date() == now_utc.date():
+        return f"{at_utc:%H:%M} UTC"
+    return f"{at_utc:%b} {at_utc.day} {at_utc:%H:%M} UTC"
+
+
+def state_label(state: SurfaceState) -> str:
+    """'partial outage', 'suspected partial outage', 'unknown (no data yet)'."""
+    if state.status is Status.UNKNOWN and not state.signals and state.source is None:
+        return "unknown (no data yet)"
+    if state.suspected and state.status.is_outage:
+        return f"suspected {state.status.label}"
+    return state.status.label
+
+
+def plain(text: str, limit: int = UPDATE_CHARS) -> str:
+    """Status-page text made safe for one chat line: HTML tags dropped, entities decoded,
+    whitespace collapsed, cut to `limit` characters with an ellipsis."""
+    text = html.unescape(re.sub(r"<[^>]{0,500}>", "", text))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _surfaces_text(surfaces: Sequence[str], all_claude: bool) -> str:
+    parts = (["all Claude surfaces"] if all_claude else []) + list(surfaces)
+    return ", ".join(parts) if parts else "nothing"
+
+
+def _reply(
+    title: str | None,
+    lines: Sequence[str],
+    *,
+    ephemeral: bool = True,
+    announce: str | None = None,
+    error: bool = False,
+) -> Reply:
+    text = "\n".join([*([title] if title else []), *lines])
+    return Reply(
+        text=text,
+        sections=(Section(title=title, lines=tuple(lines)),),
+        ephemeral=ephemeral,
+        announce=announce,
+        error=error,
+    )
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+
+def _board_line(surface: str, state: SurfaceState, catalog: Catalog, now: datetime) -> str:
+    line = f"{state.status.emoji} {name_of(surface, catalog)}: {state_label(state)}"
+    if state.since is not None and state.status is not Status.UNKNOWN:
+        line += f" since {when(state.since, now)}"
+    if state.incident is not None and state.status is not Status.OPERATIONAL:
+        line += f" — {plain(state.incident.name, 120)}"
+    return line
+
+
+def board(states: Mapping[str, SurfaceState], catalog: Catalog, now: datetime) -> Reply:
+    """Every surface of the catalog: emoji, name, status, since when, the active incident's
+    title. Claude surfaces first, then the backups."""
+    claude = catalog.claude_surfaces()
+    backups = [s for s in catalog.surfaces if s not in claude]
+
+    def lines(ids: Sequence[str]) -> tuple[str, ...]:
+        return tuple(_board_line(s, states.get(s) or SurfaceState(s), catalog, now) for s in ids)
+
+    troubled = [s for s in claude if (st := states.get(s)) is not None and st.status.is_outage]
+    if troubled:
+        names = ", ".join(f"{name_of(s, catalog)} ({state_label(states[s])})" for s in troubled)
+        headline = f"Claude has problems: {names}."
+    elif all((st := states.get(s)) is not None and st.status is Status.OPERATIONAL for s in claude):
+        headline = "All Claude surfaces are operational."
+    else:
+        headline = "No Claude surface reports an outage."
+    claude_lines, backup_lines = lines(claude), lines(backups)
+    sections = (
+        Section(title=headline),
+        Section(title="Claude", lines=claude_lines),
+        Section(title="Backups", lines=backup_lines),
+    )
+    text = "\n".join([headline, "", "Claude", *claude_lines, "", "Backups", *backup_lines])
+    return Reply(text=text, sections=sections)
+
+
+def _source_line(state: SurfaceState) -> str | None:
+    if state.source is None:
+        return None if state.status is not Status.UNKNOWN else "No signal has reported on it yet."
+    line = f"Source: {_SOURCE.get(state.source, str(state.source))}"
+    if state.suspected:
+        line += " (suspected: not on the official status page yet)"
+    return line
+
+
+def surface_detail(
+    surface: str,
+    state: SurfaceState,
+    catalog: Catalog,
+    now: datetime,
+    crowd_users: int,
+    backups: Sequence[Backup] | None,
+    *,
+    window_min: int = 10,
+) -> Reply:
+    """One surface in depth: status, which source says so (and whether only suspected), since
+    when, the active incident with its latest update quoted, recent crowd reports, and the
+    backups that are up now (`backups` None: not asked, e.g. while the surface is fine)."""
+    name = name_of(surface, catalog)
+    title = f"{state.status.emoji} {name}: {state_label(state)}"
+    lines: list[str] = []
+    if (source := _source_line(state)) is not None:
+        lines.append(source)
+    if state.since is not None and state.status is not Status.UNKNOWN:
+        lines.append(f"Since {when(state.since, now)} ({humanize(now - state.since)} ago)")
+    inc = state.incident
+    if inc is not None:
+        head = f"Incident: {plain(inc.name, 200)} ({inc.status})"
+        lines.append(f"{head} {inc.url}" if inc.url else head)
+        if inc.update_body:
+            at = f" at {when(inc.update_at, now)}" if inc.update_at is not None else ""
+            label = inc.update_status or "update"
+            lines.append(f"Latest {label}{at}:")
+            lines.append(f"> {plain(inc.update_body)}")
+    reporters = "1 person" if crowd_users == 1 else f"{crowd_users} people"
+    lines.append(f"User reports in the last {window_min} min: {reporters}")
+    if backups is not None:
+        if backups:
+            lines.append("Backups up now: " + ", ".join(_backup_text(b) for b in backups))
+        else:
+            lines.append(NO_BACKUPS_TEXT)
+    return _reply(title, lines)
+
+
+def _backup_text(b: Backup) -> str:
+    parts = b.name + (f" ({b.note})" if b.note else "")
+    return f"{parts} {b.url}" if b.url else parts
+
+
+def combine(parts: Sequence[Reply]) -> Reply:
+    """Several replies as one (e.g. `status api code`)."""
+    if len(parts) == 1:
+        return parts[0]
+    return Reply(
+        text="\n\n".join(p.text for p in parts),
+        sections=tuple(s for p in parts for s in p.sections),
+        ephemeral=all(p.ephemeral for p in parts),
+        error=any(p.error for p in parts),
+    )
+
+
+# -- subscriptions --------------------------------------------------------------------------------
+
+
+def _covered(sub: Subscription, catalog: Catalog) -> str:
+    names = [name_of(s, catalog) for s in sorted(sub.surfaces)]
+    return _surfaces_text(names, sub.all_claude)
+
+
+def subscription_list(sub: Subscription | None, catalog: Catalog, now: datetime) -> Reply:
+    """What this channel is subscribed to, its minimum severity, maintenance, mute and
+    disabled state."""
+    if sub is None:
+        return _reply(
+            None,
+            ["This channel gets no aistatus alerts. Start with `/aistatus subscribe all`."],
+        )
+    lines = [
+        f"Alerts here: {_covered(sub, catalog)}",
+        f"Severity: {severity_phrase(sub.min_severity)}",
+        f"Maintenance announcements: {'on' if sub.maintenance else 'off'}",
+    ]
+    if sub.is_muted(now) and sub.muted_until is not None:
+        left = humanize(sub.muted_until - now)
+        lines.append(f"Muted until {when(sub.muted_until, now)} ({left} left)")
+    if sub.disabled_reason is not None:
+        lines.append(
+            f"Paused: the chat platform refused our last message ({sub.disabled_reason}). "
+            "Run `/aistatus subscribe` here again to resume."
+        )
+    return _reply("This channel's aistatus alerts", lines)
+
+
+def subscribed(
+    sub: Subscription,
+    catalog: Catalog,
+    *,
+    user_name: str,
+    added: Sequence[str],
+    added_all: bool,
+    changed: bool,
+) -> Reply:
+    """Confirmation of `subscribe` (to the caller) plus, when something changed, a public line
+    like 'maria subscribed this channel to api, code (partial outages and worse)'."""
+    phrase = severity_phrase(sub.min_severity)
+    maintenance = " and maintenance" if sub.maintenance else ""
+    if not changed:
+        text = (
+            f"This channel already gets alerts for {_covered(sub, catalog)} "
+            f"({phrase}{maintenance}). Nothing changed."
+        )
+        return Reply(text=text, sections=(Section(lines=(text,)),))
+    text = (
+        f"Done. This channel now gets alerts for {_covered(sub, catalog)} ({phrase}{maintenance})."
+    )
+    what = _surfaces_text(added, added_all) if (added or added_all) else "updated alert settings"
+    announce = (
+        f"{user_name} subscribed this channel to {what} ({phrase})"
+        if (added or added_all)
+        else f"{user_name} changed this channel's alerts to {phrase}{maintenance}"
+    )
+    return Reply(text=text, sections=(Section(lines=(text,)),), announce=announce)
+
+
+def unsubscribed(
+    sub: Subscription | None,
+    catalog: Catalog,
+    *,
+    user_name: str,
+    removed: Sequence[str],
+    removed_all: bool,
+) -> Reply:
+    """Confirmation of `unsubscribe` plus a public line when something was removed."""
+    if not removed and not removed_all:
+        text = "This channel was not subscribed to that. Nothing changed."
+        if sub is not None:
+            text += f" It gets alerts for {_covered(sub, catalog)}."
+        return Reply(text=text, sections=(Section(lines=(text,)),))
+    what = _surfaces_text(removed, removed_all)
+    if sub is None:
+        text = "Done. This channel gets no aistatus alerts any more."
+    else:
+        text = f"Done. This channel now gets alerts for {_covered(sub, catalog)} only."
+    return Reply(
+        text=text,
+        sections=(Section(lines=(text,)),),
+        announce=f"{user_name} unsubscribed this channel from {what}",
+    )
+
+
+def muted(until: datetime, now: datetime, *, user_name: str) -> Reply:
+    """Confirmation of `mute`, announced in the channel."""
+    text = f"Alerts are muted here until {when(until, now)} (for {humanize(until - now)})."
+    return Reply(
+        text=text,
+        sections=(Section(lines=(text,)),),
+        announce=f"{user_name} muted aistatus alerts here until {when(until, now)}",
+    )
+
+
+def unmuted(*, user_name: str) -> Reply:
+    """Confirmation of `unmute`, announced in the channel."""
+    text = "Alerts are back on in this channel."
+    return Reply(
+        text=text,
+        sections=(Section(lines=(text,)),),
+        announce=f"{user_name} unmuted aistatus alerts here",
+    )
+
+
+def not_subscribed(verb: str) -> Reply:
+    """The channel has nothing to mute/unmute."""
+    return _reply(
+        None,
+        [
+            f"This channel gets no aistatus alerts, so there is nothing to {verb}. "
+            "Start with `/aistatus subscribe all`."
+        ],
+    )
+
+
+def forbidden() -> Reply:
+    """Refusal for a user who may not change the channel's alerts."""
+    return _reply(None, [FORBIDDEN_TEXT], error=True)
+
+
+# -- crowd reports --------------------------------------------------------------------------------
+
+
+def reported(
+    surface: str,
+    catalog: Catalog,
+    *,
+    users: int,
+    workspaces: int,
+    recorded: bool,
+    crossed: bool,
+    window_min: int = 10,
+) -> Reply:
+    """Thanks for a crowd report, with how many people reported the surface in the window."""
+    name = name_of(surface, catalog)
+    people = "1 person" if users == 1 else f"{users} people"
+    places = "1 workspace" if workspaces == 1 else f"{workspaces} workspaces"
+    tally = f"{people} from {places} reported {name} in the last {window_min} min"
+    if recorded:
+        text = f"Thanks — {tally}."
+    else:
+        text = f"You already reported {name} in the last {window_min} min — {tally}."
+    if crossed:
+        text += " That is enough to flag a suspected outage."
+    return _reply(None, [text])
+
+
+# -- history --------------------------------------------------------------------------------------
+
+
+def _transition_line(t: Transition, catalog: Catalog, now: datetime) -> str:
+    name = name_of(t.surface, catalog)
+    suspected = "suspected " if t.suspected else ""
+    if t.kind is Kind.RECOVERY:
+        what = f"recovered after {humanize(t.at - t.started_at)}"
+    elif t.kind is Kind.START:
+        what = f"{suspected}{t.status.label} started"
+    else:
+        what = f"now {suspected}{t.status.label} ({humanize(t.at - t.started_at)} in)"
+    source = (
+        f" ({_SOURCE[t.source]})" if t.source in _SOURCE and t.kind is not Kind.RECOVERY else ""
+    )
+    return f"{when(t.at, now)} {t.status.emoji} {name}: {what}{source}"
+
+
+def history(
+    surface: str | None,
+    transitions: Mapping[str, Sequence[Transition]],
+    catalog: Catalog,
+    days: int,
+    now: datetime,
+) -> Reply:
+    """Recent transitions with durations, uptime over `days`, and (for one surface) a bar per
+    UTC day. `transitions` maps each surface shown to its transitions (newest first)."""
+    start = now - timedelta(days=days)
+    span = "day" if days == 1 else f"{days} days"
+    title = f"History of {name_of(surface, catalog) if surface else 'Claude'}, last {span}"
+    sections: list[Section] = []
+    if surface is not None:
+        ts = transitions.get(surface, ())
+        pct = uptime(ts, start=start, end=now)
+        bars = tuple(
+            f"{day:%b} {day.day:>2} {bar(p)} {percent(p)}"
+            for day, p in daily_bars(ts, days=days, end=now)
+        )
+        sections.append(Section(title=f"Uptime {percent(pct)}", lines=bars))
+    else:
+        lines = tuple(
+            f"{bar(p)} {percent(p)} {name_of(s, catalog)}"
+            for s, ts in transitions.items()
+            for p in [uptime(ts, start=start, end=now)]
+        )
+        sections.append(Section(title="Uptime", lines=lines))
+    recent = sorted(
+        (t for ts in transitions.values() for t in ts if t.at >= start),
+        key=lambda t: t.at,
+        reverse=True,
+    )[:HISTORY_LINES]
+    events = (
+        tuple(_transition_line(t, catalog, now) for t in recent)
+        if recent
+        else (f"No changes recorded in the last {span}.",)
+    )
+    sections.append(Section(title="Recent changes", lines=events))
+    text_lines = [title]
+    for sec in sections:
+        text_lines += ["", sec.title or "", *sec.lines]
+    return Reply(text="\n".join(text_lines), sections=(Section(title=title), *sections))
+
+
+# -- help and errors ------------------------------------------------------------------------------
+
+
+def help(topic: Verb | None = None) -> Reply:
+    """Every verb with its usage, from the command parser's HELP_LINES (only `topic`'s when
+    given)."""
+    chosen = [(u, w) for u, w in HELP_LINES if topic is None or u == USAGE.get(topic)]
+    lines = tuple(f"`{usage}` — {what}" for usage, what in chosen or HELP_LINES)
+    title = "aistatus: is Claude down, or is it just me?"
+    return Reply(text="\n".join([title, *lines]), sections=(Section(title=title, lines=lines),))
+
+
+def error(e: CommandError) -> Reply:
+    """A user's mistake: one line, then the usage."""
+    lines = [e.user_message] + ([f"Usage: `{e.usage}`"] if e.usage else [])
+    return _reply(None, lines, error=True)
+
+
+def internal_error() -> Reply:
+    """Our bug or outage, without any detail (the traceback goes to the log)."""
+    return _reply(None, [INTERNAL_ERROR_TEXT], error=True)

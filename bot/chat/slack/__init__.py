@@ -1,0 +1,1 @@
+"""Slack: the Bolt app and runners, the sender (IO), and the Block Kit renderer (pure)."""

@@ -1,0 +1,546 @@
+"""Slack IO: `SlackSender` (the delivery engine's thin send layer), the Bolt app (`/aistatus`,
+alert buttons, App Home) and its Socket Mode / HTTP runners. Rendering is in slack_render (pure).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_server import AsyncSlackAppServer
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from bot.chat.ports import CommandHandler, HomeProvider
+from bot.chat.slack.render import (
+    ACTION_MUTE,
+    ACTION_OPEN,
+    ACTION_REPORT,
+    MUTE_VALUE,
+    SlackMessage,
+    escape,
+    to_home_view,
+    to_slack_announce,
+    to_slack_parent,
+    to_slack_reply,
+    to_slack_thread_reply,
+)
+from bot.clock import utcnow
+from bot.core.model import Alert, ChannelRef, CommandContext, MessageRef, Platform, Reply
+from bot.errors import CommandError, ConfigError, DeliveryError
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TokenLookup = Callable[[str], Awaitable[str | None]]
+"""The bot token of a workspace (team id), or None when the app is not installed there."""
+
+COMMAND = "/aistatus"
+
+# Every Slack API method (and feature) the code uses, with the bot scopes it needs. The manifest's
+# oauth_config.scopes.bot must equal the union (tests/test_slack_manifest.py checks it, and that
+# every `client.<method>(` call in this file is listed here).
+REQUIRED_SCOPES: Mapping[str, tuple[str, ...]] = {
+    COMMAND: ("commands",),  # the slash command itself
+    # chat:write.public: post alerts and announcements in public channels without being invited.
+    "chat.postMessage": ("chat:write", "chat:write.public"),
+    "chat.update": ("chat:write",),
+    "views.publish": (),  # App Home: needs no scope
+    "auth.test": (),  # Bolt's single-workspace authorization
+    "apps.connections.open": (),  # Socket Mode: the app-level token's connections:write
+}
+
+
+def required_scopes() -> frozenset[str]:
+    """The bot scopes the app asks for: the union of REQUIRED_SCOPES."""
+    return frozenset(scope for scopes in REQUIRED_SCOPES.values() for scope in scopes)
+
+
+# -- error classification (pure) -------------------------------------------------------------------
+
+# Retrying cannot help: the channel is gone or closed to us, or the token is. The subscription is
+# disabled and the channel told why (when it still can be).
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "invalid_auth",
+        "not_authed",
+        "missing_scope",
+        "no_permission",
+        "team_access_not_granted",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "ekm_access_denied",
+        "not_installed",  # our own: no installation for the channel's workspace
+    }
+)
+# The message we meant to edit or thread under was deleted: the delivery layer posts a new parent.
+GONE_ON_EDIT = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+GONE_ON_REPLY = frozenset({"thread_not_found", "message_not_found"})
+MESSAGE_GONE = "message_gone"
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except ValueError:
+        seconds = 1.0
+    return seconds if seconds >= 0 else 1.0
+
+
+def classify(
+    status: int | None,
+    error: str | None,
+    retry_after: str | None = None,
+    *,
+    gone: Collection[str] = (),
+) -> DeliveryError:
+    """The DeliveryError for a failed Slack call. Rules, first match wins:
+
+    1. HTTP 429 or `ratelimited`: retry_after = the Retry-After header (1 s if absent or bad).
+    2. an error in `gone` (the call's deleted-message codes): reason "message_gone".
+    3. a PERMANENT_ERRORS code: permanent.
+    4. anything else (5xx, `internal_error`, unknown codes): transient, the engine backs off.
+    """
+    if status == 429 or error == "ratelimited":
+        return DeliveryError("ratelimited", retry_after=_retry_after(retry_after))
+    if error and error in gone:
+        return DeliveryError(MESSAGE_GONE)
+    if error in PERMANENT_ERRORS:
+        return DeliveryError(str(error), permanent=True)
+    if error:
+        return DeliveryError(f"{error} (HTTP {status})" if status and status != 200 else error)
+    return DeliveryError(f"HTTP {status}" if status else "no response")
+
+
+def _api_error(e: SlackApiError, gone: Collection[str]) -> DeliveryError:
+    response = e.response
+    status = getattr(response, "status_code", None)
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    headers = getattr(response, "headers", None) or {}
+    return classify(status, error, headers.get("Retry-After"), gone=gone)
+
+
+# -- the sender ------------------------------------------------------------------------------------
+
+
+def slack_web_client(
+    settings: Settings, token: str | None = None, *, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """An AsyncWebClient on settings.slack_api_url that never retries on its own: the delivery
+    engine owns retries and 429 waits (one place, not two). Pass one long-lived `session` in
+    production: without it slack_sdk opens a new connection (and TLS handshake) per call."""
+    if token is None and settings.slack_bot_token is not None:
+        token = settings.slack_bot_token.get_secret_value()
+    timeout = max(1, round(settings.connect_timeout + settings.read_timeout))
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=timeout,
+        retry_handlers=[],
+        session=session,
+    )
+
+
+class SlackSender:
+    """ChatSender for Slack: chat.postMessage / chat.update with the renderings of slack_render.
+
+    One workspace: the client's own token. Many: `tokens` looks up the bot token of the channel's
+    workspace for every call (a missing installation is a permanent "not_installed").
+    """
+
+    platform = Platform.SLACK
+
+    def __init__(self, client: AsyncWebClient, *, tokens: TokenLookup | None = None) -> None:
+        self._client = client
+        self._tokens = tokens
+
+    async def _auth(self, channel: ChannelRef) -> dict[str, str]:
+        if self._tokens is None:
+            return {}
+        try:
+            token = await self._tokens(channel.workspace)
+        except Exception as e:  # the store is down: retry later, never disable the channel
+            log.warning("bot token lookup for %s failed: %s", channel.workspace, type(e).__name__)
+            raise DeliveryError(f"token lookup failed: {type(e).__name__}") from e
+        if not token:
+            raise DeliveryError("not_installed", permanent=True)
+        return {"token": token}
+
+    async def _call(
+        self, call: Awaitable[AsyncSlackResponse], *, gone: Collection[str] = ()
+    ) -> AsyncSlackResponse:
+        try:
+            return await call
+        except SlackApiError as e:
+            raise _api_error(e, gone) from e
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise DeliveryError(f"connection failed: {type(e).__name__}") from e
+
+    async def post(self, channel: ChannelRef, alert: Alert) -> MessageRef:
+        """Post a new parent message. Raises: DeliveryError."""
+        message = to_slack_parent(alert)
+        resp = await self._call(
+            self._client.chat_postMessage(
+                channel=channel.channel,
+                **message.kwargs(),
+                unfurl_links=False,
+                unfurl_media=False,
+                **await self._auth(channel),
+            )
+        )
+        return MessageRef(channel=channel, ts=str(resp["ts"]))
+
+    async def edit(self, ref: MessageRef, alert: Alert) -> None:
+        """Edit the parent to the alert's current state. Raises: DeliveryError ("message_gone"
+        when the parent was deleted)."""
+        message = to_slack_parent(alert)
+        await self._call(
+            self._client.chat_update(
+                channel=ref.channel.channel,
+                ts=ref.ts,
+                **message.kwargs(),
+                **await self._auth(ref.channel),
+            ),
+            gone=GONE_ON_EDIT,
+        )
+
+    async def reply(self, parent: MessageRef, alert: Alert, *, broadcast: bool) -> MessageRef:
+        """Post what changed in the parent's thread (broadcast to the channel for recovery).
+        Raises: DeliveryError ("message_gone" when the thread's parent was deleted)."""
+        message: SlackMessage = to_slack_thread_reply(alert)
+        thread = parent.thread or parent.ts
+        await self._call(
+            self._client.chat_postMessage(
+                channel=parent.channel.channel,
+                thread_ts=thread,
+                reply_broadcast=broadcast,
+                **message.kwargs(),
+                unfurl_links=False,
+                unfurl_media=False,
+                **await self._auth(parent.channel),
+            ),
+            gone=GONE_ON_REPLY,
+        )
+        return MessageRef(channel=parent.channel, ts=parent.ts, thread=thread)
+
+    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+        """A direct message in the app's Messages tab: chat.postMessage to the user's id. The
+        text is ours (it may mention a channel as <#C…>), so it is not escaped.
+        Raises: DeliveryError."""
+        where = ChannelRef(Platform.SLACK, workspace, user_id)
+        await self._call(
+            self._client.chat_postMessage(
+                channel=user_id, text=text, unfurl_links=False, **await self._auth(where)
+            )
+        )
+
+    async def notify(self, channel: ChannelRef, text: str) -> None:
+        """A plain message to a channel. Raises: DeliveryError."""
+        await self._call(
+            self._client.chat_postMessage(
+                channel=channel.channel,
+                text=escape(text),
+                unfurl_links=False,
+                **await self._auth(channel),
+            )
+        )
+
+
+# -- the Bolt app ----------------------------------------------------------------------------------
+
+_SORRY = "Sorry, something went wrong on our side. Please try again in a minute."
+_NOT_IN_CHANNEL = (
+    "I couldn't post the announcement in this channel. Invite me with `/invite @aistatus` "
+    "(private channels need it) and try again."
+)
+_WORD = re.compile(r"[\w.:-]{1,64}")
+
+
+async def _run(handler: CommandHandler, text: str, ctx: CommandContext) -> Reply:
+    """The handler's reply; a CommandError becomes its user message, anything else is a bug."""
+    try:
+        return await handler(text, ctx)
+    except CommandError as e:
+        usage = f"\nUsage: {e.usage}" if e.usage else ""
+        return Reply(text=f"{e.user_message}{usage}", error=True)
+    except Exception:
+        log.exception("/aistatus %r failed in channel %s", text[:100], ctx.channel.key)
+        return Reply(text=_SORRY, error=True)
+
+
+async def _respond(respond: AsyncRespond, **message: Any) -> None:
+    try:
+        resp = await respond(**message)
+    except (aiohttp.ClientError, TimeoutError) as e:
+        log.warning("could not answer through response_url: %s", type(e).__name__)
+        return
+    if resp.status_code != 200:
+        log.warning("response_url answered HTTP %s", resp.status_code)
+
+
+async def _announce(
+    client: AsyncWebClient, respond: AsyncRespond, ctx: CommandContext, announce: str
+) -> None:
+    text = to_slack_announce(announce, user_id=ctx.user_id, user_name=ctx.user_name)
+    try:
+        await client.chat_postMessage(channel=ctx.channel.channel, text=text)
+    except SlackApiError as e:
+        error = _api_error(e, ())
+        log.warning("announcement in %s failed: %s", ctx.channel.key, error.reason)
+        if error.permanent:
+            await _respond(respond, response_type="ephemeral", text=_NOT_IN_CHANNEL)
+    except (aiohttp.ClientError, TimeoutError) as e:
+        log.warning("announcement in %s failed: %s", ctx.channel.key, type(e).__name__)
+
+
+def _action_context(body: Mapping[str, Any]) -> CommandContext | None:
+    """Who clicked a button, and in which channel (None outside a channel)."""
+    user = body.get("user") or {}
+    channel = (body.get("channel") or {}).get("id")
+    team = (body.get("team") or {}).get("id") or user.get("team_id")
+    if not channel or not team or not user.get("id"):
+        return None
+    return CommandContext(
+        channel=ChannelRef(Platform.SLACK, team, channel),
+        user_id=user["id"],
+        user_name=user.get("username") or user.get("name") or user["id"],
+        now=utcnow(),
+        can_manage=True,
+    )
+
+
+def _oauth_settings(
+    settings: Settings,
+    installation_store: AsyncInstallationStore | None,
+    state_store: AsyncOAuthStateStore | None,
+) -> AsyncOAuthSettings:
+    if installation_store is None or state_store is None:
+        raise ConfigError(
+            "SLACK_CLIENT_ID/SLACK_CLIENT_SECRET are set (multi-workspace) but no installation "
+            "store and OAuth state store were given",
+            key="SLACK_CLIENT_ID",
+        )
+    assert settings.slack_client_secret is not None  # slack_oauth_enabled checked it
+    return AsyncOAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value(),
+        scopes=sorted(required_scopes()),
+        redirect_uri=settings.slack_redirect_uri,
+        installation_store=installation_store,
+        installation_store_bot_only=True,
+        state_store=state_store,
+    )
+
+
+def build_slack_app(
+    settings: Settings,
+    *,
+    handler: CommandHandler,
+    home: HomeProvider,
+    installation_store: AsyncInstallationStore | None = None,
+    state_store: AsyncOAuthStateStore | None = None,
+    client: AsyncWebClient | None = None,
+) -> AsyncApp:
+    """The Bolt app: `/aistatus`, the alert buttons and the App Home.
+
+    One workspace: SLACK_BOT_TOKEN (or `client`'s token). Many: SLACK_CLIENT_ID/SECRET turn on
+    Bolt's OAuth install flow with `installation_store` and `state_store`; with only an
+    installation_store, tokens come from it (installs done elsewhere).
+    Raises: ConfigError without a token or store, or in HTTP mode without SLACK_SIGNING_SECRET.
+    """
+    signing_secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    )
+    if settings.slack_mode == "http" and not signing_secret:
+        raise ConfigError(
+            "AISTATUS_SLACK_MODE=http needs SLACK_SIGNING_SECRET to verify requests",
+            key="SLACK_SIGNING_SECRET",
+        )
+    # Socket Mode never checks signatures; a random secret (not an empty one, which anyone could
+    # sign with) keeps an HTTP server started by mistake closed to every request.
+    signing_secret = signing_secret or secrets.token_hex(32)
+    multi = settings.slack_oauth_enabled or installation_store is not None
+    if client is None:
+        client = AsyncWebClient(
+            token=None if multi else _secret(settings.slack_bot_token),
+            base_url=settings.slack_api_url,
+        )
+    if not multi and not client.token:
+        raise ConfigError(
+            "Slack needs SLACK_BOT_TOKEN (or SLACK_CLIENT_ID/SECRET)", key="SLACK_BOT_TOKEN"
+        )
+    app = AsyncApp(
+        name="aistatus",
+        logger=logging.getLogger("bot.chat.slack.app.bolt"),
+        signing_secret=signing_secret,
+        client=client,
+        installation_store=None if settings.slack_oauth_enabled else installation_store,
+        installation_store_bot_only=True if multi else None,
+        oauth_settings=(
+            _oauth_settings(settings, installation_store, state_store)
+            if settings.slack_oauth_enabled
+            else None
+        ),
+    )
+
+    @app.command(COMMAND)
+    async def on_command(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        await ack()  # inside Slack's 3 s, before any work
+        ctx = CommandContext(
+            channel=ChannelRef(Platform.SLACK, command["team_id"], command["channel_id"]),
+            user_id=command["user_id"],
+            user_name=command.get("user_name") or command["user_id"],
+            now=utcnow(),
+            can_manage=True,
+        )
+        reply = await _run(handler, command.get("text", ""), ctx)
+        await _respond(respond, **to_slack_reply(reply))
+        if reply.announce:
+            await _announce(client, respond, ctx, reply.announce)
+
+    async def clicked(text: str, body: dict[str, Any], respond: AsyncRespond) -> None:
+        ctx = _action_context(body)
+        if ctx is None:
+            log.info("button %r clicked outside a channel; ignored", text)
+            return
+        reply = await _run(handler, text, ctx)
+        message = {**to_slack_reply(reply), "response_type": "ephemeral"}
+        await _respond(respond, **message, replace_original=False)
+
+    @app.action(ACTION_MUTE)
+    async def on_mute(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        await clicked(f"mute {MUTE_VALUE}", body, respond)
+
+    @app.action(ACTION_REPORT)
+    async def on_report(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        surface = _WORD.fullmatch(str(action.get("value", "")).strip())
+        if surface is None:
+            log.info("report button with an unexpected value; ignored")
+            return
+        await clicked(f"report {surface.group()}", body, respond)
+
+    @app.action(ACTION_OPEN)
+    async def on_open(ack: AsyncAck) -> None:
+        await ack()  # Slack opens the URL itself
+
+    @app.event("app_home_opened")
+    async def on_home(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        team = body.get("team_id") or ""
+        try:
+            view = to_home_view(await home(team))
+        except Exception:
+            log.exception("App Home board for %s failed", team)
+            return
+        try:
+            await client.views_publish(user_id=event["user"], view=view)
+        except SlackApiError as e:
+            log.warning("views.publish failed: %s", _api_error(e, ()).reason)
+
+    return app
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+# -- runners ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class SlackHttpServer:
+    """A running HTTP-mode endpoint (commands, interactivity and events on one path)."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+    path: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.path}"
+
+    async def stop(self) -> None:
+        """Stop listening and finish in-flight requests."""
+        await self.runner.cleanup()
+
+
+async def run_http_mode(
+    app: AsyncApp, host: str, port: int, *, path: str = "/slack/events"
+) -> SlackHttpServer:
+    """Serve the app over HTTP (Bolt's aiohttp server; signatures checked by Bolt's
+    RequestVerification: forged, stale or unsigned requests get 401). Port 0 picks a free port.
+    Raises: OSError when the address cannot be bound."""
+    server = AsyncSlackAppServer(port=port, path=path, app=app, host=host)
+    runner = web.AppRunner(server.web_app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0][1] if runner.addresses else port
+    log.info("Slack HTTP mode listening on %s:%s%s", host, bound, path)
+    return SlackHttpServer(runner=runner, host=host, port=bound, path=path)
+
+
+@dataclass
+class SlackSocketMode:
+    """A connected Socket Mode session (reconnects by itself until stopped)."""
+
+    handler: AsyncSocketModeHandler
+
+    async def stop(self) -> None:
+        """Disconnect and release the websocket."""
+        await self.handler.close_async()
+
+
+_AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "not_allowed_token_type"})
+
+
+async def run_socket_mode(app: AsyncApp, app_token: str) -> SlackSocketMode:
+    """Connect the app over Socket Mode with an app-level token (xapp-...).
+    Raises: ConfigError when Slack refuses the token; SlackApiError / aiohttp errors otherwise."""
+    handler = AsyncSocketModeHandler(app, app_token, logger=logging.getLogger(__name__))
+    try:
+        # Ask for the websocket URL first: the client's own connect() retries every error forever,
+        # so a revoked token would hang start-up instead of failing it.
+        handler.client.wss_uri = await handler.client.issue_new_wss_url()
+        await handler.connect_async()
+    except SlackApiError as e:
+        await handler.close_async()
+        error = _api_error(e, ())
+        if error.reason in _AUTH_ERRORS:
+            raise ConfigError(
+                f"Slack refused SLACK_APP_TOKEN: {error.reason}", key="SLACK_APP_TOKEN"
+            ) from None
+        raise
+    log.info("Slack Socket Mode connected")
+    return SlackSocketMode(handler=handler)

@@ -1,0 +1,258 @@
+"""Hysteresis and the transition decision. Pure: previous state and observations in, the next
+state and at most one Transition out. The Redis commit script only makes it exactly-once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from bot.core.assess import Staleness, assess
+from bot.core.model import (
+    Observation,
+    Reason,
+    Signal,
+    SignalState,
+    Status,
+    SurfaceState,
+    Transition,
+    TransitionKind,
+    Verdict,
+)
+
+MAX_BACKDATE = timedelta(days=2)  # an incident "started" longer ago than this is a re-saved old one
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """Consecutive observations needed before a signal's effective status moves."""
+
+    down: int = 1  # operational -> outage
+    up: int = 1  # outage -> operational (and any other class change)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Official pages are believed at once; our probes need 3 failures to open and 2 successes to
+    close (Gatus' defaults); crowd reports have their own distinct-user threshold upstream."""
+
+    thresholds: Mapping[Signal, Threshold] = field(
+        default_factory=lambda: {
+            Signal.OFFICIAL: Threshold(1, 1),
+            Signal.PROBE: Threshold(3, 2),
+            Signal.CROWD: Threshold(1, 1),
+        }
+    )
+    staleness: Staleness = field(default_factory=Staleness)
+
+    @classmethod
+    def with_probe_thresholds(cls, failures: int, successes: int) -> Policy:
+        base = cls()
+        thresholds = dict(base.thresholds)
+        thresholds[Signal.PROBE] = Threshold(failures, successes)
+        return cls(thresholds=thresholds)
+
+    @classmethod
+    def immediate(cls) -> Policy:
+        """One observation is enough for every signal (`aistatus status`: a single poll)."""
+        return cls(thresholds={s: Threshold(1, 1) for s in Signal})
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    state: SurfaceState  # the next state (version bumped) — written even with no transition
+    transition: Transition | None
+    verdict: Verdict
+
+
+def _klass(status: Status) -> str:
+    return "outage" if status.is_outage else status.value
+
+
+def observe_signal(prev: SignalState | None, obs: Observation, threshold: Threshold) -> SignalState:
+    """Hysteresis of one signal. Rules:
+
+    1. `unknown` moves nothing: the effective status and the time of the last good observation
+       stay (our blindness is not their outage, nor their recovery); only the error is kept.
+    2. Observations of the same class (outage / operational / maintenance) extend the streak.
+    3. The effective status changes once the streak reaches the threshold: `down` to enter an
+       outage from anything else, `up` for every other change. Inside an outage the severity
+       follows the latest observation.
+    """
+    if obs.status is Status.UNKNOWN:
+        if prev is None:
+            return SignalState(Status.UNKNOWN, 1, Status.UNKNOWN, obs.observed_at, error=obs.error)
+        streak = prev.streak + 1 if prev.raw is Status.UNKNOWN else 1
+        return replace(prev, raw=Status.UNKNOWN, streak=streak, error=obs.error)
+    same_class = prev is not None and _klass(prev.raw) == _klass(obs.status)
+    streak = prev.streak + 1 if (prev is not None and same_class) else 1
+    effective = prev.effective if prev is not None else Status.UNKNOWN
+    if _klass(effective) == _klass(obs.status):
+        effective = obs.status  # severity inside the class follows the evidence
+    else:
+        needed = threshold.down if obs.status.is_outage else threshold.up
+        if effective is Status.UNKNOWN and not obs.status.is_outage:
+            needed = 1  # first sight of a healthy surface needs no streak
+        if streak >= needed:
+            effective = obs.status
+    return SignalState(
+        raw=obs.status,
+        streak=streak,
+        effective=effective,
+        observed_at=obs.observed_at,
+        incident=obs.incident,
+        latency_ms=obs.latency_ms,
+        error=obs.error,
+    )
+
+
+def _outage_id(provider: str, surface: str, verdict: Verdict, now: datetime) -> str:
+    if verdict.source is Signal.OFFICIAL and verdict.incident is not None:
+        return verdict.incident.id
+    # Surfaces that change in the same poll of the same signal share an id: one grouped alert.
+    source = verdict.source.value if verdict.source else "unknown"
+    return f"{source}-{provider}-{int(now.timestamp())}"
+
+
+def _start(verdict: Verdict, now: datetime) -> datetime:
+    """When the outage began: the official incident's start when it is earlier than our first
+    sight of it (the page lags users; durations should not), else now."""
+    incident = verdict.incident
+    official = verdict.source is Signal.OFFICIAL and incident is not None
+    if (
+        official
+        and incident
+        and incident.started_at
+        and now - MAX_BACKDATE <= incident.started_at <= now
+    ):
+        return incident.started_at
+    return now
+
+
+def _reason(prev: SurfaceState, verdict: Verdict) -> Reason | None:
+    """Why a still-out surface changed, or None when nothing a reader cares about changed."""
+    if prev.suspected and not verdict.suspected:
+        return Reason.CONFIRMED
+    if verdict.status.rank > prev.status.rank:
+        return Reason.WORSENED
+    if verdict.status.rank < prev.status.rank:
+        return Reason.IMPROVED
+    new, old = verdict.incident, prev.incident
+    if (
+        new is not None
+        and new.update_id
+        and (old is None or old.id != new.id or old.update_id != new.update_id)
+    ):
+        return Reason.OFFICIAL_UPDATE
+    return None
+
+
+def decide(
+    prev: SurfaceState,
+    observations: Sequence[Observation],
+    *,
+    provider: str,
+    now: datetime,
+    policy: Policy | None = None,
+) -> Decision:
+    """The next state of one surface after new observations. Rules:
+
+    1. Each observation moves its signal's hysteresis (`observe_signal`); then `assess` combines.
+    2. An `unknown` verdict never opens or closes an outage.
+    3. Operational -> outage or maintenance: START (outage id: the official incident's id, else
+       one shared by every surface that changed in this poll).
+    4. Outage or maintenance -> operational: RECOVERY (WITHDRAWN when it was only ever suspected,
+       MAINTENANCE_ENDED after maintenance).
+    5. Still out: UPDATE when the severity changes, a suspicion is confirmed, or the official
+       incident has a new update (keyed on update ids: a re-saved incident is no news, fact 5).
+       The outage id stays, so a confirmation threads under the suspected alert.
+    6. First sight of a healthy surface (unknown -> operational) is recorded, not announced.
+    """
+    policy = policy or Policy()
+    signals = dict(prev.signals)
+    for obs in observations:
+        key = obs.signal.value
+        threshold = policy.thresholds.get(obs.signal, Threshold())
+        signals[key] = observe_signal(signals.get(key), obs, threshold)
+    verdict = assess(prev.surface, signals, now=now, staleness=policy.staleness)
+    version = prev.version + 1
+    base = replace(prev, signals=signals, version=version)
+
+    if verdict.status is Status.UNKNOWN:
+        return Decision(base, None, verdict)
+
+    was_out = prev.status.rank >= Status.MAINTENANCE.rank
+    is_out = verdict.status.rank >= Status.MAINTENANCE.rank
+
+    if not was_out and not is_out:
+        since = prev.since if prev.status is Status.OPERATIONAL else now
+        state = replace(
+            base,
+            status=Status.OPERATIONAL,
+            source=verdict.source,
+            suspected=False,
+            incident=verdict.incident,
+            since=since,
+        )
+        return Decision(state, None, verdict)
+
+    if not was_out and is_out:
+        kind, reason = (
+            TransitionKind.START,
+            (
+                Reason.MAINTENANCE_STARTED
+                if verdict.status is Status.MAINTENANCE
+                else Reason.STARTED
+            ),
+        )
+        outage_id, started_at = (
+            _outage_id(provider, prev.surface, verdict, now),
+            _start(verdict, now),
+        )
+    elif was_out and not is_out:
+        kind = TransitionKind.RECOVERY
+        if prev.status is Status.MAINTENANCE:
+            reason = Reason.MAINTENANCE_ENDED
+        elif prev.suspected:
+            reason = Reason.WITHDRAWN
+        else:
+            reason = Reason.RECOVERED
+        outage_id, started_at = prev.outage_id or f"unknown-{prev.surface}", prev.started_at or now
+    else:
+        maybe = _reason(prev, verdict)
+        outage_id, started_at = prev.outage_id or f"unknown-{prev.surface}", prev.started_at or now
+        if maybe is None:
+            state = replace(base, incident=verdict.incident or prev.incident)
+            return Decision(state, None, verdict)
+        kind, reason = TransitionKind.UPDATE, maybe
+
+    incident = verdict.incident or (prev.incident if kind is not TransitionKind.START else None)
+    transition = Transition(
+        id=f"{prev.surface}@{version}",
+        surface=prev.surface,
+        provider=provider,
+        kind=kind,
+        reason=reason,
+        status=verdict.status,
+        prev_status=prev.status,
+        source=verdict.source,
+        suspected=verdict.suspected,
+        prev_suspected=prev.suspected,
+        outage_id=outage_id,
+        incident=incident,
+        started_at=started_at,
+        at=now,
+    )
+    recovered = kind is TransitionKind.RECOVERY
+    state = replace(
+        base,
+        status=verdict.status,
+        source=verdict.source,
+        suspected=verdict.suspected,
+        incident=None if recovered else incident,
+        outage_id=None if recovered else outage_id,
+        started_at=None if recovered else started_at,
+        since=now if verdict.status is not prev.status else prev.since,
+    )
+    return Decision(state, transition, verdict)

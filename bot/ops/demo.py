@@ -1,0 +1,146 @@
+"""`aistatus demo`: replays the recorded 2026-09-22 Claude incident through the whole pipeline on
+loopback — a status server it starts, a private redis-server, the real watcher — with the console
+sink, time-compressed. IO. Needs no account and no internet.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.clock import ManualClock
+from bot.core.catalog import Catalog, load_catalog
+from bot.ops.redisproc import RedisProcess
+from bot.ops.statusserver import StatusServer
+from bot.settings import Settings
+
+FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads(FIXTURES.joinpath(name).read_text("utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    at: datetime  # the moment on the incident's own timeline
+    claude: dict[str, Any]
+    note: str
+
+
+def with_update(
+    page: dict[str, Any], at: datetime, *, status: str, body: str, update_id: str
+) -> dict[str, Any]:
+    """A copy of a summary.json page whose first incident has one more official update on top,
+    stamped `at` (the captures hold only each incident's first update)."""
+    out = copy.deepcopy(page)
+    incident = out["incidents"][0]
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    update = dict(incident["incident_updates"][0])
+    update.update(
+        id=update_id, status=status, body=body, created_at=stamp, display_at=stamp, updated_at=stamp
+    )
+    incident["incident_updates"].insert(0, update)
+    incident["status"] = status
+    incident["updated_at"] = stamp
+    return out
+
+
+def identified_update(investigating: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The recorded page with one more incident update (`identified`) on top. The capture holds
+    only the first update; this one is synthesised so the demo shows a threaded update."""
+    return with_update(
+        investigating,
+        at,
+        status="identified",
+        body="The issue has been identified and a fix is being implemented.",
+        update_id="demo0identif",
+    )
+
+
+def timeline() -> list[Step]:
+    """The incident 7g1qpkyz5gxh 'Elevated errors for multiple models' as the page showed it."""
+    start = datetime(2026, 9, 22, 0, 45, tzinfo=UTC)
+    ok = fixture("claude/summary_all_operational.json")
+    out = fixture("claude/summary_incident_investigating.json")
+    recovered = fixture("claude/summary_recovered.json")
+    steps = [Step(start, ok, "all operational (recorded 2026-09-15)")]
+    steps.append(Step(start + timedelta(minutes=7), ok, "quiet poll"))
+    t_inc = datetime(2026, 9, 22, 1, 1, tzinfo=UTC)
+    steps.append(Step(t_inc, out, "incident posted: investigating (recorded ~01:01Z)"))
+    steps.append(Step(t_inc + timedelta(minutes=15), out, "same page again: nothing new to say"))
+    t_id = datetime(2026, 9, 22, 2, 30, tzinfo=UTC)
+    steps.append(Step(t_id, identified_update(out, t_id), "new official update (synthesised)"))
+    steps.append(Step(t_id + timedelta(hours=1), identified_update(out, t_id), "quiet poll"))
+    steps.append(
+        Step(datetime(2026, 9, 22, 6, 1, tzinfo=UTC), recovered, "recovered (recorded ~06:01Z)")
+    )
+    steps.append(Step(datetime(2026, 9, 22, 6, 16, tzinfo=UTC), recovered, "quiet poll"))
+    return steps
+
+
+def demo_catalog(claude_url: str, openai_url: str) -> Catalog:
+    """The shipped catalog pointed at the loopback pages. Pages we have no recording of are never
+    polled: their surfaces stay unknown, and unknown is never suggested as a backup."""
+    override = {
+        "providers": {
+            "claude": {"statuspage": claude_url},
+            "openai": {"statuspage": openai_url},
+        },
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        json.dump(override, f)  # JSON is YAML
+        path = Path(f.name)
+    try:
+        return load_catalog(path)
+    finally:
+        path.unlink()
+
+
+async def run_demo(settings: Settings, out: TextIO, *, pause: float = 3.0) -> int:
+    """Play the timeline: before each step the loopback page changes, then one poll runs."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from bot.app import build_bot, http_client
+
+    print(
+        'aistatus demo: replaying the Claude incident of 2026-09-22 ("Elevated errors for '
+        'multiple models")\nfrom recorded status-page payloads, on loopback, through the real '
+        "pipeline (status server -> watcher -> Redis -> alerts).\n",
+        file=out,
+    )
+    with tempfile.TemporaryDirectory(prefix="aistatus-demo-") as tmp:
+        proc = RedisProcess(Path(tmp) / "redis", binary=settings.redis_server_bin)
+        await asyncio.to_thread(proc.start)
+        try:
+            async with StatusServer() as claude_page, StatusServer() as openai_page:
+                openai_page.set_summary(fixture("openai/summary_two_incidents_degraded.json"))
+                catalog = demo_catalog(claude_page.url, openai_page.url)
+                steps = timeline()
+                clock = ManualClock(steps[0].at)
+                redis = aioredis.Redis.from_url(proc.url)
+                demo_settings = settings.model_copy(update={"probes_enabled": False})
+                async with http_client(demo_settings) as client:
+                    bot = build_bot(demo_settings, catalog, redis, client, clock=clock, out=out)
+                    bot.watcher.poll_interval = 60.0
+                    for step in steps:
+                        clock.now = step.at
+                        claude_page.set_summary(step.claude)
+                        print(f"── {step.at:%H:%M} UTC · status page: {step.note}", file=out)
+                        for provider in ("claude", "openai"):
+                            await bot.watcher.poll_page(provider)
+                        out.flush()
+                        await asyncio.sleep(pause)
+                await redis.aclose()
+        finally:
+            await asyncio.to_thread(proc.stop)
+    print("\ndemo done: one alert per outage, threaded updates, one recovery.", file=out)
+    return 0

@@ -1,0 +1,64 @@
+"""The terminal table of `aistatus status`. Pure: rows and time in, text out."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.core.duration import humanize
+from bot.core.model import Status
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    surface: str
+    name: str
+    claude: bool
+    status: Status
+    source: str
+    suspected: bool
+    since: datetime | None
+    incident: str | None
+    latency_ms: float | None
+    detail: str
+
+
+def _width(text: str) -> int:
+    """Terminal columns: emoji and other wide characters take two, combining marks none."""
+    cols = 0
+    for i, ch in enumerate(text):
+        if unicodedata.combining(ch) or ch == "\ufe0f":
+            continue
+        emoji_style = text[i + 1 : i + 2] == "\ufe0f"  # e.g. 🛠️: drawn wide when so selected
+        cols += 2 if emoji_style or unicodedata.east_asian_width(ch) in {"W", "F"} else 1
+    return cols
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_table(rows: Sequence[StatusRow], *, now: datetime) -> str:
+    """Claude surfaces first, then backups; one line each with status, source, since, incident
+    and probe latency; unknown rows say why."""
+    header = ("SURFACE", "STATUS", "SOURCE", "SINCE", "LATENCY", "INCIDENT / NOTE")
+    body: list[tuple[str, ...]] = []
+    ordered = [r for r in rows if r.claude] + [r for r in rows if not r.claude]
+    for r in ordered:
+        status = f"{r.status.emoji} {r.status.label}" + (" (suspected)" if r.suspected else "")
+        since = f"{humanize(now - r.since)} ago" if r.since else "-"
+        latency = f"{r.latency_ms:.0f} ms" if r.latency_ms is not None else "-"
+        note = r.incident or (r.detail if r.status is not Status.OPERATIONAL else "")
+        body.append((r.surface, status, r.source, since, latency, _cut(note, 60)))
+    widths = [max(_width(x[i]) for x in [header, *body]) for i in range(len(header) - 1)]
+    lines = []
+    for cells in [header, *body]:
+        left = "  ".join(_pad(c, w) for c, w in zip(cells[:-1], widths, strict=True))
+        lines.append(f"{left}  {cells[-1]}".rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""Every apscheduler call in one place (its 3.x and 4.x APIs differ). IO: schedules the watcher's
+jobs — one per status page and one for the probe round — jittered, coalesced, never overlapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.watch.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+REASSESS_EVERY = 60.0  # seconds: suspicions age out (crowd reports, probe results) even unpolled
+
+
+def _guarded(name: str, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+    """A job that logs its failure in one line (with traceback at debug) and keeps its schedule:
+    a Redis blip must not stop the watch. A run cancelled by the scheduler's shutdown (`aistatus
+    run` stopping mid-poll) ends quietly: apscheduler would log the cancellation as a failure
+    with a traceback. Nothing awaits a job's task but the executor, so nothing misses it."""
+
+    async def run(*args: Any) -> None:
+        try:
+            await job(*args)
+        except asyncio.CancelledError:
+            log.info("job %s stopped while running (shutting down)", name)
+        except Exception as e:
+            log.error("job %s failed: %s: %s", name, type(e).__name__, e)
+            log.debug("job %s traceback", name, exc_info=True)
+
+    return run
+
+
+def build_scheduler(
+    watcher: Watcher, *, probes: bool, start_now: datetime | None = None
+) -> AsyncIOScheduler:
+    """A scheduler with one job per watched status page and, when `probes`, the probe round."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    first = start_now or datetime.now(UTC)
+    for provider in watcher.catalog.watched_providers():
+        interval = watcher.interval_of(provider)
+        scheduler.add_job(
+            _guarded(f"page:{provider}", watcher.poll_page),
+            IntervalTrigger(seconds=interval, jitter=min(2.0, interval / 10)),
+            args=[provider],
+            id=f"page:{provider}",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(1, int(interval)),
+            next_run_time=first,
+        )
+    if probes and watcher.probe_specs():
+        scheduler.add_job(
+            _guarded("probes", watcher.run_probe_round),
+            IntervalTrigger(
+                seconds=watcher.probe_interval, jitter=min(5.0, watcher.probe_interval / 10)
+            ),
+            id="probes",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(1, int(watcher.probe_interval)),
+            next_run_time=first,
+        )
+    scheduler.add_job(
+        _guarded("reassess", watcher.reassess),
+        IntervalTrigger(seconds=REASSESS_EVERY, jitter=5.0),
+        id="reassess",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=int(REASSESS_EVERY),
+    )
+    return scheduler

@@ -1,0 +1,310 @@
+"""The watch loop's work for one tick: fetch, assess, decide, commit, publish. IO, thin: the
+decisions are `assess` and `transitions.decide`; the exactly-once is the store's commit script.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import httpx
+
+from bot.chat.ports import Sink
+from bot.core.assess import official_observations
+from bot.core.catalog import Catalog, ProbeSpec
+from bot.core.model import Observation, Status, SurfaceState, Transition
+from bot.core.transitions import Policy, decide
+from bot.errors import ProbeError
+from bot.ops import metrics
+from bot.store.surfaces import PageCache, SurfaceStore, Write
+from bot.watch.probe import run_probes
+from bot.watch.statuspage import (
+    PageReading,
+    Validators,
+    fetch_incidents,
+    fetch_summary,
+    parse_incidents,
+    parse_summary,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_CAS_ATTEMPTS = 3  # a conflict means another job moved the surface: re-read and decide again
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """What one poll of one status page did, for logs, `aistatus status` and the benchmark."""
+
+    provider: str
+    claimed: bool
+    reading: PageReading | None = None
+    not_modified: bool = False
+    transitions: tuple[Transition, ...] = ()
+    states: Mapping[str, SurfaceState] = field(default_factory=dict)
+
+
+@dataclass
+class Watcher:
+    """Polls status pages and probes; records transitions; publishes them to the sink."""
+
+    catalog: Catalog
+    store: SurfaceStore
+    client: httpx.AsyncClient
+    sink: Sink
+    clock: Callable[[], datetime]
+    policy: Policy = field(default_factory=Policy)
+    poll_interval: float = 15.0
+    probe_interval: float = 60.0
+    max_response_bytes: int = 2_000_000
+    api_key: str | None = None
+    read_deadline: float | None = 30.0
+    blind: bool = False  # every probe and canary failed in the last probe run
+
+    def interval_of(self, provider: str) -> float:
+        return self.catalog.providers[provider].poll_interval or self.poll_interval
+
+    def surfaces_of(self, provider: str) -> list[str]:
+        return [s.id for s in self.catalog.surfaces_of(provider)]
+
+    # -- status pages ------------------------------------------------------------------------
+
+    async def poll_page(self, provider: str) -> PollReport:
+        """One poll of a provider's status page: claim the slot, fetch, decide, commit, publish.
+        Two Redis round trips whatever the number of surfaces (one more per rare CAS conflict)."""
+        started = time.perf_counter()
+        now = self.clock()
+        interval = self.interval_of(provider)
+        slot = int(now.timestamp() // interval)
+        surfaces = [s.id for s in self.catalog.surfaces_of(provider) if s.official]
+        claim = await self.store.claim(
+            provider, "page", slot, max(1, int(interval * 1000)), surfaces, with_page=True
+        )
+        if claim is None:
+            metrics.POLLS.labels(provider, "skipped").inc()
+            return PollReport(provider, claimed=False)
+        base_url = self.catalog.providers[provider].statuspage
+        assert base_url is not None  # the catalog guarantees a page for surfaces with `official`
+        cache = claim.page or PageCache()
+        new_cache: PageCache | None = None
+        not_modified = False
+        try:
+            fetched = await fetch_summary(
+                self.client,
+                base_url,
+                validators=Validators(cache.etag, cache.last_modified) if cache.body else None,
+                max_bytes=self.max_response_bytes,
+                deadline=self.read_deadline,
+            )
+        except ProbeError as e:
+            log.warning("%s status page unreadable: %s", provider, e.reason)
+            reading = PageReading(provider, now, ok=False, error=e.reason)
+            outcome = "error"
+        else:
+            not_modified = fetched.not_modified
+            body = cache.body if not_modified else fetched.body
+            reading = parse_summary(
+                body or b"", provider=provider, observed_at=now, base_url=base_url
+            )
+            if not reading.ok:
+                log.warning("%s status page malformed: %s", provider, reading.error)
+                outcome = "error"
+            else:
+                outcome = "not_modified" if not_modified else "ok"
+                for problem in reading.problems:
+                    log.info("%s status page: skipped %s", provider, problem)
+                if not not_modified:
+                    new_cache = PageCache(
+                        fetched.validators.etag, fetched.validators.last_modified, fetched.body
+                    )
+        if reading.ok:
+            reading = await self._with_resolutions(provider, base_url, reading, claim.states, now)
+        observations = official_observations(reading, self.catalog, observed_at=now)
+        transitions, states = await self._commit(
+            provider, claim.states, observations, now, new_cache
+        )
+        metrics.POLLS.labels(provider, outcome).inc()
+        metrics.POLL_SECONDS.labels(provider).observe(time.perf_counter() - started)
+        return PollReport(provider, True, reading, not_modified, tuple(transitions), states)
+
+    async def _with_resolutions(
+        self,
+        provider: str,
+        base_url: str,
+        reading: PageReading,
+        states: Mapping[str, SurfaceState],
+        now: datetime,
+    ) -> PageReading:
+        """A resolved incident vanishes from summary.json (fact 2); its resolution text is only in
+        incidents.json. Fetched only when an incident we hold has just vanished (rare), so the
+        recovery alert can quote the resolution. Failure costs nothing but that quote."""
+        open_ids = {i.id for i in reading.incidents}
+        gone = {
+            st.incident.id
+            for st in states.values()
+            if st.incident and st.incident.id not in open_ids
+        }
+        gone -= {m.id for m in reading.maintenances}
+        if not gone:
+            return reading
+        try:
+            body = await fetch_incidents(
+                self.client,
+                base_url,
+                max_bytes=self.max_response_bytes,
+                deadline=self.read_deadline,
+            )
+        except ProbeError as e:
+            log.info(
+                "%s incidents.json unreadable (%s): recovery without resolution text",
+                provider,
+                e.reason,
+            )
+            return reading
+        found = [
+            i
+            for i in parse_incidents(body, provider=provider, observed_at=now, base_url=base_url)
+            if i.id in gone
+        ]
+        return replace(reading, incidents=reading.incidents + tuple(found))
+
+    # -- probes --------------------------------------------------------------------------------
+
+    def probe_specs(self) -> dict[str, tuple[ProbeSpec, ...]]:
+        return {s.id: s.probes for s in self.catalog.surfaces.values() if s.probes}
+
+    async def run_probe_round(self) -> list[Transition]:
+        """Every synthetic check at once (the canary guard needs them together), then one
+        claim-free decide/commit per provider. Probe slots are claimed per provider first so that
+        N replicas probe once per interval."""
+        now = self.clock()
+        slot = int(now.timestamp() // self.probe_interval)
+        specs = self.probe_specs()
+        by_provider: dict[str, list[str]] = {}
+        for surface in specs:
+            by_provider.setdefault(self.catalog.surfaces[surface].provider, []).append(surface)
+        claimed: dict[str, dict[str, SurfaceState]] = {}
+        for provider, surfaces in by_provider.items():
+            claim = await self.store.claim(
+                provider, "probe", slot, max(1, int(self.probe_interval * 1000)), surfaces
+            )
+            if claim is not None:
+                claimed[provider] = claim.states
+        wanted = {s: specs[s] for p in claimed for s in by_provider[p]}
+        if not wanted:
+            return []
+        observations = await run_probes(
+            self.client, wanted, self.catalog.canaries, api_key=self.api_key, now=now
+        )
+        blind = bool(observations) and all(o.error == "monitoring blind" for o in observations)
+        if blind and not self.blind:
+            log.warning("monitoring is blind: every probe and canary failed (our network?)")
+        elif self.blind and not blind:
+            log.warning("monitoring can see again: probes answer")
+        self.blind = blind
+        metrics.BLIND.set(1 if blind else 0)
+        recorded: list[Transition] = []
+        for provider, states in claimed.items():
+            obs = [o for o in observations if o.surface in states]
+            transitions, _ = await self._commit(provider, states, obs, now, None)
+            recorded.extend(transitions)
+        return recorded
+
+    # -- any signal ----------------------------------------------------------------------------
+
+    async def observe(self, observations: Sequence[Observation]) -> list[Transition]:
+        """Feed observations that arrive outside a poll (crowd reports) into the same path."""
+        now = self.clock()
+        recorded: list[Transition] = []
+        by_provider: dict[str, list[Observation]] = {}
+        for obs in observations:
+            surface = self.catalog.surfaces.get(obs.surface)
+            if surface is not None:
+                by_provider.setdefault(surface.provider, []).append(obs)
+        for provider, obs in by_provider.items():
+            states = await self.store.read(provider, sorted({o.surface for o in obs}))
+            transitions, _ = await self._commit(provider, states, obs, now, None)
+            recorded.extend(transitions)
+        return recorded
+
+    async def reassess(self) -> list[Transition]:
+        """Decide again, with no new evidence, every surface out on a suspicion: crowd reports
+        and probe results age, and a surface with no status page (or with probes off) has no
+        poll that would notice. One read per provider; commits only where something changed."""
+        now = self.clock()
+        recorded: list[Transition] = []
+        by_provider: dict[str, list[str]] = {}
+        for s in self.catalog.surfaces.values():
+            by_provider.setdefault(s.provider, []).append(s.id)
+        for provider, surfaces in by_provider.items():
+            states = await self.store.read(provider, surfaces)
+            stale = {
+                sid: st
+                for sid, st in states.items()
+                if st.suspected and st.status.rank >= Status.MAINTENANCE.rank
+            }
+            if not stale:
+                continue
+            transitions, _ = await self._commit(provider, stale, [], now, None, again=stale)
+            recorded.extend(transitions)
+        return recorded
+
+    async def on_crowd(self, observation: Observation) -> None:
+        await self.observe([observation])
+
+    async def _commit(
+        self,
+        provider: str,
+        states: Mapping[str, SurfaceState],
+        observations: Sequence[Observation],
+        now: datetime,
+        page: PageCache | None,
+        *,
+        again: Iterable[str] = (),
+    ) -> tuple[list[Transition], dict[str, SurfaceState]]:
+        """Decide every surface that has observations (and those in `again`, with none), commit
+        them in one script, retry the surfaces another job moved meanwhile, and publish what was
+        recorded."""
+        by_surface: dict[str, list[Observation]] = {surface: [] for surface in again}
+        for obs in observations:
+            by_surface.setdefault(obs.surface, []).append(obs)
+        current = dict(states)
+        recorded: list[Transition] = []
+        pending = sorted(by_surface)
+        for _attempt in range(MAX_CAS_ATTEMPTS):
+            writes: list[Write] = []
+            for surface in pending:
+                prev = current.get(surface) or SurfaceState(surface)
+                d = decide(
+                    prev, by_surface[surface], provider=provider, now=now, policy=self.policy
+                )
+                if not by_surface[surface] and d.transition is None:
+                    continue  # re-decided with no new evidence and nothing changed: no write
+                writes.append(Write(surface, prev.version, d.state, d.transition))
+            if not writes and page is None:
+                break
+            applied, ok = await self.store.commit_applied(provider, writes, page=page)
+            page = None
+            recorded.extend(applied)
+            current.update({w.surface: w.state for w, good in zip(writes, ok, strict=True) if good})
+            missed = [w.surface for w, good in zip(writes, ok, strict=True) if not good]
+            if not missed:
+                break
+            current.update(await self.store.read(provider, missed))
+            metrics.CAS_CONFLICTS.labels(provider).inc()
+            pending = missed
+        for t in recorded:
+            metrics.TRANSITIONS.labels(t.surface, t.kind.value).inc()
+            log.info(
+                "transition %s %s: %s -> %s (%s, outage %s)",
+                t.surface, t.kind.value, t.prev_status.value, t.status.value, t.reason.value,
+                t.outage_id,
+            )  # fmt: skip
+        for surface, st in current.items():
+            metrics.SURFACE_STATUS.labels(surface).set(st.status.rank)
+        if recorded:
+            await self.sink.publish(recorded)
+        return recorded, current

@@ -1,0 +1,243 @@
+"""A loopback "chat API" for delivery tests: an aiohttp server on 127.0.0.1 that records every
+request, answers faults on demand (429 + Retry-After, 500, a hang, a channel that is gone, a
+deleted parent message), and `HttpChatSender`, a small ChatSender talking HTTP to it with httpx
+and classifying its errors into DeliveryError, so the delivery engine is proven over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from bot.alerting.alert import alert_id
+from bot.core.model import Alert, ChannelRef, MessageRef, Platform, decode, encode
+from bot.errors import DeliveryError
+from tests.peers.chaos import Chaos
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request the server answered. `accepted`: it answered 2xx (the message exists)."""
+
+    op: str  # post | edit | reply | notify
+    channel: str
+    alert: str  # alert id (or "" for notify)
+    kind: str
+    key: str  # outage id
+    ts: str  # the message posted (post/reply) or edited (edit)
+    status: int
+    broadcast: bool = False
+
+
+class ChatServer:
+    """The recording server. Faults: `gone` channels answer a permanent `channel_not_found`;
+    `script[channel]` is a list of faults ("429", "500", "hang") consumed by that channel's next
+    requests; `chaos` applies random faults to every request; `deleted` message ts answer
+    `message_not_found` to edits and replies. `hold`, when set, parks every request until it is
+    released (to catch a worker with calls in flight)."""
+
+    def __init__(self, *, chaos: Chaos | None = None) -> None:
+        self.calls: list[Call] = []
+        self.alerts: list[tuple[str, str, Alert]] = []  # (op, channel, alert) of accepted calls
+        self.notes: list[str] = []  # texts of accepted notify calls
+        self.gone: set[str] = set()
+        self.revoked: set[str] = set()  # channels whose workspace revoked our token
+        self.deleted: set[str] = set()
+        self.script: dict[str, list[str]] = {}
+        self.chaos = chaos
+        self.retry_after = 0.05
+        self.hold: asyncio.Event | None = None
+        self.arrived = asyncio.Event()  # set by every request (tests wait on it)
+        self.received = 0
+        self.faults: Counter[str] = Counter()  # faults answered, by kind
+        self.requests: list[
+            tuple[str, str, float]
+        ] = []  # (op, channel, loop time) of every request
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+        self.url = ""
+
+    async def start(self) -> ChatServer:
+        app = web.Application()
+        app.router.add_post("/{op}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        self._closing.set()
+        if self.hold is not None:
+            self.hold.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        op = request.match_info["op"]
+        body: dict[str, Any] = await request.json()
+        channel = str(body.get("channel", ""))
+        self.received += 1
+        self.requests.append((op, channel, asyncio.get_running_loop().time()))
+        self.arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
+        fault = None
+        queue = self.script.get(channel)
+        if queue:
+            fault = queue.pop(0)
+        elif self.chaos is not None:
+            fault = self.chaos.pick()
+        if fault is not None:
+            self.faults[fault] += 1
+        if fault == "hang":
+            await self._closing.wait()  # the client times out; nothing is applied
+            return web.json_response({"ok": False, "error": "shutting_down"}, status=503)
+        if fault == "429":
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={
+                    "Retry-After": str(self.chaos.retry_after if self.chaos else self.retry_after)
+                },
+            )
+        if fault == "500":
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+        if channel in self.gone:
+            return web.json_response({"ok": False, "error": "channel_not_found"}, status=404)
+        if channel in self.revoked:
+            return web.json_response({"ok": False, "error": "token_revoked"}, status=401)
+        parent = str(body.get("parent", ""))
+        if op in ("edit", "reply") and parent in self.deleted:
+            return web.json_response({"ok": False, "error": "message_not_found"}, status=404)
+        ts = parent if op == "edit" else f"{next(self._ts)}"
+        if op == "notify":
+            self.notes.append(str(body.get("text", "")))
+        if "content" in body:
+            self.alerts.append((op, channel, decode(Alert, body["content"])))
+        self.calls.append(
+            Call(
+                op,
+                channel,
+                str(body.get("alert", "")),
+                str(body.get("kind", "")),
+                str(body.get("key", "")),
+                ts,
+                200,
+                bool(body.get("broadcast", False)),
+            )
+        )
+        return web.json_response({"ok": True, "ts": ts, "thread": parent or None})
+
+    # -- what the tests assert on -------------------------------------------------------------
+
+    async def wait_for_messages(self, n: int) -> None:
+        """Until at least `n` messages (posts + replies) were accepted (bound it by a timeout)."""
+        while len(self.messages()) < n:
+            self.arrived.clear()
+            await self.arrived.wait()
+
+    def ops(self, op: str) -> list[Call]:
+        return [c for c in self.calls if c.op == op]
+
+    def messages(self) -> list[Call]:
+        """Posts and replies: the messages people see (edits change one in place)."""
+        return [c for c in self.calls if c.op in ("post", "reply")]
+
+    def per_channel(self) -> dict[str, list[Call]]:
+        out: dict[str, list[Call]] = {}
+        for c in self.messages():
+            out.setdefault(c.channel, []).append(c)
+        return out
+
+    def duplicates(self) -> list[tuple[str, str]]:
+        """(channel, alert id) pairs that became more than one message."""
+        counts = Counter((c.channel, c.alert) for c in self.messages())
+        return sorted(pair for pair, n in counts.items() if n > 1)
+
+
+class HttpChatSender:
+    """A ChatSender over HTTP to the ChatServer, classifying errors like the real adapters: 429
+    -> retry_after from the header; 5xx, timeouts, connection errors -> transient;
+    channel_not_found -> permanent; message_not_found -> `message_gone`."""
+
+    def __init__(
+        self, url: str, *, platform: Platform = Platform.SLACK, timeout: float = 0.5
+    ) -> None:
+        self.platform = platform
+        self._client = httpx.AsyncClient(base_url=url, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            resp = await self._client.post(f"/{op}", json=body)
+        except httpx.TimeoutException:
+            raise DeliveryError("timeout") from None
+        except httpx.TransportError as e:
+            raise DeliveryError(f"network: {type(e).__name__}") from None
+        data: dict[str, Any] = resp.json() if resp.content else {}
+        if resp.status_code == 429:
+            raise DeliveryError(
+                "rate_limited", retry_after=float(resp.headers.get("Retry-After", "1"))
+            )
+        if resp.status_code >= 500:
+            raise DeliveryError(f"http {resp.status_code}")
+        error = data.get("error")
+        if error == "message_not_found":
+            raise DeliveryError("message_gone")
+        if error in ("channel_not_found", "token_revoked"):
+            raise DeliveryError(error, permanent=True)
+        if not data.get("ok"):
+            raise DeliveryError(f"http {resp.status_code} {error}")
+        return data
+
+    @staticmethod
+    def _body(channel: ChannelRef, alert: Alert) -> dict[str, Any]:
+        return {
+            "channel": channel.key,
+            "alert": alert_id(alert),
+            "kind": str(alert.kind),
+            "key": alert.key,
+            "content": encode(alert),  # the whole alert, for tests that read what was said
+        }
+
+    async def post(self, channel: ChannelRef, alert: Alert) -> MessageRef:
+        data = await self._call("post", self._body(channel, alert))
+        return MessageRef(channel, str(data["ts"]))
+
+    async def edit(self, ref: MessageRef, alert: Alert) -> None:
+        await self._call("edit", {**self._body(ref.channel, alert), "parent": ref.ts})
+
+    async def reply(self, parent: MessageRef, alert: Alert, *, broadcast: bool) -> MessageRef:
+        body = {**self._body(parent.channel, alert), "parent": parent.ts, "broadcast": broadcast}
+        await self._call("reply", body)
+        return MessageRef(parent.channel, parent.ts, thread=parent.ts)
+
+    async def notify(self, channel: ChannelRef, text: str) -> None:
+        await self._call("notify", {"channel": channel.key, "text": text})
+
+    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+        await self._call("notify", {"channel": f"user:{workspace}:{user_id}", "text": text})
+
+
+def channels(
+    n: int, *, workspace: str = "T1", platform: Platform = Platform.SLACK
+) -> list[ChannelRef]:
+    """`n` distinct channels of one workspace."""
+    return [ChannelRef(platform, workspace, f"C{i:05d}") for i in range(n)]
+
+
+def kinds_in_order(calls: Iterable[Call]) -> list[str]:
+    return [c.kind for c in calls]
