@@ -198,13 +198,8 @@ async def start_slack(
 ) -> None:
     """Socket Mode (default) or HTTP mode; one workspace by token, or many through OAuth.
     Raises: ConfigError for a missing or refused token."""
-    from bot.chat.slack.app import (
-        SlackSender,
-        build_slack_app,
-        run_http_mode,
-        run_socket_mode,
-        slack_web_client,
-    )
+    from bot.chat.slack.app import build_slack_app, run_http_mode, run_socket_mode
+    from bot.chat.slack.sender import SlackSender, slack_web_client
     from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
 
     session = aiohttp.ClientSession()  # one connection pool for every Web API call
@@ -243,13 +238,9 @@ async def start_discord(
 ) -> None:
     """Log in over REST (alerts flow even while the gateway reconnects), then run the gateway.
     Raises: ConfigError when Discord refuses DISCORD_TOKEN."""
-    from bot.chat.discord.client import (
-        DiscordBot,
-        DiscordSender,
-        configure_api_base,
-        configure_gateway,
-    )
+    from bot.chat.discord.client import DiscordBot, configure_gateway
     from bot.chat.discord.commands import CommandRunner
+    from bot.chat.discord.sender import DiscordSender, configure_api_base
 
     assert settings.discord_token is not None
     configure_api_base(settings.discord_api_url)

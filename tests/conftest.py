@@ -5,27 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from bot.clock import ManualClock
-from bot.ops.demo import fixture
 from bot.ops.redisproc import RedisProcess
-
-FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
-
-
-def fixture_text(name: str) -> str:
-    """Raw text of a shipped fixture, e.g. 'claude/summary_incident_investigating.json'."""
-    return FIXTURES.joinpath(name).read_text("utf-8")
-
-
-def fixture_json(name: str) -> Any:
-    return fixture(name)
+from tests.helpers import TOKEN, TOKEN_T2
+from tests.peers.slack_api import SlackApi
 
 
 @pytest.fixture
@@ -58,3 +46,10 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[SlackApi]:
+    """A recording loopback Slack Web API knowing two workspaces' bot tokens."""
+    async with SlackApi(tokens={TOKEN: "T0001", TOKEN_T2: "T0002"}) as server:
+        yield server

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.ops.statusserver import StatusServer
-from tests.conftest import fixture_json
+from tests.helpers import fixture_json
 
 
 async def aistatus(

@@ -21,9 +21,8 @@ from bot.ops.statusserver import StatusServer
 from bot.store.connect import connect
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
-from tests.conftest import fixture_json
+from tests.helpers import Output, fixture_json
 from tests.peers.slack_api import SlackApi
-from tests.test_slack_replay import Output
 
 REPLICAS = 3
 CHANNELS = [ChannelRef(Platform.SLACK, "T0001", f"C{i:03d}") for i in range(40)]

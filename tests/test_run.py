@@ -15,7 +15,7 @@ import httpx
 
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
-from tests.conftest import fixture_json
+from tests.helpers import fixture_json
 
 
 async def _read_until(stream: asyncio.StreamReader, needle: str, seen: list[str]) -> None:

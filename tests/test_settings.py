@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}
 
 

@@ -1,72 +1,21 @@
-"""The Discord edge: the gateway client that serves `/aistatus` and the buttons, and
-`DiscordSender`, which posts, edits and threads alerts over REST. IO (discord.py).
-
-Rate limits: discord.py's HTTPClient already keeps per-route buckets and waits out short 429s;
-with `max_ratelimit_timeout` set it raises `RateLimited` for longer ones, which becomes
-`DeliveryError(retry_after=...)` here. There is no second retry loop.
+"""The Discord gateway client: serves `/aistatus` and the buttons (discord.py). IO. Alerts go out
+over REST through `bot.chat.discord.sender`; rendering is `bot.chat.discord.render` (pure).
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
-from typing import Any
 
 import aiohttp
 import discord
 import yarl
 from discord.gateway import DiscordWebSocket
-from discord.http import HTTPClient, MultipartParameters, Route
+from discord.http import HTTPClient, Route
 
-from bot.alerting.alert import alert_id
 from bot.chat.discord.commands import CommandRunner, build_tree
-from bot.chat.discord.render import (
-    CONTENT_MAX,
-    NO_MENTIONS,
-    clip,
-    thread_name,
-    to_discord_message,
-    to_discord_thread_update,
-)
-from bot.core.model import Alert, ChannelRef, MessageRef, Platform
-from bot.errors import ConfigError, DeliveryError
+from bot.chat.discord.sender import MAX_RATELIMIT_TIMEOUT
 
 log = logging.getLogger(__name__)
-
-MAX_RATELIMIT_TIMEOUT = 30.0  # discord.py's floor: shorter 429s are waited out inside the client
-THREAD_ARCHIVE_MINUTES = 1440  # a thread goes quiet a day after its last update
-NONCE_MAX = 25  # characters Discord allows in a message nonce
-
-# Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
-UNKNOWN_CHANNEL = 10003
-UNKNOWN_GUILD = 10004
-UNKNOWN_MESSAGE = 10008
-MISSING_ACCESS = 50001
-MISSING_PERMISSIONS = 50013
-WRONG_CHANNEL_TYPE = 50024  # "Cannot execute action on this channel type" (no threads here)
-ARCHIVED_THREAD = 50083
-THREAD_EXISTS = 160004  # "A thread has already been created for this message"
-THREAD_LOCKED = 160005
-TOO_MANY_THREADS = 160006
-
-PERMANENT = {
-    UNKNOWN_CHANNEL: "unknown_channel",
-    UNKNOWN_GUILD: "unknown_guild",
-    MISSING_ACCESS: "missing_access",
-    MISSING_PERMISSIONS: "missing_permissions",
-}
-# Thread creation refused for a reason that a plain reply in the channel avoids.
-NO_THREADS = frozenset({WRONG_CHANNEL_TYPE, MISSING_PERMISSIONS, THREAD_LOCKED, TOO_MANY_THREADS})
-# Posting into a thread we started failed, but the channel itself may be fine.
-THREAD_GONE = frozenset({UNKNOWN_CHANNEL, MISSING_ACCESS, ARCHIVED_THREAD, THREAD_LOCKED})
-
-
-def configure_api_base(url: str) -> None:
-    """Point discord.py (REST, interaction callbacks and webhooks alike) at `url`, e.g.
-    `https://discord.com/api/v10` or a loopback server. Process-wide: discord.py builds every
-    URL from the class attribute `Route.BASE`."""
-    Route.BASE = url.rstrip("/")
 
 
 async def configure_gateway(http: HTTPClient) -> None:
@@ -102,26 +51,6 @@ def bot_intents() -> discord.Intents:
     intents = discord.Intents.none()
     intents.guilds = True
     return intents
-
-
-async def open_rest_client(
-    token: str, *, max_ratelimit_timeout: float = MAX_RATELIMIT_TIMEOUT
-) -> HTTPClient:
-    """A standalone REST client logged in with the bot token (alerts go out even while the
-    gateway reconnects, or from replicas that run no gateway). Close it with `await .close()`.
-
-    Raises: ConfigError when Discord rejects the token; DeliveryError when it cannot be reached.
-    """
-    http = HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=max_ratelimit_timeout)
-    try:
-        await http.static_login(token)
-    except discord.LoginFailure as e:
-        await http.close()
-        raise ConfigError("DISCORD_TOKEN was rejected by Discord", key="DISCORD_TOKEN") from e
-    except (discord.HTTPException, aiohttp.ClientError, OSError) as e:
-        await http.close()
-        raise DeliveryError(f"discord login failed: {type(e).__name__}") from e
-    return http
 
 
 class _OneLineReconnects(logging.Filter):
@@ -182,168 +111,3 @@ class DiscordBot(discord.Client):
         """Component presses: "I'm affected too" runs `report <surface>`, answered privately."""
         if interaction.type is discord.InteractionType.component:
             await self.runner.press(interaction)
-
-
-class DiscordSender:
-    """ChatSender for Discord over REST (a logged-in discord.py HTTPClient: the bot's
-    `client.http` or `open_rest_client`). Updates go into a thread started from the parent
-    message; where threads are refused they become replies to the parent in the channel."""
-
-    platform = Platform.DISCORD
-
-    def __init__(
-        self, http: HTTPClient, *, thread_archive_minutes: int = THREAD_ARCHIVE_MINUTES
-    ) -> None:
-        self.http = http
-        self.thread_archive_minutes = thread_archive_minutes
-
-    async def post(self, channel: ChannelRef, alert: Alert) -> MessageRef:
-        """Post the parent message. Raises: DeliveryError."""
-        payload = {**to_discord_message(alert), **once(alert, channel.channel, "parent")}
-        data = await self._call(self.http.send_message(channel.channel, params=_params(payload)))
-        return MessageRef(channel=channel, ts=str(data["id"]))
-
-    async def edit(self, ref: MessageRef, alert: Alert) -> None:
-        """Edit the parent to the alert's state (recovery removes the report button).
-        Raises: DeliveryError(reason="message_gone") when the parent was deleted."""
-        payload = to_discord_message(alert)
-        await self._call(
-            self.http.edit_message(ref.channel.channel, ref.ts, params=_params(payload)),
-            message=True,
-        )
-
-    async def reply(self, parent: MessageRef, alert: Alert, *, broadcast: bool) -> MessageRef:
-        """Post an update in the parent's thread, starting it the first time; with `broadcast`
-        (recovery) also post it in the channel. Returns the parent ref with `thread` set, or
-        unset when the update became a reply in the channel. Raises: DeliveryError."""
-        update = to_discord_thread_update(alert)
-        where = parent.channel.channel
-        thread = parent.thread or await self._start_thread(parent, alert)
-        if thread is not None:
-            in_thread = {**update, **once(alert, where, "thread")}
-            try:
-                await self._call(
-                    self.http.send_message(thread, params=_params(in_thread)), codes=THREAD_GONE
-                )
-            except _Refused as e:
-                log.info("thread %s unusable (discord %s): replying in the channel", thread, e.code)
-                thread = None
-        if thread is None or broadcast:
-            await self._reply_in_channel(parent, {**update, **once(alert, where, "reply")})
-        return MessageRef(channel=parent.channel, ts=parent.ts, thread=thread)
-
-    async def notify(self, channel: ChannelRef, text: str) -> None:
-        """A plain message to a channel. Raises: DeliveryError."""
-        payload = {"content": clip(text, CONTENT_MAX), "allowed_mentions": NO_MENTIONS}
-        await self._call(self.http.send_message(channel.channel, params=_params(payload)))
-
-    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
-        """A direct message: open (or find) the DM channel with the user, then post in it.
-        Raises: DeliveryError."""
-        dm = await self._call(self.http.start_private_message(int(user_id)))
-        await self.notify(ChannelRef(Platform.DISCORD, workspace, str(dm["id"])), text)
-
-    async def _start_thread(self, parent: MessageRef, alert: Alert) -> str | None:
-        """The new thread's id, or None where threads are refused. A thread started from a
-        message has the message's id, so "already created" (a redelivery) reuses it."""
-        try:
-            data = await self._call(
-                self.http.start_thread_with_message(
-                    parent.channel.channel,
-                    parent.ts,
-                    name=thread_name(alert),
-                    auto_archive_duration=self.thread_archive_minutes,  # type: ignore[arg-type]
-                ),
-                message=True,
-                codes=NO_THREADS | {THREAD_EXISTS},
-            )
-        except _Refused as e:
-            if e.code == THREAD_EXISTS:
-                return parent.ts
-            log.info("no thread in %s (discord %s): replying instead", parent.channel.key, e.code)
-            return None
-        return str(data["id"])
-
-    async def _reply_in_channel(self, parent: MessageRef, payload: dict[str, Any]) -> None:
-        reference = {
-            "message_id": parent.ts,
-            "channel_id": parent.channel.channel,
-            "fail_if_not_exists": False,  # the update still lands if the parent was deleted
-        }
-        body = {**payload, "message_reference": reference}
-        await self._call(self.http.send_message(parent.channel.channel, params=_params(body)))
-
-    async def _call(
-        self, request: Any, *, message: bool = False, codes: frozenset[int] = frozenset()
-    ) -> Any:
-        """Await one discord.py request, translating its errors into DeliveryError (or
-        `_Refused` for the JSON codes in `codes`, which the caller handles)."""
-        try:
-            return await request
-        except asyncio.CancelledError:
-            _reopen_global_limit(self.http)
-            raise
-        except discord.RateLimited as e:
-            raise DeliveryError("rate_limited", retry_after=e.retry_after) from e
-        except discord.HTTPException as e:
-            if e.code in codes:
-                raise _Refused(e.code) from e
-            raise classify(e, message=message) from e
-        except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            raise DeliveryError(f"network: {type(e).__name__}") from e
-
-
-def _reopen_global_limit(http: HTTPClient) -> None:
-    """discord.py closes its global rate-limit gate while one request sleeps out a global 429,
-    and reopens it only when that sleep ends. A request cancelled mid-sleep (the delivery
-    engine's call timeout) would leave every later request waiting forever: reopen it. At worst
-    a request meets another 429, which discord.py waits out as usual."""
-    gate = getattr(http, "_global_over", None)
-    if isinstance(gate, asyncio.Event) and not gate.is_set():
-        gate.set()
-
-
-class _Refused(Exception):
-    def __init__(self, code: int) -> None:
-        self.code = code
-        super().__init__(code)
-
-
-def classify(error: discord.HTTPException, *, message: bool = False) -> DeliveryError:
-    """The DeliveryError for a Discord HTTP error.
-
-    1. 429 that reached us (a Cloudflare block: no `Via` header): retry after Retry-After.
-    2. Unknown Message (10008) on an edit or thread start: reason "message_gone".
-    3. Unknown Channel/Guild, Missing Access, Missing Permissions, or 401: permanent.
-    4. Anything else (5xx, a payload Discord rejects): transient, retried with backoff.
-    """
-    if error.status == 429:
-        header = error.response.headers.get("Retry-After", "60")
-        try:
-            retry_after = float(header)
-        except ValueError:
-            retry_after = 60.0
-        return DeliveryError("rate_limited", retry_after=retry_after)
-    if error.code == UNKNOWN_MESSAGE and message:
-        return DeliveryError("message_gone")
-    if error.code in PERMANENT:
-        return DeliveryError(PERMANENT[error.code], permanent=True)
-    if error.status == 401:
-        return DeliveryError("unauthorized", permanent=True)
-    return DeliveryError(f"discord {error.status} {error.code}: {clip(error.text, 200)}")
-
-
-def once(alert: Alert, channel: str, role: str) -> dict[str, Any]:
-    """Discord's idempotency for one message: a nonce made of the alert, the channel and the
-    message's role (parent, thread, reply), enforced. Discord answers a repeat made within a few
-    minutes with the message it already made, so a retried post (a broadcast whose second call
-    failed, a call that timed out after Discord applied it) is never shown twice."""
-    material = f"{alert_id(alert)}:{channel}:{role}"
-    return {
-        "nonce": hashlib.sha256(material.encode("utf-8")).hexdigest()[:NONCE_MAX],
-        "enforce_nonce": True,
-    }
-
-
-def _params(payload: dict[str, Any]) -> MultipartParameters:
-    return MultipartParameters(payload=payload, multipart=None, files=None)

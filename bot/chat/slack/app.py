@@ -1,5 +1,6 @@
-"""Slack IO: `SlackSender` (the delivery engine's thin send layer), the Bolt app (`/aistatus`,
-alert buttons, App Home) and its Socket Mode / HTTP runners. Rendering is in slack_render (pure).
+"""The Slack app: the Bolt app (`/aistatus`, alert buttons, App Home) and its Socket Mode / HTTP
+runners. IO (slack_bolt). Alerts go out through `bot.chat.slack.sender`; rendering is
+`bot.chat.slack.render` (pure).
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.chat.ports import CommandHandler, HomeProvider
 from bot.chat.slack.render import (
@@ -29,29 +29,23 @@ from bot.chat.slack.render import (
     ACTION_OPEN,
     ACTION_REPORT,
     MUTE_VALUE,
-    SlackMessage,
-    escape,
     to_home_view,
     to_slack_announce,
-    to_slack_parent,
     to_slack_reply,
-    to_slack_thread_reply,
 )
+from bot.chat.slack.sender import slack_delivery_error
 from bot.clock import utcnow
-from bot.core.model import Alert, ChannelRef, CommandContext, MessageRef, Platform, Reply
-from bot.errors import CommandError, ConfigError, DeliveryError
+from bot.core.model import ChannelRef, CommandContext, Platform, Reply
+from bot.errors import CommandError, ConfigError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TokenLookup = Callable[[str], Awaitable[str | None]]
-"""The bot token of a workspace (team id), or None when the app is not installed there."""
-
 COMMAND = "/aistatus"
 
 # Every Slack API method (and feature) the code uses, with the bot scopes it needs. The manifest's
-# oauth_config.scopes.bot must equal the union (tests/test_slack_manifest.py checks it, and that
-# every `client.<method>(` call in this file is listed here).
+# oauth_config.scopes.bot must equal the union, and every `client.<method>(` call in this package
+# is listed here (tests/chat/slack/test_slack_manifest.py checks both).
 REQUIRED_SCOPES: Mapping[str, tuple[str, ...]] = {
     COMMAND: ("commands",),  # the slash command itself
     # chat:write.public: post alerts and announcements in public channels without being invited.
@@ -66,204 +60,6 @@ REQUIRED_SCOPES: Mapping[str, tuple[str, ...]] = {
 def required_scopes() -> frozenset[str]:
     """The bot scopes the app asks for: the union of REQUIRED_SCOPES."""
     return frozenset(scope for scopes in REQUIRED_SCOPES.values() for scope in scopes)
-
-
-# -- error classification (pure) -------------------------------------------------------------------
-
-# Retrying cannot help: the channel is gone or closed to us, or the token is. The subscription is
-# disabled and the channel told why (when it still can be).
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "invalid_auth",
-        "not_authed",
-        "missing_scope",
-        "no_permission",
-        "team_access_not_granted",
-        "restricted_action",
-        "restricted_action_read_only_channel",
-        "restricted_action_thread_only_channel",
-        "ekm_access_denied",
-        "not_installed",  # our own: no installation for the channel's workspace
-    }
-)
-# The message we meant to edit or thread under was deleted: the delivery layer posts a new parent.
-GONE_ON_EDIT = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
-GONE_ON_REPLY = frozenset({"thread_not_found", "message_not_found"})
-MESSAGE_GONE = "message_gone"
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        seconds = float(value) if value is not None else 1.0
-    except ValueError:
-        seconds = 1.0
-    return seconds if seconds >= 0 else 1.0
-
-
-def classify(
-    status: int | None,
-    error: str | None,
-    retry_after: str | None = None,
-    *,
-    gone: Collection[str] = (),
-) -> DeliveryError:
-    """The DeliveryError for a failed Slack call. Rules, first match wins:
-
-    1. HTTP 429 or `ratelimited`: retry_after = the Retry-After header (1 s if absent or bad).
-    2. an error in `gone` (the call's deleted-message codes): reason "message_gone".
-    3. a PERMANENT_ERRORS code: permanent.
-    4. anything else (5xx, `internal_error`, unknown codes): transient, the engine backs off.
-    """
-    if status == 429 or error == "ratelimited":
-        return DeliveryError("ratelimited", retry_after=_retry_after(retry_after))
-    if error and error in gone:
-        return DeliveryError(MESSAGE_GONE)
-    if error in PERMANENT_ERRORS:
-        return DeliveryError(str(error), permanent=True)
-    if error:
-        return DeliveryError(f"{error} (HTTP {status})" if status and status != 200 else error)
-    return DeliveryError(f"HTTP {status}" if status else "no response")
-
-
-def _api_error(e: SlackApiError, gone: Collection[str]) -> DeliveryError:
-    response = e.response
-    status = getattr(response, "status_code", None)
-    data = getattr(response, "data", None)
-    error = data.get("error") if isinstance(data, dict) else None
-    headers = getattr(response, "headers", None) or {}
-    return classify(status, error, headers.get("Retry-After"), gone=gone)
-
-
-# -- the sender ------------------------------------------------------------------------------------
-
-
-def slack_web_client(
-    settings: Settings, token: str | None = None, *, session: aiohttp.ClientSession | None = None
-) -> AsyncWebClient:
-    """An AsyncWebClient on settings.slack_api_url that never retries on its own: the delivery
-    engine owns retries and 429 waits (one place, not two). Pass one long-lived `session` in
-    production: without it slack_sdk opens a new connection (and TLS handshake) per call."""
-    if token is None and settings.slack_bot_token is not None:
-        token = settings.slack_bot_token.get_secret_value()
-    timeout = max(1, round(settings.connect_timeout + settings.read_timeout))
-    return AsyncWebClient(
-        token=token,
-        base_url=settings.slack_api_url,
-        timeout=timeout,
-        retry_handlers=[],
-        session=session,
-    )
-
-
-class SlackSender:
-    """ChatSender for Slack: chat.postMessage / chat.update with the renderings of slack_render.
-
-    One workspace: the client's own token. Many: `tokens` looks up the bot token of the channel's
-    workspace for every call (a missing installation is a permanent "not_installed").
-    """
-
-    platform = Platform.SLACK
-
-    def __init__(self, client: AsyncWebClient, *, tokens: TokenLookup | None = None) -> None:
-        self._client = client
-        self._tokens = tokens
-
-    async def _auth(self, channel: ChannelRef) -> dict[str, str]:
-        if self._tokens is None:
-            return {}
-        try:
-            token = await self._tokens(channel.workspace)
-        except Exception as e:  # the store is down: retry later, never disable the channel
-            log.warning("bot token lookup for %s failed: %s", channel.workspace, type(e).__name__)
-            raise DeliveryError(f"token lookup failed: {type(e).__name__}") from e
-        if not token:
-            raise DeliveryError("not_installed", permanent=True)
-        return {"token": token}
-
-    async def _call(
-        self, call: Awaitable[AsyncSlackResponse], *, gone: Collection[str] = ()
-    ) -> AsyncSlackResponse:
-        try:
-            return await call
-        except SlackApiError as e:
-            raise _api_error(e, gone) from e
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise DeliveryError(f"connection failed: {type(e).__name__}") from e
-
-    async def post(self, channel: ChannelRef, alert: Alert) -> MessageRef:
-        """Post a new parent message. Raises: DeliveryError."""
-        message = to_slack_parent(alert)
-        resp = await self._call(
-            self._client.chat_postMessage(
-                channel=channel.channel,
-                **message.kwargs(),
-                unfurl_links=False,
-                unfurl_media=False,
-                **await self._auth(channel),
-            )
-        )
-        return MessageRef(channel=channel, ts=str(resp["ts"]))
-
-    async def edit(self, ref: MessageRef, alert: Alert) -> None:
-        """Edit the parent to the alert's current state. Raises: DeliveryError ("message_gone"
-        when the parent was deleted)."""
-        message = to_slack_parent(alert)
-        await self._call(
-            self._client.chat_update(
-                channel=ref.channel.channel,
-                ts=ref.ts,
-                **message.kwargs(),
-                **await self._auth(ref.channel),
-            ),
-            gone=GONE_ON_EDIT,
-        )
-
-    async def reply(self, parent: MessageRef, alert: Alert, *, broadcast: bool) -> MessageRef:
-        """Post what changed in the parent's thread (broadcast to the channel for recovery).
-        Raises: DeliveryError ("message_gone" when the thread's parent was deleted)."""
-        message: SlackMessage = to_slack_thread_reply(alert)
-        thread = parent.thread or parent.ts
-        await self._call(
-            self._client.chat_postMessage(
-                channel=parent.channel.channel,
-                thread_ts=thread,
-                reply_broadcast=broadcast,
-                **message.kwargs(),
-                unfurl_links=False,
-                unfurl_media=False,
-                **await self._auth(parent.channel),
-            ),
-            gone=GONE_ON_REPLY,
-        )
-        return MessageRef(channel=parent.channel, ts=parent.ts, thread=thread)
-
-    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
-        """A direct message in the app's Messages tab: chat.postMessage to the user's id. The
-        text is ours (it may mention a channel as <#C…>), so it is not escaped.
-        Raises: DeliveryError."""
-        where = ChannelRef(Platform.SLACK, workspace, user_id)
-        await self._call(
-            self._client.chat_postMessage(
-                channel=user_id, text=text, unfurl_links=False, **await self._auth(where)
-            )
-        )
-
-    async def notify(self, channel: ChannelRef, text: str) -> None:
-        """A plain message to a channel. Raises: DeliveryError."""
-        await self._call(
-            self._client.chat_postMessage(
-                channel=channel.channel,
-                text=escape(text),
-                unfurl_links=False,
-                **await self._auth(channel),
-            )
-        )
 
 
 # -- the Bolt app ----------------------------------------------------------------------------------
@@ -305,7 +101,7 @@ async def _announce(
     try:
         await client.chat_postMessage(channel=ctx.channel.channel, text=text)
     except SlackApiError as e:
-        error = _api_error(e, ())
+        error = slack_delivery_error(e, ())
         log.warning("announcement in %s failed: %s", ctx.channel.key, error.reason)
         if error.permanent:
             await _respond(respond, response_type="ephemeral", text=_NOT_IN_CHANNEL)
@@ -462,7 +258,7 @@ def build_slack_app(
         try:
             await client.views_publish(user_id=event["user"], view=view)
         except SlackApiError as e:
-            log.warning("views.publish failed: %s", _api_error(e, ()).reason)
+            log.warning("views.publish failed: %s", slack_delivery_error(e, ()).reason)
 
     return app
 
@@ -536,7 +332,7 @@ async def run_socket_mode(app: AsyncApp, app_token: str) -> SlackSocketMode:
         await handler.connect_async()
     except SlackApiError as e:
         await handler.close_async()
-        error = _api_error(e, ())
+        error = slack_delivery_error(e, ())
         if error.reason in _AUTH_ERRORS:
             raise ConfigError(
                 f"Slack refused SLACK_APP_TOKEN: {error.reason}", key="SLACK_APP_TOKEN"

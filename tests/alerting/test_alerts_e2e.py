@@ -20,9 +20,9 @@ from bot.ops.demo import identified_update
 from bot.ops.statusserver import StatusServer
 from bot.store.surfaces import SurfaceStore
 from bot.watch.watcher import Watcher
-from tests.conftest import ManualClock, fixture_json
+from tests.conftest import ManualClock
+from tests.helpers import Recorder, catalog_for, fixture_json
 from tests.peers.chatserver import ChatServer, HttpChatSender
-from tests.test_watcher import Recorder, catalog_for
 
 CONFIG = DeliveryConfig(
     workers=4,

@@ -25,7 +25,7 @@ from bot.core.model import (
     encode,
 )
 from bot.core.suggest import NO_BACKUPS_TEXT
-from tests.conftest import fixture_json
+from tests.helpers import fixture_json
 
 CATALOG = load_catalog()
 AFFECTED = {  # component id -> surface, as the fixture's incident names them

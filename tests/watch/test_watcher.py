@@ -4,47 +4,20 @@ redis-server, the real store scripts. Asserts what was recorded (the Redis strea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import timedelta
 
 import httpx
 import pytest
-import yaml
 
-from bot.core.catalog import Catalog, load_catalog, merge, parse_catalog
-from bot.core.catalog import shipped_text as shipped
+from bot.core.catalog import load_catalog
 from bot.core.model import Reason, Signal, Status, Transition, TransitionKind
 from bot.core.transitions import Policy
 from bot.ops.statusserver import StatusServer
 from bot.store.connect import connect
 from bot.store.surfaces import SurfaceStore
 from bot.watch.watcher import Watcher
-from tests.conftest import ManualClock, fixture_json
-
-
-class Recorder:
-    """Collects what the watcher publishes (the Sink protocol)."""
-
-    def __init__(self) -> None:
-        self.published: list[Transition] = []
-
-    async def publish(self, transitions: Sequence[Transition]) -> None:
-        self.published.extend(transitions)
-
-
-def catalog_for(claude_url: str, *, probes: dict | None = None, canaries=()) -> Catalog:
-    """The shipped catalog with Claude's page on loopback and nothing else watched; probes, when
-    given, replace every shipped probe (all pointing at loopback)."""
-    data = yaml.safe_load(shipped())
-    data = merge(data, {"providers": {"claude": {"statuspage": claude_url}}})
-    for s in data["surfaces"].values():
-        s.pop("probes", None)
-        if s["provider"] != "claude":
-            s.pop("official", None)
-    for sid, specs in (probes or {}).items():
-        data["surfaces"][sid]["probes"] = specs
-    data["canaries"] = list(canaries)
-    return parse_catalog(data, source="test")
+from tests.conftest import ManualClock
+from tests.helpers import Recorder, catalog_for, fixture_json
 
 
 def watcher_for(catalog, redis, client, clock, sink=None, **kw) -> Watcher:

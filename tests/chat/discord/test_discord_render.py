@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -26,44 +25,9 @@ from bot.chat.discord.render import (
     to_discord_thread_update,
 )
 from bot.core.catalog import load_catalog
-from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Status
+from bot.core.model import AlertKind, Backup, Reply, Section, Status
 from bot.core.suggest import NO_BACKUPS_TEXT
-
-STARTED = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
-UPDATED = datetime(2026, 9, 22, 1, 1, 12, tzinfo=UTC)
-INCIDENT_URL = "https://status.claude.com/incidents/7g1qpkyz5gxh"
-
-
-def make_alert(**over: object) -> Alert:
-    alert = Alert(
-        key="7g1qpkyz5gxh",
-        kind=AlertKind.START,
-        surfaces=("claude.ai",),
-        surface_names=("claude.ai",),
-        severity=Status.PARTIAL_OUTAGE,
-        title="claude.ai: partial outage",
-        incident_title="Elevated errors for multiple models",
-        update_text="We are currently investigating this issue.",
-        update_at=UPDATED,
-        started_at=STARTED,
-        at=UPDATED,
-        duration_text="for 11 min",
-        url=INCIDENT_URL,
-        backups=(
-            Backup(
-                "console",
-                "Claude Console",
-                "https://platform.claude.com",
-                Status.OPERATIONAL,
-                True,
-                "Console Workbench: chat with Claude in the browser",
-            ),
-            Backup("chatgpt", "ChatGPT", "https://chatgpt.com", Status.OPERATIONAL, False),
-        ),
-        suspected=False,
-        transition_ids=("claude.ai@7",),
-    )
-    return replace(alert, **over)  # type: ignore[arg-type]
+from tests.helpers import INCIDENT_URL, UPDATED, make_alert
 
 
 def embed_of(payload: dict) -> dict:

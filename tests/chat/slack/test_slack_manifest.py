@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from importlib import resources
-from pathlib import Path
 
 import pytest
 import yaml
@@ -12,8 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import slack
 from bot.chat.slack.app import COMMAND, REQUIRED_SCOPES, required_scopes
+from tests.helpers import ROOT
 
-MANIFEST = Path(__file__).resolve().parent.parent / "manifests" / "slack-app.yaml"
+MANIFEST = ROOT / "manifests" / "slack-app.yaml"
 SCOPE = re.compile(r"^[a-z]+(?:[.:][a-z_]+)*$")
 
 

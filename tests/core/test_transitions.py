@@ -25,7 +25,7 @@ from bot.core.model import (
 from bot.core.transitions import Policy, decide
 from bot.ops.demo import with_update
 from bot.watch.statuspage import parse_summary
-from tests.conftest import fixture_json
+from tests.helpers import fixture_json
 
 CATALOG = load_catalog()
 CLAUDE = [s.id for s in CATALOG.surfaces_of("claude") if s.official]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -17,17 +15,9 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.slack.app import (
-    SlackSender,
-    build_slack_app,
-    classify,
-    run_http_mode,
-    run_socket_mode,
-    slack_web_client,
-)
+from bot.chat.slack.app import build_slack_app, run_http_mode, run_socket_mode
 from bot.chat.slack.render import (
     ACTION_MUTE,
     ACTION_OPEN,
@@ -36,6 +26,7 @@ from bot.chat.slack.render import (
     to_slack_parent,
     to_slack_thread_reply,
 )
+from bot.chat.slack.sender import SlackSender, classify, slack_web_client
 from bot.core.model import (
     Alert,
     AlertKind,
@@ -51,12 +42,10 @@ from bot.errors import CommandError, ConfigError, DeliveryError
 from bot.settings import Settings
 from bot.store import keys
 from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
+from tests.helpers import SECRET, TOKEN, TOKEN_T2, command_form, installation, sign
 from tests.peers.slack_api import SlackApi
 
-TOKEN = "xoxb-test-token"
-TOKEN_T2 = "xoxb-second-workspace"
 APP_TOKEN = "xapp-test-token"
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = ChannelRef(Platform.SLACK, "T0001", "C0001")
 AT = datetime(2026, 9, 22, 1, 1, tzinfo=UTC)
 
@@ -82,12 +71,6 @@ UPDATE = dataclasses.replace(ALERT, kind=AlertKind.UPDATE, update_text="A fix is
 RECOVERY = dataclasses.replace(
     ALERT, kind=AlertKind.RECOVERY, severity=Status.OPERATIONAL, duration_text="resolved after 1 h"
 )
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[SlackApi]:
-    async with SlackApi(tokens={TOKEN: "T0001", TOKEN_T2: "T0002"}) as server:
-        yield server
 
 
 def settings_for(api: SlackApi, **overrides: Any) -> Settings:
@@ -285,30 +268,6 @@ BOARD = Reply(
 
 async def board(team_id: str) -> Reply:
     return dataclasses.replace(BOARD, text=f"board of {team_id}")
-
-
-def sign(body: str, *, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
-    """Headers Slack sends: v0 HMAC-SHA256 of `v0:<timestamp>:<body>` with the signing secret."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
-
-
-def command_form(api: SlackApi, text: str, *, team: str = "T0001") -> dict[str, str]:
-    return {
-        "token": "legacy-verification-token",
-        "team_id": team,
-        "team_domain": "acme",
-        "channel_id": "C0001",
-        "channel_name": "general",
-        "user_id": "U42",
-        "user_name": "maria",
-        "command": "/aistatus",
-        "text": text,
-        "api_app_id": "A0001",
-        "response_url": api.response_url("cmd"),
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-    }
 
 
 def block_action(api: SlackApi, action_id: str, value: str) -> dict[str, Any]:
@@ -577,20 +536,6 @@ async def test_socket_mode_with_a_refused_app_token_is_a_config_error(api: Slack
 
 
 # -- multi-workspace: installations in Redis -------------------------------------------------------
-
-
-def installation(team: str, token: str) -> Installation:
-    return Installation(
-        app_id="A0001",
-        team_id=team,
-        team_name=f"Team {team}",
-        bot_token=token,
-        bot_id=f"B{team}",
-        bot_user_id=f"U{team}BOT",
-        bot_scopes="commands,chat:write,chat:write.public",
-        user_id="U42",
-        installed_at=1790000000.0,
-    )
 
 
 async def test_an_installation_round_trips_through_redis(redis):

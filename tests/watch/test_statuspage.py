@@ -27,7 +27,7 @@ from bot.watch.statuspage import (
     parse_summary,
     parse_time,
 )
-from tests.conftest import fixture_json, fixture_text
+from tests.helpers import fixture_json, fixture_text
 
 NOW = datetime(2026, 9, 22, 1, 1, tzinfo=UTC)
 CLAUDE_AFFECTED = {"rwppv331jlwc", "k8w3r06qmzrp", "yyzkbfz2thpt", "bpp5gb3hpjcl"}

@@ -25,8 +25,8 @@ from prometheus_client import CollectorRegistry
 
 from bot.app import build_bot, services
 from bot.chat import actions
-from bot.chat.discord.client import DiscordSender, configure_api_base, open_rest_client
 from bot.chat.discord.render import COLOURS, discord_timestamp
+from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
 from bot.core.catalog import Catalog, load_catalog
 from bot.core.model import ChannelRef, CommandContext, Platform, Status
 from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
@@ -38,12 +38,11 @@ from bot.ops.statusserver import StatusServer
 from bot.settings import load_settings
 from bot.store.subscriptions import SubscriptionStore
 from bot.watch.statuspage import parse_summary
-from tests.conftest import ManualClock, fixture_json
+from tests.conftest import ManualClock
+from tests.helpers import fixture_json, make_alert
 from tests.peers.chaos import Chaos
 from tests.peers.discord_api import TOKEN, Call, DiscordAPI
-from tests.test_discord_render import make_alert
 
-ROOT = Path(__file__).resolve().parent.parent
 GUILD = "1100000000000000001"
 OTHER_GUILD = "1100000000000000900"
 POLL = 15.0

@@ -33,7 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Bot, build_bot, services
 from bot.chat import actions
-from bot.chat.slack.app import SlackSender
+from bot.chat.slack.sender import SlackSender
 from bot.core.model import ChannelRef, CommandContext, Platform
 from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
 from bot.delivery.pacing import UNLIMITED
@@ -45,11 +45,10 @@ from bot.settings import Settings
 from bot.store.installations import RedisInstallationStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.watch.scheduler import build_scheduler
-from tests.conftest import ManualClock, fixture_json
+from tests.conftest import ManualClock
+from tests.helpers import Output, catalog_for, command_form, fixture_json, installation, sign
 from tests.peers.chaos import Chaos
 from tests.peers.slack_api import Call, SlackApi
-from tests.test_slack import command_form, installation, sign
-from tests.test_watcher import catalog_for
 
 SECRET = "4c6e1b0f9a2d8e7f5a3b1c0d9e8f7a6b"
 INVESTIGATING = "We are investigating elevated errors on requests to Claude Mythos 5.1"
@@ -465,33 +464,6 @@ async def test_a_deleted_slack_channel_is_disabled_mid_incident_and_the_others_c
 
 
 # -- 2. `aistatus run` in Slack HTTP mode, as a process --------------------------------------------
-
-
-class Output:
-    """A child's stream read line by line in the background (so its pipe never fills)."""
-
-    def __init__(self, stream: asyncio.StreamReader) -> None:
-        self.lines: list[str] = []
-        self._changed = asyncio.Condition()
-        self._task = asyncio.create_task(self._read(stream))
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self.lines.append(line.decode("utf-8", "replace"))
-            async with self._changed:
-                self._changed.notify_all()
-
-    async def wait_for(self, needle: str, within: float) -> None:
-        """Raises: TimeoutError when no line contains `needle` within `within` seconds."""
-        async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: any(needle in line for line in self.lines))
-
-    async def close(self) -> str:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5):
-                await self._task
-        self._task.cancel()
-        return "".join(self.lines)
 
 
 async def slash(session: aiohttp.ClientSession, url: str, api: SlackApi, text: str) -> None:

@@ -9,20 +9,15 @@ import itertools
 import json
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from discord.http import Route
 
 from bot.chat.actions import Services, handle
-from bot.chat.discord.client import (
-    DiscordBot,
-    DiscordSender,
-    configure_api_base,
-    open_rest_client,
-)
+from bot.chat.discord.client import DiscordBot
 from bot.chat.discord.commands import CommandRunner, manifest_text
+from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
 from bot.core.catalog import load_catalog
 from bot.core.model import (
     AlertKind,
@@ -34,15 +29,15 @@ from bot.core.model import (
     Status,
 )
 from bot.errors import CommandError, ConfigError, DeliveryError
+from tests.helpers import ROOT, make_alert
 from tests.peers.discord_api import APP_ID, TOKEN, DiscordAPI
-from tests.test_discord_render import make_alert
 
 GUILD = "1100000000000000001"
 CHANNEL = "1100000000000000002"
 USER = "1100000000000000003"
 MANAGE_CHANNELS = str(1 << 4)
 WHERE = ChannelRef(Platform.DISCORD, GUILD, CHANNEL)
-MANIFEST = Path(__file__).resolve().parent.parent / "manifests" / "discord-commands.json"
+MANIFEST = ROOT / "manifests" / "discord-commands.json"
 
 
 @pytest.fixture
@@ -588,6 +583,6 @@ async def test_subscribe_through_the_real_command_layer_is_stored_and_announced(
 def test_the_readme_invite_asks_for_exactly_the_permissions_the_bot_needs():
     from bot.chat.discord.client import invite_permissions
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     value = invite_permissions().value
     assert f"permissions={value}" in readme and f"`{value}`" in readme

@@ -16,7 +16,6 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,30 +44,18 @@ from bot.delivery.engine import (
     deliveries_report,
     plan_delivery,
 )
-from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
 from bot.store import keys
 from bot.store.messages import MessageStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore, Write
+from tests.helpers import FAST, ROOT
 from tests.peers.chaos import Chaos
 from tests.peers.chatserver import ChatServer, HttpChatSender, channels
 
 CATALOG = load_catalog()
 # Generous timeouts: on a loaded test machine a timed-out call the server did apply would be sent
 # twice (the one window no chat API lets us close), and that is not what these tests measure.
-FAST = DeliveryConfig(
-    workers=8,
-    min_idle=1.0,
-    call_timeout=30.0,
-    lease_ttl=2.0,
-    block=0.05,
-    batch=500,
-    gate_poll_max=0.1,
-    pacing={p: UNLIMITED for p in Platform},
-    retry=RetryPolicy(max_attempts=8, base=0.01, cap=0.05),
-)
-ROOT = Path(__file__).resolve().parent.parent
 OUTAGE = "7g1qpkyz5gxh"  # the real incident id of the 2026-09-22 fixture
 
 
@@ -361,7 +348,7 @@ from bot.core.model import Platform
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
 from tests.peers.chatserver import HttpChatSender
-from tests.test_delivery import FAST
+from tests.helpers import FAST
 
 async def main(redis_url, chat_url):
     r = aioredis.Redis.from_url(redis_url)
