@@ -37,9 +37,10 @@ from bot.ops.table import StatusRow, render_table
 from bot.settings import Settings
 from bot.store.connect import connect
 from bot.store.surfaces import SurfaceStore
-from bot.watch.probe import run_probes
+from bot.watch.fetch import fetch_summary
+from bot.watch.probe_run import run_probes
 from bot.watch.scheduler import build_scheduler
-from bot.watch.statuspage import PageReading, fetch_summary, parse_summary
+from bot.watch.statuspage import PageReading, parse_summary
 from bot.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)

@@ -9,13 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from bot.core.catalog import Catalog, Surface
 from bot.core.model import Incident, Observation, Signal, SignalState, Status, Verdict
-
-if TYPE_CHECKING:  # the reading is a plain value; its module also holds the IO twin
-    from bot.watch.statuspage import ComponentReading, PageReading
+from bot.watch.statuspage import ComponentReading, PageReading
 
 # Incident statuses that mean "still being worked on"; `monitoring` means a fix is out.
 ACTIVE_INCIDENT = frozenset({"investigating", "identified"})

@@ -1,30 +1,16 @@
-"""Synthetic HTTP checks and the canary guard. `classify`, `probe_observation`, `is_blind` and
-`blind_observations` are pure; `run_probe` / `run_probes` are the thin httpx edge.
+"""What synthetic HTTP checks say: `ProbeResult`, `classify`, `probe_observation` and the canary
+guard (`is_blind`, `blind_observations`). Pure; the checks themselves run in `bot.watch.probe_run`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import httpx  # the IO twin lives here, beside its pure classifier
-from pydantic import SecretStr
-
 from bot.core.catalog import ProbeSpec
 from bot.core.model import Observation, Signal, Status
-from bot.watch.statuspage import deadline_reason, transport_reason
 
-log = logging.getLogger(__name__)
-
-ANTHROPIC_VERSION = "2023-06-01"
-COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
-DEFAULT_MODEL = "claude-haiku-4-5"
-MAX_CONCURRENCY = 16
-MAX_BODY_READ = 64 * 1024  # bytes of a probe answer we read (latency includes them); rest dropped
 BLIND = "monitoring blind"
 
 
@@ -43,9 +29,6 @@ class ProbeResult:
     def answered(self) -> bool:
         """An HTTP status came back: the network path works, whatever the status."""
         return self.status_code is not None
-
-
-# -- pure ----------------------------------------------------------------------------------------
 
 
 def classify(spec: ProbeSpec, result: ProbeResult) -> tuple[Status, str]:
@@ -115,124 +98,3 @@ def is_blind(results: Sequence[ProbeResult], canaries: Sequence[ProbeResult]) ->
 def blind_observations(surfaces: Sequence[str], now: datetime) -> list[Observation]:
     """UNKNOWN probe observations for every surface: our blindness is not their outage."""
     return [Observation(s, Signal.PROBE, Status.UNKNOWN, now, error=BLIND) for s in surfaces]
-
-
-# -- IO ------------------------------------------------------------------------------------------
-
-
-def _secret(api_key: str | SecretStr | None) -> str | None:
-    if isinstance(api_key, SecretStr):
-        api_key = api_key.get_secret_value()
-    return api_key or None
-
-
-async def run_probe(
-    client: httpx.AsyncClient,
-    spec: ProbeSpec,
-    *,
-    api_key: str | SecretStr | None = None,
-    model: str = DEFAULT_MODEL,
-    deadline: float | None = None,
-) -> ProbeResult:
-    """Run one check; network failures become `ProbeResult.error`, never exceptions.
-
-    With `spec.auth == "anthropic"` and a key, the zero-cost authenticated check runs instead:
-    POST <origin of spec.url>/v1/messages/count_tokens. The key is sent only in `x-api-key` and
-    never appears in a result, an error or a log line. `deadline` bounds the whole check.
-    """
-    key = _secret(api_key) if spec.auth == "anthropic" else None
-    if key is None:
-        return await _request(client, spec.method, spec.url, deadline=deadline)
-    url = str(httpx.URL(spec.url).join(COUNT_TOKENS_PATH))
-    return await _request(
-        client,
-        "POST",
-        url,
-        headers={
-            "x-api-key": key,
-            "anthropic-version": ANTHROPIC_VERSION,
-            "content-type": "application/json",
-        },
-        json={"model": model, "messages": [{"role": "user", "content": "ping"}]},
-        deadline=deadline,
-        authenticated=True,
-    )
-
-
-async def _request(
-    client: httpx.AsyncClient,
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    json: object = None,
-    deadline: float | None = None,
-    authenticated: bool = False,
-) -> ProbeResult:
-    started = time.perf_counter()
-
-    def failed(reason: str) -> ProbeResult:
-        return ProbeResult(url, None, None, reason, authenticated)  # no answer: no latency
-
-    try:
-        async with asyncio.timeout(deadline):
-            async with client.stream(
-                method, url, headers=headers, json=json, follow_redirects=True
-            ) as resp:
-                read = 0
-                async for chunk in resp.aiter_raw():
-                    read += len(chunk)
-                    if read >= MAX_BODY_READ:
-                        break
-                code = resp.status_code
-    except TimeoutError:
-        return failed(deadline_reason(deadline))
-    except httpx.HTTPError as e:
-        return failed(transport_reason(e))
-    except OSError as e:  # a socket error httpx did not wrap
-        return failed(f"network error ({type(e).__name__})")
-    latency = (time.perf_counter() - started) * 1000
-    return ProbeResult(url, code, latency, None, authenticated)
-
-
-async def run_probes(
-    client: httpx.AsyncClient,
-    specs_by_surface: Mapping[str, Sequence[ProbeSpec]],
-    canaries: Sequence[str],
-    *,
-    api_key: str | SecretStr | None = None,
-    now: datetime,
-    model: str = DEFAULT_MODEL,
-    concurrency: int = MAX_CONCURRENCY,
-    deadline: float | None = None,
-) -> list[Observation]:
-    """One PROBE observation per surface that has checks, all run concurrently (at most
-    `concurrency` at once). Canaries are fetched only when every check failed without an HTTP
-    answer; if they fail too, every observation is UNKNOWN "monitoring blind"."""
-    gate = asyncio.Semaphore(max(1, concurrency))
-
-    async def one(spec: ProbeSpec) -> ProbeResult:
-        async with gate:
-            return await run_probe(client, spec, api_key=api_key, model=model, deadline=deadline)
-
-    async def canary(url: str) -> ProbeResult:
-        async with gate:
-            return await _request(client, "GET", url, deadline=deadline)
-
-    pairs = [(sid, spec) for sid, specs in specs_by_surface.items() for spec in specs]
-    results = await asyncio.gather(*(one(spec) for _, spec in pairs))
-    surfaces = list(dict.fromkeys(sid for sid, _ in pairs))
-    if results and not any(r.answered for r in results):
-        checked = await asyncio.gather(*(canary(url) for url in canaries))
-        if is_blind(results, checked):
-            log.warning(
-                "monitoring blind: all %d probes and %d canaries failed (first: %s)",
-                len(results),
-                len(checked),
-                results[0].error,
-            )
-            return blind_observations(surfaces, now)
-    by_surface: dict[str, list[tuple[ProbeSpec, ProbeResult]]] = {s: [] for s in surfaces}
-    for (sid, spec), result in zip(pairs, results, strict=True):
-        by_surface[sid].append((spec, result))
-    return [probe_observation(sid, checks, now) for sid, checks in by_surface.items()]

@@ -20,15 +20,10 @@ from bot.core.transitions import Policy, decide
 from bot.errors import ProbeError
 from bot.ops import metrics
 from bot.store.surfaces import PageCache, SurfaceStore, Write
-from bot.watch.probe import run_probes
-from bot.watch.statuspage import (
-    PageReading,
-    Validators,
-    fetch_incidents,
-    fetch_summary,
-    parse_incidents,
-    parse_summary,
-)
+from bot.watch.fetch import Validators, fetch_incidents, fetch_summary
+from bot.watch.probe import BLIND
+from bot.watch.probe_run import run_probes
+from bot.watch.statuspage import PageReading, parse_incidents, parse_summary
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +194,7 @@ class Watcher:
         observations = await run_probes(
             self.client, wanted, self.catalog.canaries, api_key=self.api_key, now=now
         )
-        blind = bool(observations) and all(o.error == "monitoring blind" for o in observations)
+        blind = bool(observations) and all(o.error == BLIND for o in observations)
         if blind and not self.blind:
             log.warning("monitoring is blind: every probe and canary failed (our network?)")
         elif self.blind and not blind:
