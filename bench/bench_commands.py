@@ -31,9 +31,10 @@ from bench.common import (
     private_redis,
     table,
 )
+from bot.catalog_file import load_catalog
 from bot.chat.actions import Services, handle
 from bot.clock import ManualClock
-from bot.core.catalog import Catalog, load_catalog
+from bot.core.catalog import Catalog
 from bot.core.model import ChannelRef, CommandContext, Observation, Platform, Status
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore

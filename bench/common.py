@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from redis.asyncio import Redis
 
-from bot.core.catalog import Catalog, merge, parse_catalog, shipped_text
+from bot.catalog_file import shipped_data
+from bot.core.catalog import Catalog, merge, parse_catalog
 from bot.ops.demo import fixture
 from bot.ops.redisproc import RedisProcess
 from bot.ops.statusserver import StatusServer
@@ -133,7 +133,7 @@ def fake_component(i: int) -> str:
 def bench_catalog(page_url: str, *, extra_surfaces: int = 0) -> Catalog:
     """The shipped catalog with Claude's page on loopback and nothing else watched (no probes,
     no canaries), plus `extra_surfaces` Claude surfaces `bench-NN` read from fake components."""
-    data = yaml.safe_load(shipped_text())
+    data = shipped_data()
     data = merge(data, {"providers": {"claude": {"statuspage": page_url}}})
     for s in data["surfaces"].values():
         s.pop("probes", None)

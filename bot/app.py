@@ -19,12 +19,13 @@ import httpx
 from redis.asyncio import Redis
 
 from bot import __version__
+from bot.catalog_file import load_catalog
 from bot.chat import actions, replies
 from bot.chat.actions import Services
 from bot.chat.ports import ChatSender, CommandHandler, HomeProvider, Sink
 from bot.clock import utcnow
 from bot.core.assess import official_observations
-from bot.core.catalog import Catalog, load_catalog
+from bot.core.catalog import Catalog
 from bot.core.crowd import CrowdThresholds
 from bot.core.model import CommandContext, Platform, Reply, Status, SurfaceState
 from bot.core.transitions import Policy, decide

@@ -16,11 +16,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
+from bot.catalog_file import shipped_data
 from bot.core.catalog import Catalog, merge, parse_catalog
-from bot.core.catalog import shipped_text as shipped
 from bot.core.model import (
     Alert,
     AlertKind,
@@ -62,7 +61,7 @@ class Recorder:
 def catalog_for(claude_url: str, *, probes: dict | None = None, canaries=()) -> Catalog:
     """The shipped catalog with Claude's page on loopback and nothing else watched; probes, when
     given, replace every shipped probe (all pointing at loopback)."""
-    data = yaml.safe_load(shipped())
+    data = shipped_data()
     data = merge(data, {"providers": {"claude": {"statuspage": claude_url}}})
     for s in data["surfaces"].values():
         s.pop("probes", None)

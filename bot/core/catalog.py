@@ -1,5 +1,6 @@
-"""The catalog: providers, surfaces, signals and alternatives, validated at start-up. Pure parsing;
-`load_catalog` reads the shipped YAML and the operator's override file.
+"""The catalog: providers, surfaces, signals and alternatives, validated at start-up, and the
+operator's override merged over the shipped data. Pure: data in, a Catalog out (the files are read
+by `bot.catalog_file`).
 
 Errors name the file, the key path and the bad value, e.g.
 `catalog.yaml: surfaces.api.probes.0.expect: 'x' is not a valid integer`.
@@ -8,16 +9,11 @@ Errors name the file, the key path and the bad value, e.g.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
-
-SHIPPED = "catalog.yaml"
 
 
 class _Strict(BaseModel):
@@ -157,6 +153,12 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """The operator's catalog data over the shipped data: merged key by key (`merge`), and every
+    surface the operator removed dropped from the other surfaces' alternatives."""
+    return _without_alternatives(merge(base, over), _removed_surfaces(over))
+
+
 def _removed_surfaces(over: Mapping[str, Any]) -> set[str]:
     surfaces = over.get("surfaces")
     if not isinstance(surfaces, Mapping):
@@ -182,22 +184,6 @@ def _without_alternatives(data: dict[str, Any], removed: set[str]) -> dict[str, 
     return {**data, "surfaces": out}
 
 
-def shipped_text() -> str:
-    return resources.files("bot").joinpath("data", SHIPPED).read_text("utf-8")
-
-
-def _read_yaml(text: str, source: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: not valid YAML: {e}", source=source) from e
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping", source=source)
-    return data
-
-
 def parse_catalog(data: Mapping[str, Any], *, source: str) -> Catalog:
     """Validate catalog data. Raises: ConfigError naming the source, key path and value."""
     try:
@@ -210,25 +196,3 @@ def parse_catalog(data: Mapping[str, Any], *, source: str) -> Catalog:
         msg = err["msg"].removeprefix("Value error, ")
         where = f"{loc}: " if loc else ""
         raise ConfigError(f"{source}: {where}{msg}{shown}", source=source, key=loc) from e
-
-
-def load_catalog(override: Path | None = None) -> Catalog:
-    """The shipped catalog, with the operator's file merged over it.
-
-    Raises: ConfigError when either file is unreadable or invalid.
-    """
-    data = _read_yaml(shipped_text(), f"bot/data/{SHIPPED}")
-    source = f"bot/data/{SHIPPED}"
-    if override is not None:
-        try:
-            text = override.read_text("utf-8")
-        except OSError as e:
-            raise ConfigError(
-                f"{override}: cannot read the catalog file named by AISTATUS_CATALOG: {e.strerror}",
-                source=str(override),
-                key="AISTATUS_CATALOG",
-            ) from e
-        over = _read_yaml(text, str(override))
-        data = _without_alternatives(merge(data, over), _removed_surfaces(over))
-        source = str(override)
-    return parse_catalog(data, source=source)

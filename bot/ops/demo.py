@@ -14,8 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.catalog_file import load_catalog
 from bot.clock import ManualClock
-from bot.core.catalog import Catalog, load_catalog
+from bot.core.catalog import Catalog
 from bot.ops.redisproc import RedisProcess
 from bot.ops.statusserver import StatusServer
 from bot.settings import Settings

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.alerting.alert import alert_id, alert_text, build_alerts, for_channel, trim_update
-from bot.core.catalog import load_catalog
+from bot.catalog_file import load_catalog
 from bot.core.model import (
     Alert,
     AlertKind,

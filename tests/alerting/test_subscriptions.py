@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.alerting.subscription import Subscription, wants
-from bot.core.catalog import load_catalog
+from bot.catalog_file import load_catalog
 from bot.core.model import AlertKind, ChannelRef, Platform, Status
 from bot.store import keys
 from bot.store.subscriptions import ALL_CLAUDE, SubscriptionStore

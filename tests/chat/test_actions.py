@@ -11,10 +11,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from bot.catalog_file import load_catalog
 from bot.chat import actions
 from bot.chat.actions import Services, handle
 from bot.chat.replies import FORBIDDEN_TEXT, INTERNAL_ERROR_TEXT
-from bot.core.catalog import load_catalog
 from bot.core.model import (
     ChannelRef,
     CommandContext,

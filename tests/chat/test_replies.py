@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.alerting.subscription import Subscription
+from bot.catalog_file import load_catalog
 from bot.chat import replies
 from bot.chat.commands import USAGE, Verb
-from bot.core.catalog import load_catalog
 from bot.core.model import (
     Backup,
     ChannelRef,

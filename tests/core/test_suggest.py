@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.core.catalog import load_catalog
+from bot.catalog_file import load_catalog
 from bot.core.model import Reason, Signal, Status, SurfaceState, Transition, TransitionKind
 from bot.core.suggest import suggest, suggest_many
 

@@ -22,7 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from bot.core.catalog import load_catalog
+from bot.catalog_file import load_catalog
 from bot.core.model import (
     AlertKind,
     ChannelRef,
@@ -342,7 +342,7 @@ import asyncio, sys
 from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
-from bot.core.catalog import load_catalog
+from bot.catalog_file import load_catalog
 from bot.delivery.engine import Delivery, DeliveryMetrics
 from bot.core.model import Platform
 from bot.store.subscriptions import SubscriptionStore

@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from bot.core.catalog import load_catalog
+from bot.catalog_file import load_catalog
 from bot.core.model import Reason, Signal, Status, Transition, TransitionKind
 from bot.core.transitions import Policy
 from bot.ops.statusserver import StatusServer

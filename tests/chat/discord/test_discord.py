@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from discord.http import Route
 
+from bot.catalog_file import load_catalog
 from bot.chat.actions import Services, handle
 from bot.chat.discord.client import DiscordBot
 from bot.chat.discord.commands import CommandRunner, manifest_text
 from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
-from bot.core.catalog import load_catalog
 from bot.core.model import (
     AlertKind,
     ChannelRef,

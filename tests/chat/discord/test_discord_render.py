@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.catalog_file import load_catalog
 from bot.chat.discord.render import (
     COLOURS,
     EMBED_TOTAL_MAX,
@@ -24,7 +25,6 @@ from bot.chat.discord.render import (
     to_discord_reply,
     to_discord_thread_update,
 )
-from bot.core.catalog import load_catalog
 from bot.core.model import AlertKind, Backup, Reply, Section, Status
 from bot.core.suggest import NO_BACKUPS_TEXT
 from tests.helpers import INCIDENT_URL, UPDATED, make_alert

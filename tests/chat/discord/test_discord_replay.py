@@ -24,10 +24,11 @@ from discord.http import Route
 from prometheus_client import CollectorRegistry
 
 from bot.app import build_bot, services
+from bot.catalog_file import load_catalog
 from bot.chat import actions
 from bot.chat.discord.render import COLOURS, discord_timestamp
 from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
-from bot.core.catalog import Catalog, load_catalog
+from bot.core.catalog import Catalog
 from bot.core.model import ChannelRef, CommandContext, Platform, Status
 from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
 from bot.delivery.pacing import UNLIMITED

@@ -672,8 +672,8 @@ async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: S
 
 
 async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api: SlackApi):
+    from bot.catalog_file import load_catalog
     from bot.chat.actions import Services, handle
-    from bot.core.catalog import load_catalog
 
     catalog = load_catalog(None)
 
