@@ -1,5 +1,6 @@
 """The `aistatus` command line (`python -m bot` is the same). IO: parses arguments, loads settings,
-hands over to the composition root, and turns known errors into one line and an exit code.
+hands over to the composition root (`run`) or a one-shot verb (`bot.cli`), and turns known errors
+into one line and an exit code.
 """
 
 from __future__ import annotations
@@ -55,30 +56,7 @@ async def _run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    return await run(settings, stop=stop)
-
-
-def _check_config(settings: Settings) -> int:
-    from bot.app import catalog_of
-
-    catalog = catalog_of(settings)
-    claude = ", ".join(catalog.claude_surfaces())
-    backups = ", ".join(s for s in catalog.surfaces if s not in catalog.claude_surfaces())
-    redis = "REDIS_URL" if settings.redis_url else f"private redis-server in {settings.data_dir}"
-    slack = f"on ({settings.slack_mode} mode)" if settings.slack_enabled else "off"
-    rows = [
-        ("Claude surfaces", claude),
-        ("backups", backups),
-        ("status pages", ", ".join(catalog.watched_providers())),
-        ("redis", redis),
-        ("slack", slack),
-        ("discord", "on" if settings.discord_enabled else "off"),
-        ("probes", "on" if settings.probes_enabled else "off"),
-    ]
-    print(f"settings ok; catalog ok: {len(catalog.surfaces)} surfaces")
-    for label, value in rows:
-        print(f"  {label + ':':17}{value}")
-    return 0
+    return await run(settings, stop=stop, out=sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "run":
             return asyncio.run(_run(settings))
         if command == "status":
-            from bot.app import status
+            from bot.cli import status
 
             return asyncio.run(status(settings, sys.stdout))
         if command == "demo":
@@ -101,13 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(run_demo(settings, sys.stdout, pause=args.pause))
         if command == "check-config":
-            return _check_config(settings)
-        if command == "manifests":
-            from bot.app import write_manifests
+            from bot.cli import check_config
 
-            return write_manifests(settings, args.out)
+            return check_config(settings, sys.stdout)
+        if command == "manifests":
+            from bot.cli import manifests
+
+            return manifests(settings, args.out, sys.stdout)
         if command == "deliveries":
-            from bot.app import deliveries
+            from bot.cli import deliveries
 
             return asyncio.run(deliveries(settings, sys.stdout))
     except ConfigError as e:

@@ -1,11 +1,13 @@
-"""The composition root: builds every client (httpx, Redis, Slack, Discord) once and passes them
-down; runs the long-lived bot and the one-shot `status`. IO. Nothing else constructs clients.
+"""The composition root: builds every client (httpx, Redis, Slack, Discord) once, assembles the
+stages (watch -> commit -> fan-out -> outbox -> lanes -> sender) and runs `aistatus run`. IO.
+Nothing else constructs clients; the one-shot verbs (`bot.cli`) borrow theirs from here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,26 +24,21 @@ from bot import __version__
 from bot.catalog_file import load_catalog
 from bot.chat import actions, replies
 from bot.chat.actions import Services
-from bot.chat.ports import ChatSender, CommandHandler, HomeProvider, Sink
+from bot.chat.ports import ChatSender, CommandHandler, HomeProvider
 from bot.clock import utcnow
-from bot.core.assess import official_observations
 from bot.core.catalog import Catalog
 from bot.core.crowd import CrowdThresholds
-from bot.core.model import CommandContext, Platform, Reply, Status, SurfaceState
-from bot.core.transitions import Policy, decide
+from bot.core.model import CommandContext, Platform, Reply
+from bot.core.transitions import Policy
 from bot.delivery.engine import Delivery, DeliveryConfig
-from bot.errors import ConfigError, ProbeError
+from bot.errors import ConfigError
 from bot.ops.console import ConsoleSink
-from bot.ops.health import build_health_app, start_health_server
+from bot.ops.health import build_health_app, readiness, start_health_server
 from bot.ops.redisproc import RedisProcess
-from bot.ops.table import StatusRow, render_table
 from bot.settings import Settings
 from bot.store.connect import connect
 from bot.store.surfaces import SurfaceStore
-from bot.watch.fetch import fetch_summary
-from bot.watch.probe_run import run_probes
 from bot.watch.scheduler import build_scheduler
-from bot.watch.statuspage import PageReading, parse_summary
 from bot.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -63,18 +60,6 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
 
 def policy(settings: Settings) -> Policy:
     return Policy.with_probe_thresholds(settings.failure_threshold, settings.success_threshold)
-
-
-def catalog_of(settings: Settings) -> Catalog:
-    """Raises: ConfigError naming the catalog file, key and value."""
-    return load_catalog(settings.catalog_path)
-
-
-def providers_map(catalog: Catalog) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for s in catalog.surfaces.values():
-        out.setdefault(s.provider, []).append(s.id)
-    return out
 
 
 @contextlib.asynccontextmanager
@@ -128,20 +113,16 @@ def build_bot(
     redis: Redis,
     client: httpx.AsyncClient,
     *,
-    sink: Sink | None = None,
+    console: TextIO | None = None,
     clock: Callable[[], datetime] = utcnow,
-    out: TextIO | None = None,
 ) -> Bot:
-    """Wire the watcher: store, sink (console unless given), policy, intervals."""
+    """Wire the watcher: store, policy, intervals, and the console sink printing to `console`
+    when given (None: what the watcher records leaves only through the transition stream)."""
     store = SurfaceStore(redis, history_length=settings.history_length)
-    pm = providers_map(catalog)
-
-    async def states() -> dict[str, SurfaceState]:
-        return await store.read_all(pm)
-
-    if sink is None:
-        sink = ConsoleSink(catalog, states, clock, **({"out": out} if out else {}))
-    api_key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
+    sink = None
+    if console is not None:
+        states = functools.partial(store.read_all, catalog.surfaces_by_provider())
+        sink = ConsoleSink(catalog, states, clock, out=console)
     watcher = Watcher(
         catalog=catalog,
         store=store,
@@ -152,7 +133,7 @@ def build_bot(
         poll_interval=settings.poll_interval,
         probe_interval=settings.probe_interval,
         max_response_bytes=settings.max_response_bytes,
-        api_key=api_key,
+        api_key=settings.anthropic_api_key,
     )
     return Bot(settings, catalog, redis, client, store, watcher)
 
@@ -277,38 +258,38 @@ async def start_discord(
     log.info("Discord: logged in; gateway connecting")
 
 
-async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = None) -> int:
-    """`aistatus run`: watch, answer commands and deliver alerts until `stop` is set.
+async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
+    """`aistatus run`: watch, answer commands and deliver alerts until `stop` is set. With no
+    chat platform configured, every transition and its alerts are printed to `out` instead.
     Raises: ConfigError for settings a platform refuses."""
-    catalog = catalog_of(settings)
+    catalog = load_catalog(settings.catalog_path)
+    chat_configured = settings.slack_enabled or settings.discord_enabled
     async with redis_for(settings) as redis, http_client(settings) as client:
-        bot = build_bot(settings, catalog, redis, client, out=out)
+        # watch -> commit: the watcher reads, decides and commits each change once (Lua CAS);
+        # the same commit appends it to the transition stream the delivery engine reads.
+        bot = build_bot(settings, catalog, redis, client, console=None if chat_configured else out)
+        scheduler = build_scheduler(bot.watcher, probes=settings.probes_enabled)
         svc = services(bot)
 
         async def handler(text: str, ctx: CommandContext) -> Reply:
             return await actions.handle(text, ctx, svc)
 
+        health = await start_health_server(
+            build_health_app(readiness(redis, lambda: bot.watcher.blind)),
+            settings.http_host,
+            settings.http_port,
+        )
         chat = Chat()
         delivery_stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
-        scheduler = build_scheduler(bot.watcher, probes=settings.probes_enabled)
-
-        async def ready() -> tuple[bool, str]:
-            try:
-                await redis.ping()
-            except Exception as e:  # readiness reports, it does not raise
-                return False, f"redis: {type(e).__name__}"
-            return True, "monitoring blind" if bot.watcher.blind else "ok"
-
-        health = await start_health_server(
-            build_health_app(ready), settings.http_host, settings.http_port
-        )
         try:
+            # The chat apps: commands in (-> actions), and the senders alerts go out through.
             if settings.slack_enabled:
                 await start_slack(settings, redis, handler, home_provider(svc), chat)
             if settings.discord_enabled:
                 await start_discord(settings, catalog, handler, chat)
             if chat.senders:
+                # fan-out -> outbox -> lanes -> sender, composed in the delivery engine.
                 delivery = Delivery(
                     redis,
                     chat.senders,
@@ -337,122 +318,3 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
             await chat.stop()
             await health.cleanup()
     return 0
-
-
-async def deliveries(settings: Settings, out: TextIO) -> int:
-    """`aistatus deliveries`: what is queued, retrying and dead. Exit 1 when anything is dead."""
-    from bot.delivery.engine import deliveries_report
-
-    async with redis_for(settings) as redis:
-        report = await deliveries_report(redis)
-    summary = f"queued: {report.queued}  in flight or retrying: {report.pending}"
-    print(f"{summary}  dead: {report.dead_total}", file=out)
-    for r in report.retrying:
-        print(
-            f"  retrying  {r.channel}  alert {r.alert_id}  {r.attempts} attempts: {r.error}",
-            file=out,
-        )
-    for d in report.dead:
-        what = f"{d.channel}  alert {d.alert_id}  {d.at}  {d.attempts} attempts"
-        print(f"  dead      {what}: {d.error}", file=out)
-    return 1 if report.dead_total else 0
-
-
-def write_manifests(settings: Settings, path: str) -> int:
-    """`aistatus manifests`: the Discord command definitions, from the code."""
-    from bot.chat.discord.commands import write_manifest
-
-    write_manifest(Path(path), catalog_of(settings))
-    print(f"wrote {path}")
-    return 0
-
-
-# -- `aistatus status`: one poll, no Redis -----------------------------------------------------
-
-
-async def _read_page(
-    client: httpx.AsyncClient, provider: str, base_url: str, settings: Settings, now: datetime
-) -> PageReading:
-    try:
-        fetched = await fetch_summary(
-            client,
-            base_url,
-            max_bytes=settings.max_response_bytes,
-            deadline=settings.read_timeout * 2,
-        )
-    except ProbeError as e:
-        return PageReading(provider, now, ok=False, error=e.reason)
-    return parse_summary(fetched.body or b"", provider=provider, observed_at=now, base_url=base_url)
-
-
-async def poll_once(
-    settings: Settings, catalog: Catalog, client: httpx.AsyncClient, now: datetime
-) -> list[StatusRow]:
-    """Poll every status page and probe once and decide each surface with no hysteresis."""
-    providers = catalog.watched_providers()
-    readings = await asyncio.gather(
-        *(
-            _read_page(client, p, catalog.providers[p].statuspage or "", settings, now)
-            for p in providers
-        )
-    )
-    observations = [o for r in readings for o in official_observations(r, catalog, observed_at=now)]
-    if settings.probes_enabled:
-        specs = {s.id: s.probes for s in catalog.surfaces.values() if s.probes}
-        api_key = (
-            settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-        )
-        observations += await run_probes(
-            client,
-            specs,
-            catalog.canaries,
-            api_key=api_key,
-            now=now,
-            deadline=settings.read_timeout * 2,
-        )
-    rows: list[StatusRow] = []
-    for surface in catalog.surfaces.values():
-        obs = [o for o in observations if o.surface == surface.id]
-        d = decide(
-            SurfaceState(surface.id),
-            obs,
-            provider=surface.provider,
-            now=now,
-            policy=Policy.immediate(),
-        )
-        probe = d.state.signals.get("probe")
-        rows.append(
-            StatusRow(
-                surface=surface.id,
-                name=surface.name,
-                claude=surface.claude and surface.provider == "claude",
-                status=d.verdict.status,
-                source=d.verdict.source.value if d.verdict.source else "-",
-                suspected=d.verdict.suspected,
-                since=(d.verdict.incident.started_at if d.verdict.incident else None),
-                incident=d.verdict.incident.name if d.verdict.incident else None,
-                latency_ms=probe.latency_ms if probe else None,
-                detail=d.verdict.reason,
-            )
-        )
-    return rows
-
-
-def exit_code(rows: list[StatusRow]) -> int:
-    """0 every Claude surface operational; 1 any is not; 2 nothing could be reached (blind)."""
-    if rows and all(r.status is Status.UNKNOWN for r in rows):
-        return 2
-    claude = [r for r in rows if r.claude]
-    if claude and all(r.status is Status.UNKNOWN for r in claude):
-        return 2
-    return 0 if all(r.status is Status.OPERATIONAL for r in claude) else 1
-
-
-async def status(settings: Settings, out: TextIO) -> int:
-    """`aistatus status`: print the table, return the exit code."""
-    catalog = catalog_of(settings)
-    now = utcnow()
-    async with http_client(settings) as client:
-        rows = await poll_once(settings, catalog, client, now)
-    print(render_table(rows, now=now), file=out)
-    return exit_code(rows)

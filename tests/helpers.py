@@ -33,7 +33,7 @@ from bot.delivery.engine import (
 )
 from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
-from bot.ops.demo import fixture
+from bot.ops.demo import fixture, with_update
 from tests.peers.slack_api import SlackApi
 
 FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
@@ -46,6 +46,18 @@ def fixture_text(name: str) -> str:
 
 def fixture_json(name: str) -> Any:
     return fixture(name)
+
+
+RESOLUTION = "This incident has been resolved."
+
+
+def resolved_incidents() -> dict[str, Any]:
+    """incidents.json once the recorded incident (7g1qpkyz5gxh) is resolved: its newest update is
+    the resolution text a recovery quotes after the incident vanished from summary.json."""
+    investigating = fixture("claude/summary_incident_investigating.json")
+    at = datetime(2026, 9, 22, 6, 0, tzinfo=UTC)
+    page = with_update(investigating, at, status="resolved", body=RESOLUTION, update_id="resolved1")
+    return {"page": page["page"], "incidents": page["incidents"]}
 
 
 class Recorder:

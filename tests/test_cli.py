@@ -7,12 +7,18 @@ import asyncio
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
+from bot.catalog_file import load_catalog
 from bot.ops.statusserver import StatusServer
-from tests.helpers import fixture_json
+from bot.store.surfaces import SurfaceStore
+from bot.watch.statuspage import INCIDENTS_PATH
+from bot.watch.watcher import Watcher
+from tests.helpers import fixture_json, resolved_incidents
 
 
 async def aistatus(
@@ -83,6 +89,40 @@ async def test_status_exits_2_when_nothing_can_be_reached(pages, tmp_path):
     code, out, _ = await aistatus("status", env=env, cwd=tmp_path)
     assert code == 2
     assert "HTTP 503" in out
+
+
+PAGES = {
+    "all-operational": "claude/summary_all_operational.json",
+    "investigating": "claude/summary_incident_investigating.json",
+    "incident-vanished": "claude/summary_recovered.json",
+}
+
+
+@pytest.mark.parametrize("summary", list(PAGES.values()), ids=list(PAGES))
+async def test_status_shows_what_a_watcher_records_from_the_same_page(
+    pages, tmp_path, redis, summary
+):
+    """One read step for both: the same status and incident per surface. Neither looks up a
+    resolution text for an incident it never held (`status` holds nothing: it has no Redis)."""
+    claude, env = pages
+    claude.set_summary(fixture_json(summary))
+    claude.set_incidents(resolved_incidents())
+    catalog = load_catalog(Path(env["AISTATUS_CATALOG"]))
+    async with httpx.AsyncClient(timeout=httpx.Timeout(1.0)) as client:
+        now = datetime(2026, 9, 22, 6, 1, tzinfo=UTC)
+        watcher = Watcher(catalog, SurfaceStore(redis), client, sink=None, clock=lambda: now)
+        report = await watcher.poll_page("claude")
+
+    code, out, _ = await aistatus("status", env=env, cwd=tmp_path)
+
+    assert code in (0, 1)
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert report.states, "the watcher decided the page's surfaces"
+    for surface, state in report.states.items():
+        assert f"{state.status.emoji} {state.status.label}" in lines[surface], surface
+        if state.incident is not None:
+            assert state.incident.name in lines[surface], surface
+    assert claude.hits[INCIDENTS_PATH] == 0
 
 
 async def test_check_config_names_the_file_the_key_and_the_value(tmp_path):

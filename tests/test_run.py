@@ -1,6 +1,6 @@
 """`aistatus run` as an operator runs it: a real process with its own private redis-server,
-watching loopback status pages, printing to the console, serving /healthz and /metrics, and
-stopping cleanly on SIGTERM."""
+watching loopback status pages, printing to the console when no chat platform is configured (and
+only then), serving /healthz and /metrics, and stopping cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from pathlib import Path
 
 import httpx
 
+from bot.clock import utcnow
+from bot.core.model import ChannelRef, Platform
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
-from tests.helpers import fixture_json
+from bot.store.subscriptions import SubscriptionStore
+from tests.helpers import SECRET, TOKEN, Output, fixture_json
+from tests.peers.slack_api import SlackApi
 
 
 async def _read_until(stream: asyncio.StreamReader, needle: str, seen: list[str]) -> None:
@@ -28,26 +32,25 @@ async def _read_until(stream: asyncio.StreamReader, needle: str, seen: list[str]
             return
 
 
+def claude_only(tmp_path: Path, claude_url: str) -> Path:
+    """A catalog override with Claude's page on loopback and every other page answering 404."""
+    catalog = tmp_path / "catalog.yaml"
+    elsewhere = {"statuspage": claude_url + "/nothing"}
+    providers = {"claude": {"statuspage": claude_url}, **dict.fromkeys(OTHER_PAGES, elsewhere)}
+    catalog.write_text(json.dumps({"providers": providers}))
+    return catalog
+
+
+OTHER_PAGES = ("openai", "github", "cursor")
+
+
 async def test_run_watches_prints_transitions_serves_health_and_stops_its_redis(tmp_path: Path):
     port = free_port()
     async with StatusServer() as claude:
         claude.set_summary(fixture_json("claude/summary_all_operational.json"))
-        catalog = tmp_path / "catalog.yaml"
-        catalog.write_text(
-            json.dumps(
-                {
-                    "providers": {
-                        "claude": {"statuspage": claude.url},
-                        "openai": {"statuspage": claude.url + "/nothing"},
-                        "github": {"statuspage": claude.url + "/nothing"},
-                        "cursor": {"statuspage": claude.url + "/nothing"},
-                    }
-                }
-            )
-        )
         env = {
             **os.environ,
-            "AISTATUS_CATALOG": str(catalog),
+            "AISTATUS_CATALOG": str(claude_only(tmp_path, claude.url)),
             "AISTATUS_PROBES": "false",
             "AISTATUS_POLL_INTERVAL": "0.5",
             "AISTATUS_DATA_DIR": str(tmp_path / "data"),
@@ -83,6 +86,64 @@ async def test_run_watches_prints_transitions_serves_health_and_stops_its_redis(
     assert not (tmp_path / "data" / "redis" / "redis.sock").exists(), "its redis-server stopped"
     assert (tmp_path / "data" / "redis" / "appendonlydir").exists(), "with an AOF kept on disk"
     assert "Traceback" not in err.decode()
+
+
+async def test_run_with_slack_alerts_the_channel_and_prints_no_alert(
+    tmp_path: Path, redis, redis_server
+):
+    channel = ChannelRef(Platform.SLACK, "T0001", "C0001")
+    await SubscriptionStore(redis).subscribe(
+        channel, ["api"], all_claude=False, user="U42", now=utcnow()
+    )
+    async with SlackApi(tokens={TOKEN: "T0001"}) as api, StatusServer() as claude:
+        claude.set_summary(fixture_json("claude/summary_all_operational.json"))
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_"))
+        }
+        env.update(
+            SLACK_BOT_TOKEN=TOKEN,
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=api.base_url,
+            AISTATUS_SLACK_MODE="http",
+            AISTATUS_SLACK_PORT=str(free_port()),
+            REDIS_URL=redis_server.url,
+            AISTATUS_CATALOG=str(claude_only(tmp_path, claude.url)),
+            AISTATUS_PROBES="false",
+            AISTATUS_POLL_INTERVAL="0.5",
+            AISTATUS_HTTP_PORT="0",
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = Output(proc.stdout), Output(proc.stderr)
+
+        def alerts() -> int:
+            return sum("blocks" in c.params for c in api.accepted_to("chat.postMessage", "C0001"))
+
+        try:
+            async with asyncio.timeout(60):
+                await err.wait_for("Slack: HTTP mode on", within=30)
+                await claude.wait_for_requests(2, within=20)
+                claude.set_summary(fixture_json("claude/summary_incident_investigating.json"))
+                await api.wait_until(lambda: alerts() == 1, within=15)
+                # A later poll's alert: the poll that recorded the start has long finished.
+                claude.set_summary(fixture_json("claude/summary_recovered.json"))
+                await api.wait_until(lambda: alerts() == 2, within=15)
+                proc.send_signal(signal.SIGTERM)
+                await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            logs = await err.close()
+            printed = await out.close()
+    assert proc.returncode == 0, logs[-3000:]
+    assert "transition api start" in logs and "transition api recovery" in logs
+    assert printed == "", "with a chat platform the console sink is off: nothing on stdout"
 
 
 async def test_run_without_a_redis_server_says_how_to_get_one(tmp_path: Path):

@@ -130,6 +130,17 @@ class Catalog(_Strict):
     def surfaces_of(self, provider: str) -> list[Surface]:
         return [s for s in self.surfaces.values() if s.provider == provider]
 
+    def surfaces_by_provider(self) -> dict[str, list[str]]:
+        """Every surface id grouped by its provider, in catalog order."""
+        out: dict[str, list[str]] = {}
+        for s in self.surfaces.values():
+            out.setdefault(s.provider, []).append(s.id)
+        return out
+
+    def probe_specs(self) -> dict[str, tuple[ProbeSpec, ...]]:
+        """The synthetic checks of every surface that has any."""
+        return {s.id: s.probes for s in self.surfaces.values() if s.probes}
+
     def watched_providers(self) -> list[str]:
         """Providers with a status page that at least one surface reads."""
         return [

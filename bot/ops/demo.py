@@ -130,7 +130,7 @@ async def run_demo(settings: Settings, out: TextIO, *, pause: float = 3.0) -> in
                 redis = aioredis.Redis.from_url(proc.url)
                 demo_settings = settings.model_copy(update={"probes_enabled": False})
                 async with http_client(demo_settings) as client:
-                    bot = build_bot(demo_settings, catalog, redis, client, clock=clock, out=out)
+                    bot = build_bot(demo_settings, catalog, redis, client, clock=clock, console=out)
                     bot.watcher.poll_interval = 60.0
                     for step in steps:
                         clock.now = step.at

@@ -56,7 +56,7 @@ def build_scheduler(
             misfire_grace_time=max(1, int(interval)),
             next_run_time=first,
         )
-    if probes and watcher.probe_specs():
+    if probes and watcher.catalog.probe_specs():
         scheduler.add_job(
             _guarded("probes", watcher.run_probe_round),
             IntervalTrigger(

@@ -151,7 +151,7 @@ async def make_rig(redis, clock, tmp_path) -> AsyncIterator[RigFactory]:
         closers.append(client.aclose)
         http = await open_rest_client(TOKEN)
         closers.append(http.close)
-        bot = build_bot(settings, catalog, redis, client, sink=_Quiet(), clock=clock)
+        bot = build_bot(settings, catalog, redis, client, clock=clock)
         svc = services(bot)
         sender = DiscordSender(http)
         registry = CollectorRegistry()
@@ -183,13 +183,6 @@ async def make_rig(redis, clock, tmp_path) -> AsyncIterator[RigFactory]:
     Route.BASE = before
     for close in reversed(closers):
         await close()
-
-
-class _Quiet:
-    """The watcher's sink: alerts go out through the Redis feed and the delivery engine."""
-
-    async def publish(self, transitions: Any) -> None:
-        return None
 
 
 def calls_of(api: DiscordAPI, channel: ChannelRef) -> list[Call]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import io
 import json
 import logging
 import os
@@ -184,7 +183,6 @@ async def replay_rig(
             redis,
             client,
             clock=clock,
-            out=io.StringIO(),
         )
         if tokens:  # many workspaces: each one's bot token from the installation store
             installs = RedisInstallationStore(redis)
@@ -623,7 +621,7 @@ async def test_stopping_while_a_poll_is_in_flight_is_not_an_error(redis, caplog)
         page.set_summary(fixture_json("claude/summary_all_operational.json"))
         page.set_fault(delay=30.0)  # the page takes its time: the poll is in flight
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
-        bot = build_bot(settings, catalog_for(page.url), redis, client, out=io.StringIO())
+        bot = build_bot(settings, catalog_for(page.url), redis, client)
         scheduler = build_scheduler(bot.watcher, probes=False)
         scheduler.start()
         try:
