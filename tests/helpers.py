@@ -8,9 +8,11 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import signal
+import sys
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -211,6 +213,42 @@ class Output:
                 await self._task
         self._task.cancel()
         return "".join(self.lines)
+
+
+@dataclass
+class Running:
+    """A running `aistatus run` child: its process and its two streams, read as they come."""
+
+    proc: asyncio.subprocess.Process
+    out: Output
+    err: Output
+
+    async def stop(self) -> tuple[str, str]:
+        """SIGTERM, as an operator stops it; the exit code is `proc.returncode`. Returns
+        (stdout, stderr) in full."""
+        self.proc.send_signal(signal.SIGTERM)
+        await self.proc.wait()
+        return await self.out.close(), await self.err.close()
+
+
+@contextlib.asynccontextmanager
+async def aistatus_run(env: Mapping[str, str], cwd: Path) -> AsyncIterator[Running]:
+    """`python -m bot run` with settings from `env` only (no .env file), in `cwd`; killed if it is
+    still running when the block ends."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--env-file", str(cwd / "none.env"), "run",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(env), cwd=cwd,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    running = Running(proc, Output(proc.stdout), Output(proc.stderr))
+    try:
+        yield running
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+            await running.out.close()
+            await running.err.close()
 
 
 ROOT = Path(__file__).resolve().parent.parent
