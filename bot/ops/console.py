@@ -1,5 +1,6 @@
 """The console sink: every recorded transition, and the alerts a channel would get, printed to a
-terminal. IO (writes to a stream). The zero-setup output of `aistatus run` and `aistatus demo`.
+terminal. IO (writes to a stream). The output of `aistatus demo`, and of `aistatus run` when no
+chat platform is configured.
 """
 
 from __future__ import annotations
