@@ -16,6 +16,7 @@ from typing import TextIO
 import aiohttp
 import discord
 import httpx
+from aiohttp import web
 from redis.asyncio import Redis
 
 from bot import __version__
@@ -26,10 +27,12 @@ from bot.clock import utcnow
 from bot.core.assess import official_observations
 from bot.core.catalog import Catalog, load_catalog
 from bot.core.crowd import CrowdThresholds
-from bot.core.model import CommandContext, Platform, Reply, Status, SurfaceState
+from bot.core.model import CommandContext, Platform, Reply, Status, SurfaceState, encode_json
 from bot.core.transitions import Policy, decide
 from bot.delivery.engine import Delivery, DeliveryConfig
 from bot.errors import ConfigError, ProbeError
+from bot.ops.api import BoardSource, api_routes
+from bot.ops.board import board_of_rows
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, start_health_server
 from bot.ops.redisproc import RedisProcess
@@ -153,6 +156,14 @@ def build_bot(
         api_key=api_key,
     )
     return Bot(settings, catalog, redis, client, store, watcher)
+
+
+def board_routes(bot: Bot, blind: Callable[[], bool]) -> list[web.RouteDef]:
+    """The read-only JSON API and web board for the operator listener (bot.ops.api)."""
+    pm = providers_map(bot.catalog)
+    source = BoardSource(bot.store, bot.catalog, pm, bot.watcher.clock, blind)
+    token = bot.settings.api_token.get_secret_value() if bot.settings.api_token else None
+    return api_routes(source, token=token)
 
 
 def services(bot: Bot) -> Services:
@@ -298,9 +309,9 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
                 return False, f"redis: {type(e).__name__}"
             return True, "monitoring blind" if bot.watcher.blind else "ok"
 
-        health = await start_health_server(
-            build_health_app(ready), settings.http_host, settings.http_port
-        )
+        operator = build_health_app(ready)
+        operator.add_routes(board_routes(bot, lambda: bot.watcher.blind))
+        health = await start_health_server(operator, settings.http_host, settings.http_port)
         try:
             if settings.slack_enabled:
                 await start_slack(settings, redis, handler, home_provider(svc), chat)
@@ -431,6 +442,7 @@ async def poll_once(
                 incident=d.verdict.incident.name if d.verdict.incident else None,
                 latency_ms=probe.latency_ms if probe else None,
                 detail=d.verdict.reason,
+                state=d.state,
             )
         )
     return rows
@@ -446,11 +458,16 @@ def exit_code(rows: list[StatusRow]) -> int:
     return 0 if all(r.status is Status.OPERATIONAL for r in claude) else 1
 
 
-async def status(settings: Settings, out: TextIO) -> int:
-    """`aistatus status`: print the table, return the exit code."""
+async def status(settings: Settings, out: TextIO, *, as_json: bool = False) -> int:
+    """`aistatus status [--json]`: print the table (or the board document), return the exit
+    code."""
     catalog = catalog_of(settings)
     now = utcnow()
     async with http_client(settings) as client:
         rows = await poll_once(settings, catalog, client, now)
-    print(render_table(rows, now=now), file=out)
+    if as_json:
+        doc = board_of_rows(rows, catalog, now=now, blind=exit_code(rows) == 2)
+        print(encode_json(doc).decode(), file=out)
+    else:
+        print(render_table(rows, now=now), file=out)
     return exit_code(rows)

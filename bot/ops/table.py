@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.duration import humanize
-from bot.core.model import Status
+from bot.core.model import Status, SurfaceState
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class StatusRow:
     incident: str | None
     latency_ms: float | None
     detail: str
+    state: SurfaceState | None = None  # the decided state behind the row (`status --json`)
 
 
 def _width(text: str) -> int:
