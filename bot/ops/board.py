@@ -224,7 +224,7 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class DayUptime:
-    date: date
+    day: date  # a UTC day
     uptime_percent: float
 
 
