@@ -52,6 +52,7 @@ a{color:var(--link)}
 header,main,footer{max-width:72rem;margin:0 auto;padding:1rem}
 header{padding-top:1.5rem;padding-bottom:0}
 main{padding-top:0}
+main>section:first-child h2{margin-top:.75rem}
 h1{font-size:1.6rem;margin:0 0 .25rem}
 h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
 h3{font-size:1.05rem;margin:0 0 .25rem}
