@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--env-file", default=".env", help="settings file (default: .env)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the bot (watcher, alerts, chat apps) until interrupted")
-    sub.add_parser("status", help="poll everything once and print a table (exit 0/1/2)")
+    status = sub.add_parser("status", help="poll everything once and print a table (exit 0/1/2)")
+    status.add_argument("--json", action="store_true", help="print the board document instead")
     demo = sub.add_parser("demo", help="replay a recorded Claude incident on loopback")
     demo.add_argument("--pause", type=float, default=3.0, help="seconds between steps (default 3)")
     sub.add_parser("check-config", help="validate settings and the catalog")
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "status":
             from bot.cli import status
 
-            return asyncio.run(status(settings, sys.stdout))
+            return asyncio.run(status(settings, sys.stdout, as_json=args.json))
         if command == "demo":
             from bot.ops.demo import run_demo
 

@@ -18,6 +18,7 @@ from typing import TextIO
 import aiohttp
 import discord
 import httpx
+from aiohttp import web
 from redis.asyncio import Redis
 
 from bot import __version__
@@ -32,6 +33,7 @@ from bot.core.model import CommandContext, Platform, Reply
 from bot.core.transitions import Policy
 from bot.delivery.engine import Delivery, DeliveryConfig
 from bot.errors import ConfigError
+from bot.ops.api import BoardSource, api_routes
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, readiness, start_health_server
 from bot.ops.redisproc import RedisProcess
@@ -136,6 +138,15 @@ def build_bot(
         api_key=settings.anthropic_api_key,
     )
     return Bot(settings, catalog, redis, client, store, watcher)
+
+
+def board_routes(bot: Bot, blind: Callable[[], bool]) -> list[web.RouteDef]:
+    """The read-only JSON API and web board for the operator listener (bot.ops.api)."""
+    source = BoardSource(
+        bot.store, bot.catalog, bot.catalog.surfaces_by_provider(), bot.watcher.clock, blind
+    )
+    token = bot.settings.api_token.get_secret_value() if bot.settings.api_token else None
+    return api_routes(source, token=token)
 
 
 def services(bot: Bot) -> Services:
@@ -274,11 +285,9 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
         async def handler(text: str, ctx: CommandContext) -> Reply:
             return await actions.handle(text, ctx, svc)
 
-        health = await start_health_server(
-            build_health_app(readiness(redis, lambda: bot.watcher.blind)),
-            settings.http_host,
-            settings.http_port,
-        )
+        operator = build_health_app(readiness(redis, lambda: bot.watcher.blind))
+        operator.add_routes(board_routes(bot, lambda: bot.watcher.blind))
+        health = await start_health_server(operator, settings.http_host, settings.http_port)
         chat = Chat()
         delivery_stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []

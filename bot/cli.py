@@ -11,17 +11,20 @@ from typing import TextIO
 from bot.app import http_client, redis_for
 from bot.catalog_file import load_catalog
 from bot.clock import utcnow
+from bot.core.model import encode_json
+from bot.ops.board import board_of_rows
 from bot.ops.table import exit_code, render_table, status_rows
 from bot.settings import Settings
 from bot.watch.probe_run import run_probes
 from bot.watch.read import read_page
 
 
-async def status(settings: Settings, out: TextIO) -> int:
-    """`aistatus status`: every status page read and every probe run once, through the watcher's
-    own read step, then the table. No Redis: nothing is held from an earlier poll, so each
-    surface is decided with no hysteresis and no resolution text is looked up. Returns the exit
-    code (`exit_code`). Raises: ConfigError for a bad catalog."""
+async def status(settings: Settings, out: TextIO, *, as_json: bool = False) -> int:
+    """`aistatus status [--json]`: every status page read and every probe run once, through the
+    watcher's own read step, then the table (or the board document, `bot.ops.board`). No Redis:
+    nothing is held from an earlier poll, so each surface is decided with no hysteresis and no
+    resolution text is looked up. Returns the exit code (`exit_code`).
+    Raises: ConfigError for a bad catalog."""
     catalog = load_catalog(settings.catalog_path)
     now = utcnow()
     deadline = settings.read_timeout * 2
@@ -50,8 +53,13 @@ async def status(settings: Settings, out: TextIO) -> int:
                 deadline=deadline,
             )
     rows = status_rows(catalog, observations, now=now)
-    print(render_table(rows, now=now), file=out)
-    return exit_code(rows)
+    code = exit_code(rows)
+    if as_json:
+        doc = board_of_rows(rows, catalog, now=now, blind=code == 2)
+        print(encode_json(doc).decode(), file=out)
+    else:
+        print(render_table(rows, now=now), file=out)
+    return code
 
 
 async def deliveries(settings: Settings, out: TextIO) -> int:

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     )
     http_host: str = Field(default="127.0.0.1", alias="AISTATUS_HTTP_HOST")
     http_port: int = Field(default=8080, ge=0, le=65535, alias="AISTATUS_HTTP_PORT")
+    # When set, the JSON API and the web board need `Authorization: Bearer <token>`.
+    api_token: SecretStr | None = Field(default=None, alias="AISTATUS_API_TOKEN")
 
     # -- Slack ------------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")

@@ -28,6 +28,7 @@ class StatusRow:
     incident: str | None
     latency_ms: float | None
     detail: str
+    state: SurfaceState | None = None  # the decided state behind the row (`status --json`)
 
 
 def status_rows(
@@ -58,6 +59,7 @@ def status_rows(
                 incident=d.verdict.incident.name if d.verdict.incident else None,
                 latency_ms=probe.latency_ms if probe else None,
                 detail=d.verdict.reason,
+                state=d.state,
             )
         )
     return rows
