@@ -68,13 +68,6 @@ def catalog_of(settings: Settings) -> Catalog:
     return load_catalog(settings.catalog_path)
 
 
-def providers_map(catalog: Catalog) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for s in catalog.surfaces.values():
-        out.setdefault(s.provider, []).append(s.id)
-    return out
-
-
 @contextlib.asynccontextmanager
 async def redis_for(settings: Settings) -> AsyncIterator[Redis]:
     """REDIS_URL when set; otherwise a private redis-server under the data directory (unix
@@ -132,10 +125,10 @@ def build_bot(
 ) -> Bot:
     """Wire the watcher: store, sink (console unless given), policy, intervals."""
     store = SurfaceStore(redis, history_length=settings.history_length)
-    pm = providers_map(catalog)
+    by_provider = catalog.surfaces_by_provider()
 
     async def states() -> dict[str, SurfaceState]:
-        return await store.read_all(pm)
+        return await store.read_all(by_provider)
 
     if sink is None:
         sink = ConsoleSink(catalog, states, clock, **({"out": out} if out else {}))

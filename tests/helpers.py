@@ -1,6 +1,6 @@
 """Shared test factories and helpers: fixtures read from the package, the shipped catalog pointed
-at loopback, a recording sink, one alert, Slack request signing. Imported by tests; never a
-test-to-test import."""
+at loopback, a recording sink, one transition and one alert, Slack request signing. Imported by
+tests; never a test-to-test import."""
 
 from __future__ import annotations
 
@@ -16,18 +16,28 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 import yaml
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
-from bot.core.catalog import Catalog, merge, parse_catalog
+from bot.chat.actions import Services, handle
+from bot.chat.ports import CommandHandler
+from bot.core.catalog import Catalog, load_catalog, merge, parse_catalog
 from bot.core.catalog import shipped_text as shipped
 from bot.core.model import (
     Alert,
     AlertKind,
     Backup,
+    CommandContext,
+    Incident,
+    Observation,
     Platform,
+    Reason,
+    Reply,
+    Signal,
     Status,
     Transition,
+    TransitionKind,
 )
 from bot.delivery.engine import (
     DeliveryConfig,
@@ -96,6 +106,82 @@ UPDATED = datetime(2026, 9, 22, 1, 1, 12, tzinfo=UTC)
 INCIDENT_URL = "https://status.claude.com/incidents/7g1qpkyz5gxh"
 
 
+def _recorded_incident() -> Incident:
+    raw: dict[str, Any] = fixture_json("claude/summary_incident_investigating.json")["incidents"][0]
+    update = raw["incident_updates"][0]
+    return Incident(
+        id=raw["id"],
+        name=raw["name"],
+        status=raw["status"],
+        impact=raw["impact"],
+        url=raw.get("shortlink"),
+        components=tuple(c["id"] for c in raw["components"]),
+        update_id=update["id"],
+        update_status=update["status"],
+        update_body=update["body"],
+        update_at=datetime.fromisoformat(update["display_at"]),
+        started_at=datetime.fromisoformat(raw["created_at"]),
+    )
+
+
+RECORDED_INCIDENT = _recorded_incident()
+"""Incident 7g1qpkyz5gxh "Elevated errors for multiple models" as the recorded page shows it."""
+
+_SHIPPED = load_catalog()
+_USUAL_REASON = {
+    TransitionKind.START: Reason.STARTED,
+    TransitionKind.UPDATE: Reason.OFFICIAL_UPDATE,
+    TransitionKind.RECOVERY: Reason.RECOVERED,
+}
+
+
+def make_transition(
+    surface: str = "api",
+    *,
+    version: int = 1,
+    kind: TransitionKind | None = None,
+    reason: Reason | None = None,
+    status: Status = Status.PARTIAL_OUTAGE,
+    prev: Status = Status.OPERATIONAL,
+    source: Signal | None = Signal.OFFICIAL,
+    suspected: bool = False,
+    prev_suspected: bool = False,
+    outage_id: str = RECORDED_INCIDENT.id,
+    incident: Incident | None = RECORDED_INCIDENT,
+    at: datetime = STARTED,
+    started_at: datetime | None = None,
+    provider: str | None = None,
+) -> Transition:
+    """One recorded transition: by default the official start of a partial outage of `surface`
+    in the recorded incident, at STARTED. `kind` defaults to what `prev` -> `status` is (a
+    recovery back to operational, a start from operational or unknown, else an update),
+    `reason` to the kind's usual one, `started_at` (the outage's start) to `at`, `provider` to
+    the shipped catalog's; the id is `<surface>@<version>`."""
+    if kind is None:
+        if status is Status.OPERATIONAL:
+            kind = TransitionKind.RECOVERY
+        elif prev in (Status.OPERATIONAL, Status.UNKNOWN):
+            kind = TransitionKind.START
+        else:
+            kind = TransitionKind.UPDATE
+    return Transition(
+        id=f"{surface}@{version}",
+        surface=surface,
+        provider=provider or _SHIPPED.surfaces[surface].provider,
+        kind=kind,
+        reason=reason or _USUAL_REASON[kind],
+        status=status,
+        prev_status=prev,
+        source=source,
+        suspected=suspected,
+        prev_suspected=prev_suspected,
+        outage_id=outage_id,
+        incident=incident,
+        started_at=started_at or at,
+        at=at,
+    )
+
+
 def make_alert(**over: object) -> Alert:
     alert = Alert(
         key="7g1qpkyz5gxh",
@@ -126,6 +212,21 @@ def make_alert(**over: object) -> Alert:
         transition_ids=("claude.ai@7",),
     )
     return replace(alert, **over)  # type: ignore[arg-type]
+
+
+async def _no_watcher(observation: Observation) -> None:
+    """Crowd reports are stored, and go to no watcher."""
+
+
+def command_layer(redis: aioredis.Redis) -> tuple[Services, CommandHandler]:
+    """The real `/aistatus` command layer on `redis` with the shipped catalog: its services, and
+    the handler the Slack and Discord adapters call (`bot.chat.actions.handle` bound to them)."""
+    svc = Services.over(redis, _SHIPPED, on_crowd=_no_watcher)
+
+    async def handler(text: str, ctx: CommandContext) -> Reply:
+        return await handle(text, ctx, svc)
+
+    return svc, handler
 
 
 TOKEN = "xoxb-test-token"

@@ -4,10 +4,8 @@ adapters render it). Pure: values and `now` in, a Reply out; every Reply has a p
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot.alerting.subscription import Subscription, severity_phrase
 from bot.chat.commands import HELP_LINES, USAGE, Verb
@@ -16,11 +14,15 @@ from bot.core.duration import humanize
 from bot.core.model import Backup, Reply, Section, Signal, Status, SurfaceState, Transition
 from bot.core.model import TransitionKind as Kind
 from bot.core.suggest import NO_BACKUPS_TEXT
+from bot.core.text import clock, shorten
 from bot.core.uptime import bar, daily_bars, percent, uptime
 from bot.errors import CommandError
 
-FORBIDDEN_TEXT = "You need the Manage Channels permission to change this channel's alerts."
-INTERNAL_ERROR_TEXT = "Something went wrong on our side. Please try again in a minute."
+FORBIDDEN_TEXT = (
+    "You need the Manage Channels permission to change this channel's alerts. "
+    "Anyone can use `/aistatus status`, `history` and `report`."
+)
+INTERNAL_ERROR_TEXT = "Sorry, something went wrong on our side. Please try again in a minute."
 UPDATE_CHARS = 400  # an incident update quoted in `status` is cut to this many characters
 HISTORY_LINES = 10  # transitions listed by `history`
 
@@ -40,14 +42,6 @@ def name_of(surface: str, catalog: Catalog) -> str:
     return s.name if s is not None else surface
 
 
-def when(at: datetime, now: datetime) -> str:
-    """'14:02 UTC' on `now`'s UTC day, else 'Nov 18 14:02 UTC'."""
-    at_utc, now_utc = at.astimezone(UTC), now.astimezone(UTC)
-    if at_utc.date() == now_utc.date():
-        return f"{at_utc:%H:%M} UTC"
-    return f"{at_utc:%b} {at_utc.day} {at_utc:%H:%M} UTC"
-
-
 def state_label(state: SurfaceState) -> str:
     """'partial outage', 'suspected partial outage', 'unknown (no data yet)'."""
     if state.status is Status.UNKNOWN and not state.signals and state.source is None:
@@ -57,12 +51,10 @@ def state_label(state: SurfaceState) -> str:
     return state.status.label
 
 
-def plain(text: str, limit: int = UPDATE_CHARS) -> str:
-    """Status-page text made safe for one chat line: HTML tags dropped, entities decoded,
-    whitespace collapsed, cut to `limit` characters with an ellipsis."""
-    text = html.unescape(re.sub(r"<[^>]{0,500}>", "", text))
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def one_line(text: str, limit: int = UPDATE_CHARS) -> str:
+    """Status-page text (already plain: `bot.core.text.normalise`) on one chat line: its line
+    breaks and runs of spaces as one space, shortened to `limit` characters."""
+    return shorten(" ".join(text.split()), limit)
 
 
 def _surfaces_text(surfaces: Sequence[str], all_claude: bool) -> str:
@@ -94,9 +86,9 @@ def _reply(
 def _board_line(surface: str, state: SurfaceState, catalog: Catalog, now: datetime) -> str:
     line = f"{state.status.emoji} {name_of(surface, catalog)}: {state_label(state)}"
     if state.since is not None and state.status is not Status.UNKNOWN:
-        line += f" since {when(state.since, now)}"
+        line += f" since {clock(state.since, now)}"
     if state.incident is not None and state.status is not Status.OPERATIONAL:
-        line += f" — {plain(state.incident.name, 120)}"
+        line += f" — {one_line(state.incident.name, 120)}"
     return line
 
 
@@ -155,16 +147,16 @@ def surface_detail(
     if (source := _source_line(state)) is not None:
         lines.append(source)
     if state.since is not None and state.status is not Status.UNKNOWN:
-        lines.append(f"Since {when(state.since, now)} ({humanize(now - state.since)} ago)")
+        lines.append(f"Since {clock(state.since, now)} ({humanize(now - state.since)} ago)")
     inc = state.incident
     if inc is not None:
-        head = f"Incident: {plain(inc.name, 200)} ({inc.status})"
+        head = f"Incident: {one_line(inc.name, 200)} ({inc.status})"
         lines.append(f"{head} {inc.url}" if inc.url else head)
         if inc.update_body:
-            at = f" at {when(inc.update_at, now)}" if inc.update_at is not None else ""
+            at = f" at {clock(inc.update_at, now)}" if inc.update_at is not None else ""
             label = inc.update_status or "update"
             lines.append(f"Latest {label}{at}:")
-            lines.append(f"> {plain(inc.update_body)}")
+            lines.append(f"> {one_line(inc.update_body)}")
     reporters = "1 person" if crowd_users == 1 else f"{crowd_users} people"
     lines.append(f"User reports in the last {window_min} min: {reporters}")
     if backups is not None:
@@ -215,7 +207,7 @@ def subscription_list(sub: Subscription | None, catalog: Catalog, now: datetime)
     ]
     if sub.is_muted(now) and sub.muted_until is not None:
         left = humanize(sub.muted_until - now)
-        lines.append(f"Muted until {when(sub.muted_until, now)} ({left} left)")
+        lines.append(f"Muted until {clock(sub.muted_until, now)} ({left} left)")
     if sub.disabled_reason is not None:
         lines.append(
             f"Paused: the chat platform refused our last message ({sub.disabled_reason}). "
@@ -283,11 +275,11 @@ def unsubscribed(
 
 def muted(until: datetime, now: datetime, *, user_name: str) -> Reply:
     """Confirmation of `mute`, announced in the channel."""
-    text = f"Alerts are muted here until {when(until, now)} (for {humanize(until - now)})."
+    text = f"Alerts are muted here until {clock(until, now)} (for {humanize(until - now)})."
     return Reply(
         text=text,
         sections=(Section(lines=(text,)),),
-        announce=f"{user_name} muted aistatus alerts here until {when(until, now)}",
+        announce=f"{user_name} muted aistatus alerts here until {clock(until, now)}",
     )
 
 
@@ -359,7 +351,7 @@ def _transition_line(t: Transition, catalog: Catalog, now: datetime) -> str:
     source = (
         f" ({_SOURCE[t.source]})" if t.source in _SOURCE and t.kind is not Kind.RECOVERY else ""
     )
-    return f"{when(t.at, now)} {t.status.emoji} {name}: {what}{source}"
+    return f"{clock(t.at, now)} {t.status.emoji} {name}: {what}{source}"
 
 
 def history(

@@ -134,6 +134,14 @@ class Catalog(_Strict):
     def surfaces_of(self, provider: str) -> list[Surface]:
         return [s for s in self.surfaces.values() if s.provider == provider]
 
+    def surfaces_by_provider(self) -> dict[str, list[str]]:
+        """Surface ids per provider, in catalog order (providers without surfaces left out):
+        the shape `SurfaceStore.read_all` reads."""
+        out: dict[str, list[str]] = {}
+        for s in self.surfaces.values():
+            out.setdefault(s.provider, []).append(s.id)
+        return out
+
     def watched_providers(self) -> list[str]:
         """Providers with a status page that at least one surface reads."""
         return [

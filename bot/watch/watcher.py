@@ -236,10 +236,7 @@ class Watcher:
         poll that would notice. One read per provider; commits only where something changed."""
         now = self.clock()
         recorded: list[Transition] = []
-        by_provider: dict[str, list[str]] = {}
-        for s in self.catalog.surfaces.values():
-            by_provider.setdefault(s.provider, []).append(s.id)
-        for provider, surfaces in by_provider.items():
+        for provider, surfaces in self.catalog.surfaces_by_provider().items():
             states = await self.store.read(provider, surfaces)
             stale = {
                 sid: st
