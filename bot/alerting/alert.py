@@ -169,6 +169,11 @@ def why_suspected(alert: Alert) -> str:
     return why or "our checks fail"
 
 
+def still_suspected(alert: Alert) -> bool:
+    """An open suspicion: to be labelled "suspected" (a withdrawn one is over, not suspected)."""
+    return alert.suspected and alert.kind not in END_KINDS
+
+
 def shown_status(alert: Alert) -> Status:
     """The status a message shows for the alert: operational once it ended, else its severity."""
     return Status.OPERATIONAL if alert.kind in END_KINDS else alert.severity
@@ -343,11 +348,11 @@ def _finish(alert: Alert) -> Alert:
     elif kind is AlertKind.RECOVERY:
         title = f"Resolved: {all_names} after {humanize(elapsed)}"
     elif kind is AlertKind.SUSPECTED_WITHDRAWN:
-        title = f"All clear: {all_names} working again (never on the official page)"
+        title = f"All clear: {all_names} working again (never on the official status page)"
     elif kind is AlertKind.MAINTENANCE_START:
         title = f"Scheduled maintenance: {_join(out) or all_names}"
     else:  # MAINTENANCE_END
-        title = f"Maintenance over: {all_names}"
+        title = f"{HEADLINES[AlertKind.MAINTENANCE_END]}: {all_names}"
     return replace(alert, severity=severity, title=title, duration_text=_duration(kind, elapsed))
 
 

@@ -9,7 +9,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.alerting.alert import END_KINDS, HEADLINES, NOT_OFFICIAL_YET, shown_status
+from bot.alerting.alert import (
+    END_KINDS,
+    HEADLINES,
+    NOT_OFFICIAL_YET,
+    shown_status,
+    still_suspected,
+)
 from bot.chat.commands import complete
 from bot.core.catalog import Catalog
 from bot.core.model import Alert, Reply, Status
@@ -78,7 +84,7 @@ def to_discord_thread_update(alert: Alert) -> dict[str, Any]:
     quoted = _quoted_update(alert)
     if quoted:
         lines.append(quoted)
-    if alert.suspected:
+    if still_suspected(alert):
         lines.append(f"_{SUSPECTED_FOOTER}_")
     embed: dict[str, Any] = {
         "description": "\n\n".join(lines),
@@ -156,7 +162,7 @@ def _alert_embed(alert: Alert) -> dict[str, Any]:
     if alert.kind not in END_KINDS:
         fields.append(_backups_field(alert))
     embed["fields"] = fields
-    if alert.suspected:
+    if still_suspected(alert):
         embed["footer"] = {"text": SUSPECTED_FOOTER}
     return embed
 
@@ -171,7 +177,7 @@ def _status_text(alert: Alert) -> str:
         )
     else:
         text = alert.severity.label
-    if alert.suspected and alert.kind not in END_KINDS:
+    if still_suspected(alert):
         text += " (suspected)"
     return text
 

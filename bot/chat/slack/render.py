@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.alerting.alert import END_KINDS, HEADLINES, NOT_OFFICIAL_YET, shown_status, why_suspected
+from bot.alerting.alert import (
+    END_KINDS,
+    HEADLINES,
+    NOT_OFFICIAL_YET,
+    shown_status,
+    still_suspected,
+    why_suspected,
+)
 from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Status
 from bot.core.suggest import NO_BACKUPS_TEXT
 from bot.core.text import clock
@@ -146,7 +153,7 @@ def _limit_blocks(blocks: list[dict[str, Any]], limit: int, more: str) -> list[d
 
 def _title(alert: Alert) -> str:
     title = alert.title.strip() or ", ".join(alert.surface_names) or "Status change"
-    if alert.suspected and "suspect" not in title.lower():
+    if still_suspected(alert) and "suspect" not in title.lower():
         title = f"Suspected: {title}"
     return f"{shown_status(alert).emoji} {title}"
 
@@ -207,7 +214,7 @@ def _backups_block(alert: Alert) -> dict[str, Any] | None:
 def _context_line(alert: Alert) -> str:
     if alert.kind is AlertKind.SUSPECTED_WITHDRAWN:
         origin = "The suspected outage ended without an official incident."
-    elif alert.suspected:
+    elif still_suspected(alert):
         origin = f"⚠️ *Suspected:* {why_suspected(alert)}; {NOT_OFFICIAL_YET}."
     else:
         origin = "Source: official status page."
