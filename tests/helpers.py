@@ -22,6 +22,7 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.chat.actions import Services, handle
 from bot.chat.ports import CommandHandler
+from bot.clock import ManualClock
 from bot.core.catalog import Catalog, load_catalog, merge, parse_catalog
 from bot.core.catalog import shipped_text as shipped
 from bot.core.model import (
@@ -39,12 +40,13 @@ from bot.core.model import (
     Transition,
     TransitionKind,
 )
-from bot.delivery.engine import (
-    DeliveryConfig,
-)
+from bot.delivery.engine import Delivery, DeliveryConfig
 from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
 from bot.ops.demo import fixture
+from bot.ops.statusserver import StatusServer
+from bot.watch.statuspage import parse_summary
+from bot.watch.watcher import Watcher
 from tests.peers.slack_api import SlackApi
 
 FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
@@ -100,32 +102,38 @@ FAST = DeliveryConfig(
 STARTED = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
 
 
+async def play(
+    timeline: Sequence[tuple[str, Any]],
+    *,
+    page: StatusServer,
+    watcher: Watcher,
+    delivery: Delivery,
+    clock: ManualClock,
+    within: float = 20.0,
+) -> None:
+    """Each ("HH:MM", summary) of `timeline` on the recorded incident's day: the clock is set,
+    `page` serves the summary, the watcher polls it once and everything that follows is
+    delivered (bounded by `within` seconds a step)."""
+    for hhmm, summary in timeline:
+        h, m = map(int, hhmm.split(":"))
+        clock.now = STARTED.replace(hour=h, minute=m)
+        page.set_summary(summary)
+        assert (await watcher.poll_page("claude")).claimed
+        await delivery.drain(within)
+
+
 UPDATED = datetime(2026, 9, 22, 1, 1, 12, tzinfo=UTC)
 
 
 INCIDENT_URL = "https://status.claude.com/incidents/7g1qpkyz5gxh"
 
 
-def _recorded_incident() -> Incident:
-    raw: dict[str, Any] = fixture_json("claude/summary_incident_investigating.json")["incidents"][0]
-    update = raw["incident_updates"][0]
-    return Incident(
-        id=raw["id"],
-        name=raw["name"],
-        status=raw["status"],
-        impact=raw["impact"],
-        url=raw.get("shortlink"),
-        components=tuple(c["id"] for c in raw["components"]),
-        update_id=update["id"],
-        update_status=update["status"],
-        update_body=update["body"],
-        update_at=datetime.fromisoformat(update["display_at"]),
-        started_at=datetime.fromisoformat(raw["created_at"]),
-    )
-
-
-RECORDED_INCIDENT = _recorded_incident()
-"""Incident 7g1qpkyz5gxh "Elevated errors for multiple models" as the recorded page shows it."""
+RECORDED_INCIDENT = parse_summary(
+    fixture_text("claude/summary_incident_investigating.json"),
+    provider="claude",
+    observed_at=STARTED,
+).incidents[0]
+"""Incident 7g1qpkyz5gxh "Elevated errors for multiple models" as the parser reads the capture."""
 
 _SHIPPED = load_catalog()
 _USUAL_REASON = {

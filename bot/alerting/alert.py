@@ -15,7 +15,7 @@ from bot.core.duration import humanize
 from bot.core.model import Alert, AlertKind, Incident, Signal, Status, SurfaceState, Transition
 from bot.core.model import Reason as R
 from bot.core.model import TransitionKind as TK
-from bot.core.suggest import NO_BACKUPS_TEXT, suggest_many
+from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT, suggest_many
 from bot.core.text import clock, shorten
 
 UPDATE_TEXT_LIMIT = 600  # characters of the official update body kept in an alert
@@ -40,6 +40,8 @@ HEADLINES: Mapping[AlertKind, str] = {
     AlertKind.CONFIRMED: "Confirmed on the official status page",
 }
 NOT_OFFICIAL_YET = "not on the official status page yet"  # what makes an outage "suspected"
+OPEN_INCIDENT = "Open incident"  # the button linking to the official incident
+AFFECTED_TOO = "I'm affected too"  # the button that reports the surface (`report <surface>`)
 _WHY_SUSPECTED = {
     Signal.PROBE: "our probes fail",
     Signal.CROWD: "users report problems",
@@ -152,7 +154,7 @@ def alert_text(alert: Alert) -> str:
     lines.append(f"Started {clock(alert.started_at, alert.at)}, {alert.duration_text}")
     if alert.kind not in END_KINDS:
         if alert.backups:
-            lines.append("Backups up now:")
+            lines.append(f"{BACKUPS_HEADING}:")
             for b in alert.backups:
                 bits = [b.name, *([b.note] if b.note else []), *([b.url] if b.url else [])]
                 lines.append("• " + " — ".join(bits))
@@ -256,7 +258,7 @@ def _build_one(
         key=key,
         kind=kind,
         surfaces=surfaces,
-        surface_names=tuple(_name(s, catalog) for s in surfaces),
+        surface_names=tuple(catalog.name_of(s) for s in surfaces),
         severity=Status.UNKNOWN,  # set by _finish
         title="",  # set by _finish
         incident_title=incident.name if incident else None,
@@ -380,11 +382,6 @@ def _catalog_order(surfaces: Sequence[str], catalog: Catalog) -> tuple[str, ...]
     order = {sid: i for i, sid in enumerate(catalog.surfaces)}
     unique = dict.fromkeys(surfaces)
     return tuple(sorted(unique, key=lambda s: (order.get(s, len(order)), s)))
-
-
-def _name(surface: str, catalog: Catalog) -> str:
-    spec = catalog.surfaces.get(surface)
-    return spec.name if spec is not None else surface
 
 
 def _join(names: Sequence[str]) -> str:

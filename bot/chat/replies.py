@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+from bot.alerting.alert import NOT_OFFICIAL_YET
 from bot.alerting.subscription import Subscription, severity_phrase
 from bot.chat.commands import HELP_LINES, USAGE, Verb
 from bot.core.catalog import Catalog
 from bot.core.duration import humanize
 from bot.core.model import Backup, Reply, Section, Signal, Status, SurfaceState, Transition
 from bot.core.model import TransitionKind as Kind
-from bot.core.suggest import NO_BACKUPS_TEXT
+from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
 from bot.core.text import clock, shorten
 from bot.core.uptime import bar, daily_bars, percent, uptime
 from bot.errors import CommandError
@@ -34,12 +35,6 @@ _SOURCE = {
 
 
 # -- small formatters -----------------------------------------------------------------------------
-
-
-def name_of(surface: str, catalog: Catalog) -> str:
-    """The surface's display name (its id when the catalog no longer knows it)."""
-    s = catalog.surfaces.get(surface)
-    return s.name if s is not None else surface
 
 
 def state_label(state: SurfaceState) -> str:
@@ -84,7 +79,7 @@ def _reply(
 
 
 def _board_line(surface: str, state: SurfaceState, catalog: Catalog, now: datetime) -> str:
-    line = f"{state.status.emoji} {name_of(surface, catalog)}: {state_label(state)}"
+    line = f"{state.status.emoji} {catalog.name_of(surface)}: {state_label(state)}"
     if state.since is not None and state.status is not Status.UNKNOWN:
         line += f" since {clock(state.since, now)}"
     if state.incident is not None and state.status is not Status.OPERATIONAL:
@@ -103,7 +98,7 @@ def board(states: Mapping[str, SurfaceState], catalog: Catalog, now: datetime) -
 
     troubled = [s for s in claude if (st := states.get(s)) is not None and st.status.is_outage]
     if troubled:
-        names = ", ".join(f"{name_of(s, catalog)} ({state_label(states[s])})" for s in troubled)
+        names = ", ".join(f"{catalog.name_of(s)} ({state_label(states[s])})" for s in troubled)
         headline = f"Claude has problems: {names}."
     elif all((st := states.get(s)) is not None and st.status is Status.OPERATIONAL for s in claude):
         headline = "All Claude surfaces are operational."
@@ -124,7 +119,7 @@ def _source_line(state: SurfaceState) -> str | None:
         return None if state.status is not Status.UNKNOWN else "No signal has reported on it yet."
     line = f"Source: {_SOURCE.get(state.source, str(state.source))}"
     if state.suspected:
-        line += " (suspected: not on the official status page yet)"
+        line += f" (suspected: {NOT_OFFICIAL_YET})"
     return line
 
 
@@ -141,7 +136,7 @@ def surface_detail(
     """One surface in depth: status, which source says so (and whether only suspected), since
     when, the active incident with its latest update quoted, recent crowd reports, and the
     backups that are up now (`backups` None: not asked, e.g. while the surface is fine)."""
-    name = name_of(surface, catalog)
+    name = catalog.name_of(surface)
     title = f"{state.status.emoji} {name}: {state_label(state)}"
     lines: list[str] = []
     if (source := _source_line(state)) is not None:
@@ -161,7 +156,7 @@ def surface_detail(
     lines.append(f"User reports in the last {window_min} min: {reporters}")
     if backups is not None:
         if backups:
-            lines.append("Backups up now: " + ", ".join(_backup_text(b) for b in backups))
+            lines.append(f"{BACKUPS_HEADING}: " + ", ".join(_backup_text(b) for b in backups))
         else:
             lines.append(NO_BACKUPS_TEXT)
     return _reply(title, lines)
@@ -188,7 +183,7 @@ def combine(parts: Sequence[Reply]) -> Reply:
 
 
 def _covered(sub: Subscription, catalog: Catalog) -> str:
-    names = [name_of(s, catalog) for s in sorted(sub.surfaces)]
+    names = [catalog.name_of(s) for s in sorted(sub.surfaces)]
     return _surfaces_text(names, sub.all_claude)
 
 
@@ -323,7 +318,7 @@ def reported(
     window_min: int = 10,
 ) -> Reply:
     """Thanks for a crowd report, with how many people reported the surface in the window."""
-    name = name_of(surface, catalog)
+    name = catalog.name_of(surface)
     people = "1 person" if users == 1 else f"{users} people"
     places = "1 workspace" if workspaces == 1 else f"{workspaces} workspaces"
     tally = f"{people} from {places} reported {name} in the last {window_min} min"
@@ -340,7 +335,7 @@ def reported(
 
 
 def _transition_line(t: Transition, catalog: Catalog, now: datetime) -> str:
-    name = name_of(t.surface, catalog)
+    name = catalog.name_of(t.surface)
     suspected = "suspected " if t.suspected else ""
     if t.kind is Kind.RECOVERY:
         what = f"recovered after {humanize(t.at - t.started_at)}"
@@ -365,7 +360,7 @@ def history(
     UTC day. `transitions` maps each surface shown to its transitions (newest first)."""
     start = now - timedelta(days=days)
     span = "day" if days == 1 else f"{days} days"
-    title = f"History of {name_of(surface, catalog) if surface else 'Claude'}, last {span}"
+    title = f"History of {catalog.name_of(surface) if surface else 'Claude'}, last {span}"
     sections: list[Section] = []
     if surface is not None:
         ts = transitions.get(surface, ())
@@ -377,7 +372,7 @@ def history(
         sections.append(Section(title=f"Uptime {percent(pct)}", lines=bars))
     else:
         lines = tuple(
-            f"{bar(p)} {percent(p)} {name_of(s, catalog)}"
+            f"{bar(p)} {percent(p)} {catalog.name_of(s)}"
             for s, ts in transitions.items()
             for p in [uptime(ts, start=start, end=now)]
         )

@@ -29,7 +29,7 @@ from bot.ops.statusserver import StatusServer
 from bot.store.surfaces import SurfaceStore
 from bot.watch.watcher import Watcher
 from tests.conftest import ManualClock
-from tests.helpers import FAST, TOKEN, Recorder, catalog_for, fixture_json
+from tests.helpers import FAST, TOKEN, Recorder, catalog_for, fixture_json, play
 from tests.peers.discord_api import TOKEN as DISCORD_TOKEN
 from tests.peers.discord_api import DiscordAPI
 from tests.peers.slack_api import SlackApi
@@ -98,12 +98,7 @@ async def told(redis) -> AsyncIterator[Told]:
                 clock=clock,
                 rng=random.Random(1),
             )
-            for hhmm, summary in pages:
-                h, m = map(int, hhmm.split(":"))
-                clock.now = datetime(2026, 9, 22, h, m, tzinfo=UTC)
-                page.set_summary(summary)
-                assert (await watcher.poll_page("claude")).claimed
-                await delivery.drain(10)
+            await play(pages, page=page, watcher=watcher, delivery=delivery, clock=clock)
             ctx = CommandContext(SLACK, "U1", "maria", clock(), can_manage=True)
             status = await actions.handle("status api", ctx, svc)
             yield Told(slack, discord, status)

@@ -10,16 +10,18 @@ from datetime import datetime
 from typing import Any
 
 from bot.alerting.alert import (
+    AFFECTED_TOO,
     END_KINDS,
     HEADLINES,
     NOT_OFFICIAL_YET,
+    OPEN_INCIDENT,
     shown_status,
     still_suspected,
 )
 from bot.chat.commands import complete
 from bot.core.catalog import Catalog
 from bot.core.model import Alert, Reply, Status
-from bot.core.suggest import NO_BACKUPS_TEXT
+from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
 
 # -- Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_MAX = 2000
@@ -202,14 +204,14 @@ def _quoted_update(alert: Alert) -> str:
 
 def _backups_field(alert: Alert) -> dict[str, Any]:
     if not alert.backups:
-        return {"name": "Backups up now", "value": NO_BACKUPS_TEXT, "inline": False}
+        return {"name": BACKUPS_HEADING, "value": NO_BACKUPS_TEXT, "inline": False}
     lines: list[str] = []
     for b in alert.backups:
         name = _escape_link_text(b.name)
         link = f"[{name}]({b.url})" if b.url and len(b.url) <= URL_MAX else name
         lines.append(f"{b.status.emoji} {link}" + (f" — {b.note}" if b.note else ""))
     return {
-        "name": "Backups up now",
+        "name": BACKUPS_HEADING,
         "value": _join_within(lines, FIELD_VALUE_MAX),
         "inline": False,
     }
@@ -221,14 +223,14 @@ def _components(alert: Alert) -> list[dict[str, Any]]:
     buttons: list[dict[str, Any]] = []
     if alert.url and len(alert.url) <= URL_MAX:
         buttons.append(
-            {"type": BUTTON, "style": BUTTON_LINK, "label": "Open incident", "url": alert.url}
+            {"type": BUTTON, "style": BUTTON_LINK, "label": OPEN_INCIDENT, "url": alert.url}
         )
     many = len(alert.surfaces) > 1
     for surface, name in zip(alert.surfaces, _names(alert), strict=True):
         cid = report_custom_id(surface)
         if cid is None or len(buttons) >= 5:  # five buttons fit in one action row
             continue
-        label = clip(f"I'm affected too: {name}", BUTTON_LABEL_MAX) if many else "I'm affected too"
+        label = clip(f"{AFFECTED_TOO}: {name}", BUTTON_LABEL_MAX) if many else AFFECTED_TOO
         buttons.append(
             {"type": BUTTON, "style": BUTTON_SECONDARY, "label": label, "custom_id": cid}
         )

@@ -20,15 +20,17 @@ from datetime import datetime
 from typing import Any
 
 from bot.alerting.alert import (
+    AFFECTED_TOO,
     END_KINDS,
     HEADLINES,
     NOT_OFFICIAL_YET,
+    OPEN_INCIDENT,
     shown_status,
     still_suspected,
     why_suspected,
 )
 from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Status
-from bot.core.suggest import NO_BACKUPS_TEXT
+from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
 from bot.core.text import clock
 
 # -- Slack's limits (docs.slack.dev/reference/block-kit) -------------------------------------------
@@ -203,9 +205,9 @@ def _backups_block(alert: Alert) -> dict[str, Any] | None:
     if alert.kind in END_KINDS:
         return None
     if not alert.backups:
-        return _section(f"*Backups up now*\n{NO_BACKUPS_TEXT}")
+        return _section(f"*{BACKUPS_HEADING}*\n{NO_BACKUPS_TEXT}")
     shown = alert.backups[:BACKUPS_SHOWN]
-    lines = ["*Backups up now*", *(_backup_line(b) for b in shown)]
+    lines = [f"*{BACKUPS_HEADING}*", *(_backup_line(b) for b in shown)]
     if len(alert.backups) > len(shown):
         lines.append(f"…and {len(alert.backups) - len(shown)} more")
     return _section("\n".join(lines))
@@ -228,7 +230,7 @@ def _actions_block(alert: Alert, *, interactive: bool) -> dict[str, Any] | None:
             {
                 "type": "button",
                 "action_id": ACTION_OPEN,
-                "text": _plain("Open incident", BUTTON_TEXT_MAX),
+                "text": _plain(OPEN_INCIDENT, BUTTON_TEXT_MAX),
                 "url": alert.url,
             }
         )
@@ -246,7 +248,7 @@ def _actions_block(alert: Alert, *, interactive: bool) -> dict[str, Any] | None:
                 {
                     "type": "button",
                     "action_id": ACTION_REPORT,
-                    "text": _plain("I'm affected too", BUTTON_TEXT_MAX),
+                    "text": _plain(AFFECTED_TOO, BUTTON_TEXT_MAX),
                     "value": alert.surfaces[0][:BUTTON_VALUE_MAX],
                 }
             )
@@ -292,7 +294,7 @@ def to_slack_text(alert: Alert) -> str:
     if alert.kind not in END_KINDS:
         if alert.backups:
             names = ", ".join(b.name for b in alert.backups[:BACKUPS_SHOWN])
-            text += f". Backups up now: {escape(names)}."
+            text += f". {BACKUPS_HEADING}: {escape(names)}."
         else:
             text += f". {NO_BACKUPS_TEXT}"
     return _fit(text, TEXT_MAX)
