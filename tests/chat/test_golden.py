@@ -1,14 +1,6 @@
-"""Golden payloads, Gatus slack_test.go style: for every alert kind, the whole Slack message
-(`to_slack_parent` / `to_slack_thread_reply` as chat.postMessage kwargs) and the whole Discord
-message (`to_discord_message` / `to_discord_thread_update`) compared to a checked-in JSON file,
-tests/chat/golden/<platform>/<scenario>.json. A renderer change shows as a diff of those files.
-
-The alerts are built by the real `build_alerts` from transitions of the recorded incident
-7g1qpkyz5gxh. To regenerate after an intended change, then read every changed file as a user
-would see it:
-
-    AISTATUS_UPDATE_GOLDEN=1 scripts/test tests/chat/test_golden.py
-"""
+"""Golden payloads (Gatus slack_test.go style): the whole Slack and Discord message of every alert
+kind against tests/chat/golden/<platform>/<scenario>.json. After an intended renderer change:
+`AISTATUS_UPDATE_GOLDEN=1 scripts/test tests/chat/test_golden.py`, then read each changed file."""
 
 from __future__ import annotations
 
@@ -28,8 +20,11 @@ from bot.core.catalog import load_catalog
 from bot.core.model import Alert, Incident, Reason, Signal, Status, SurfaceState, Transition
 from tests.helpers import RECORDED_INCIDENT, STARTED, make_transition
 
+# Slack: `to_slack_parent` / `to_slack_thread_reply` as chat.postMessage kwargs; Discord:
+# `to_discord_message` / `to_discord_thread_update` as REST bodies. The alerts come from the real
+# `build_alerts`, fed transitions of the recorded incident 7g1qpkyz5gxh.
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("AISTATUS_UPDATE_GOLDEN") == "1"
+UPDATE = os.environ.get("AISTATUS_UPDATE_GOLDEN") == "1"  # read here only: rewrite the files
 CATALOG = load_catalog()
 INCIDENT = RECORDED_INCIDENT
 FOUR = ("claude.ai", "api", "code", "cowork")

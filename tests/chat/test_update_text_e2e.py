@@ -1,7 +1,6 @@
-"""An official update that says `<https://status.example/x>` and `error rate < 5% > baseline`,
-from a loopback status page through the real watcher, Redis, delivery and the real Slack and
-Discord senders to their loopback APIs, and back out of `/aistatus status`: normalised once by
-the parser, escaped by each renderer for its platform, never dropped."""
+"""`<https://status.example/x>` and `error rate < 5% > baseline` in an official update, from a
+loopback status page through watcher, Redis, delivery and the real senders to loopback Slack and
+Discord, and out of `/aistatus status`: normalised once, escaped per platform, never dropped."""
 
 from __future__ import annotations
 
