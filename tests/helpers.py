@@ -1,6 +1,6 @@
 """Shared test factories and helpers: fixtures read from the package, the shipped catalog pointed
-at loopback, a recording sink, one alert, Slack request signing. Imported by tests; never a
-test-to-test import."""
+at loopback, a recording sink, one transition and one alert, Slack request signing. Imported by
+tests; never a test-to-test import."""
 
 from __future__ import annotations
 
@@ -18,24 +18,36 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
-from bot.catalog_file import shipped_data
+from bot.catalog_file import load_catalog, shipped_data
+from bot.chat.actions import Services, handle
+from bot.chat.ports import CommandHandler
+from bot.clock import ManualClock
 from bot.core.catalog import Catalog, merge, parse_catalog
 from bot.core.model import (
     Alert,
     AlertKind,
     Backup,
+    CommandContext,
+    Incident,
+    Observation,
     Platform,
+    Reason,
+    Reply,
+    Signal,
     Status,
     Transition,
+    TransitionKind,
 )
-from bot.delivery.engine import (
-    DeliveryConfig,
-)
+from bot.delivery.engine import Delivery, DeliveryConfig
 from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
 from bot.ops.demo import fixture, with_update
+from bot.ops.statusserver import StatusServer
+from bot.watch.statuspage import parse_summary
+from bot.watch.watcher import Watcher
 from tests.peers.slack_api import SlackApi
 
 FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
@@ -103,10 +115,92 @@ FAST = DeliveryConfig(
 STARTED = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
 
 
+async def play(
+    timeline: Sequence[tuple[str, Any]],
+    *,
+    page: StatusServer,
+    watcher: Watcher,
+    delivery: Delivery,
+    clock: ManualClock,
+    within: float = 20.0,
+) -> None:
+    """Each ("HH:MM", summary) of `timeline` on the recorded incident's day: the clock is set,
+    `page` serves the summary, the watcher polls it once and everything that follows is
+    delivered (bounded by `within` seconds a step)."""
+    for hhmm, summary in timeline:
+        h, m = map(int, hhmm.split(":"))
+        clock.now = STARTED.replace(hour=h, minute=m)
+        page.set_summary(summary)
+        assert (await watcher.poll_page("claude")).claimed
+        await delivery.drain(within)
+
+
 UPDATED = datetime(2026, 9, 22, 1, 1, 12, tzinfo=UTC)
 
 
 INCIDENT_URL = "https://status.claude.com/incidents/7g1qpkyz5gxh"
+
+
+RECORDED_INCIDENT = parse_summary(
+    fixture_text("claude/summary_incident_investigating.json"),
+    provider="claude",
+    observed_at=STARTED,
+).incidents[0]
+"""Incident 7g1qpkyz5gxh "Elevated errors for multiple models" as the parser reads the capture."""
+
+_SHIPPED = load_catalog()
+_USUAL_REASON = {
+    TransitionKind.START: Reason.STARTED,
+    TransitionKind.UPDATE: Reason.OFFICIAL_UPDATE,
+    TransitionKind.RECOVERY: Reason.RECOVERED,
+}
+
+
+def make_transition(
+    surface: str = "api",
+    *,
+    version: int = 1,
+    kind: TransitionKind | None = None,
+    reason: Reason | None = None,
+    status: Status = Status.PARTIAL_OUTAGE,
+    prev: Status = Status.OPERATIONAL,
+    source: Signal | None = Signal.OFFICIAL,
+    suspected: bool = False,
+    prev_suspected: bool = False,
+    outage_id: str = RECORDED_INCIDENT.id,
+    incident: Incident | None = RECORDED_INCIDENT,
+    at: datetime = STARTED,
+    started_at: datetime | None = None,
+    provider: str | None = None,
+) -> Transition:
+    """One recorded transition: by default the official start of a partial outage of `surface`
+    in the recorded incident, at STARTED. `kind` defaults to what `prev` -> `status` is (a
+    recovery back to operational, a start from operational or unknown, else an update),
+    `reason` to the kind's usual one, `started_at` (the outage's start) to `at`, `provider` to
+    the shipped catalog's; the id is `<surface>@<version>`."""
+    if kind is None:
+        if status is Status.OPERATIONAL:
+            kind = TransitionKind.RECOVERY
+        elif prev in (Status.OPERATIONAL, Status.UNKNOWN):
+            kind = TransitionKind.START
+        else:
+            kind = TransitionKind.UPDATE
+    return Transition(
+        id=f"{surface}@{version}",
+        surface=surface,
+        provider=provider or _SHIPPED.surfaces[surface].provider,
+        kind=kind,
+        reason=reason or _USUAL_REASON[kind],
+        status=status,
+        prev_status=prev,
+        source=source,
+        suspected=suspected,
+        prev_suspected=prev_suspected,
+        outage_id=outage_id,
+        incident=incident,
+        started_at=started_at or at,
+        at=at,
+    )
 
 
 def make_alert(**over: object) -> Alert:
@@ -139,6 +233,21 @@ def make_alert(**over: object) -> Alert:
         transition_ids=("claude.ai@7",),
     )
     return replace(alert, **over)  # type: ignore[arg-type]
+
+
+async def _no_watcher(observation: Observation) -> None:
+    """Crowd reports are stored, and go to no watcher."""
+
+
+def command_layer(redis: aioredis.Redis) -> tuple[Services, CommandHandler]:
+    """The real `/aistatus` command layer on `redis` with the shipped catalog: its services, and
+    the handler the Slack and Discord adapters call (`bot.chat.actions.handle` bound to them)."""
+    svc = Services.over(redis, _SHIPPED, on_crowd=_no_watcher)
+
+    async def handler(text: str, ctx: CommandContext) -> Reply:
+        return await handle(text, ctx, svc)
+
+    return svc, handler
 
 
 TOKEN = "xoxb-test-token"

@@ -8,15 +8,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.alerting.alert import END_KINDS
 from bot.core.catalog import Catalog
 from bot.core.model import AlertKind, ChannelRef, Status
 
 _MAINTENANCE_KINDS = frozenset({AlertKind.MAINTENANCE_START, AlertKind.MAINTENANCE_END})
 _OPENING_KINDS = frozenset({AlertKind.START, AlertKind.SUSPECTED})
 _FOLLOW_UP_KINDS = frozenset({AlertKind.UPDATE, AlertKind.CONFIRMED})
-_CLOSING_KINDS = frozenset(
-    {AlertKind.RECOVERY, AlertKind.SUSPECTED_WITHDRAWN, AlertKind.MAINTENANCE_END}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +91,7 @@ def wants(
         return reaches
     if kind in _FOLLOW_UP_KINDS:
         return has_parent or reaches
-    if kind in _CLOSING_KINDS:
+    if kind in END_KINDS:
         return has_parent
     return False
 

@@ -19,7 +19,8 @@ from bot.core.model import (
 
 CommandHandler = Callable[[str, CommandContext], Awaitable[Reply]]
 """Runs one `/aistatus` command text in a context: `bot.chat.actions.handle` bound to its services.
-What the Slack and Discord adapters call for every command, button and autocomplete-free verb."""
+What the Slack and Discord adapters call for every command, button and autocomplete-free verb;
+it answers every failure with a Reply and never raises."""
 
 HomeProvider = Callable[[str], Awaitable[Reply]]
 """The live board plus one workspace's subscriptions (by Slack team id), for the App Home."""

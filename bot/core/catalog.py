@@ -130,8 +130,14 @@ class Catalog(_Strict):
     def surfaces_of(self, provider: str) -> list[Surface]:
         return [s for s in self.surfaces.values() if s.provider == provider]
 
+    def name_of(self, surface: str) -> str:
+        """The surface's display name (its id when the catalog no longer knows it)."""
+        spec = self.surfaces.get(surface)
+        return spec.name if spec is not None else surface
+
     def surfaces_by_provider(self) -> dict[str, list[str]]:
-        """Every surface id grouped by its provider, in catalog order."""
+        """Surface ids per provider, in catalog order (providers without surfaces left out):
+        the shape `SurfaceStore.read_all` reads."""
         out: dict[str, list[str]] = {}
         for s in self.surfaces.values():
             out.setdefault(s.provider, []).append(s.id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from bot.chat.replies import board as board_reply
-from bot.chat.replies import name_of, plain, state_label
+from bot.chat.replies import one_line, state_label
 from bot.core.assess import Staleness
 from bot.core.catalog import Catalog
 from bot.core.model import Backup, Incident, Signal, Status, SurfaceState, Transition
@@ -108,13 +108,13 @@ def freshness(state: SurfaceState, now: datetime, staleness: Staleness) -> Fresh
 def _incident(inc: Incident, surfaces: tuple[str, ...]) -> IncidentView:
     return IncidentView(
         id=inc.id,
-        title=plain(inc.name, TITLE_CHARS),
+        title=one_line(inc.name, TITLE_CHARS),
         status=inc.status,
         impact=inc.impact,
         url=inc.url,
         started_at=inc.started_at,
         update_status=inc.update_status,
-        update_text=plain(inc.update_body) if inc.update_body else None,
+        update_text=one_line(inc.update_body) if inc.update_body else None,
         update_at=inc.update_at,
         maintenance=inc.is_maintenance,
         surfaces=surfaces,
@@ -267,7 +267,7 @@ def build_history(
         out.append(
             SurfaceHistory(
                 surface=surface,
-                name=name_of(surface, catalog),
+                name=catalog.name_of(surface),
                 uptime_percent=round(pct, 4),
                 uptime_text=percent(pct),
                 daily=tuple(
@@ -283,7 +283,9 @@ def build_history(
                         source=t.source,
                         suspected=t.suspected,
                         outage_id=t.outage_id,
-                        incident_title=plain(t.incident.name, TITLE_CHARS) if t.incident else None,
+                        incident_title=one_line(t.incident.name, TITLE_CHARS)
+                        if t.incident
+                        else None,
                         started_at=t.started_at,
                         at=t.at,
                     )

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from bot.catalog_file import load_catalog
 from bot.clock import ManualClock
+from bot.core import text
 from bot.core.catalog import Catalog
 from bot.ops.redisproc import RedisProcess
 from bot.ops.statusserver import StatusServer
@@ -135,7 +136,8 @@ async def run_demo(settings: Settings, out: TextIO, *, pause: float = 3.0) -> in
                     for step in steps:
                         clock.now = step.at
                         claude_page.set_summary(step.claude)
-                        print(f"── {step.at:%H:%M} UTC · status page: {step.note}", file=out)
+                        when = text.clock(step.at, step.at)
+                        print(f"── {when} · status page: {step.note}", file=out)
                         for provider in ("claude", "openai"):
                             await bot.watcher.poll_page(provider)
                         out.flush()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.chat.replies import name_of, state_label
+from bot.chat.replies import state_label
 from bot.core.catalog import Catalog
 from bot.core.model import Backup, Status, SurfaceState
 from bot.core.suggest import suggest
@@ -63,7 +63,7 @@ def route(
     if itself:
         reason = f"{name} is operational."
     elif routes:
-        reason = f"{name}: {state_label(state)}; {name_of(routes[0].surface, catalog)} is up."
+        reason = f"{name}: {state_label(state)}; {catalog.name_of(routes[0].surface)} is up."
     elif state.status is Status.UNKNOWN:
         reason = f"Couldn't check {name}, and no alternative is known up."
     else:

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from bot.chat.replies import when
 from bot.core.duration import humanize
 from bot.core.model import Backup, Status
 from bot.core.suggest import NO_BACKUPS_TEXT
+from bot.core.text import clock
 from bot.ops.board import BLIND_TEXT, Board, IncidentView, SurfaceView
 
 REFRESH_S = 30
@@ -86,7 +86,7 @@ header,main,footer{padding:.75rem}}
 
 
 def _time(at: datetime, now: datetime) -> str:
-    return f'<time datetime="{escape(at.isoformat())}">{escape(when(at, now))}</time>'
+    return f'<time datetime="{escape(at.isoformat())}">{escape(clock(at, now))}</time>'
 
 
 def _since(v: SurfaceView, now: datetime) -> str:

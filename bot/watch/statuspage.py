@@ -5,7 +5,6 @@ raise). Pure; the IO twin that fetches the bytes is `bot.watch.fetch`.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
@@ -15,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
 from bot.core.model import Incident, Status
+from bot.core.text import normalise
 
 log = logging.getLogger(__name__)
 
@@ -256,31 +256,9 @@ def parse_time(value: object) -> datetime | None:
         return None
 
 
-_BREAK_TAGS = re.compile(r"<\s*(?:br\s*/?|/\s*(?:p|div|h[1-6]|tr|blockquote|pre))\s*>", re.I)
-_LIST_ITEM = re.compile(r"<\s*li\b[^>]*>", re.I)
-# Only real HTML tag names are stripped: `a < b` and Markdown autolinks `<https://...>` survive.
-_TAG = re.compile(
-    r"<\s*/?\s*(?:a|abbr|b|blockquote|br|code|del|div|em|h[1-6]|hr|i|img|ins|li|ol|p|pre|s|small|"
-    r"span|strike|strong|sub|sup|table|tbody|td|th|thead|tr|u|ul)\b[^<>]*>",
-    re.I,
-)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SPACES = re.compile(r"[ \t\u00a0]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
-
-
 def normalise_body(text: str) -> str:
-    """An update body as plain text: HTML tags stripped (link text kept), entities unescaped,
-    `\\r\\n` -> `\\n`, runs of spaces collapsed, at most one blank line in a row. Markdown and
-    Unicode (curly quotes, U+2236, emoji) are kept as they are."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _BREAK_TAGS.sub("\n", text)
-    text = _LIST_ITEM.sub("\n- ", text)
-    text = _TAG.sub("", text)
-    text = html.unescape(text)
-    text = _CONTROL.sub("", text)
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    """An update body or incident name as plain text: `bot.core.text.normalise`."""
+    return normalise(text)
 
 
 # -- parsing helpers -------------------------------------------------------------------------------

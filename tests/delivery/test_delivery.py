@@ -49,7 +49,7 @@ from bot.store import keys
 from bot.store.messages import MessageStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore, Write
-from tests.helpers import FAST, ROOT
+from tests.helpers import FAST, ROOT, make_transition
 from tests.peers.chaos import Chaos
 from tests.peers.chatserver import ChatServer, HttpChatSender, channels
 
@@ -124,26 +124,18 @@ class Rig:
             update_at=self.clock(),
         )
         now = self.clock()
-        t = Transition(
-            id=f"{surface}@{version + 1}",
-            surface=surface,
-            provider="claude",
+        t = make_transition(
+            surface,
+            version=version + 1,
             kind=kind,
-            reason=reason
-            or {
-                TransitionKind.START: Reason.STARTED,
-                TransitionKind.UPDATE: Reason.OFFICIAL_UPDATE,
-                TransitionKind.RECOVERY: Reason.RECOVERED,
-            }[kind],
+            reason=reason,
             status=status,
-            prev_status=prev,
-            source=Signal.OFFICIAL,
-            suspected=False,
-            prev_suspected=False,
+            prev=prev,
             outage_id=outage,
             incident=incident,
-            started_at=now - timedelta(minutes=5),
             at=now,
+            started_at=now - timedelta(minutes=5),
+            provider="claude",
         )
         state = SurfaceState(
             surface,

@@ -35,8 +35,8 @@ from bot.chat.slack.render import (
 )
 from bot.chat.slack.sender import slack_delivery_error
 from bot.clock import utcnow
-from bot.core.model import ChannelRef, CommandContext, Platform, Reply
-from bot.errors import CommandError, ConfigError
+from bot.core.model import ChannelRef, CommandContext, Platform
+from bot.errors import ConfigError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,24 +64,11 @@ def required_scopes() -> frozenset[str]:
 
 # -- the Bolt app ----------------------------------------------------------------------------------
 
-_SORRY = "Sorry, something went wrong on our side. Please try again in a minute."
 _NOT_IN_CHANNEL = (
     "I couldn't post the announcement in this channel. Invite me with `/invite @aistatus` "
     "(private channels need it) and try again."
 )
 _WORD = re.compile(r"[\w.:-]{1,64}")
-
-
-async def _run(handler: CommandHandler, text: str, ctx: CommandContext) -> Reply:
-    """The handler's reply; a CommandError becomes its user message, anything else is a bug."""
-    try:
-        return await handler(text, ctx)
-    except CommandError as e:
-        usage = f"\nUsage: {e.usage}" if e.usage else ""
-        return Reply(text=f"{e.user_message}{usage}", error=True)
-    except Exception:
-        log.exception("/aistatus %r failed in channel %s", text[:100], ctx.channel.key)
-        return Reply(text=_SORRY, error=True)
 
 
 async def _respond(respond: AsyncRespond, **message: Any) -> None:
@@ -211,7 +198,7 @@ def build_slack_app(
             now=utcnow(),
             can_manage=True,
         )
-        reply = await _run(handler, command.get("text", ""), ctx)
+        reply = await handler(command.get("text", ""), ctx)  # answers every failure itself
         await _respond(respond, **to_slack_reply(reply))
         if reply.announce:
             await _announce(client, respond, ctx, reply.announce)
@@ -221,7 +208,7 @@ def build_slack_app(
         if ctx is None:
             log.info("button %r clicked outside a channel; ignored", text)
             return
-        reply = await _run(handler, text, ctx)
+        reply = await handler(text, ctx)
         message = {**to_slack_reply(reply), "response_type": "ephemeral"}
         await _respond(respond, **message, replace_original=False)
 

@@ -4,6 +4,7 @@ app over signed HTTP requests and over Socket Mode, App Home, and the Redis inst
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -15,8 +16,13 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat.ports import CommandHandler
+from bot.chat.replies import INTERNAL_ERROR_TEXT
 from bot.chat.slack.app import build_slack_app, run_http_mode, run_socket_mode
 from bot.chat.slack.render import (
     ACTION_MUTE,
@@ -38,11 +44,19 @@ from bot.core.model import (
     Section,
     Status,
 )
-from bot.errors import CommandError, ConfigError, DeliveryError
+from bot.errors import ConfigError, DeliveryError
 from bot.settings import Settings
 from bot.store import keys
 from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
-from tests.helpers import SECRET, TOKEN, TOKEN_T2, command_form, installation, sign
+from tests.helpers import (
+    SECRET,
+    TOKEN,
+    TOKEN_T2,
+    command_form,
+    command_layer,
+    installation,
+    sign,
+)
 from tests.peers.slack_api import SlackApi
 
 APP_TOKEN = "xapp-test-token"
@@ -250,13 +264,10 @@ class Recorder:
     reply: Reply = dataclasses.field(default_factory=lambda: Reply(text="All good"))
     calls: list[tuple[str, CommandContext]] = dataclasses.field(default_factory=list)
     called: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    error: Exception | None = None
 
     async def __call__(self, text: str, ctx: CommandContext) -> Reply:
         self.calls.append((text, ctx))
         self.called.set()
-        if self.error is not None:
-            raise self.error
         return self.reply
 
 
@@ -316,18 +327,27 @@ def home_event() -> dict[str, Any]:
     }
 
 
+@contextlib.asynccontextmanager
+async def served(
+    api: SlackApi, handler: CommandHandler
+) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
+    """The Bolt app over HTTP mode with `handler` behind `/aistatus`: its URL and a session."""
+    app = build_slack_app(settings_for(api), handler=handler, home=board)
+    server = await run_http_mode(app, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield server.url, session
+    finally:
+        await server.stop()
+
+
 @pytest.fixture
 async def http(
     api: SlackApi,
 ) -> AsyncIterator[tuple[SlackApi, Recorder, str, aiohttp.ClientSession]]:
     recorder = Recorder()
-    app = build_slack_app(settings_for(api), handler=recorder, home=board)
-    server = await run_http_mode(app, "127.0.0.1", 0)
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield api, recorder, server.url, session
-    finally:
-        await server.stop()
+    async with served(api, recorder) as (url, session):
+        yield api, recorder, url, session
 
 
 async def post(
@@ -374,26 +394,33 @@ async def test_a_signed_slash_command_is_answered_ephemerally_and_announced(http
     assert ctx.now.tzinfo is not None
 
 
-async def test_a_command_error_is_answered_with_its_message_and_usage(http):
-    api, recorder, url, session = http
-    recorder.error = CommandError(
-        "Unknown surface `cladue`: did you mean `claude.ai`?", usage="/aistatus status [surface]"
-    )
-    body = urlencode(command_form(api, "status cladue"))
-    assert (await post(session, url, body, sign(body), FORM))[0] == 200
-    [response] = await api.wait_for("respond:cmd")
-    assert response.params["text"].startswith("Unknown surface `cladue`")
-    assert "Usage: /aistatus status [surface]" in response.params["text"]
+async def test_a_mistake_is_answered_by_the_command_layer_with_its_message_and_usage(api, redis):
+    svc, handler = command_layer(redis)
+    body = urlencode(command_form(api, "subscribe cladue"))
+    async with served(api, handler) as (url, session):
+        assert (await post(session, url, body, sign(body), FORM))[0] == 200
+        [response] = await api.wait_for("respond:cmd")
+    assert response.params["response_type"] == "ephemeral"
+    first, *_, usage = response.params["text"].split("\n")
+    assert "cladue" in first
+    assert usage.startswith("Usage: `/aistatus subscribe")
     assert api.calls_to("chat.postMessage") == []
+    assert await svc.subscriptions.get(ChannelRef(Platform.SLACK, "T0001", "C0001")) is None
 
 
-async def test_a_crashing_handler_gets_an_apology_not_silence(http):
-    api, recorder, url, session = http
-    recorder.error = RuntimeError("bug")
+async def test_a_failing_command_gets_the_one_apology_not_silence(api, tmp_path, caplog):
+    dead = aioredis.Redis(
+        unix_socket_path=str(tmp_path / "no-such.sock"), retry=Retry(NoBackoff(), 0)
+    )
+    _, handler = command_layer(dead)
     body = urlencode(command_form(api, "status"))
-    assert (await post(session, url, body, sign(body), FORM))[0] == 200
-    [response] = await api.wait_for("respond:cmd")
-    assert "something went wrong" in response.params["text"]
+    with caplog.at_level(logging.ERROR, logger="bot.chat.actions"):
+        async with served(api, handler) as (url, session):
+            assert (await post(session, url, body, sign(body), FORM))[0] == 200
+            [response] = await api.wait_for("respond:cmd")
+    await dead.aclose()
+    assert response.params["text"] == INTERNAL_ERROR_TEXT
+    assert "Traceback" in caplog.text  # logged once, by the command layer
 
 
 async def test_the_announcement_falls_back_to_advice_when_the_bot_is_not_in_the_channel(http):

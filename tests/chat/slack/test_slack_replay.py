@@ -312,7 +312,7 @@ async def test_a_user_reads_the_official_update_and_the_backups_that_are_up(repl
     for call in [*c1[:3], *[c for _, c in channel_calls(replayed, "C5")][:3]]:
         assert backups(call) == console
     for call in c2[:3]:  # the API's alternatives are not watched here: nothing is known up
-        assert backups(call) == "*Backups up now:* no backups are up right now."
+        assert backups(call) == "*Backups up now*\nNo backups are up right now."
     for call in [*c1[3:], *c2[3:]]:  # a recovery has nothing left to route around
         assert backups(call) is None
     # The text fallback (notifications, screen readers) on every call says the same.
