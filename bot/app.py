@@ -132,6 +132,7 @@ def build_bot(
         policy=policy(settings),
         poll_interval=settings.poll_interval,
         probe_interval=settings.probe_interval,
+        recheck_interval=settings.probe_recheck_interval,
         max_response_bytes=settings.max_response_bytes,
         api_key=settings.anthropic_api_key,
     )

@@ -30,7 +30,12 @@ class Settings(BaseSettings):
     # -- what to watch and how often --------------------------------------------------------------
     catalog_path: Path | None = Field(default=None, alias="AISTATUS_CATALOG")
     poll_interval: float = Field(default=15.0, gt=0, alias="AISTATUS_POLL_INTERVAL")
-    probe_interval: float = Field(default=60.0, gt=0, alias="AISTATUS_PROBE_INTERVAL")
+    probe_interval: float = Field(default=20.0, gt=0, alias="AISTATUS_PROBE_INTERVAL")
+    # The fast path: a failing (or recovering) surface is re-probed this often until it reaches
+    # the failure (success) threshold or passes; nothing extra while every probe agrees.
+    probe_recheck_interval: float = Field(
+        default=5.0, gt=0, alias="AISTATUS_PROBE_RECHECK_INTERVAL"
+    )
     probes_enabled: bool = Field(default=True, alias="AISTATUS_PROBES")
     failure_threshold: int = Field(default=3, ge=1, le=100, alias="AISTATUS_FAILURE_THRESHOLD")
     success_threshold: int = Field(default=2, ge=1, le=100, alias="AISTATUS_SUCCESS_THRESHOLD")

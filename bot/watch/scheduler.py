@@ -1,5 +1,6 @@
 """Every apscheduler call in one place (its 3.x and 4.x APIs differ). IO: schedules the watcher's
-jobs — one per status page and one for the probe round — jittered, coalesced, never overlapping.
+jobs — one per status page, the probe round and its fast re-checks — jittered, coalesced, never
+overlapping.
 """
 
 from __future__ import annotations
@@ -67,6 +68,17 @@ def build_scheduler(
             max_instances=1,
             misfire_grace_time=max(1, int(watcher.probe_interval)),
             next_run_time=first,
+        )
+        # The fast path: a no-op unless a probed surface is settling (then a few seconds apart).
+        scheduler.add_job(
+            _guarded("recheck", watcher.recheck_probes),
+            IntervalTrigger(
+                seconds=watcher.recheck_interval, jitter=min(0.5, watcher.recheck_interval / 10)
+            ),
+            id="recheck",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(1, int(watcher.recheck_interval)),
         )
     scheduler.add_job(
         _guarded("reassess", watcher.reassess),
