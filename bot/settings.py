@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", alias="AISTATUS_HTTP_HOST")
     http_port: int = Field(default=8080, ge=0, le=65535, alias="AISTATUS_HTTP_PORT")
 
+    # -- status-page webhook receiver (off unless the secret is set) ----------------------------
+    hook_secret: SecretStr | None = Field(default=None, alias="AISTATUS_HOOK_SECRET")
+    hook_host: str = Field(default="127.0.0.1", alias="AISTATUS_HOOK_HOST")
+    hook_port: int = Field(default=8081, ge=0, le=65535, alias="AISTATUS_HOOK_PORT")
+
     # -- Slack ------------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")

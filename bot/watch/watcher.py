@@ -27,6 +27,7 @@ from bot.watch.statuspage import PageReading
 log = logging.getLogger(__name__)
 
 MAX_CAS_ATTEMPTS = 3  # a conflict means another job moved the surface: re-read and decide again
+HINT_WINDOW = 1.0  # seconds: hinted polls of one page are claimed per window (at most one each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +71,19 @@ class Watcher:
 
     # -- status pages ------------------------------------------------------------------------
 
-    async def poll_page(self, provider: str) -> PollReport:
+    async def poll_page(self, provider: str, *, hinted: bool = False) -> PollReport:
         """One poll of a provider's status page: claim the slot, read, decide, commit, publish.
-        Two Redis round trips whatever the number of surfaces (one more per rare CAS conflict)."""
+        Two Redis round trips whatever the number of surfaces (one more per rare CAS conflict).
+        `hinted`: a webhook said the page changed; its own short slot (HINT_WINDOW), so it runs
+        even when the scheduled poll of this interval has run, and N replicas hinted at once
+        poll once."""
         started = time.perf_counter()
         now = self.clock()
-        interval = self.interval_of(provider)
+        job, interval = ("hint", HINT_WINDOW) if hinted else ("page", self.interval_of(provider))
         slot = int(now.timestamp() // interval)
         surfaces = [s.id for s in self.catalog.surfaces_of(provider) if s.official]
         claim = await self.store.claim(
-            provider, "page", slot, max(1, int(interval * 1000)), surfaces, with_page=True
+            provider, job, slot, max(1, int(interval * 1000)), surfaces, with_page=True
         )
         if claim is None:
             metrics.POLLS.labels(provider, "skipped").inc()
