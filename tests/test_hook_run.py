@@ -5,7 +5,6 @@ the alert reaches the Slack API within seconds, not at the next scheduled poll."
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -17,9 +16,8 @@ from bot.ops.hook import HOOK_PREFIX
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
 from bot.store.subscriptions import SubscriptionStore
-from tests.helpers import SECRET, TOKEN, aistatus_run, fixture_json
+from tests.helpers import TOKEN, aistatus_run, claude_only, fixture_json, slack_run_env
 from tests.peers.slack_api import SlackApi
-from tests.test_run import claude_only, without_platforms
 
 HOOK_SECRET = "hook-secret-for-the-test-0123456789"
 POLL_INTERVAL = 600.0  # seconds: only the hook can explain an alert inside the test
@@ -38,18 +36,11 @@ async def test_a_status_page_hook_makes_the_alert_arrive_without_waiting_for_the
     hook_port = free_port()
     async with SlackApi(tokens={TOKEN: "T0001"}) as api, StatusServer() as claude:
         claude.set_summary(fixture_json("claude/summary_all_operational.json"))
-        env = without_platforms(os.environ)
-        env.update(
-            SLACK_BOT_TOKEN=TOKEN,
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=api.base_url,
-            AISTATUS_SLACK_MODE="http",
-            AISTATUS_SLACK_PORT=str(free_port()),
-            REDIS_URL=redis_server.url,
-            AISTATUS_CATALOG=str(claude_only(tmp_path, claude.url)),
-            AISTATUS_PROBES="false",
+        env = slack_run_env(
+            api.base_url,
+            redis_server.url,
+            claude_only(tmp_path, claude.url),
             AISTATUS_POLL_INTERVAL=str(POLL_INTERVAL),
-            AISTATUS_HTTP_PORT="0",
             AISTATUS_HOOK_SECRET=HOOK_SECRET,
             AISTATUS_HOOK_PORT=str(hook_port),
         )
