@@ -23,11 +23,13 @@ from typing import Any
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.catalog_file import shipped_data
+from bot.clock import utcnow
 from bot.core.catalog import Catalog, merge, parse_catalog
 from bot.core.model import (
     Alert,
     AlertKind,
     Backup,
+    ChannelRef,
     Platform,
     Status,
     Transition,
@@ -39,6 +41,7 @@ from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
 from bot.ops.demo import fixture, with_update
 from bot.ops.redisproc import free_port
+from bot.store.subscriptions import SubscriptionStore
 from tests.peers.slack_api import SlackApi
 
 FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
@@ -270,6 +273,17 @@ def without_platforms(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment without any chat, Redis or aistatus setting of the machine running tests."""
     prefixes = ("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_")
     return {k: v for k, v in environ.items() if not k.startswith(prefixes)}
+
+
+async def subscribe_api(redis: Any) -> None:
+    """Slack channel C0001 of workspace T0001 subscribed to the Claude API."""
+    await SubscriptionStore(redis).subscribe(
+        ChannelRef(Platform.SLACK, "T0001", "C0001"),
+        ["api"],
+        all_claude=False,
+        user="U42",
+        now=utcnow(),
+    )
 
 
 def slack_run_env(api_url: str, redis_url: str, catalog: Path, **extra: str) -> dict[str, str]:

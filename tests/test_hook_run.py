@@ -10,13 +10,17 @@ from pathlib import Path
 
 import httpx
 
-from bot.clock import utcnow
-from bot.core.model import ChannelRef, Platform
 from bot.ops.hook import HOOK_PREFIX
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
-from bot.store.subscriptions import SubscriptionStore
-from tests.helpers import TOKEN, aistatus_run, claude_only, fixture_json, slack_run_env
+from tests.helpers import (
+    TOKEN,
+    aistatus_run,
+    claude_only,
+    fixture_json,
+    slack_run_env,
+    subscribe_api,
+)
 from tests.peers.slack_api import SlackApi
 
 HOOK_SECRET = "hook-secret-for-the-test-0123456789"
@@ -26,13 +30,7 @@ POLL_INTERVAL = 600.0  # seconds: only the hook can explain an alert inside the 
 async def test_a_status_page_hook_makes_the_alert_arrive_without_waiting_for_the_poll(
     tmp_path: Path, redis, redis_server
 ):
-    await SubscriptionStore(redis).subscribe(
-        ChannelRef(Platform.SLACK, "T0001", "C0001"),
-        ["api"],
-        all_claude=False,
-        user="U42",
-        now=utcnow(),
-    )
+    await subscribe_api(redis)
     hook_port = free_port()
     async with SlackApi(tokens={TOKEN: "T0001"}) as api, StatusServer() as claude:
         claude.set_summary(fixture_json("claude/summary_all_operational.json"))

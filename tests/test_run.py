@@ -11,17 +11,15 @@ from pathlib import Path
 
 import httpx
 
-from bot.clock import utcnow
-from bot.core.model import ChannelRef, Platform
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
-from bot.store.subscriptions import SubscriptionStore
 from tests.helpers import (
     TOKEN,
     aistatus_run,
     claude_only,
     fixture_json,
     slack_run_env,
+    subscribe_api,
     without_platforms,
 )
 from tests.peers.slack_api import SlackApi
@@ -60,13 +58,7 @@ async def test_run_watches_prints_transitions_serves_health_and_stops_its_redis(
 async def test_run_with_slack_alerts_the_channel_and_prints_no_alert(
     tmp_path: Path, redis, redis_server
 ):
-    await SubscriptionStore(redis).subscribe(
-        ChannelRef(Platform.SLACK, "T0001", "C0001"),
-        ["api"],
-        all_claude=False,
-        user="U42",
-        now=utcnow(),
-    )
+    await subscribe_api(redis)
     async with SlackApi(tokens={TOKEN: "T0001"}) as api, StatusServer() as claude:
         claude.set_summary(fixture_json("claude/summary_all_operational.json"))
         env = slack_run_env(api.base_url, redis_server.url, claude_only(tmp_path, claude.url))
