@@ -29,9 +29,7 @@ from bot.core.model import (
     Status,
     Transition,
 )
-from bot.delivery.engine import (
-    DeliveryConfig,
-)
+from bot.delivery.engine import DeliveryConfig
 from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
 from bot.ops.demo import fixture

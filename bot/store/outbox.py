@@ -380,6 +380,21 @@ class OutboxStore:
         """Outbox entries not yet acknowledged."""
         return int(await self._redis.xlen(keys.outbox()))
 
+    async def has_earlier(self, channel: ChannelRef, seq: int) -> bool:
+        """Is any entry of `channel` numbered below `seq` still in the outbox? (A bounded scan:
+        after 500,000 entries it answers True, the safe side.)"""
+        start = "-"
+        for _ in range(1000):
+            batch = await self._redis.xrange(keys.outbox(), min=start, max="+", count=500)
+            if not batch:
+                return False
+            for _, raw in batch:
+                f = _fields(raw)
+                if f.get("c") == channel.key and f.get("n", "").isdigit() and int(f["n"]) < seq:
+                    return True
+            start = "(" + _text(batch[-1][0])
+        return True
+
 
 class TransitionFeed:
     """The fan-out consumer group `fanout` on every provider's transitions stream."""
@@ -399,6 +414,25 @@ class TransitionFeed:
             except ResponseError as e:
                 if "BUSYGROUP" not in str(e):
                     raise
+
+    async def caught_up(self) -> bool:
+        """Has the fan-out read and acknowledged every transition of every provider?"""
+        for provider in self.providers:
+            stream = keys.transitions(provider)
+            if not await self._redis.exists(stream):
+                continue
+            info = await self._redis.xinfo_stream(stream)
+            last = _text(info.get("last-generated-id", b"0-0"))
+            groups = await self._redis.xinfo_groups(stream)
+            group = next((g for g in groups if _text(g.get("name", b"")) == FANOUT), None)
+            if group is None:
+                if int(info.get("length", 0)):
+                    return False
+                continue
+            read_all = _text(group.get("last-delivered-id", b"0-0")) == last
+            if int(group.get("pending", 0)) or not read_all:
+                return False
+        return True
 
     def _item(self, provider: str, entry_id: Any, raw: Mapping[Any, Any]) -> FeedItem:
         blob = _fields(raw).get("t", "")

@@ -35,15 +35,8 @@ from bot.core.model import (
     Transition,
     TransitionKind,
 )
-from bot.delivery.engine import (
-    Delivery,
-    DeliveryConfig,
-    DeliveryMetrics,
-    Plan,
-    Step,
-    deliveries_report,
-    plan_delivery,
-)
+from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
+from bot.delivery.plan import Plan, Step, plan_delivery
 from bot.delivery.retry import RetryPolicy
 from bot.store import keys
 from bot.store.messages import MessageStore

@@ -1,7 +1,7 @@
 """A loopback "chat API" for delivery tests: an aiohttp server on 127.0.0.1 that records every
 request, answers faults on demand (429 + Retry-After, 500, a hang, a channel that is gone, a
 deleted parent message), and `HttpChatSender`, a small ChatSender talking HTTP to it with httpx
-and classifying its errors into DeliveryError, so the delivery engine is proven over real sockets.
+and mapping its errors to DeliveryError kinds, so the delivery engine is proven over real sockets.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot.alerting.alert import alert_id
 from bot.core.model import Alert, ChannelRef, MessageRef, Platform, decode, encode
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, ErrorKind
 from tests.peers.chaos import Chaos
 
 
@@ -167,9 +167,9 @@ class ChatServer:
 
 
 class HttpChatSender:
-    """A ChatSender over HTTP to the ChatServer, classifying errors like the real adapters: 429
-    -> retry_after from the header; 5xx, timeouts, connection errors -> transient;
-    channel_not_found -> permanent; message_not_found -> `message_gone`."""
+    """A ChatSender over HTTP to the ChatServer, mapping errors like the real adapters: 429 ->
+    RATE_LIMITED with the header's retry_after; 5xx, timeouts, connection errors -> TRANSIENT;
+    channel_not_found, token_revoked -> PERMANENT; message_not_found -> PARENT_GONE."""
 
     def __init__(
         self, url: str, *, platform: Platform = Platform.SLACK, timeout: float = 0.5
@@ -189,16 +189,15 @@ class HttpChatSender:
             raise DeliveryError(f"network: {type(e).__name__}") from None
         data: dict[str, Any] = resp.json() if resp.content else {}
         if resp.status_code == 429:
-            raise DeliveryError(
-                "rate_limited", retry_after=float(resp.headers.get("Retry-After", "1"))
-            )
+            retry_after = float(resp.headers.get("Retry-After", "1"))
+            raise DeliveryError("rate_limited", ErrorKind.RATE_LIMITED, retry_after=retry_after)
         if resp.status_code >= 500:
             raise DeliveryError(f"http {resp.status_code}")
         error = data.get("error")
         if error == "message_not_found":
-            raise DeliveryError("message_gone")
+            raise DeliveryError(error, ErrorKind.PARENT_GONE)
         if error in ("channel_not_found", "token_revoked"):
-            raise DeliveryError(error, permanent=True)
+            raise DeliveryError(error, ErrorKind.PERMANENT)
         if not data.get("ok"):
             raise DeliveryError(f"http {resp.status_code} {error}")
         return data
