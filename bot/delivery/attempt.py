@@ -120,7 +120,6 @@ class Attempt:
             entry.alert.kind,
             has_parent=parent is not None,
             parent_current=parent is not None and lane.shows.get(key) == newest.alert_id,
-            delivered=begin.delivered,
         )
         renewer = asyncio.create_task(self._leases.keep_channel(channel))  # a slow call
         try:
@@ -139,7 +138,6 @@ class Attempt:
                 self._outbox.complete,
                 channel,
                 entry.seq,
-                alert_id=entry.alert_id,
                 outage=key,
                 ref=ref,
                 lease_token=self._leases.token,

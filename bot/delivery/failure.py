@@ -159,7 +159,6 @@ class FailureHandler:
                 self._outbox.complete,
                 channel,
                 seq,
-                alert_id=None,
                 lease_token=self._leases.token,
             ),
             within=within,

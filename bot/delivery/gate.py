@@ -60,7 +60,7 @@ class ChannelGate:
                 seq,
             )
             await persist(
-                partial(self._outbox.complete, channel, seq - 1, alert_id=None),
+                partial(self._outbox.complete, channel, seq - 1),
                 within=self._config.redis_retry,
             )
             return

@@ -31,22 +31,18 @@ class Plan:
     reason: str
 
 
-def plan_delivery(
-    kind: AlertKind, *, has_parent: bool, parent_current: bool, delivered: bool
-) -> Plan:
-    """The calls that deliver one alert to one channel.
+def plan_delivery(kind: AlertKind, *, has_parent: bool, parent_current: bool) -> Plan:
+    """The calls that deliver one alert to one channel (a redelivered entry never gets here:
+    the channel's handled sequence number stops it first, bot/store/lua/outbox_begin.lua).
 
     Rules, first match wins:
-    1. already delivered (a redelivery after a crash) -> nothing;
-    2. no parent message for the outage in the channel -> POST a new parent (an update or
+    1. no parent message for the outage in the channel -> POST a new parent (an update or
        recovery for a channel without a parent becomes the parent: nothing is lost);
-    3. a parent -> EDIT it to the newest queued state, unless it already shows that state
+    2. a parent -> EDIT it to the newest queued state, unless it already shows that state
        (coalescing: several queued updates edit once), then REPLY this alert under it,
        broadcast for endings and re-openings.
     Only the last step is not idempotent (POST or REPLY): a retry repeats edits, never a post.
     """
-    if delivered:
-        return Plan((), False, "already delivered")
     if not has_parent:
         return Plan((Step.POST,), False, "new parent")
     steps = (Step.REPLY,) if parent_current else (Step.EDIT, Step.REPLY)

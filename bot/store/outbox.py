@@ -1,6 +1,6 @@
 """Redis side of delivery: the fan-out consumer group on the transitions streams, the outbox stream
-with its `workers` group, per-channel sequence numbers, delivered markers, leases, retry notes and
-dead letters. IO: thin wrappers over streams and three Lua scripts in `lua/`.
+with its `workers` group, per-channel sequence numbers (assigned and handled), leases, retry notes
+and dead letters. IO: thin wrappers over streams and three Lua scripts in `lua/`.
 
 An outbox entry holds: c channel key, a alert id, k outage id (alert key), n per-channel sequence
 number, q queued-at (ISO-8601), alert (Alert JSON). Entries are deleted when acknowledged, so the
@@ -71,11 +71,10 @@ class BadEntry:
 @dataclass(frozen=True, slots=True)
 class Begin:
     """The answer of `OutboxStore.begin`: verdict done | wait | busy | go (see outbox_begin.lua);
-    with `go` the caller holds the channel's lease and gets the marker and the parent ref."""
+    with `go` the caller holds the channel's lease and gets the parent ref."""
 
     verdict: str
     handled: int
-    delivered: bool = False
     parent: MessageRef | None = None
 
 
@@ -139,8 +138,8 @@ def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> OutboxEntry | BadEntr
 class OutboxStore:
     """The outbox stream and everything keyed beside it.
 
-    marker_ttl_ms: how long the `fanned`, `queued` and `delivered` markers live (longer than any
-    outage plus any redelivery); ref_ttl_ms: how long a parent message reference is kept.
+    marker_ttl_ms: how long the `fanned` and `queued` markers live (longer than any outage plus
+    any redelivery); ref_ttl_ms: how long a parent message reference is kept.
     """
 
     def __init__(
@@ -244,28 +243,19 @@ class OutboxStore:
     async def begin(
         self, entry: OutboxEntry | BadEntry, seq: int, token: str, lease_ms: int
     ) -> Begin:
-        """The order gate and the channel's lease for entry `seq`, with its delivered marker and
-        its outage's parent ref, in one round trip."""
+        """The order gate and the channel's lease for entry `seq`, with its outage's parent ref,
+        in one round trip."""
         channel = entry.channel
         if channel is None:
             raise ValueError("an entry without a channel has no order to keep")
-        aid = entry.alert_id if isinstance(entry, OutboxEntry) else "-"
         outage = entry.alert.key if isinstance(entry, OutboxEntry) else "-"
         ref_key = keys.message(channel.key, outage)
-        verdict, handled, delivered, raw = await self._begin(
-            keys=[
-                keys.handled_seq(channel.key),
-                keys.channel_lease(channel.key),
-                keys.delivered(aid, channel.key),
-                ref_key,
-            ],
+        verdict, handled, raw = await self._begin(
+            keys=[keys.handled_seq(channel.key), keys.channel_lease(channel.key), ref_key],
             args=[seq, token, lease_ms],
         )
         return Begin(
-            _text(verdict),
-            int(handled),
-            int(delivered) == 1,
-            decode_ref(raw, channel, ref_key) if raw else None,
+            _text(verdict), int(handled), decode_ref(raw, channel, ref_key) if raw else None
         )
 
     async def complete(
@@ -273,30 +263,25 @@ class OutboxStore:
         channel: ChannelRef,
         seq: int,
         *,
-        alert_id: str | None,
         outage: str | None = None,
         ref: MessageRef | None = None,
         drop_ref: bool = False,
         lease_token: str = "",
     ) -> None:
-        """Record entry `seq` of `channel` as done: delivered when `alert_id` is given (else given
-        up), storing (`ref`) or forgetting (`drop_ref`) the outage's parent message reference,
-        and give back the channel's lease held by `lease_token`. One atomic step in the
-        channel's slot."""
+        """Record entry `seq` of `channel` as done (delivered or given up), storing (`ref`) or
+        forgetting (`drop_ref`) the outage's parent message reference, and give back the
+        channel's lease held by `lease_token`. One atomic step in the channel's slot."""
         op = "set" if ref is not None else ("del" if drop_ref else "keep")
         if op != "keep" and outage is None:
             raise ValueError("a message ref change needs the outage id")
         await self._complete(
             keys=[
                 keys.handled_seq(channel.key),
-                keys.delivered(alert_id or "-", channel.key),
                 keys.message(channel.key, outage or "-"),
                 keys.channel_lease(channel.key),
             ],
             args=[
                 seq,
-                "1" if alert_id else "0",
-                self.marker_ttl_ms,
                 op,
                 encode_json(ref) if ref is not None else b"",
                 self.ref_ttl_ms,

@@ -205,41 +205,20 @@ async def until_idle(*deliveries: Delivery, within: float) -> None:
 # -- the pure plan ------------------------------------------------------------------------------
 
 
+POST = Plan((Step.POST,), False, "new parent")
+EDIT_REPLY = (Step.EDIT, Step.REPLY)
+
+
 @pytest.mark.parametrize(
-    ("kind", "has_parent", "current", "delivered", "plan"),
+    ("kind", "has_parent", "current", "plan"),
     [
-        (AlertKind.START, False, False, False, Plan((Step.POST,), False, "new parent")),
-        (AlertKind.UPDATE, False, False, False, Plan((Step.POST,), False, "new parent")),
-        (
-            AlertKind.UPDATE,
-            True,
-            False,
-            False,
-            Plan((Step.EDIT, Step.REPLY), False, "edit parent, reply"),
-        ),
-        (AlertKind.UPDATE, True, True, False, Plan((Step.REPLY,), False, "reply, parent current")),
-        (
-            AlertKind.RECOVERY,
-            True,
-            False,
-            False,
-            Plan((Step.EDIT, Step.REPLY), True, "edit parent, reply"),
-        ),
-        (
-            AlertKind.MAINTENANCE_END,
-            True,
-            False,
-            False,
-            Plan((Step.EDIT, Step.REPLY), False, "edit parent, reply"),
-        ),
-        (
-            AlertKind.START,
-            True,
-            False,
-            False,
-            Plan((Step.EDIT, Step.REPLY), True, "edit parent, reply"),
-        ),
-        (AlertKind.UPDATE, True, False, True, Plan((), False, "already delivered")),
+        (AlertKind.START, False, False, POST),
+        (AlertKind.UPDATE, False, False, POST),
+        (AlertKind.UPDATE, True, False, Plan(EDIT_REPLY, False, "edit parent, reply")),
+        (AlertKind.UPDATE, True, True, Plan((Step.REPLY,), False, "reply, parent current")),
+        (AlertKind.RECOVERY, True, False, Plan(EDIT_REPLY, True, "edit parent, reply")),
+        (AlertKind.MAINTENANCE_END, True, False, Plan(EDIT_REPLY, False, "edit parent, reply")),
+        (AlertKind.START, True, False, Plan(EDIT_REPLY, True, "edit parent, reply")),
     ],
     ids=[
         "start-posts-parent",
@@ -249,14 +228,10 @@ async def until_idle(*deliveries: Delivery, within: float) -> None:
         "recovery-replies-broadcast",
         "maintenance-end-not-broadcast",
         "reopened-outage-is-broadcast",
-        "redelivery-sends-nothing",
     ],
 )
-def test_the_plan_for_one_entry(kind, has_parent, current, delivered, plan):
-    assert (
-        plan_delivery(kind, has_parent=has_parent, parent_current=current, delivered=delivered)
-        == plan
-    )
+def test_the_plan_for_one_entry(kind, has_parent, current, plan):
+    assert plan_delivery(kind, has_parent=has_parent, parent_current=current) == plan
 
 
 # -- the happy path ---------------------------------------------------------------------------
@@ -290,6 +265,38 @@ async def test_an_outage_is_one_parent_per_channel_edited_with_updates_threaded_
     assert rig.sample("aistatus_delivery_latency_seconds_count", platform="slack") == 9
     report = await deliveries_report(rig.redis)
     assert (report.queued, report.pending, report.retrying, report.dead) == (0, 0, (), ())
+
+
+async def test_an_entry_redelivered_after_it_was_recorded_done_is_acknowledged_unsent(rig):
+    """A crash between recording an entry done and its XACK leaves it pending; the consumer that
+    reclaims it finds the channel's handled sequence number past it. That number is the whole
+    proof: no per-(alert, channel) marker exists."""
+    chans = channels(3)
+    await rig.subscribe(chans)
+    await rig.outage(1)
+    delivery = rig.delivery()
+    stop = asyncio.Event()
+    fanning = asyncio.create_task(delivery.fanout.run(stop))  # only the fan-out, no workers
+    async with asyncio.timeout(10):
+        while await rig.redis.xlen(keys.outbox()) < 6:  # noqa: ASYNC110 (a Redis condition)
+            await asyncio.sleep(0.02)
+    stop.set()
+    await fanning
+    written = [fields for _, fields in await rig.redis.xrange(keys.outbox())]
+    await delivery.drain(10)
+    sent = len(rig.server.calls)
+
+    last = written[-1]  # the channel's newest entry: its number is the handled one
+    assert last[b"n"] == await rig.redis.get(keys.handled_seq(last[b"c"].decode()))
+    await rig.redis.xadd(keys.outbox(), last)  # the same channel, number and alert
+    await rig.redis.xreadgroup("workers", "crashed", {keys.outbox(): ">"})  # pending, unacked
+    await rig.delivery(consumer="survivor").drain(10)  # reclaims it after FAST.min_idle
+
+    assert len(rig.server.calls) == sent
+    assert_threads(rig.server, chans, ["start", "update"])
+    report = await deliveries_report(rig.redis)
+    assert (report.queued, report.pending, report.dead) == (0, 0, ())
+    assert await rig.redis.keys("*:done:*") == []
 
 
 async def test_fan_out_run_again_after_a_crash_before_its_ack_writes_no_duplicate(rig):
