@@ -92,7 +92,7 @@ class Delivery:
         # job and hands its output on; `run` starts the loops.
         self.fanout = FanOut(  # transitions -> one outbox entry per channel that wants each alert
             outbox, self._feed, surfaces, subscriptions, catalog, leases,
-            consumer=self.consumer, config=cfg, clock=clock,
+            consumer=self.consumer, config=cfg, clock=clock, metrics=metrics,
         )  # fmt: skip
         self.reader = OutboxReader(  # outbox -> the entries this consumer holds
             outbox, consumer=self.consumer, config=cfg, clock=clock

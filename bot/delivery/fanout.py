@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from bot.alerting.alert import alert_id, build_alerts, for_channel
-from bot.alerting.subscription import wants
+from bot.alerting.subscription import Skip, skip_reason
 from bot.core.catalog import Catalog
 from bot.core.model import Alert, ChannelRef, Platform
 from bot.delivery.config import DeliveryConfig
 from bot.delivery.lease import Leases
 from bot.delivery.loop import forever, pause
+from bot.ops.metrics import DeliveryMetrics
 from bot.store.outbox import FeedItem, OutboxStore, TransitionFeed
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
@@ -45,6 +47,7 @@ class FanOut:
         consumer: str,
         config: DeliveryConfig,
         clock: Callable[[], datetime],
+        metrics: DeliveryMetrics,
     ) -> None:
         self._outbox = outbox
         self._feed = feed
@@ -55,6 +58,7 @@ class FanOut:
         self._consumer = consumer
         self._config = config
         self._clock = clock
+        self._metrics = metrics
         self._provider_surfaces = {
             p: [s.id for s in catalog.surfaces_of(p)] for p in catalog.providers
         }
@@ -115,11 +119,15 @@ class FanOut:
         subs = await self._subs.candidates(alert.surfaces)
         threads = await self._outbox.threads([(s.channel, alert.key) for s in subs])
         items: list[tuple[Alert, str, ChannelRef]] = []
+        skipped: Counter[Skip] = Counter()
         for sub, has_parent in zip(subs, threads, strict=True):
             # Narrow first, then ask: a claude.ai-only channel must judge "claude.ai recovered"
             # (a recovery: only with a parent), not the whole outage's "update".
             mine = for_channel(alert, sub.covers(self._catalog))
-            if mine is not None and wants(
+            if mine is None:  # none of the surfaces that changed is this channel's
+                skipped[Skip.NOT_COVERED] += 1
+                continue
+            reason = skip_reason(
                 sub,
                 mine.surfaces,
                 mine.severity,
@@ -127,16 +135,22 @@ class FanOut:
                 has_parent=has_parent,
                 now=now,
                 catalog=self._catalog,
-            ):
+            )
+            if reason is None:
                 items.append((mine, aid, sub.channel))
+            else:
+                skipped[reason] += 1
         written = await self._outbox.enqueue(_interleave(items), now=now)
+        for reason, n in skipped.items():
+            self._metrics.skipped.labels(str(reason)).inc(n)
         log.info(
-            "fan-out: %s %s (%s) -> %d channels (%d new entries)",
+            "fan-out: %s %s (%s) -> %d channels (%d new entries); skipped: %s",
             alert.kind,
             alert.key,
             aid,
             len(items),
             sum(1 for w in written if w),
+            ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items())) or "none",
         )
 
 

@@ -45,6 +45,7 @@ class DeliveryMetrics:
     """Prometheus collectors of delivery. `create(registry)` for tests; `default()` is the
     process-wide set on the global registry (created once)."""
 
+    skipped: Counter
     delivered: Counter
     retried: Counter
     dead: Counter
@@ -54,6 +55,13 @@ class DeliveryMetrics:
     def create(cls, registry: CollectorRegistry | None = None) -> DeliveryMetrics:
         reg = registry if registry is not None else REGISTRY
         return cls(
+            skipped=Counter(
+                "aistatus_fanout_skipped_total",
+                "Subscribed channels an alert did not go to, by reason (disabled, muted, "
+                "not_covered, no_maintenance, below_min, no_parent).",
+                ["reason"],
+                registry=reg,
+            ),
             delivered=Counter(
                 "aistatus_deliveries_total",
                 "Alerts a chat API accepted, by platform and first step (post, edit, reply).",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import sys
@@ -22,6 +23,7 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from bot.alerting.subscription import Skip
 from bot.core.catalog import load_catalog
 from bot.core.model import (
     AlertKind,
@@ -342,6 +344,7 @@ import asyncio, sys
 from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
+from bot.alerting.subscription import Skip
 from bot.core.catalog import load_catalog
 from bot.delivery.engine import Delivery, DeliveryMetrics
 from bot.core.model import Platform
@@ -687,6 +690,29 @@ async def test_a_channel_hears_only_the_part_of_a_grouped_outage_it_subscribed_t
     assert [m.kind for m in per[web.key]] == ["start", "recovery"]
     assert [m.kind for m in per[api.key]] == ["start"]
     assert strict.key not in per, "never told of the start, so never told of the end"
+    skipped = {r: rig.sample("aistatus_fanout_skipped_total", reason=r) for r in Skip}
+    assert {r: n for r, n in skipped.items() if n} == {
+        Skip.BELOW_MIN: 1,  # the strict channel, at claude.ai's start
+        Skip.NO_PARENT: 1,  # ... and at claude.ai's recovery
+        # the API channel at claude.ai's start and recovery, both claude.ai ones at the API's
+        Skip.NOT_COVERED: 4,
+    }
+
+
+async def test_fan_out_counts_and_logs_why_each_channel_was_skipped(rig, caplog):
+    wanted, disabled, muted = channels(3)
+    await rig.subscribe([wanted, disabled, muted])
+    await rig.subs.disable(disabled, "channel_not_found", rig.clock())
+    await rig.subs.mute(muted, rig.clock() + timedelta(hours=1), now=rig.clock())
+    caplog.set_level(logging.INFO, logger="bot.delivery")
+    await rig.outage()
+    await rig.delivery().drain(10)
+
+    assert list(rig.server.per_channel()) == [wanted.key]
+    assert rig.sample("aistatus_fanout_skipped_total", reason="disabled") == 1
+    assert rig.sample("aistatus_fanout_skipped_total", reason="muted") == 1
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fan-out:")]
+    assert line.endswith("-> 1 channels (1 new entries); skipped: 1 disabled, 1 muted")
 
 
 async def test_a_revoked_token_disables_the_channel_without_trying_to_tell_anyone(rig):
