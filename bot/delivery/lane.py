@@ -124,6 +124,7 @@ class Lanes:
         self._slots = {p: asyncio.Semaphore(config.workers) for p in Platform}
         self._lanes: dict[str, Lane] = {}
         self._held = 0
+        self._failing = Streak()  # every lane's: one log line while Redis is away, not one each
         self.room = asyncio.Event()
         self.room.set()
 
@@ -176,9 +177,11 @@ class Lanes:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # Redis away, or a bug: neither may kill the lane
-                await asyncio.sleep(failure_pause(streak, f"delivery to {key}", e))
+                pause = failure_pause(streak, f"delivery to {key}", e, shared=self._failing)
+                await asyncio.sleep(pause)
                 continue
-            recovered(streak, f"delivery to {key}")
+            if streak.failures:
+                recovered(streak, f"delivery to {key}", shared=self._failing)
             if step.done:
                 lane.remove(entry_id)
                 self._held -= 1

@@ -31,26 +31,32 @@ BUG_BACKOFF = Backoff(0.05, 30.0)  # ... after an unexpected error (a bug: log i
 WRITE_BACKOFF = Backoff(0.05, 1.0)  # between tries of a bookkeeping write
 
 
-def failure_pause(streak: Streak, what: str, error: Exception) -> float:
+def failure_pause(
+    streak: Streak, what: str, error: Exception, *, shared: Streak | None = None
+) -> float:
     """Count a failed step of a loop and return the pause before the next one. The failure is
     logged only when its error differs from the previous step's (a Redis outage is one line,
     not one per try); a missing consumer group is expected (the loop recreates it) and not
-    logged at all."""
+    logged at all. `shared`: the streak of loops that fail together (every lane while Redis is
+    away), which decides the logging instead, so they log one line between them."""
     redis = isinstance(error, REDIS_ERRORS)
-    changed = streak.failed(f"{type(error).__name__}: {error}")
+    text = f"{type(error).__name__}: {error}"
+    changed = streak.failed(text)
+    if shared is not None:
+        changed = shared.failed(text)
     if changed and not is_no_group(error):
         if redis:
-            log.warning(
-                "%s: redis unavailable or refusing (retrying with backoff): %s", what, error
-            )
+            log.warning("%s: redis unavailable or refusing (will retry): %s", what, error)
         else:
             log.error("%s: unexpected error (retrying with backoff)", what, exc_info=error)
     return (REDIS_BACKOFF if redis else BUG_BACKOFF).window(streak.failures)
 
 
-def recovered(streak: Streak, what: str) -> None:
-    """A step worked: end the failure streak, logging its end once."""
+def recovered(streak: Streak, what: str, *, shared: Streak | None = None) -> None:
+    """A step worked: end the failure streak (and the shared one), logging its end once."""
     failures = streak.succeeded()
+    if shared is not None:
+        failures = shared.succeeded()
     if failures:
         log.info("%s: working again after %d failed tries", what, failures)
 
@@ -91,23 +97,19 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
 
 async def persist(write: Callable[[], Awaitable[T]], *, within: float) -> T:
     """Run a bookkeeping write, trying again while Redis is away for up to `within` seconds:
-    after a chat API accepted a message, giving up here would send it again.
-    Raises: the Redis error, once `within` has passed."""
+    after a chat API accepted a message, giving up here would send it again. Silent: the loops
+    log the outage. Raises: the Redis error, once `within` has passed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    streak = Streak()
+    failures = 0
     while True:
         try:
-            result = await write()
-        except REDIS_DOWN as e:
+            return await write()
+        except REDIS_DOWN:
             if loop.time() >= deadline:
                 raise
-            if streak.failed(f"{type(e).__name__}: {e}"):
-                log.warning("delivery: redis unavailable for a write (retrying): %s", e)
-            await asyncio.sleep(WRITE_BACKOFF.window(streak.failures))
-        else:
-            recovered(streak, "delivery: a write")
-            return result
+            failures += 1
+            await asyncio.sleep(WRITE_BACKOFF.window(failures))
 
 
 class InFlight:

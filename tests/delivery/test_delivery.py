@@ -417,8 +417,11 @@ async def test_three_deliveries_running_together_share_the_work_exactly_once(rig
     assert_threads(rig.server, chans, ["start", "update", "update", "recovery"])
 
 
-async def test_a_redis_restart_mid_delivery_loses_and_repeats_nothing(chat, clock, own_redis):
+async def test_a_redis_restart_mid_delivery_loses_and_repeats_nothing(
+    chat, clock, own_redis, caplog
+):
     server, sender = chat
+    caplog.set_level(logging.INFO, logger="bot.delivery")
     client = aioredis.Redis.from_url(own_redis.url)
     rig = Rig(client, server, sender, clock)
     chans = channels(100)
@@ -442,6 +445,12 @@ async def test_a_redis_restart_mid_delivery_loses_and_repeats_nothing(chat, cloc
         await client.aclose()
 
     assert_threads(server, chans, ["start", "update"])
+    # The outage is a line when it starts (and when its error changes) per loop, not one per
+    # retry or per channel; and one line each when it ends.
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.delivery"]
+    down = [m for m in lines if "redis unavailable" in m]
+    assert 1 <= len(down) <= 12, down  # 3 loops (fan-out, reading, lanes) x a few errors
+    assert 1 <= len([m for m in lines if "working again" in m]) <= 3
 
 
 # -- faults from the chat API -------------------------------------------------------------------
