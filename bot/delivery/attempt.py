@@ -1,7 +1,6 @@
-"""One attempt: a lane's head entry -> the chat API. Take the channel's turn and lease
-(outbox_begin), check the entry may go (decodable, channel enabled, a sender, pacing), make the
-calls of its pure `plan_delivery`, then record and acknowledge. IO; failures go to
-`bot.delivery.failure`.
+"""One attempt: a lane's head entry -> the chat API. Take the channel's turn and lease, check the
+entry may go (decodable, channel enabled, a sender, pacing), make the calls of its pure
+`plan_delivery`, record and acknowledge. IO; failures go to `bot.delivery.failure`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-"""The failure handler: a failed attempt -> what follows, decided by the pure
-`bot.delivery.retry.next_step`: wait out a 429 on that channel alone, back off, repost a deleted
-parent, or dead-letter the entry, disabling the channel on a permanent error and telling whoever
-subscribed it. IO (the stores, one best-effort direct message).
+"""The failure handler: a failed attempt -> what follows (the pure `retry.next_step`): wait out a
+429 on that channel alone, back off, repost a deleted parent, or dead-letter the entry, disabling
+the channel on a permanent error and telling its subscriber. IO (stores, one direct message).
 """
 
 from __future__ import annotations

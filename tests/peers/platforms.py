@@ -12,6 +12,7 @@ import asyncio
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +45,52 @@ class Shown:
     broadcast: bool = False
 
 
+Op = tuple[str, int | None, bool]
+"""(post | edit | reply, the update number it shows, broadcast) of one applied call."""
+
+
 def quoted(payload: Any) -> int | None:
     found = UPDATE.search(json.dumps(payload))
     return int(found.group(1)) if found else None
 
 
-class SlackPeer:
+class _Applied:
+    """The ops of each channel, indexed from a server's list of applied calls as it grows
+    (tests ask often, with thousands of calls). A platform says which list, and what one call
+    adds (`_add`: False when it is no chat message call)."""
+
+    def __init__(self) -> None:
+        self._seen = 0  # applied calls indexed so far
+        self._per: dict[str, list[Op]] = {}
+        self._count = 0
+
+    def _calls(self) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def _add(self, call: Any) -> bool:
+        raise NotImplementedError
+
+    def _index(self) -> dict[str, list[Op]]:
+        calls = self._calls()
+        for call in calls[self._seen :]:
+            self._count += self._add(call)
+        self._seen = len(calls)
+        return self._per
+
+    def ops(self, channel: ChannelRef) -> list[Op]:
+        """The applied calls about the channel, in order."""
+        return list(self._index().get(channel.channel, []))
+
+    def shown(self, channel: ChannelRef) -> list[Shown]:
+        return [Shown(u, op == "reply", b) for op, u, b in self.ops(channel) if op != "edit"]
+
+    def applied(self) -> int:
+        """Chat message calls the platform applied, in every channel."""
+        self._index()
+        return self._count
+
+
+class SlackPeer(_Applied):
     """SlackSender (one workspace, one token) on a loopback SlackApi."""
 
     platform = Platform.SLACK
@@ -63,9 +104,7 @@ class SlackPeer:
         self.api = SlackApi()
         self._session: aiohttp.ClientSession | None = None
         self.sender: SlackSender
-        self._seen = 0  # accepted calls indexed so far
-        self._per: dict[str, list[tuple[str, int | None, bool]]] = {}
-        self._count = 0
+        super().__init__()
 
     async def start(self) -> SlackPeer:
         await self.api.start()
@@ -95,27 +134,19 @@ class SlackPeer:
 
     # -- what happened -------------------------------------------------------------------------
 
-    def _index(self) -> dict[str, list[tuple[str, int | None, bool]]]:
-        """Channel id -> (post | edit | reply, the update it shows, broadcast) of each applied
-        chat call, in order; kept up to date as calls are applied (tests ask often)."""
-        for c in self.api.accepted[self._seen :]:
-            if c.method.startswith("chat."):
-                if c.method == "chat.update":
-                    op = "edit"
-                else:
-                    op = "reply" if "thread_ts" in c.params else "post"
-                row = (op, quoted(c.params), bool(c.params.get("reply_broadcast")))
-                self._per.setdefault(str(c.params.get("channel")), []).append(row)
-                self._count += 1
-        self._seen = len(self.api.accepted)
-        return self._per
+    def _calls(self) -> Sequence[Any]:
+        return self.api.accepted
 
-    def ops(self, channel: ChannelRef) -> list[tuple[str, int | None, bool]]:
-        """(post | edit | reply, the update it shows, broadcast) of each applied call."""
-        return list(self._index().get(channel.channel, []))
-
-    def shown(self, channel: ChannelRef) -> list[Shown]:
-        return [Shown(u, op == "reply", b) for op, u, b in self.ops(channel) if op != "edit"]
+    def _add(self, call: Any) -> bool:
+        if not call.method.startswith("chat."):
+            return False
+        if call.method == "chat.update":
+            op = "edit"
+        else:
+            op = "reply" if "thread_ts" in call.params else "post"
+        row = (op, quoted(call.params), bool(call.params.get("reply_broadcast")))
+        self._per.setdefault(str(call.params.get("channel")), []).append(row)
+        return True
 
     def requests(self, channel: ChannelRef) -> list[float]:
         """When each chat call about the channel came, refused ones included."""
@@ -124,11 +155,6 @@ class SlackPeer:
             for c in self.api.calls
             if c.method.startswith("chat.") and c.params.get("channel") == channel.channel
         ]
-
-    def applied(self) -> int:
-        """Chat calls the platform applied, in every channel."""
-        self._index()
-        return self._count
 
     async def wait_applied(self, n: int, within: float) -> None:
         """Until `n` chat calls were applied. Raises: TimeoutError."""
@@ -173,7 +199,7 @@ class SlackPeer:
         self.api.delete_message(channel.channel, message)
 
 
-class DiscordPeer:
+class DiscordPeer(_Applied):
     """DiscordSender over a logged-in REST client on a loopback DiscordAPI. Route.BASE is
     process-wide: `stop` puts it back."""
 
@@ -189,10 +215,8 @@ class DiscordPeer:
         self._base = Route.BASE
         self._http: HTTPClient | None = None
         self.sender: DiscordSender
-        self._seen = 0  # applied calls indexed so far
-        self._per: dict[str, list[tuple[str, int | None, bool]]] = {}
         self._nonces: set[str] = set()
-        self._count = 0
+        super().__init__()
 
     async def start(self) -> DiscordPeer:
         await self.api.start()
@@ -230,45 +254,33 @@ class DiscordPeer:
             return str(thread["parent_id"]), "thread"
         return target, "channel"
 
-    def _index(self) -> dict[str, list[tuple[str, int | None, bool]]]:
-        """Channel id -> ops as Slack would say them, kept up to date as calls are applied: a
-        thread post and the channel reply beside it are one broadcast reply; repeats of an
-        enforced nonce (Discord answers them with the message it made before) are left out;
-        starting a thread is no message."""
-        for c in self.api.applied[self._seen :]:
-            where = self._where(c)
-            if where is None or c.path.endswith("/threads"):
-                continue
-            body = c.json if isinstance(c.json, dict) else {}
-            nonce = body.get("nonce")
-            if nonce is not None:
-                if nonce in self._nonces:
-                    continue
-                self._nonces.add(nonce)
-            self._count += 1
-            out = self._per.setdefault(where[0], [])
-            update = quoted(body)
-            if c.method == "PATCH":
-                out.append(("edit", update, False))
-            elif where[1] == "thread" or "message_reference" not in body:
-                out.append(("reply" if where[1] == "thread" else "post", update, False))
-            elif out and out[-1][:2] == ("reply", update):
-                out[-1] = ("reply", update, True)  # the broadcast beside the thread post
-            else:
-                out.append(("reply", update, False))  # no thread here: a reply in the channel
-        self._seen = len(self.api.applied)
-        return self._per
+    def _calls(self) -> Sequence[Any]:
+        return self.api.applied
 
-    def ops(self, channel: ChannelRef) -> list[tuple[str, int | None, bool]]:
-        """(post | edit | reply, the update it shows, broadcast) of each applied call."""
-        return list(self._index().get(channel.channel, []))
-
-    def shown(self, channel: ChannelRef) -> list[Shown]:
-        return [
-            Shown(update, op == "reply", broadcast)
-            for op, update, broadcast in self.ops(channel)
-            if op != "edit"
-        ]
+    def _add(self, call: Any) -> bool:
+        """As Slack would say it: a thread post and the channel reply beside it are one
+        broadcast reply; repeats of an enforced nonce (Discord answers them with the message it
+        made before) are left out; starting a thread is no message."""
+        where = self._where(call)
+        if where is None or call.path.endswith("/threads"):
+            return False
+        body = call.json if isinstance(call.json, dict) else {}
+        nonce = body.get("nonce")
+        if nonce is not None:
+            if nonce in self._nonces:
+                return False
+            self._nonces.add(nonce)
+        out = self._per.setdefault(where[0], [])
+        update = quoted(body)
+        if call.method == "PATCH":
+            out.append(("edit", update, False))
+        elif where[1] == "thread" or "message_reference" not in body:
+            out.append(("reply" if where[1] == "thread" else "post", update, False))
+        elif out and out[-1][:2] == ("reply", update):
+            out[-1] = ("reply", update, True)  # the broadcast beside the thread post
+        else:
+            out.append(("reply", update, False))  # no thread here: a reply in the channel
+        return True
 
     def requests(self, channel: ChannelRef) -> list[float]:
         """When each message call about the channel came, refused ones included."""
@@ -277,11 +289,6 @@ class DiscordPeer:
             for c in self.api.calls
             if (w := self._where(c)) is not None and w[0] == channel.channel
         ]
-
-    def applied(self) -> int:
-        """Message calls the platform applied, in every channel."""
-        self._index()
-        return self._count
 
     async def wait_applied(self, n: int, within: float) -> None:
         """Until `n` message calls were applied. Raises: TimeoutError."""
