@@ -16,7 +16,7 @@ from bot.chat.ports import ChatSender
 from bot.core.model import MessageRef, Platform
 from bot.delivery.config import DeliveryConfig
 from bot.delivery.failure import FailureHandler
-from bot.delivery.lane import DONE, Entry, Lane, Next
+from bot.delivery.lane import DONE, Lane, Next
 from bot.delivery.lease import Leases
 from bot.delivery.loop import InFlight, persist
 from bot.delivery.pacing import Pacer
@@ -24,7 +24,7 @@ from bot.delivery.plan import Plan, Step, plan_delivery
 from bot.delivery.retry import Outcome
 from bot.errors import DeliveryError
 from bot.ops.metrics import DeliveryMetrics
-from bot.store.outbox import BadEntry, Begin, OutboxEntry, OutboxStore
+from bot.store.outbox import BadEntry, Begin, Entry, OutboxEntry, OutboxStore
 
 log = logging.getLogger("bot.delivery")
 

@@ -16,7 +16,7 @@ from bot.alerting.subscription import Subscription
 from bot.chat.ports import ChatSender
 from bot.core.model import Platform
 from bot.delivery.config import DeliveryConfig
-from bot.delivery.lane import AGAIN, DONE, Entry, Lane, Next
+from bot.delivery.lane import AGAIN, DONE, Lane, Next
 from bot.delivery.lease import Leases
 from bot.delivery.loop import persist
 from bot.delivery.pacing import Pacer
@@ -24,7 +24,7 @@ from bot.delivery.retry import Outcome, Tries, next_step
 from bot.errors import DeliveryError
 from bot.ops.metrics import DeliveryMetrics
 from bot.store.messages import MessageStore
-from bot.store.outbox import OutboxEntry, OutboxStore
+from bot.store.outbox import Entry, OutboxEntry, OutboxStore
 from bot.store.subscriptions import SubscriptionStore
 
 log = logging.getLogger("bot.delivery")

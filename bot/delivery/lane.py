@@ -17,9 +17,7 @@ from bot.core.model import ChannelRef, Platform
 from bot.delivery.config import DeliveryConfig
 from bot.delivery.loop import failure_pause, recovered
 from bot.delivery.retry import Tries
-from bot.store.outbox import BadEntry, OutboxEntry
-
-Entry = OutboxEntry | BadEntry
+from bot.store.outbox import Entry, OutboxEntry
 
 BUSY_BACKOFF = Backoff(0.1, 2.0)  # another consumer holds the channel's lease: look again
 

@@ -14,11 +14,9 @@ from typing import Protocol
 
 from bot.delivery.config import DeliveryConfig
 from bot.delivery.loop import REDIS_ERRORS, forever, is_no_group, pause, persist
-from bot.store.outbox import BadEntry, OutboxEntry, OutboxStore
+from bot.store.outbox import BadEntry, Entry, OutboxStore
 
 log = logging.getLogger("bot.delivery")
-
-Entry = OutboxEntry | BadEntry
 
 
 class Holder(Protocol):

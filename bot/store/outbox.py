@@ -68,6 +68,10 @@ class BadEntry:
     seq: int | None = None
 
 
+Entry = OutboxEntry | BadEntry
+"""What reading the outbox gives: an entry, or one that does not decode."""
+
+
 @dataclass(frozen=True, slots=True)
 class Begin:
     """The answer of `OutboxStore.begin`: verdict done | wait | busy | go (see outbox_begin.lua);
@@ -119,7 +123,7 @@ class DeliveryReport:
     dead_total: int
 
 
-def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> OutboxEntry | BadEntry:
+def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> Entry:
     """An outbox stream entry as a value; malformed data becomes a BadEntry, never an exception."""
     fields = _fields(raw)
     channel: ChannelRef | None = None
@@ -214,16 +218,14 @@ class OutboxStore:
             if "BUSYGROUP" not in str(e):
                 raise
 
-    async def read(
-        self, consumer: str, *, count: int, block_ms: int | None
-    ) -> list[OutboxEntry | BadEntry]:
+    async def read(self, consumer: str, *, count: int, block_ms: int | None) -> list[Entry]:
         """New entries for `consumer` (XREADGROUP >), waiting up to `block_ms` for some."""
         reply = await self._redis.xreadgroup(
             WORKERS, consumer, {keys.outbox(): ">"}, count=count, block=block_ms
         )
         return [decode_entry(_text(i), f) for _, entries in reply or [] for i, f in entries]
 
-    async def own_pending(self, consumer: str, *, count: int) -> list[OutboxEntry | BadEntry]:
+    async def own_pending(self, consumer: str, *, count: int) -> list[Entry]:
         """Entries this consumer name read before but never acknowledged (a restart under the
         same name)."""
         reply = await self._redis.xreadgroup(WORKERS, consumer, {keys.outbox(): "0"}, count=count)
@@ -231,7 +233,7 @@ class OutboxStore:
 
     async def reclaim(
         self, consumer: str, *, min_idle_ms: int, start: str, count: int
-    ) -> tuple[str, list[OutboxEntry | BadEntry]]:
+    ) -> tuple[str, list[Entry]]:
         """XAUTOCLAIM entries idle for `min_idle_ms` (their consumer died or stalls) to
         `consumer`. Returns the cursor to continue from ("0-0" when the scan is complete)."""
         reply = await self._redis.xautoclaim(
@@ -240,9 +242,7 @@ class OutboxStore:
         cursor, entries = _text(reply[0]), reply[1]
         return cursor, [decode_entry(_text(i), f) for i, f in entries if f]
 
-    async def begin(
-        self, entry: OutboxEntry | BadEntry, seq: int, token: str, lease_ms: int
-    ) -> Begin:
+    async def begin(self, entry: Entry, seq: int, token: str, lease_ms: int) -> Begin:
         """The order gate and the channel's lease for entry `seq`, with its outage's parent ref,
         in one round trip."""
         channel = entry.channel
@@ -329,7 +329,7 @@ class OutboxStore:
 
     async def dead_letter(
         self,
-        entry: OutboxEntry | BadEntry,
+        entry: Entry,
         *,
         error: str,
         attempts: int,
