@@ -14,7 +14,7 @@ from bot.core.catalog import Catalog
 from bot.core.duration import humanize
 from bot.core.model import Backup, Reply, Section, Signal, Status, SurfaceState, Transition
 from bot.core.model import TransitionKind as Kind
-from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
+from bot.core.suggest import BACKUPS_HEADING, no_backups_text
 from bot.core.text import clock, shorten
 from bot.core.uptime import bar, daily_bars, percent, uptime
 from bot.errors import CommandError
@@ -132,10 +132,12 @@ def surface_detail(
     backups: Sequence[Backup] | None,
     *,
     window_min: int = 10,
+    unchecked: Sequence[Backup] = (),
 ) -> Reply:
     """One surface in depth: status, which source says so (and whether only suspected), since
     when, the active incident with its latest update quoted, recent crowd reports, and the
-    backups that are up now (`backups` None: not asked, e.g. while the surface is fine)."""
+    backups that are up now (`backups` None: not asked, e.g. while the surface is fine; with none
+    up, the `unchecked` alternatives are named: unknown is not down)."""
     name = catalog.name_of(surface)
     title = f"{state.status.emoji} {name}: {state_label(state)}"
     lines: list[str] = []
@@ -158,7 +160,7 @@ def surface_detail(
         if backups:
             lines.append(f"{BACKUPS_HEADING}: " + ", ".join(_backup_text(b) for b in backups))
         else:
-            lines.append(NO_BACKUPS_TEXT)
+            lines.append(no_backups_text(unchecked))
     return _reply(title, lines)
 
 

@@ -286,6 +286,8 @@ class Alert:
     ends: AlertKind | None = None  # RECOVERY / SUSPECTED_WITHDRAWN / MAINTENANCE_END of `changed`
     starts: AlertKind | None = None  # START / SUSPECTED / MAINTENANCE_START: all `changed` start
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
+    # Alternatives whose state is unknown (status UNKNOWN): "couldn't check", never "none up".
+    unchecked: tuple[Backup, ...] = ()
 
 
 # -- codec ---------------------------------------------------------------------------------------
