@@ -12,6 +12,7 @@ from bot.alerting.subscription import Subscription, severity_phrase
 from bot.chat.commands import HELP_LINES, USAGE, Verb
 from bot.core.catalog import Catalog
 from bot.core.duration import humanize
+from bot.core.freshness import BLIND_TEXT, PageHealth, monitoring_blind, page_health, page_line
 from bot.core.model import Backup, Reply, Section, Signal, Status, SurfaceState, Transition
 from bot.core.model import TransitionKind as Kind
 from bot.core.suggest import BACKUPS_HEADING, no_backups_text
@@ -87,9 +88,41 @@ def _board_line(surface: str, state: SurfaceState, catalog: Catalog, now: dateti
     return line
 
 
-def board(states: Mapping[str, SurfaceState], catalog: Catalog, now: datetime) -> Reply:
+def page_healths(states: Mapping[str, SurfaceState], catalog: Catalog) -> list[PageHealth]:
+    """The status pages behind the board: Claude's first, then the other watched pages."""
+    order = ["claude", *(p for p in catalog.watched_providers() if p != "claude")]
+    found = (page_health(states, catalog, p) for p in order)
+    return [h for h in found if h is not None]
+
+
+def source_lines(
+    states: Mapping[str, SurfaceState], catalog: Catalog, now: datetime
+) -> tuple[str, ...]:
+    """How fresh the board is: Claude's page always (when it last answered, or since when it
+    has not), any other page only while it is not answering."""
+    return tuple(
+        page_line(h, now)
+        for h in page_healths(states, catalog)
+        if h.provider == "claude" or not h.answering
+    )
+
+
+def board(
+    states: Mapping[str, SurfaceState],
+    catalog: Catalog,
+    now: datetime,
+    *,
+    blind: bool | None = None,
+) -> Reply:
     """Every surface of the catalog: emoji, name, status, since when, the active incident's
-    title. Claude surfaces first, then the backups."""
+    title. Claude surfaces first, then the backups. Rules for the top:
+
+    1. While monitoring is blind (`blind`, else derived from the stored probe signals) the
+       headline is BLIND_TEXT: our network, not a Claude outage.
+    2. Then how fresh the sources are (`source_lines`): when the status page last answered,
+       or "not answering (HTTP 500 since 10:02 UTC); last known (10:01 UTC): the states below".
+    """
+    blind = monitoring_blind(states) if blind is None else blind
     claude = catalog.claude_surfaces()
     backups = [s for s in catalog.surfaces if s not in claude]
 
@@ -104,13 +137,16 @@ def board(states: Mapping[str, SurfaceState], catalog: Catalog, now: datetime) -
         headline = "All Claude surfaces are operational."
     else:
         headline = "No Claude surface reports an outage."
+    if blind:
+        headline = BLIND_TEXT
+    fresh = source_lines(states, catalog, now)
     claude_lines, backup_lines = lines(claude), lines(backups)
     sections = (
-        Section(title=headline),
+        Section(title=headline, lines=fresh),
         Section(title="Claude", lines=claude_lines),
         Section(title="Backups", lines=backup_lines),
     )
-    text = "\n".join([headline, "", "Claude", *claude_lines, "", "Backups", *backup_lines])
+    text = "\n".join([headline, *fresh, "", "Claude", *claude_lines, "", "Backups", *backup_lines])
     return Reply(text=text, sections=sections)
 
 
@@ -141,8 +177,14 @@ def surface_detail(
     name = catalog.name_of(surface)
     title = f"{state.status.emoji} {name}: {state_label(state)}"
     lines: list[str] = []
-    if (source := _source_line(state)) is not None:
+    spec = catalog.surfaces.get(surface)
+    health = page_health({surface: state}, catalog, spec.provider) if spec else None
+    if health is not None and health.answering and state.source is Signal.OFFICIAL:
+        lines.append(page_line(health, now))  # "Source: the Anthropic status page, last ..."
+    elif (source := _source_line(state)) is not None:
         lines.append(source)
+    if health is not None and not health.answering and health.failures:
+        lines.append(page_line(health, now, last_known=state_label(state)))
     if state.since is not None and state.status is not Status.UNKNOWN:
         lines.append(f"Since {clock(state.since, now)} ({humanize(now - state.since)} ago)")
     inc = state.incident

@@ -156,6 +156,9 @@ class SignalState:
     incident: Incident | None = None
     latency_ms: float | None = None
     error: str | None = None  # why the latest observation was unknown or failing
+    # When the current run of `unknown` observations began (the first poll the page did not
+    # answer); None while the signal answers. The board's "not answering since 10:02" is this.
+    failing_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

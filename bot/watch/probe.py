@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.catalog import ProbeSpec
+from bot.core.freshness import BLIND_ERROR
 from bot.core.model import Observation, Signal, Status
 
-BLIND = "monitoring blind"
+BLIND = BLIND_ERROR  # the error of every probe while monitoring is blind
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from bot.alerting.subscription import Subscription
 from bot.catalog_file import load_catalog
 from bot.chat import replies
 from bot.chat.commands import USAGE, Verb
+from bot.core.freshness import BLIND_ERROR
 from bot.core.model import (
     Backup,
     ChannelRef,
@@ -97,6 +99,68 @@ def test_board_marks_suspected_outages_and_unknown_surfaces():
     assert "❔ claude.ai: unknown (no data yet)" in text
 
 
+def failing(surface: str, status: Status, *, answered: datetime, since: datetime, polls: int):
+    """`surface` last known `status` (read at `answered`), its page failing `polls` polls in a
+    row since `since` with HTTP 500 (what `observe_signal` keeps across unknown polls)."""
+    sig = SignalState(
+        raw=Status.UNKNOWN,
+        streak=polls,
+        effective=status,
+        observed_at=answered,
+        error="HTTP 500",
+        failing_since=since,
+    )
+    return SurfaceState(
+        surface=surface, status=status, source=Signal.OFFICIAL, signals={"official": sig}
+    )
+
+
+def test_every_board_says_when_the_status_page_last_answered():
+    reply = replies.board(all_up(), CATALOG, NOW)
+    assert reply.text.splitlines()[:2] == [
+        "All Claude surfaces are operational.",
+        "Source: the Anthropic status page, last answered 01:30 UTC",
+    ]
+
+
+def test_after_a_few_failed_polls_the_board_says_the_page_is_not_answering():
+    live = all_up()
+    answered, since = NOW - timedelta(minutes=7), NOW - timedelta(minutes=6, seconds=45)
+    for sid in CATALOG.claude_surfaces():
+        live[sid] = failing(sid, Status.PARTIAL_OUTAGE, answered=answered, since=since, polls=3)
+    lines = replies.board(live, CATALOG, NOW).text.splitlines()
+    assert lines[1] == (
+        "The Anthropic status page is not answering (HTTP 500 since 01:23 UTC); "
+        "last known (01:23 UTC): the states below"
+    )
+    detail = replies.surface_detail("claude.ai", live["claude.ai"], CATALOG, NOW, 0, None)
+    assert (
+        "The Anthropic status page is not answering (HTTP 500 since 01:23 UTC); "
+        "last known (01:23 UTC): partial outage"
+    ) in detail.text.splitlines()
+
+
+def test_one_failed_poll_is_not_yet_news():
+    live = all_up()
+    for sid in CATALOG.claude_surfaces():
+        live[sid] = failing(sid, Status.OPERATIONAL, answered=NOW, since=NOW, polls=1)
+    assert "not answering" not in replies.board(live, CATALOG, NOW).text
+
+
+def test_while_monitoring_is_blind_the_board_says_so_first_not_no_outage():
+    live = all_up()
+    blind = SignalState(Status.UNKNOWN, 2, Status.OPERATIONAL, NOW, error=BLIND_ERROR)
+    for sid, spec in CATALOG.surfaces.items():
+        if spec.probes:
+            live[sid] = replace(live[sid], signals={**live[sid].signals, "probe": blind})
+    text = replies.board(live, CATALOG, NOW).text
+    assert text.startswith(
+        "aistatus cannot reach the internet right now — this is not a Claude outage."
+    )
+    assert "No Claude surface reports an outage" not in text
+    assert "All Claude surfaces are operational" not in text
+
+
 # -- surface detail -------------------------------------------------------------------------------
 
 
@@ -121,7 +185,7 @@ def test_detail_names_source_since_incident_update_crowd_and_backups():
     reply = replies.surface_detail("claude.ai", st, CATALOG, NOW, 3, backups)
     lines = reply.text.splitlines()
     assert lines[0] == "🟠 claude.ai: partial outage"
-    assert "Source: the official status page" in lines
+    assert "Source: the Anthropic status page, last answered 01:30 UTC" in lines
     assert "Since 00:43 UTC (47 min ago)" in lines
     assert (
         "Incident: Elevated errors for multiple models (investigating) https://stspg.io/abc"
