@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.core.catalog import Catalog
-from bot.core.duration import humanize
+from bot.core.duration import humanize, lead_text
 from bot.core.model import (
     Alert,
     AlertKind,
@@ -265,6 +265,7 @@ def _build_one(
         if kind in END_KINDS
         else suggest_many(out, states, catalog, now=now, history=history, limit=BACKUP_LIMIT)
     )
+    leads = [lead for t in ordered if (lead := t.official_lead) is not None]
     unchecked = (
         ()
         if kind in END_KINDS or backups
@@ -295,6 +296,7 @@ def _build_one(
         starts=starts,
         source=source,
         unchecked=unchecked,
+        official_lead_s=max(leads).total_seconds() if leads else None,
     )
     return _finish(alert)
 
@@ -372,7 +374,10 @@ def _finish(alert: Alert) -> Alert:
         title = f"Scheduled maintenance: {_join(out) or all_names}"
     else:  # MAINTENANCE_END
         title = f"{HEADLINES[AlertKind.MAINTENANCE_END]}: {all_names}"
-    return replace(alert, severity=severity, title=title, duration_text=_duration(kind, elapsed))
+    duration = _duration(kind, elapsed)
+    if kind is AlertKind.CONFIRMED and alert.official_lead_s is not None:
+        duration += f" · {lead_text(timedelta(seconds=alert.official_lead_s))}"
+    return replace(alert, severity=severity, title=title, duration_text=duration)
 
 
 def _duration(kind: AlertKind, elapsed: timedelta) -> str:

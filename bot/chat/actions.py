@@ -267,17 +267,22 @@ async def _history(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
         for s in (list(dict.fromkeys(cmd.surfaces)) or svc.catalog.claude_surfaces())
         if s in svc.catalog.surfaces
     ]
-    found = await asyncio.gather(
+    states, *found = await asyncio.gather(
+        svc.surfaces.read_all(svc.providers),
         *(
             svc.surfaces.history(svc.catalog.surfaces[s].provider, s, limit=HISTORY_LIMIT)
             for s in shown
-        )
+        ),
     )
     transitions: dict[str, Sequence[Transition]] = dict(zip(shown, found, strict=True))
+    seen = {s: st.first_seen for s, st in states.items()}
     if not cmd.surfaces:
-        return replies.history(None, transitions, svc.catalog, cmd.days, ctx.now)
+        return replies.history(None, transitions, svc.catalog, cmd.days, ctx.now, first_seen=seen)
     return replies.combine(
-        [replies.history(s, {s: transitions[s]}, svc.catalog, cmd.days, ctx.now) for s in shown]
+        [
+            replies.history(s, {s: transitions[s]}, svc.catalog, cmd.days, ctx.now, first_seen=seen)
+            for s in shown
+        ]
     )
 
 

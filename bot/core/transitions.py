@@ -189,7 +189,8 @@ def decide(
         signals[key] = observe_signal(signals.get(key), obs, threshold)
     verdict = assess(prev.surface, signals, now=now, staleness=policy.staleness)
     version = prev.version + 1
-    base = replace(prev, signals=signals, version=version)
+    seen = prev.first_seen or (now if verdict.status is not Status.UNKNOWN else None)
+    base = replace(prev, signals=signals, version=version, first_seen=seen)
 
     if verdict.status is Status.UNKNOWN:
         return Decision(base, None, verdict)

@@ -9,13 +9,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from bot.chat.replies import board as board_reply
-from bot.chat.replies import one_line, page_healths, state_label
+from bot.chat.replies import one_line, outage_line, page_healths, state_label
 from bot.core.assess import Staleness
 from bot.core.catalog import Catalog
 from bot.core.freshness import monitoring_blind, page_line
 from bot.core.model import Backup, Incident, Signal, Status, SurfaceState, Transition
 from bot.core.suggest import suggest, suggest_many
-from bot.core.uptime import daily_bars, percent, uptime
+from bot.core.uptime import daily_bars, observed_from, observed_uptime, outages, percent
 from bot.ops.table import StatusRow
 
 VERSION = 1
@@ -252,17 +252,33 @@ class Change:
 @dataclass(frozen=True, slots=True)
 class DayUptime:
     day: date  # a UTC day
-    uptime_percent: float
+    uptime_percent: float | None  # None: aistatus did not watch that day
 
 
 @dataclass(frozen=True, slots=True)
 class SurfaceHistory:
     surface: str
     name: str
-    uptime_percent: float
-    uptime_text: str  # "100%", "99.9%" (never a false "100.0%")
+    observed_since: datetime | None  # uptime counts only from here (None: never watched)
+    uptime_percent: float | None
+    uptime_text: str  # "100%", "99.9%" (never a false "100.0%"), "no data"
     daily: tuple[DayUptime, ...]  # oldest first, one per UTC day
     changes: tuple[Change, ...]  # newest first, within the window
+
+
+@dataclass(frozen=True, slots=True)
+class OutageView:
+    """One outage in the window: its span, title, surfaces and duration."""
+
+    id: str
+    started_at: datetime
+    ended_at: datetime | None  # None: still open
+    title: str | None
+    surfaces: tuple[str, ...]
+    worst: Status
+    suspected: bool
+    official_lag_seconds: float | None  # how long before the status page aistatus saw it
+    text: str  # the line `/aistatus history` shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +288,7 @@ class History:
     start: datetime
     end: datetime
     surfaces: tuple[SurfaceHistory, ...]
+    outages: tuple[OutageView, ...]  # newest first, every surface above together
 
 
 def build_history(
@@ -280,6 +297,7 @@ def build_history(
     *,
     days: int,
     now: datetime,
+    first_seen: Mapping[str, datetime | None] | None = None,
 ) -> History:
     """Uptime over `days` (whole window and per UTC day, from bot.core.uptime) and the changes
     within it, for each surface of `transitions` in its order.
@@ -287,18 +305,22 @@ def build_history(
     if not 1 <= days <= MAX_HISTORY_DAYS:
         raise ValueError(f"days must be 1..{MAX_HISTORY_DAYS}")
     start = now - timedelta(days=days)
+    seen = first_seen or {}
     out = []
     for surface, ts in transitions.items():
-        pct = uptime(ts, start=start, end=now)
+        since = observed_from(ts, seen.get(surface))
+        pct = observed_uptime(ts, start=start, end=now, since=since)
         changes = sorted((t for t in ts if start <= t.at <= now), key=lambda t: t.at, reverse=True)
         out.append(
             SurfaceHistory(
                 surface=surface,
                 name=catalog.name_of(surface),
-                uptime_percent=round(pct, 4),
+                observed_since=since,
+                uptime_percent=None if pct is None else round(pct, 4),
                 uptime_text=percent(pct),
                 daily=tuple(
-                    DayUptime(d, round(p, 4)) for d, p in daily_bars(ts, days=days, end=now)
+                    DayUptime(d, None if p is None else round(p, 4))
+                    for d, p in daily_bars(ts, days=days, end=now, since=since)
                 ),
                 changes=tuple(
                     Change(
@@ -320,4 +342,19 @@ def build_history(
                 ),
             )
         )
-    return History(VERSION, days, start, now, tuple(out))
+    spans = tuple(
+        OutageView(
+            id=o.id,
+            started_at=o.started_at,
+            ended_at=o.ended_at,
+            title=one_line(o.title, TITLE_CHARS) if o.title else None,
+            surfaces=o.surfaces,
+            worst=o.worst,
+            suspected=o.suspected,
+            official_lag_seconds=o.official_lead.total_seconds() if o.official_lead else None,
+            text=outage_line(o, catalog, now),
+        )
+        for o in outages(t for ts in transitions.values() for t in ts)
+        if o.ended_at is None or o.ended_at >= start
+    )
+    return History(VERSION, days, start, now, tuple(out), spans)

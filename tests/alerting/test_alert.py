@@ -231,6 +231,9 @@ def test_suspected_then_confirmed_keeps_the_same_key() -> None:
     assert not second.suspected
     assert second.incident_title == "Elevated errors for multiple models"
     assert "official status page" in second.title
+    assert confirmed.official_lead == timedelta(minutes=12)
+    assert second.duration_text == ("for 12 min · aistatus saw this 12 min before the status page")
+    assert "aistatus saw this 12 min before the status page" in alert_text(second)
 
 
 def test_a_withdrawn_suspicion_says_all_clear() -> None:

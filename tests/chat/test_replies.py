@@ -17,11 +17,13 @@ from bot.core.model import (
     ChannelRef,
     Incident,
     Platform,
+    Reason,
     Signal,
     SignalState,
     Status,
     SurfaceState,
 )
+from bot.core.model import TransitionKind as Kind
 from bot.core.suggest import NO_BACKUPS_TEXT
 from bot.errors import CommandError
 from tests.helpers import make_transition
@@ -318,10 +320,10 @@ def test_a_repeated_report_is_not_counted_twice_and_says_so():
 # -- history --------------------------------------------------------------------------------------
 
 
-def test_history_of_one_surface_has_durations_uptime_and_daily_bars():
+def api_outage() -> list:
     start = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)
     end = start + timedelta(hours=2, minutes=13)
-    ts = [
+    return [
         make_transition(
             version=2,
             status=Status.OPERATIONAL,
@@ -331,22 +333,69 @@ def test_history_of_one_surface_has_durations_uptime_and_daily_bars():
         ),
         make_transition(status=Status.MAJOR_OUTAGE, at=start),
     ]
-    reply = replies.history("api", {"api": ts}, CATALOG, 2, NOW)
+
+
+WATCHED_LONG = {s: NOW - timedelta(days=30) for s in CATALOG.surfaces}
+
+
+def test_history_of_one_surface_has_uptime_daily_bars_and_one_line_per_outage():
+    reply = replies.history("api", {"api": api_outage()}, CATALOG, 2, NOW, first_seen=WATCHED_LONG)
     lines = reply.text.splitlines()
     assert lines[0] == "History of Claude API, last 2 days"
     assert "Uptime 95.3%" in lines  # 2 h 13 min down in 48 h: 95.38%, never rounded up
     assert "Sep 21 █████████░ 90.7%" in lines  # 2 h 13 min of 24 h
     assert "Sep 22 ██████████ 100%" in lines
-    assert "Sep 21 14:13 UTC ✅ Claude API: recovered after 2 h 13 min" in lines
-    assert (
-        "Sep 21 12:00 UTC 🔴 Claude API: major outage started (the official status page)" in lines
-    )
+    outages = lines[lines.index("Outages") + 1 :]
+    assert outages == [
+        "Sep 21 12:00 → 14:13 UTC 🔴 Elevated errors for multiple models — Claude API · 2 h 13 min"
+    ]
+
+
+def test_uptime_counts_only_the_time_aistatus_watched():
+    since = {"api": datetime(2026, 9, 21, 10, 0, tzinfo=UTC)}  # NOW is Sep 22 01:30
+    reply = replies.history("api", {"api": api_outage()}, CATALOG, 7, NOW, first_seen=since)
+    lines = reply.text.splitlines()
+    assert "Sep 19 ·········· no data" in lines, "a day before the bot ran is not 100 %"
+    assert "Uptime 85.6%" in lines  # 2 h 13 min down of the 15 h 30 min it watched
+    assert "Counts only the time aistatus watched (since Sep 21 10:00 UTC)." in lines
+    never = replies.history(None, {"code": []}, CATALOG, 7, NOW)
+    assert "·········· no data Claude Code" in never.text
+    assert "100%" not in never.text
+
+
+def test_history_groups_an_outage_and_shows_how_far_ahead_of_the_page_aistatus_was():
+    t0 = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
+    probe_id = "probe-claude-1"
+    ts = [
+        make_transition(
+            "claude.ai", status=Status.MAJOR_OUTAGE, source=Signal.PROBE, suspected=True,
+            outage_id=probe_id, incident=None, at=t0, started_at=t0,
+        ),
+        make_transition(
+            "claude.ai", version=2, kind=Kind.UPDATE, reason=Reason.CONFIRMED,
+            status=Status.PARTIAL_OUTAGE, prev=Status.MAJOR_OUTAGE, prev_suspected=True,
+            outage_id=probe_id, at=t0 + timedelta(minutes=7), started_at=t0,
+        ),
+        make_transition(
+            "api", status=Status.PARTIAL_OUTAGE, outage_id=probe_id,
+            at=t0 + timedelta(minutes=7), started_at=t0,
+        ),
+    ]  # fmt: skip
+    by = {"claude.ai": ts[:2], "api": ts[2:]}
+    reply = replies.history(None, by, CATALOG, 1, NOW, first_seen=WATCHED_LONG)
+    lines = reply.text.splitlines()
+    assert lines[lines.index("Outages") + 1 :] == [
+        "since 00:50 UTC 🔴 Elevated errors for multiple models — claude.ai, Claude API · "
+        "ongoing, 40 min so far · aistatus saw this 7 min before the status page"
+    ]
 
 
 def test_history_without_outages_says_so():
-    reply = replies.history(None, {s: [] for s in CATALOG.claude_surfaces()}, CATALOG, 7, NOW)
+    reply = replies.history(
+        None, {s: [] for s in CATALOG.claude_surfaces()}, CATALOG, 7, NOW, first_seen=WATCHED_LONG
+    )
     assert "██████████ 100% claude.ai" in reply.text
-    assert "No changes recorded in the last 7 days." in reply.text
+    assert "No outages recorded in the last 7 days." in reply.text
 
 
 # -- help and errors ------------------------------------------------------------------------------
