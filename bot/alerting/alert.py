@@ -11,11 +11,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.core.catalog import Catalog
-from bot.core.duration import humanize
-from bot.core.model import Alert, AlertKind, Incident, Signal, Status, SurfaceState, Transition
+from bot.core.duration import humanize, lead_text
+from bot.core.model import (
+    Alert,
+    AlertKind,
+    Backup,
+    Incident,
+    Signal,
+    Status,
+    SurfaceState,
+    Transition,
+)
 from bot.core.model import Reason as R
 from bot.core.model import TransitionKind as TK
-from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT, suggest_many
+from bot.core.suggest import BACKUPS_HEADING, no_backups_text, suggest_many, unchecked_many
 from bot.core.text import clock, shorten
 
 UPDATE_TEXT_LIMIT = 600  # characters of the official update body kept in an alert
@@ -107,11 +116,12 @@ def for_channel(alert: Alert, surfaces: Collection[str] | None) -> Alert | None:
         out = {alert.surfaces[i] for i, st in zip(keep, statuses, strict=True) if _is_out(st)}
     else:  # an alert without per-surface statuses: every kept surface counts as out
         out = {alert.surfaces[i] for i in keep}
-    backups = (
-        ()
-        if kind in END_KINDS
-        else tuple(b for b in alert.backups if not b.backs_up or out.intersection(b.backs_up))
-    )
+
+    def covered(items: tuple[Backup, ...]) -> tuple[Backup, ...]:
+        if kind in END_KINDS:
+            return ()
+        return tuple(b for b in items if not b.backs_up or out.intersection(b.backs_up))
+
     narrowed = replace(
         alert,
         kind=kind,
@@ -119,7 +129,8 @@ def for_channel(alert: Alert, surfaces: Collection[str] | None) -> Alert | None:
         surface_names=tuple(alert.surface_names[i] for i in keep),
         statuses=statuses,
         changed=changed,
-        backups=backups,
+        backups=covered(alert.backups),
+        unchecked=covered(alert.unchecked),
         transition_ids=tuple(
             tid for tid in alert.transition_ids if _surface_of(tid) in wanted | {None}
         ),
@@ -159,7 +170,7 @@ def alert_text(alert: Alert) -> str:
                 bits = [b.name, *([b.note] if b.note else []), *([b.url] if b.url else [])]
                 lines.append("• " + " — ".join(bits))
         else:
-            lines.append(NO_BACKUPS_TEXT)
+            lines.append(no_backups_text(alert.unchecked))
     if alert.url:
         lines.append(alert.url)
     return "\n".join(lines)
@@ -254,6 +265,12 @@ def _build_one(
         if kind in END_KINDS
         else suggest_many(out, states, catalog, now=now, history=history, limit=BACKUP_LIMIT)
     )
+    leads = [lead for t in ordered if (lead := t.official_lead) is not None]
+    unchecked = (
+        ()
+        if kind in END_KINDS or backups
+        else unchecked_many(out, states, catalog, limit=BACKUP_LIMIT)
+    )
     alert = Alert(
         key=key,
         kind=kind,
@@ -278,6 +295,8 @@ def _build_one(
         ends=ends,
         starts=starts,
         source=source,
+        unchecked=unchecked,
+        official_lead_s=max(leads).total_seconds() if leads else None,
     )
     return _finish(alert)
 
@@ -355,7 +374,10 @@ def _finish(alert: Alert) -> Alert:
         title = f"Scheduled maintenance: {_join(out) or all_names}"
     else:  # MAINTENANCE_END
         title = f"{HEADLINES[AlertKind.MAINTENANCE_END]}: {all_names}"
-    return replace(alert, severity=severity, title=title, duration_text=_duration(kind, elapsed))
+    duration = _duration(kind, elapsed)
+    if kind is AlertKind.CONFIRMED and alert.official_lead_s is not None:
+        duration += f" · {lead_text(timedelta(seconds=alert.official_lead_s))}"
+    return replace(alert, severity=severity, title=title, duration_text=duration)
 
 
 def _duration(kind: AlertKind, elapsed: timedelta) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar
@@ -156,6 +156,9 @@ class SignalState:
     incident: Incident | None = None
     latency_ms: float | None = None
     error: str | None = None  # why the latest observation was unknown or failing
+    # When the current run of `unknown` observations began (the first poll the page did not
+    # answer); None while the signal answers. The board's "not answering since 10:02" is this.
+    failing_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,9 @@ class SurfaceState:
     since: datetime | None = None  # when `status` last changed
     signals: Mapping[str, SignalState] = field(default_factory=dict)
     version: int = 0
+    # The first decision that was not `unknown`: uptime counts from here, never from before the
+    # bot could see the surface (set once by `decide`).
+    first_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +203,15 @@ class Transition:
     incident: Incident | None
     started_at: datetime  # outage start
     at: datetime  # when it was recorded
+
+    @property
+    def official_lead(self) -> timedelta | None:
+        """For a confirmation (a suspected outage now on the official page): how long before
+        the page our probes or crowd saw it (our first sight is the outage's start). None for
+        every other transition."""
+        if self.reason is not Reason.CONFIRMED:
+            return None
+        return max(self.at - self.started_at, timedelta(0))
 
 
 # -- chat-side values ---------------------------------------------------------------------------
@@ -286,6 +301,10 @@ class Alert:
     ends: AlertKind | None = None  # RECOVERY / SUSPECTED_WITHDRAWN / MAINTENANCE_END of `changed`
     starts: AlertKind | None = None  # START / SUSPECTED / MAINTENANCE_START: all `changed` start
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
+    # Alternatives whose state is unknown (status UNKNOWN): "couldn't check", never "none up".
+    unchecked: tuple[Backup, ...] = ()
+    # A confirmation: how long before the official page aistatus saw the outage (seconds).
+    official_lead_s: float | None = None
 
 
 # -- codec ---------------------------------------------------------------------------------------

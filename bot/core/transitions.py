@@ -84,7 +84,8 @@ def observe_signal(prev: SignalState | None, obs: Observation, threshold: Thresh
     """Hysteresis of one signal. Rules:
 
     1. `unknown` moves nothing: the effective status and the time of the last good observation
-       stay (our blindness is not their outage, nor their recovery); only the error is kept.
+       stay (our blindness is not their outage, nor their recovery); only the error and when
+       the failures began (`failing_since`) are kept. A known observation clears both.
     2. Observations of the same class (outage / operational / maintenance) extend the streak.
     3. The effective status changes once the streak reaches the threshold: `down` to enter an
        outage from anything else, `up` for every other change. Inside an outage the severity
@@ -92,9 +93,20 @@ def observe_signal(prev: SignalState | None, obs: Observation, threshold: Thresh
     """
     if obs.status is Status.UNKNOWN:
         if prev is None:
-            return SignalState(Status.UNKNOWN, 1, Status.UNKNOWN, obs.observed_at, error=obs.error)
+            return SignalState(
+                Status.UNKNOWN,
+                1,
+                Status.UNKNOWN,
+                obs.observed_at,
+                error=obs.error,
+                failing_since=obs.observed_at,
+            )
+        failing = prev.raw is Status.UNKNOWN and prev.failing_since is not None
         streak = prev.streak + 1 if prev.raw is Status.UNKNOWN else 1
-        return replace(prev, raw=Status.UNKNOWN, streak=streak, error=obs.error)
+        since = prev.failing_since if failing else obs.observed_at
+        return replace(
+            prev, raw=Status.UNKNOWN, streak=streak, error=obs.error, failing_since=since
+        )
     same_class = prev is not None and _klass(prev.raw) == _klass(obs.status)
     streak = prev.streak + 1 if (prev is not None and same_class) else 1
     effective = prev.effective if prev is not None else Status.UNKNOWN
@@ -187,7 +199,8 @@ def decide(
         signals[key] = observe_signal(signals.get(key), obs, threshold)
     verdict = assess(prev.surface, signals, now=now, staleness=policy.staleness)
     version = prev.version + 1
-    base = replace(prev, signals=signals, version=version)
+    seen = prev.first_seen or (now if verdict.status is not Status.UNKNOWN else None)
+    base = replace(prev, signals=signals, version=version, first_seen=seen)
 
     if verdict.status is Status.UNKNOWN:
         return Decision(base, None, verdict)

@@ -99,3 +99,12 @@ class DeliveryMetrics:
 
 
 _DEFAULT_DELIVERY: DeliveryMetrics | None = None
+
+
+OFFICIAL_LAG = Histogram(
+    "aistatus_official_lag_seconds",
+    "For each outage our probes or crowd reports saw first: how long until the official status "
+    "page showed it (the confirmation minus our first sight).",
+    ["surface"],
+    buckets=(30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200),
+)

@@ -277,6 +277,8 @@ class Watcher:
             pending = missed
         for t in recorded:
             metrics.TRANSITIONS.labels(t.surface, t.kind.value).inc()
+            if (lead := t.official_lead) is not None:
+                metrics.OFFICIAL_LAG.labels(t.surface).observe(lead.total_seconds())
             log.info(
                 "transition %s %s: %s -> %s (%s, outage %s)",
                 t.surface, t.kind.value, t.prev_status.value, t.status.value, t.reason.value,

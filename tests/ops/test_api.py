@@ -225,8 +225,8 @@ async def test_while_monitoring_is_blind_the_board_and_the_route_say_so_first(re
     validate(board, "board-v1.json")
     validate(route, "route-v1.json")
     assert board["monitoring_blind"] is True and route["monitoring_blind"] is True
-    assert board["headline"].startswith("Monitoring is blind")
-    assert route["reason"].startswith("Monitoring is blind")
+    assert board["headline"].startswith("aistatus cannot reach the internet right now")
+    assert route["reason"].startswith("aistatus cannot reach the internet right now")
     assert surface(board, "bedrock-claude")["status"] == "unknown", "blindness is not an outage"
     assert surface(board, "api")["status"] == "partial_outage", "the official page still reads"
 

@@ -21,7 +21,7 @@ from bot.alerting.alert import (
 from bot.chat.commands import complete
 from bot.core.catalog import Catalog
 from bot.core.model import Alert, Reply, Status
-from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
+from bot.core.suggest import BACKUPS_HEADING, no_backups_text
 
 # -- Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_MAX = 2000
@@ -204,7 +204,8 @@ def _quoted_update(alert: Alert) -> str:
 
 def _backups_field(alert: Alert) -> dict[str, Any]:
     if not alert.backups:
-        return {"name": BACKUPS_HEADING, "value": NO_BACKUPS_TEXT, "inline": False}
+        value = escape_markdown(no_backups_text(alert.unchecked))
+        return {"name": BACKUPS_HEADING, "value": value, "inline": False}
     lines: list[str] = []
     for b in alert.backups:
         name = _escape_link_text(b.name)

@@ -30,7 +30,7 @@ from bot.alerting.alert import (
     why_suspected,
 )
 from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Status
-from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
+from bot.core.suggest import BACKUPS_HEADING, no_backups_text
 from bot.core.text import clock
 
 # -- Slack's limits (docs.slack.dev/reference/block-kit) -------------------------------------------
@@ -205,7 +205,7 @@ def _backups_block(alert: Alert) -> dict[str, Any] | None:
     if alert.kind in END_KINDS:
         return None
     if not alert.backups:
-        return _section(f"*{BACKUPS_HEADING}*\n{NO_BACKUPS_TEXT}")
+        return _section(f"*{BACKUPS_HEADING}*\n{escape(no_backups_text(alert.unchecked))}")
     shown = alert.backups[:BACKUPS_SHOWN]
     lines = [f"*{BACKUPS_HEADING}*", *(_backup_line(b) for b in shown)]
     if len(alert.backups) > len(shown):
@@ -296,7 +296,7 @@ def to_slack_text(alert: Alert) -> str:
             names = ", ".join(b.name for b in alert.backups[:BACKUPS_SHOWN])
             text += f". {BACKUPS_HEADING}: {escape(names)}."
         else:
-            text += f". {NO_BACKUPS_TEXT}"
+            text += f". {escape(no_backups_text(alert.unchecked))}"
     return _fit(text, TEXT_MAX)
 
 
