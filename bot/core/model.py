@@ -98,6 +98,14 @@ class Reason(StrEnum):
     WITHDRAWN = "withdrawn"  # a suspected outage ended without official confirmation
     MAINTENANCE_STARTED = "maintenance_started"
     MAINTENANCE_ENDED = "maintenance_ended"
+    RECOVERING = "recovering"  # back to operational while the outage's incident is still open,
+    # or after a relapse (flapping): the outage stays open until it settles
+    RELAPSED = "relapsed"  # out again while recovering, or soon after it ended: the same outage
+    SETTLED = "settled"  # a reopened outage ended for good: its ending was already broadcast
+
+
+# Incident statuses that mean it is over (Statuspage's, and `completed` for maintenances).
+RESOLVED_STATUSES = frozenset({"resolved", "postmortem", "completed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,11 @@ class Incident:
     started_at: datetime | None = None
     is_maintenance: bool = False
 
+    @property
+    def resolved(self) -> bool:
+        """The page says it is over: its newest update (the resolution text) or its status."""
+        return self.status in RESOLVED_STATUSES or self.update_status in RESOLVED_STATUSES
+
 
 @dataclass(frozen=True, slots=True)
 class Observation:
@@ -129,6 +142,8 @@ class Observation:
     incident: Incident | None = None
     latency_ms: float | None = None
     error: str | None = None  # why it is unknown or failing; short, never contains a secret
+    component_name: str | None = None  # official: the page's name of the component read
+    note: str | None = None  # official: how a vanished component id was dealt with (logged once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +171,8 @@ class SignalState:
     incident: Incident | None = None
     latency_ms: float | None = None
     error: str | None = None  # why the latest observation was unknown or failing
+    # The page's name of the component last read: a vanished component id is re-matched by it.
+    component_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +194,18 @@ class SurfaceState:
     since: datetime | None = None  # when `status` last changed
     signals: Mapping[str, SignalState] = field(default_factory=dict)
     version: int = 0
+    # Recovering: `status` operational while `outage_id` is still set (its incident is still
+    # open, or the outage relapsed): the outage ends only when the incident is gone / it settled.
+    reopened: bool = False  # this outage ended once and relapsed: its end was already broadcast
+    # The outage that ended last (its id, start and end): a relapse soon after continues it.
+    last_outage_id: str | None = None
+    last_started_at: datetime | None = None
+    last_ended_at: datetime | None = None
+
+    @property
+    def recovering(self) -> bool:
+        """Operational again, but the outage is not over yet (incident open, or settling)."""
+        return self.outage_id is not None and self.status is Status.OPERATIONAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +271,7 @@ class AlertKind(StrEnum):
     RECOVERY = "recovery"
     MAINTENANCE_START = "maintenance_start"
     MAINTENANCE_END = "maintenance_end"
+    RECOVERING = "recovering"  # operational again, the outage not over (incident monitoring)
     SUSPECTED = "suspected"
     SUSPECTED_WITHDRAWN = "suspected_withdrawn"
     CONFIRMED = "confirmed"
@@ -286,6 +316,8 @@ class Alert:
     ends: AlertKind | None = None  # RECOVERY / SUSPECTED_WITHDRAWN / MAINTENANCE_END of `changed`
     starts: AlertKind | None = None  # START / SUSPECTED / MAINTENANCE_START: all `changed` start
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
+    quiet: bool = False  # an ending already broadcast once (a flap settled): thread only
+    no_page: tuple[str, ...] = ()  # surfaces of `surfaces` that have no official status page
 
 
 # -- codec ---------------------------------------------------------------------------------------
