@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.alerting.alert import END_KINDS
+from bot.alerting.alert import CALM_KINDS
 from bot.core.catalog import Catalog
 from bot.core.model import AlertKind, ChannelRef, Status
 
@@ -73,8 +73,8 @@ def wants(
     6. UPDATE and CONFIRMED: when the channel already has this outage's message (`has_parent`,
        so the thread continues even if the outage eased below the minimum), or when the severity
        now reaches the minimum (an outage that worsened past it opens a message here).
-    7. RECOVERY, SUSPECTED_WITHDRAWN and MAINTENANCE_END close a message: only with `has_parent`
-       (a channel never told about an outage is not told it ended).
+    7. RECOVERY, SUSPECTED_WITHDRAWN, MAINTENANCE_END and RECOVERING close (or calm) a message:
+       only with `has_parent` (a channel never told about an outage is not told it ended).
     """
     if sub.disabled_reason is not None:
         return False
@@ -91,7 +91,7 @@ def wants(
         return reaches
     if kind in _FOLLOW_UP_KINDS:
         return has_parent or reaches
-    if kind in END_KINDS:
+    if kind in CALM_KINDS:
         return has_parent
     return False
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from bot.alerting.alert import NOT_OFFICIAL_YET
+from bot.alerting.alert import NO_OFFICIAL_PAGE, NOT_OFFICIAL_YET
 from bot.alerting.subscription import Subscription, severity_phrase
 from bot.chat.commands import HELP_LINES, USAGE, Verb
 from bot.core.catalog import Catalog
@@ -114,12 +114,14 @@ def board(states: Mapping[str, SurfaceState], catalog: Catalog, now: datetime) -
     return Reply(text=text, sections=sections)
 
 
-def _source_line(state: SurfaceState) -> str | None:
+def _source_line(state: SurfaceState, catalog: Catalog) -> str | None:
     if state.source is None:
         return None if state.status is not Status.UNKNOWN else "No signal has reported on it yet."
     line = f"Source: {_SOURCE.get(state.source, str(state.source))}"
+    spec = catalog.surfaces.get(state.surface)
     if state.suspected:
-        line += f" (suspected: {NOT_OFFICIAL_YET})"
+        has_page = spec is None or spec.official is not None
+        line += f" (suspected: {NOT_OFFICIAL_YET if has_page else NO_OFFICIAL_PAGE})"
     return line
 
 
@@ -139,7 +141,7 @@ def surface_detail(
     name = catalog.name_of(surface)
     title = f"{state.status.emoji} {name}: {state_label(state)}"
     lines: list[str] = []
-    if (source := _source_line(state)) is not None:
+    if (source := _source_line(state, catalog)) is not None:
         lines.append(source)
     if state.since is not None and state.status is not Status.UNKNOWN:
         lines.append(f"Since {clock(state.since, now)} ({humanize(now - state.since)} ago)")

@@ -318,6 +318,8 @@ class Alert:
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
     quiet: bool = False  # an ending already broadcast once (a flap settled): thread only
     no_page: tuple[str, ...] = ()  # surfaces of `surfaces` that have no official status page
+    monitoring: bool = False  # the incident is in `monitoring` (a fix is out)
+    resolution: bool = False  # `update_text` is the incident's resolution
 
 
 # -- codec ---------------------------------------------------------------------------------------
