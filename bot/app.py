@@ -36,10 +36,12 @@ from bot.errors import ConfigError
 from bot.ops.api import BoardSource, api_routes
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, readiness, start_health_server
+from bot.ops.hook import HOOK_PREFIX, HookServer, build_hook_app, start_hook_server
 from bot.ops.redisproc import RedisProcess
 from bot.settings import Settings
 from bot.store.connect import connect
 from bot.store.surfaces import SurfaceStore
+from bot.watch.hint import Hints
 from bot.watch.scheduler import build_scheduler
 from bot.watch.watcher import Watcher
 
@@ -134,6 +136,7 @@ def build_bot(
         policy=policy(settings),
         poll_interval=settings.poll_interval,
         probe_interval=settings.probe_interval,
+        recheck_interval=settings.probe_recheck_interval,
         max_response_bytes=settings.max_response_bytes,
         api_key=settings.anthropic_api_key,
     )
@@ -172,6 +175,21 @@ def home_provider(svc: Services, clock: Callable[[], datetime] = utcnow) -> Home
         return replies.combine(parts)
 
     return home
+
+
+async def start_hook(settings: Settings, bot: Bot) -> tuple[Hints, HookServer] | None:
+    """The status-page webhook receiver, when AISTATUS_HOOK_SECRET is set: each delivery makes
+    the watcher poll that page at once (coalesced); the scheduled polls stay the safety net."""
+    if settings.hook_secret is None:
+        return None
+    hints = Hints(functools.partial(bot.watcher.poll_page, hinted=True))
+    app = build_hook_app(settings.hook_secret.get_secret_value(), bot.catalog, hints.hint)
+    server = await start_hook_server(app, settings.hook_host, settings.hook_port)
+    log.info(  # never the secret: it is the URL's only protection
+        "status-page hook listening on http://%s:%d%s<secret>",
+        settings.hook_host, server.port, HOOK_PREFIX,
+    )  # fmt: skip
+    return hints, server
 
 
 @dataclass
@@ -291,6 +309,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
         chat = Chat()
         delivery_stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
+        hook: tuple[Hints, HookServer] | None = None
         try:
             # The chat apps: commands in (-> actions), and the senders alerts go out through.
             if settings.slack_enabled:
@@ -310,6 +329,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
                 )
                 tasks.append(asyncio.create_task(delivery.run(delivery_stop), name="delivery"))
             scheduler.start()
+            hook = await start_hook(settings, bot)
             log.info(
                 "watching %d surfaces on %d status pages every %ss; probes %s; chat: %s",
                 len(catalog.surfaces),
@@ -320,6 +340,9 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
             )
             await stop.wait()
         finally:
+            if hook is not None:
+                await hook[1].stop()
+                await hook[0].aclose()
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             delivery_stop.set()

@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
+import os
 import signal
 import sys
 import time
@@ -24,12 +26,13 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 from bot.catalog_file import load_catalog, shipped_data
 from bot.chat.actions import Services, handle
 from bot.chat.ports import CommandHandler
-from bot.clock import ManualClock
+from bot.clock import ManualClock, utcnow
 from bot.core.catalog import Catalog, merge, parse_catalog
 from bot.core.model import (
     Alert,
     AlertKind,
     Backup,
+    ChannelRef,
     CommandContext,
     Incident,
     Observation,
@@ -45,7 +48,9 @@ from bot.delivery.engine import Delivery, DeliveryConfig
 from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
 from bot.ops.demo import fixture, with_update
+from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
+from bot.store.subscriptions import SubscriptionStore
 from bot.watch.statuspage import parse_summary
 from bot.watch.watcher import Watcher
 from tests.peers.slack_api import SlackApi
@@ -358,6 +363,55 @@ async def aistatus_run(env: Mapping[str, str], cwd: Path) -> AsyncIterator[Runni
             await proc.wait()
             await running.out.close()
             await running.err.close()
+
+
+def claude_only(tmp_path: Path, claude_url: str) -> Path:
+    """A catalog override with Claude's page on loopback and every other page answering 404."""
+    catalog = tmp_path / "catalog.yaml"
+    elsewhere = {"statuspage": claude_url + "/nothing"}
+    providers = {"claude": {"statuspage": claude_url}, **dict.fromkeys(OTHER_PAGES, elsewhere)}
+    catalog.write_text(json.dumps({"providers": providers}))
+    return catalog
+
+
+OTHER_PAGES = ("openai", "github", "cursor")
+
+
+def without_platforms(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment without any chat, Redis or aistatus setting of the machine running tests."""
+    prefixes = ("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_")
+    return {k: v for k, v in environ.items() if not k.startswith(prefixes)}
+
+
+async def subscribe_api(redis: Any) -> None:
+    """Slack channel C0001 of workspace T0001 subscribed to the Claude API."""
+    await SubscriptionStore(redis).subscribe(
+        ChannelRef(Platform.SLACK, "T0001", "C0001"),
+        ["api"],
+        all_claude=False,
+        user="U42",
+        now=utcnow(),
+    )
+
+
+def slack_run_env(api_url: str, redis_url: str, catalog: Path, **extra: str) -> dict[str, str]:
+    """The environment of an `aistatus run` in Slack HTTP mode against the loopback Slack API,
+    a shared redis-server and `catalog`, probes off, polling every 0.5 s; `extra` wins."""
+    env = without_platforms(os.environ)
+    env.update(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=api_url,
+        AISTATUS_SLACK_MODE="http",
+        AISTATUS_SLACK_PORT=str(free_port()),
+        REDIS_URL=redis_url,
+        AISTATUS_CATALOG=str(catalog),
+        AISTATUS_PROBES="false",
+        AISTATUS_POLL_INTERVAL="0.5",
+        AISTATUS_HTTP_PORT="0",
+    )
+    env.update(extra)
+    return env
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,39 +5,24 @@ only then), serving /healthz and /metrics, and stopping cleanly on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
-from bot.clock import utcnow
-from bot.core.model import ChannelRef, Platform
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
-from bot.store.subscriptions import SubscriptionStore
-from tests.helpers import SECRET, TOKEN, aistatus_run, fixture_json
+from tests.helpers import (
+    TOKEN,
+    aistatus_run,
+    claude_only,
+    fixture_json,
+    slack_run_env,
+    subscribe_api,
+    without_platforms,
+)
 from tests.peers.slack_api import SlackApi
-
-
-def claude_only(tmp_path: Path, claude_url: str) -> Path:
-    """A catalog override with Claude's page on loopback and every other page answering 404."""
-    catalog = tmp_path / "catalog.yaml"
-    elsewhere = {"statuspage": claude_url + "/nothing"}
-    providers = {"claude": {"statuspage": claude_url}, **dict.fromkeys(OTHER_PAGES, elsewhere)}
-    catalog.write_text(json.dumps({"providers": providers}))
-    return catalog
-
-
-OTHER_PAGES = ("openai", "github", "cursor")
-
-
-def without_platforms(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment without any chat, Redis or aistatus setting of the machine running tests."""
-    prefixes = ("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_")
-    return {k: v for k, v in environ.items() if not k.startswith(prefixes)}
 
 
 async def test_run_watches_prints_transitions_serves_health_and_stops_its_redis(tmp_path: Path):
@@ -73,28 +58,10 @@ async def test_run_watches_prints_transitions_serves_health_and_stops_its_redis(
 async def test_run_with_slack_alerts_the_channel_and_prints_no_alert(
     tmp_path: Path, redis, redis_server
 ):
-    await SubscriptionStore(redis).subscribe(
-        ChannelRef(Platform.SLACK, "T0001", "C0001"),
-        ["api"],
-        all_claude=False,
-        user="U42",
-        now=utcnow(),
-    )
+    await subscribe_api(redis)
     async with SlackApi(tokens={TOKEN: "T0001"}) as api, StatusServer() as claude:
         claude.set_summary(fixture_json("claude/summary_all_operational.json"))
-        env = without_platforms(os.environ)
-        env.update(
-            SLACK_BOT_TOKEN=TOKEN,
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=api.base_url,
-            AISTATUS_SLACK_MODE="http",
-            AISTATUS_SLACK_PORT=str(free_port()),
-            REDIS_URL=redis_server.url,
-            AISTATUS_CATALOG=str(claude_only(tmp_path, claude.url)),
-            AISTATUS_PROBES="false",
-            AISTATUS_POLL_INTERVAL="0.5",
-            AISTATUS_HTTP_PORT="0",
-        )
+        env = slack_run_env(api.base_url, redis_server.url, claude_only(tmp_path, claude.url))
 
         def alerts() -> int:
             return sum("blocks" in c.params for c in api.accepted_to("chat.postMessage", "C0001"))

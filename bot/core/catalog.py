@@ -24,6 +24,7 @@ class Provider(_Strict):
     name: str
     statuspage: str | None = None  # base URL of a Statuspage v2 (or compatible) page
     poll_interval: float | None = Field(default=None, gt=0)  # seconds; default from settings
+    page_id: str | None = None  # the Statuspage page id: routes a webhook hint to this page
 
     @field_validator("statuspage")
     @classmethod
@@ -146,6 +147,15 @@ class Catalog(_Strict):
     def probe_specs(self) -> dict[str, tuple[ProbeSpec, ...]]:
         """The synthetic checks of every surface that has any."""
         return {s.id: s.probes for s in self.surfaces.values() if s.probes}
+
+    def providers_for_page(self, page_id: str | None) -> list[str]:
+        """The watched providers a status-page webhook hint should poll. Rules:
+        1. A watched provider whose `page_id` is the hint's: that one.
+        2. Otherwise (no id, or one we do not know) every watched provider: a forged or
+           unknown hint costs one extra poll of each, never a belief."""
+        watched = self.watched_providers()
+        named = [p for p in watched if page_id and self.providers[p].page_id == page_id]
+        return named or watched
 
     def watched_providers(self) -> list[str]:
         """Providers with a status page that at least one surface reads."""

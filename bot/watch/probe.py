@@ -1,15 +1,17 @@
-"""What synthetic HTTP checks say: `ProbeResult`, `classify`, `probe_observation` and the canary
-guard (`is_blind`, `blind_observations`). Pure; the checks themselves run in `bot.watch.probe_run`.
+"""What synthetic HTTP checks say: `ProbeResult`, `classify`, `probe_observation`, the canary
+guard (`is_blind`, `blind_observations`) and when a surface is re-checked fast (`recheck_due`).
+Pure; the checks themselves run in `bot.watch.probe_run`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.core.catalog import ProbeSpec
-from bot.core.model import Observation, Signal, Status
+from bot.core.model import Observation, Signal, SignalState, Status
+from bot.core.transitions import settling
 
 BLIND = "monitoring blind"
 
@@ -98,3 +100,16 @@ def is_blind(results: Sequence[ProbeResult], canaries: Sequence[ProbeResult]) ->
 def blind_observations(surfaces: Sequence[str], now: datetime) -> list[Observation]:
     """UNKNOWN probe observations for every surface: our blindness is not their outage."""
     return [Observation(s, Signal.PROBE, Status.UNKNOWN, now, error=BLIND) for s in surfaces]
+
+
+def recheck_due(state: SignalState | None, now: datetime, every: float) -> bool:
+    """Re-probe this surface on the fast path now. Rules:
+
+    1. Only while `settling`: a failing surface until it reaches the failure threshold or
+       passes, a recovering one until it reaches the success threshold; then the base interval.
+    2. Not within half of `every` after its last observation: a base round (or another
+       replica's re-check) that just observed it is not doubled.
+    """
+    if state is None or not settling(state):
+        return False
+    return now - state.observed_at >= timedelta(seconds=every / 2)

@@ -132,7 +132,7 @@ async def run_probes(
     if results and not any(r.answered for r in results):
         checked = await asyncio.gather(*(canary(url) for url in canaries))
         if is_blind(results, checked):
-            log.warning(
+            log.debug(  # the watcher logs when blindness starts and ends, once each
                 "monitoring blind: all %d probes and %d canaries failed (first: %s)",
                 len(results),
                 len(checked),

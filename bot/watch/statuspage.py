@@ -1,6 +1,7 @@
 """Statuspage v2 (and incident.io-compatible) pages as values: the raw JSON shapes, `PageReading`,
-and the parsers `parse_summary` / `parse_incidents` / `parse_time` (bytes in, values out, never
-raise). Pure; the IO twin that fetches the bytes is `bot.watch.fetch`.
+the parsers `parse_summary` / `parse_incidents` / `parse_time` (bytes in, values out, never
+raise) and `parse_hook` (a webhook delivery's page id). Pure; the IO twins are `bot.watch.fetch`
+and the hook receiver `bot.ops.hook`.
 """
 
 from __future__ import annotations
@@ -258,6 +259,34 @@ def parse_time(value: object) -> datetime | None:
 def normalise_body(text: str) -> str:
     """An update body or incident name as plain text: `bot.core.text.normalise`."""
     return normalise(text)
+
+
+class RawHook(TypedDict, total=False):
+    """A Statuspage subscriber webhook delivery: `meta` (unsubscribe link), `page`, and either
+    `incident` or `component_update` + `component`. Read only for `page.id`: a hint, never a
+    status."""
+
+    meta: dict[str, Any]
+    page: dict[str, Any]
+    incident: dict[str, Any]
+    component_update: dict[str, Any]
+    component: dict[str, Any]
+
+
+HOOK_KINDS = ("incident", "component_update", "component", "page")
+
+
+def parse_hook(body: bytes) -> str | None:
+    """The page id a webhook delivery names, or None when it names none. Nothing else in it is
+    believed: the delivery only says "poll this page now".
+    Raises: ValueError (with a short reason) for a body that is no Statuspage delivery."""
+    data, error = _load_json(body)
+    if error is not None:
+        raise ValueError(error)
+    if not isinstance(data, dict) or not any(isinstance(data.get(k), dict) for k in HOOK_KINDS):
+        raise ValueError("not a Statuspage webhook delivery")
+    page = data.get("page")
+    return _text(page.get("id")) if isinstance(page, dict) else None
 
 
 # -- parsing helpers -------------------------------------------------------------------------------

@@ -15,12 +15,12 @@ from pydantic import SecretStr
 
 from bot.chat.ports import Sink
 from bot.core.assess import Recall
-from bot.core.catalog import Catalog
+from bot.core.catalog import Catalog, ProbeSpec
 from bot.core.model import Observation, Signal, Status, SurfaceState, Transition
-from bot.core.transitions import Policy, decide
+from bot.core.transitions import Policy, decide, settling
 from bot.ops import metrics
 from bot.store.surfaces import PageCache, SurfaceStore, Write
-from bot.watch.probe import BLIND
+from bot.watch.probe import BLIND, recheck_due
 from bot.watch.probe_run import run_probes
 from bot.watch.read import EndpointBackoff, read_page
 from bot.watch.statuspage import PageReading
@@ -28,6 +28,7 @@ from bot.watch.statuspage import PageReading
 log = logging.getLogger(__name__)
 
 MAX_CAS_ATTEMPTS = 3  # a conflict means another job moved the surface: re-read and decide again
+HINT_WINDOW = 1.0  # seconds: hinted polls of one page are claimed per window (at most one each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,8 @@ class Watcher:
     clock: Callable[[], datetime]
     policy: Policy = field(default_factory=Policy)
     poll_interval: float = 15.0
-    probe_interval: float = 60.0
+    probe_interval: float = 20.0  # the base round: every probed surface, one small GET each
+    recheck_interval: float = 5.0  # the fast path: only surfaces whose probe signal is settling
     max_response_bytes: int = 2_000_000
     api_key: str | SecretStr | None = None  # enables the authenticated API check
     read_deadline: float | None = 30.0
@@ -66,26 +68,33 @@ class Watcher:
     held_until: dict[str, datetime] = field(default_factory=dict)
     # The note of each surface whose component id vanished: logged when it starts and ends.
     notes: dict[str, str] = field(default_factory=dict)
+    # Surfaces whose probe signal is on its way to a change, as this replica last saw them: the
+    # fast path's work list. In memory only: a replica that did not see the failure leaves the
+    # re-checks to the one that did; the claim's fresh states drop the ones settled meanwhile.
+    _settling: set[str] = field(default_factory=set, init=False, repr=False)
 
     def interval_of(self, provider: str) -> float:
         return self.catalog.providers[provider].poll_interval or self.poll_interval
 
     # -- status pages ------------------------------------------------------------------------
 
-    async def poll_page(self, provider: str) -> PollReport:
+    async def poll_page(self, provider: str, *, hinted: bool = False) -> PollReport:
         """One poll of a provider's status page: claim the slot, read, decide, commit, publish.
-        Two Redis round trips whatever the number of surfaces (one more per rare CAS conflict)."""
+        Two Redis round trips whatever the number of surfaces (one more per rare CAS conflict).
+        `hinted`: a webhook said the page changed; its own short slot (HINT_WINDOW), so it runs
+        even when the scheduled poll of this interval has run, and N replicas hinted at once
+        poll once."""
         started = time.perf_counter()
         now = self.clock()
         until = self.held_until.get(provider)
-        if until is not None and now < until:
+        if until is not None and now < until:  # the page asked us to wait (429 Retry-After)
             metrics.POLLS.labels(provider, "held").inc()
             return PollReport(provider, claimed=False)
-        interval = self.interval_of(provider)
+        job, interval = ("hint", HINT_WINDOW) if hinted else ("page", self.interval_of(provider))
         slot = int(now.timestamp() // interval)
         surfaces = [s.id for s in self.catalog.surfaces_of(provider) if s.official]
         claim = await self.store.claim(
-            provider, "page", slot, max(1, int(interval * 1000)), surfaces, with_page=True
+            provider, job, slot, max(1, int(interval * 1000)), surfaces, with_page=True
         )
         if claim is None:
             metrics.POLLS.labels(provider, "skipped").inc()
@@ -150,38 +159,82 @@ class Watcher:
         """Every synthetic check at once (the canary guard needs them together), then one
         claim-free decide/commit per provider. Probe slots are claimed per provider first so that
         N replicas probe once per interval."""
-        now = self.clock()
-        slot = int(now.timestamp() // self.probe_interval)
+        return await self._probe("probe", self.probe_interval, self.catalog.probe_specs())
+
+    async def recheck_probes(self) -> list[Transition]:
+        """The fast path, every `recheck_interval`: re-probe only the surfaces whose probe signal
+        is settling (failing toward the failure threshold, or passing toward the success
+        threshold; `recheck_due`), with the canary guard on the same checks, so a real outage
+        is suspected within seconds and our own network failing is still told apart. Nothing to
+        re-check (the usual case): no request and no Redis round trip. Claimed per provider and
+        slot like the base round, so N replicas re-check once."""
+        if not self._settling:
+            return []
         specs = self.catalog.probe_specs()
+        wanted = {s: specs[s] for s in sorted(self._settling) if s in specs}
+        return await self._probe("recheck", self.recheck_interval, wanted, fast=True)
+
+    async def _probe(
+        self,
+        job: str,
+        every: float,
+        specs: Mapping[str, Sequence[ProbeSpec]],
+        *,
+        fast: bool = False,
+    ) -> list[Transition]:
+        """Claim this slot of `job` per provider, run the checks of the claimed surfaces (on the
+        fast path only those still due by the states the claim read), decide and commit."""
+        now = self.clock()
+        slot = int(now.timestamp() // every)
         by_provider: dict[str, list[str]] = {}
         for surface in specs:
             by_provider.setdefault(self.catalog.surfaces[surface].provider, []).append(surface)
         claimed: dict[str, dict[str, SurfaceState]] = {}
         for provider, surfaces in by_provider.items():
-            claim = await self.store.claim(
-                provider, "probe", slot, max(1, int(self.probe_interval * 1000)), surfaces
-            )
-            if claim is not None:
-                claimed[provider] = claim.states
-        wanted = {s: specs[s] for p in claimed for s in by_provider[p]}
+            claim = await self.store.claim(provider, job, slot, max(1, int(every * 1000)), surfaces)
+            if claim is None:
+                continue
+            states = claim.states
+            if fast:
+                self._track(states)  # another replica may have settled them meanwhile
+                states = {
+                    s: st
+                    for s, st in states.items()
+                    if recheck_due(st.signals.get(Signal.PROBE.value), now, every)
+                }
+            if states:
+                claimed[provider] = states
+        wanted = {s: specs[s] for states in claimed.values() for s in states}
         if not wanted:
             return []
         observations = await run_probes(
             self.client, wanted, self.catalog.canaries, api_key=self.api_key, now=now
         )
-        blind = bool(observations) and all(o.error == BLIND for o in observations)
+        self._see(bool(observations) and all(o.error == BLIND for o in observations))
+        recorded: list[Transition] = []
+        for provider, states in claimed.items():
+            obs = [o for o in observations if o.surface in states]
+            transitions, current = await self._commit(provider, states, obs, now, None)
+            self._track({s: current[s] for s in states if s in current})
+            recorded.extend(transitions)
+        return recorded
+
+    def _track(self, states: Mapping[str, SurfaceState]) -> None:
+        """Keep the set of surfaces the fast path re-checks in step with their probe signal."""
+        for surface, st in states.items():
+            if settling(st.signals.get(Signal.PROBE.value)):
+                self._settling.add(surface)
+            else:
+                self._settling.discard(surface)
+
+    def _see(self, blind: bool) -> None:
+        """Record whether the last probe run was blind; log when blindness starts and ends."""
         if blind and not self.blind:
             log.warning("monitoring is blind: every probe and canary failed (our network?)")
         elif self.blind and not blind:
             log.warning("monitoring can see again: probes answer")
         self.blind = blind
         metrics.BLIND.set(1 if blind else 0)
-        recorded: list[Transition] = []
-        for provider, states in claimed.items():
-            obs = [o for o in observations if o.surface in states]
-            transitions, _ = await self._commit(provider, states, obs, now, None)
-            recorded.extend(transitions)
-        return recorded
 
     # -- any signal ----------------------------------------------------------------------------
 

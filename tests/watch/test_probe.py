@@ -1,19 +1,21 @@
-"""Probe classification and the canary guard: results in, statuses and reasons out."""
+"""Probe classification, the canary guard and when the fast path re-checks: results in,
+statuses and reasons out."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.core.catalog import ProbeSpec
-from bot.core.model import Signal, Status
+from bot.core.model import Signal, SignalState, Status
 from bot.watch.probe import (
     ProbeResult,
     blind_observations,
     classify,
     is_blind,
     probe_observation,
+    recheck_due,
 )
 
 NOW = datetime(2026, 9, 22, 1, 1, tzinfo=UTC)
@@ -129,3 +131,25 @@ def test_blind_observations_are_unknown_never_an_outage():
         ("api", Status.UNKNOWN, "monitoring blind"),
         ("claude.ai", Status.UNKNOWN, "monitoring blind"),
     ]
+
+
+def sig(raw: Status, effective: Status, ago: float = 5.0) -> SignalState:
+    return SignalState(raw, 1, effective, NOW - timedelta(seconds=ago))
+
+
+@pytest.mark.parametrize(
+    ("state", "due"),
+    [
+        pytest.param(None, False, id="never-probed"),
+        pytest.param(sig(Status.OPERATIONAL, Status.OPERATIONAL), False, id="healthy"),
+        pytest.param(sig(Status.MAJOR_OUTAGE, Status.OPERATIONAL), True, id="failing"),
+        pytest.param(sig(Status.MAJOR_OUTAGE, Status.UNKNOWN), True, id="failing-at-start-up"),
+        pytest.param(sig(Status.DEGRADED, Status.OPERATIONAL), True, id="slowing"),
+        pytest.param(sig(Status.OPERATIONAL, Status.MAJOR_OUTAGE), True, id="recovering"),
+        pytest.param(sig(Status.PARTIAL_OUTAGE, Status.MAJOR_OUTAGE), False, id="still-out"),
+        pytest.param(sig(Status.UNKNOWN, Status.OPERATIONAL), False, id="blind"),
+        pytest.param(sig(Status.MAJOR_OUTAGE, Status.OPERATIONAL, 1.0), False, id="just-seen"),
+    ],
+)
+def test_recheck_due(state: SignalState | None, due: bool):
+    assert recheck_due(state, NOW, 5.0) is due
