@@ -44,7 +44,7 @@ from redis.exceptions import BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.alerting.alert import alert_id, build_alerts, for_channel
+from bot.alerting.alert import alert_id, as_start, build_alerts, for_channel
 from bot.alerting.subscription import Subscription, wants
 from bot.chat.ports import ChatSender
 from bot.core.catalog import Catalog
@@ -101,7 +101,13 @@ class Plan:
 
 
 def plan_delivery(
-    kind: AlertKind, *, has_parent: bool, parent_current: bool, delivered: bool
+    kind: AlertKind,
+    *,
+    has_parent: bool,
+    parent_current: bool,
+    delivered: bool,
+    superseded: bool = False,
+    quiet: bool = False,
 ) -> Plan:
     """The calls that deliver one alert to one channel.
 
@@ -109,18 +115,25 @@ def plan_delivery(
     1. already delivered (a redelivery after a crash) -> nothing;
     2. no parent message for the outage in the channel -> POST a new parent (an update or
        recovery for a channel without a parent becomes the parent: nothing is lost);
-    3. a parent -> EDIT it to the newest queued state, unless it already shows that state
+    3. a thread-only alert (not broadcast) superseded by a newer queued alert of the same
+       outage in this channel -> nothing: the newer one edits the parent and replies (a flap
+       storm's intermediate flips coalesce instead of queueing a backlog);
+    4. a parent -> EDIT it to the newest queued state, unless it already shows that state
        (coalescing: several queued updates edit once), then REPLY this alert under it,
-       broadcast for endings and re-openings.
+       broadcast for endings and re-openings — unless `quiet` (an ending already broadcast
+       once: a flap that settled).
     Only the last step is not idempotent (POST or REPLY): a retry repeats edits, never a post.
     """
     if delivered:
         return Plan((), False, "already delivered")
     if not has_parent:
         return Plan((Step.POST,), False, "new parent")
+    broadcast = kind in BROADCAST_KINDS and not quiet
+    if superseded and not broadcast:
+        return Plan((), False, "coalesced into a newer alert of the outage")
     steps = (Step.REPLY,) if parent_current else (Step.EDIT, Step.REPLY)
     reason = "reply, parent current" if parent_current else "edit parent, reply"
-    return Plan(steps, kind in BROADCAST_KINDS, reason)
+    return Plan(steps, broadcast, reason)
 
 
 # -- configuration and metrics --------------------------------------------------------------------
@@ -483,7 +496,8 @@ class Delivery:
                 now=now,
                 catalog=self._catalog,
             ):
-                items.append((mine, aid, sub.channel))
+                # A channel's first message about an outage reads as a start (Truth rules).
+                items.append((mine if has_parent else as_start(mine), aid, sub.channel))
         written = await self._store.enqueue(_interleave(items), now=now)
         log.info(
             "fan-out: %s %s (%s) -> %d channels (%d new entries)",
@@ -759,6 +773,8 @@ class Delivery:
             has_parent=parent is not None,
             parent_current=parent is not None and lane.shows.get(key) == newest.alert_id,
             delivered=begin.delivered,
+            superseded=newest is not entry,
+            quiet=entry.alert.quiet,
         )
         renewer = asyncio.create_task(self._renew(channel))  # a slow call keeps the lease
         try:
