@@ -551,9 +551,11 @@ async def scene(
     *,
     at: datetime = datetime(2026, 9, 22, 1, 0, 45, tzinfo=UTC),
     config: DeliveryConfig = FAST,
-    probes: dict | None = None,
+    probes: Sequence[str] = (),
 ) -> AsyncIterator[Scene]:
-    """The truth rig, the page all operational (read once at `at`, so backups are known)."""
+    """The truth rig, the page all operational (read once at `at`, so backups are known);
+    `probes`: surfaces probed at the page's /probe/<surface> (set their answers with
+    `page.set_probe`)."""
     import httpx
     from discord.http import Route
     from slack_sdk.web.async_client import AsyncWebClient
@@ -578,9 +580,11 @@ async def scene(
             page.set_summary(fixture(OPERATIONAL_PAGE))
             clock = ManualClock(at)
             settings = Settings(_env_file=None)  # type: ignore[call-arg]
-            bot = build_bot(
-                settings, catalog_for(page.url, probes=probes), redis, client, clock=clock
-            )
+            specs = {sid: [{"url": f"{page.url}/probe/{sid}"}] for sid in probes}
+            for sid in probes:
+                page.set_probe(sid)
+            catalog = catalog_for(page.url, probes=specs)
+            bot = build_bot(settings, catalog, redis, client, clock=clock)
             web = AsyncWebClient(token=TOKEN, base_url=slack.base_url, timeout=2, retry_handlers=[])
             svc = services(bot)
             delivery = Delivery(

@@ -6,9 +6,11 @@ test asserts what each differently-subscribed channel holds at each step."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 
 from bot.core.model import ChannelRef, Platform
+from bot.delivery.engine import DeliveryConfig, deliveries_report
 from tests.helpers import (
     API_COMPONENT,
     INVESTIGATING_PAGE,
@@ -139,3 +141,151 @@ async def test_an_incident_first_seen_hours_old_says_ongoing_since(redis):
     assert "just started" not in str(slack.params)
     fields = {f["name"]: f["value"] for f in discord["embeds"][0]["fields"]}
     assert fields["Duration"] == "ongoing since 00:57 UTC"
+
+
+# -- 1: a vanished component id -------------------------------------------------------------------
+
+
+async def test_a_vanished_component_id_is_rematched_or_ends_the_outage_and_is_logged_once(
+    redis, caplog
+):
+    caplog.set_level(logging.WARNING)
+    renamed = "newapiid0001"
+    async with asyncio.timeout(60), scene(redis) as sc:
+        await sc.command(S_API, "subscribe api")
+        await sc.command(D_ALL, "subscribe api")
+        # Re-matched by the component's last known name (derived: the id changed, fact 12).
+        await sc.step(inv())
+        for _ in range(3):
+            await sc.step(derived_component(inv(), API_COMPONENT, id=renamed))
+        assert len(sc.seen(S_API).thread) == 0
+        await sc.step(derived_component(rec(), API_COMPONENT, id=renamed))
+        by_name = sc.seen(S_API), sc.seen(D_ALL)
+        # The id gone for good (derived): the surface follows its incident; once that is gone
+        # the outage ends (an hour later: a new outage, not a relapse).
+        sc.clock.advance(3600)
+        await sc.step(inv())
+        for _ in range(3):
+            await sc.step(derived_component(inv(), API_COMPONENT, id=None))
+        await sc.step(derived_component(rec(), API_COMPONENT, id=None))
+        ended = sc.seen(S_API)
+        # incidents.json answers 404 (as on incident.io pages): not asked on every poll.
+        sc.clock.advance(3600)
+        await sc.step(inv())
+        asked = sc.page.hits["/api/v2/incidents.json"]
+        still = derived_component(rec(), API_COMPONENT, status="partial_outage")  # derived
+        for _ in range(20):
+            await sc.step(still)
+        extra = sc.page.hits["/api/v2/incidents.json"] - asked
+
+    slack, discord = by_name
+    assert slack.parents == ("✅ Resolved: Claude API after 4 min",) == discord.parents
+    assert len(slack.visible) == 2 and len(slack.thread) == 1
+    assert all(p.startswith("✅ Resolved: Claude API after ") for p in ended.parents)
+    assert len(ended.parents) == 1 and len(ended.visible) == 4  # the same incident id: one parent
+    assert extra <= 1
+    logs = [r.getMessage() for r in caplog.records]
+    assert len([m for m in logs if "re-matched by name" in m]) == 1
+    assert len([m for m in logs if "following its incident" in m]) == 1
+    assert len([m for m in logs if "is over: the outage ends" in m]) == 1
+    assert len([m for m in logs if "incidents.json answers 404" in m]) == 1
+
+
+# -- 3: a flap storm -----------------------------------------------------------------------------
+
+SHIPPED_PACING = DeliveryConfig(block=0.05, min_idle=1.0, gate_poll_max=0.1)
+
+
+async def test_a_flap_storm_is_one_visible_start_and_one_visible_recovery_per_channel(redis):
+    async with asyncio.timeout(90), scene(redis, config=SHIPPED_PACING) as sc:
+        await subscribe_all(sc)
+        for i in range(50):  # the recorded pages alternating every poll, nothing delivered yet
+            await sc.step(inv() if i % 2 == 0 else rec(), drain=False)
+        for _ in range(24):  # quiet for 6 min: the reopened outage settles
+            await sc.step(rec(), drain=False)
+        await sc.delivery.drain(30)
+        backlog = (await deliveries_report(redis)).queued
+        seen = {c: sc.seen(c) for c in (S_ALL, S_API, D_ALL)}
+
+    assert backlog == 0
+    for channel, s in seen.items():
+        start, recovery = s.visible
+        assert start.startswith("🟠 ") and "partial outage" in start, channel
+        assert "Resolved" in recovery, channel
+        assert len(s.parents) == 1 and s.parents[0].startswith("✅ Resolved: "), channel
+        assert s.calls <= 16, (channel, s.calls)  # 50 flips coalesced (uncoalesced: 100+)
+    assert len(seen[S_ALL].thread) <= 4
+
+
+# -- 6 and 8: a suspicion withdrawn; surfaces without an official page ----------------------------
+
+
+async def probe_rounds(sc, n: int) -> None:
+    for _ in range(n):
+        sc.clock.advance(sc.watcher.probe_interval)
+        await sc.watcher.run_probe_round()
+        await sc.delivery.drain(20)
+
+
+async def test_a_withdrawn_suspicion_reads_as_a_withdrawal_and_no_page_is_not_promised(redis):
+    async with asyncio.timeout(60), scene(redis, probes=("api", "local-ollama")) as sc:
+        await sc.command(S_API, "subscribe api")
+        await sc.command(D_ALL, "subscribe api")
+        await sc.command(S_ALL, "subscribe local-ollama")
+        await probe_rounds(sc, 1)
+        sc.page.set_probe("api", status=503)
+        sc.page.set_probe("local-ollama", status=503)
+        await probe_rounds(sc, 3)
+        suspected = sc.seen(S_API), sc.seen(D_ALL), sc.seen(S_ALL)
+        discord_suspected = sc.discord.posted(D_ALL.channel)[0]
+        sc.page.set_probe("api")
+        sc.page.set_probe("local-ollama")
+        await probe_rounds(sc, 2)
+        withdrawn = sc.seen(S_API), sc.seen(D_ALL), sc.seen(S_ALL)
+        discord_parent = sc.discord.posted(D_ALL.channel)[0]
+
+    slack, discord, local = suspected
+    assert slack.visible == (
+        "🔴 Suspected outage: Claude API (our probes fail; not on the official status page yet)",
+    )
+    assert discord.visible == slack.visible
+    assert discord_suspected["embeds"][0]["footer"]["text"] == (
+        "suspected — our probes fail; not on the official status page yet"
+    )
+    [local_start] = local.visible
+    assert "not on the official status page yet" not in local_start
+    assert local_start.endswith("(our probes fail; it has no official status page)")
+    slack, discord, local = withdrawn
+    clear = "✅ All clear: Claude API working again (never on the official status page)"
+    assert slack.parents == (clear,) == discord.parents
+    assert slack.visible[-1].startswith("✅ *Suspected outage withdrawn* · Claude API")
+    assert discord.visible[-1] == clear
+    assert "footer" not in discord_parent["embeds"][0]
+    assert all("Suspected:" not in t for t in (*slack.parents, *slack.thread))
+    assert local.parents[0].startswith("✅ All clear: Local model")
+    assert "official status page" not in local.parents[0]
+
+
+# -- 16: 429 with Retry-After ----------------------------------------------------------------------
+
+
+async def test_a_page_answering_429_is_polled_again_only_after_its_retry_after(redis, caplog):
+    caplog.set_level(logging.WARNING)
+    async with asyncio.timeout(60), scene(redis) as sc:
+        await sc.command(S_API, "subscribe api")
+        sc.page.set_fault(429, headers={"Retry-After": "120"})
+        before = sc.page.hits["/api/v2/summary.json"]
+        for _ in range(7):  # 105 s of 15 s polls
+            await sc.step()
+        during = sc.page.hits["/api/v2/summary.json"] - before
+        sc.page.clear_fault()
+        sc.page.set_summary(inv())
+        sc.clock.advance(15)
+        await sc.step()  # 120 s after the 429
+        after = sc.page.hits["/api/v2/summary.json"] - before
+        seen = sc.seen(S_API)
+
+    assert during == 1 and after == 2
+    assert seen.visible == ("🟠 Claude API: partial outage",)  # nothing posted for the 429
+    held = [r.getMessage() for r in caplog.records if "Retry-After" in r.getMessage()]
+    assert len(held) == 2  # when the hold starts, and when polling resumes

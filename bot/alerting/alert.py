@@ -327,6 +327,7 @@ def _build_one(
         starts=starts,
         source=source,
         quiet=bool(ordered) and all(t.reason is R.SETTLED for t in ordered),
+        flip=bool(ordered) and all(t.reason in (R.RECOVERING, R.RELAPSED) for t in ordered),
         no_page=tuple(
             s for s in surfaces if s in catalog.surfaces and not catalog.surfaces[s].official
         ),

@@ -317,6 +317,7 @@ class Alert:
     starts: AlertKind | None = None  # START / SUSPECTED / MAINTENANCE_START: all `changed` start
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
     quiet: bool = False  # an ending already broadcast once (a flap settled): thread only
+    flip: bool = False  # only relapses / recoveries of an open outage: coalesced when superseded
     no_page: tuple[str, ...] = ()  # surfaces of `surfaces` that have no official status page
     monitoring: bool = False  # the incident is in `monitoring` (a fix is out)
     resolution: bool = False  # `update_text` is the incident's resolution

@@ -115,9 +115,9 @@ def plan_delivery(
     1. already delivered (a redelivery after a crash) -> nothing;
     2. no parent message for the outage in the channel -> POST a new parent (an update or
        recovery for a channel without a parent becomes the parent: nothing is lost);
-    3. a thread-only alert (not broadcast) superseded by a newer queued alert of the same
-       outage in this channel -> nothing: the newer one edits the parent and replies (a flap
-       storm's intermediate flips coalesce instead of queueing a backlog);
+    3. a flip (a relapse or recovery inside an open outage, never broadcast) `superseded` by
+       a newer queued alert of the same outage in this channel -> nothing: the newer one edits
+       the parent and replies (a flap storm's flips coalesce instead of queueing a backlog);
     4. a parent -> EDIT it to the newest queued state, unless it already shows that state
        (coalescing: several queued updates edit once), then REPLY this alert under it,
        broadcast for endings and re-openings — unless `quiet` (an ending already broadcast
@@ -745,7 +745,13 @@ class Delivery:
                 reason = f"no sender for {channel.platform}"
                 await self._give_up(lane, entry, seq, reason, Outcome.GIVE_UP)
                 return _DONE
-            wait = self._pacer.acquire(channel, asyncio.get_running_loop().time())
+            # A flip that a newer queued alert supersedes makes no call (plan rule 3): no wait.
+            coalesced = entry.alert.flip and self._newest(lane, entry) is not entry
+            wait = (
+                0.0
+                if coalesced
+                else self._pacer.acquire(channel, asyncio.get_running_loop().time())
+            )
             if wait > 0:  # rate limited (our buckets or a 429): wait without the lease
                 await self._release(channel)
                 return _Next(sleep=wait)
@@ -773,7 +779,7 @@ class Delivery:
             has_parent=parent is not None,
             parent_current=parent is not None and lane.shows.get(key) == newest.alert_id,
             delivered=begin.delivered,
-            superseded=newest is not entry,
+            superseded=entry.alert.flip and newest is not entry,
             quiet=entry.alert.quiet,
         )
         renewer = asyncio.create_task(self._renew(channel))  # a slow call keeps the lease
