@@ -8,12 +8,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from itertools import pairwise
+
+import redis.asyncio as aioredis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.core.model import ChannelRef, Platform
 from bot.delivery.engine import DeliveryConfig, deliveries_report
 from tests.helpers import (
     API_COMPONENT,
     INVESTIGATING_PAGE,
+    OPERATIONAL_PAGE,
     RECOVERED_PAGE,
     RESOLUTION,
     derived_component,
@@ -289,3 +295,62 @@ async def test_a_page_answering_429_is_polled_again_only_after_its_retry_after(r
     assert seen.visible == ("🟠 Claude API: partial outage",)  # nothing posted for the 429
     held = [r.getMessage() for r in caplog.records if "Retry-After" in r.getMessage()]
     assert len(held) == 2  # when the hold starts, and when polling resumes
+
+
+# -- the property: random sequences of real captures and faults ------------------------------------
+
+STEPS = {
+    "operational": lambda sc: sc.page.set_summary(fixture_json(OPERATIONAL_PAGE)),
+    "investigating": lambda sc: sc.page.set_summary(inv()),
+    "recovered": lambda sc: sc.page.set_summary(rec()),
+    "monitoring": lambda sc: sc.page.set_summary(derived_monitoring()),  # derived
+    "vanished": lambda sc: sc.page.set_summary(  # derived: the API's id gone
+        derived_component(inv(), API_COMPONENT, id=None)
+    ),
+    "http500": lambda sc: sc.page.set_fault(500),
+    "timeout": lambda sc: sc.page.set_fault(delay=2.0),
+    "malformed": lambda sc: sc.page.set_fault(200, body=b'{"components": [{"id": '),
+}
+FAULTS = frozenset({"http500", "timeout", "malformed"})
+
+
+def visible_kinds(seen) -> list[str]:
+    return ["end" if ("Resolved" in v or "All clear" in v) else "start" for v in seen.visible]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(sorted(STEPS)), min_size=1, max_size=7))
+def test_any_sequence_alternates_starts_and_ends_ends_once_readable_and_faults_post_nothing(
+    redis_server, steps
+):
+    async def play() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        await client.flushall()
+        try:
+            async with asyncio.timeout(50), scene(client) as sc:
+                sc.watcher.read_deadline = 0.3  # the timeout fault costs 0.3 s, not 30
+                for c in (S_ALL, S_API, D_ALL):
+                    await sc.command(c, "subscribe all" if c != S_API else "subscribe api")
+                for name in steps:
+                    sc.page.clear_fault()
+                    before = {c: sc.seen(c).calls for c in (S_ALL, S_API, D_ALL)}
+                    STEPS[name](sc)
+                    await sc.step()
+                    if name in FAULTS:  # nothing is posted while only faults occur
+                        assert {c: sc.seen(c).calls for c in before} == before, name
+                sc.page.clear_fault()
+                sc.page.set_summary(rec())
+                await sc.step()  # all operational and readable ...
+                sc.clock.advance(600)  # ... and, for a reopened outage, settled
+                await sc.step()
+                for c in (S_ALL, S_API, D_ALL):
+                    kinds = visible_kinds(sc.seen(c))
+                    assert all(a != b for a, b in pairwise(kinds)), (c, kinds, steps)
+                    assert not kinds or kinds[-1] == "end", (c, kinds, steps)
+                states = await sc.watcher.store.read_all(sc.watcher.catalog.surfaces_by_provider())
+                for sid, state in states.items():
+                    assert state.outage_id is None, (sid, state, steps)
+        finally:
+            await client.aclose()
+
+    asyncio.run(play())
