@@ -32,10 +32,12 @@ class ConfigError(AistatusError):
 
 
 class ProbeError(AistatusError):
-    """A status page or synthetic check could not be read. `reason` is short and loggable."""
+    """A status page or synthetic check could not be read. `reason` is short and loggable;
+    `retry_after`: seconds the server asked us to wait (HTTP 429 / 503 with Retry-After)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
         self.reason = reason
+        self.retry_after = retry_after
         super().__init__(reason)
 
 

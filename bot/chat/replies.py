@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.alerting.alert import NOT_OFFICIAL_YET
+from bot.alerting.alert import NO_OFFICIAL_PAGE, NOT_OFFICIAL_YET
 from bot.alerting.subscription import Subscription, severity_phrase
 from bot.chat.commands import HELP_LINES, USAGE, Verb
 from bot.core.catalog import Catalog
@@ -158,12 +158,14 @@ def board(
     return Reply(text=text, sections=sections)
 
 
-def _source_line(state: SurfaceState) -> str | None:
+def _source_line(state: SurfaceState, catalog: Catalog) -> str | None:
     if state.source is None:
         return None if state.status is not Status.UNKNOWN else "No signal has reported on it yet."
     line = f"Source: {_SOURCE.get(state.source, str(state.source))}"
+    spec = catalog.surfaces.get(state.surface)
     if state.suspected:
-        line += f" (suspected: {NOT_OFFICIAL_YET})"
+        has_page = spec is None or spec.official is not None
+        line += f" (suspected: {NOT_OFFICIAL_YET if has_page else NO_OFFICIAL_PAGE})"
     return line
 
 
@@ -189,7 +191,7 @@ def surface_detail(
     health = page_health({surface: state}, catalog, spec.provider) if spec else None
     if health is not None and health.answering and state.source is Signal.OFFICIAL:
         lines.append(page_line(health, now))  # "Source: the Anthropic status page, last ..."
-    elif (source := _source_line(state)) is not None:
+    elif (source := _source_line(state, catalog)) is not None:
         lines.append(source)
     if health is not None and not health.answering and health.failures:
         lines.append(page_line(health, now, last_known=state_label(state)))

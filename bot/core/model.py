@@ -98,6 +98,14 @@ class Reason(StrEnum):
     WITHDRAWN = "withdrawn"  # a suspected outage ended without official confirmation
     MAINTENANCE_STARTED = "maintenance_started"
     MAINTENANCE_ENDED = "maintenance_ended"
+    RECOVERING = "recovering"  # back to operational while the outage's incident is still open,
+    # or after a relapse (flapping): the outage stays open until it settles
+    RELAPSED = "relapsed"  # out again while recovering, or soon after it ended: the same outage
+    SETTLED = "settled"  # a reopened outage ended for good: its ending was already broadcast
+
+
+# Incident statuses that mean it is over (Statuspage's, and `completed` for maintenances).
+RESOLVED_STATUSES = frozenset({"resolved", "postmortem", "completed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,11 @@ class Incident:
     started_at: datetime | None = None
     is_maintenance: bool = False
 
+    @property
+    def resolved(self) -> bool:
+        """The page says it is over: its newest update (the resolution text) or its status."""
+        return self.status in RESOLVED_STATUSES or self.update_status in RESOLVED_STATUSES
+
 
 @dataclass(frozen=True, slots=True)
 class Observation:
@@ -129,6 +142,8 @@ class Observation:
     incident: Incident | None = None
     latency_ms: float | None = None
     error: str | None = None  # why it is unknown or failing; short, never contains a secret
+    component_name: str | None = None  # official: the page's name of the component read
+    note: str | None = None  # official: how a vanished component id was dealt with (logged once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +174,8 @@ class SignalState:
     # When the current run of `unknown` observations began (the first poll the page did not
     # answer); None while the signal answers. The board's "not answering since 10:02" is this.
     failing_since: datetime | None = None
+    # The page's name of the component last read: a vanished component id is re-matched by it.
+    component_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +200,18 @@ class SurfaceState:
     # The first decision that was not `unknown`: uptime counts from here, never from before the
     # bot could see the surface (set once by `decide`).
     first_seen: datetime | None = None
+    # Recovering: `status` operational while `outage_id` is still set (its incident is still
+    # open, or the outage relapsed): the outage ends only when the incident is gone / it settled.
+    reopened: bool = False  # this outage ended once and relapsed: its end was already broadcast
+    # The outage that ended last (its id, start and end): a relapse soon after continues it.
+    last_outage_id: str | None = None
+    last_started_at: datetime | None = None
+    last_ended_at: datetime | None = None
+
+    @property
+    def recovering(self) -> bool:
+        """Operational again, but the outage is not over yet (incident open, or settling)."""
+        return self.outage_id is not None and self.status is Status.OPERATIONAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +286,7 @@ class AlertKind(StrEnum):
     RECOVERY = "recovery"
     MAINTENANCE_START = "maintenance_start"
     MAINTENANCE_END = "maintenance_end"
+    RECOVERING = "recovering"  # operational again, the outage not over (incident monitoring)
     SUSPECTED = "suspected"
     SUSPECTED_WITHDRAWN = "suspected_withdrawn"
     CONFIRMED = "confirmed"
@@ -305,6 +335,11 @@ class Alert:
     unchecked: tuple[Backup, ...] = ()
     # A confirmation: how long before the official page aistatus saw the outage (seconds).
     official_lead_s: float | None = None
+    quiet: bool = False  # an ending already broadcast once (a flap settled): thread only
+    flip: bool = False  # only relapses / recoveries of an open outage: coalesced when superseded
+    no_page: tuple[str, ...] = ()  # surfaces of `surfaces` that have no official status page
+    monitoring: bool = False  # the incident is in `monitoring` (a fix is out)
+    resolution: bool = False  # `update_text` is the incident's resolution
 
 
 # -- codec ---------------------------------------------------------------------------------------
