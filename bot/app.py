@@ -32,13 +32,13 @@ from bot.core.crowd import CrowdThresholds
 from bot.core.model import CommandContext, Platform, Reply
 from bot.core.transitions import Policy
 from bot.delivery.engine import Delivery, DeliveryConfig
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ConfigProblem
 from bot.ops.api import BoardSource, api_routes
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, readiness, start_health_server
 from bot.ops.hook import HOOK_PREFIX, HookServer, build_hook_app, start_hook_server
 from bot.ops.redisproc import RedisProcess
-from bot.settings import Settings
+from bot.settings import Settings, rules
 from bot.store.connect import connect
 from bot.store.surfaces import SurfaceStore
 from bot.watch.hint import Hints
@@ -60,6 +60,19 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
         headers={"User-Agent": f"aistatus/{__version__} (+self-hosted status bot)"},
         follow_redirects=False,  # fetch_summary follows a bounded number itself
     )
+
+
+def checked(settings: Settings, catalog: Catalog) -> list[ConfigProblem]:
+    """The cross-field rules `run` and `check-config` share (`bot.settings.rules`): warnings
+    are logged and returned. Raises: ConfigError with every refusal at once."""
+    problems = rules(settings, catalog)
+    refusals = [p for p in problems if not p.warning]
+    if refusals:
+        raise ConfigError.of(refusals)
+    warnings = [p for p in problems if p.warning]
+    for p in warnings:
+        log.warning("%s", p)
+    return warnings
 
 
 def policy(settings: Settings) -> Policy:
@@ -235,11 +248,7 @@ async def start_slack(
         chat.stops.append(server.stop)
         log.info("Slack: HTTP mode on %s", server.url)
     else:
-        if settings.slack_app_token is None:
-            raise ConfigError(
-                "SLACK_APP_TOKEN is needed for Socket Mode (or set AISTATUS_SLACK_MODE=http)",
-                key="SLACK_APP_TOKEN",
-            )
+        assert settings.slack_app_token is not None  # settings.rules checked it before start
         socket = await run_socket_mode(app, settings.slack_app_token.get_secret_value())
         chat.stops.append(socket.stop)
         log.info("Slack: Socket Mode connected")
@@ -292,6 +301,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
     chat platform configured, every transition and its alerts are printed to `out` instead.
     Raises: ConfigError for settings a platform refuses."""
     catalog = load_catalog(settings.catalog_path)
+    checked(settings, catalog)
     chat_configured = settings.slack_enabled or settings.discord_enabled
     async with redis_for(settings) as redis, http_client(settings) as client:
         # watch -> commit: the watcher reads, decides and commits each change once (Lua CAS);
