@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import aiohttp
 import discord
@@ -47,6 +48,8 @@ from bot.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 LOGIN_ATTEMPTS = 4  # a chat platform unreachable at start-up: retried, then one clear line
 
 
@@ -73,6 +76,19 @@ def checked(settings: Settings, catalog: Catalog) -> list[ConfigProblem]:
     for p in warnings:
         log.warning("%s", p)
     return warnings
+
+
+async def listening(start: Awaitable[T], key: str, host: str, port: int) -> T:
+    """Await a listener's start; a port in use or a host we cannot bind is one line naming the
+    setting to change. Raises: ConfigError."""
+    try:
+        return await start
+    except OSError as e:
+        why = "is in use (another aistatus?)" if e.errno == errno.EADDRINUSE else e.strerror
+        raise ConfigError.of([ConfigProblem(
+            key, "the settings", f"cannot listen on {host}:{port}: {why}",
+            f"stop what holds it, or set {key} to a free port (0 picks one)",
+        )]) from None  # fmt: skip
 
 
 def policy(settings: Settings) -> Policy:
@@ -197,7 +213,10 @@ async def start_hook(settings: Settings, bot: Bot) -> tuple[Hints, HookServer] |
         return None
     hints = Hints(functools.partial(bot.watcher.poll_page, hinted=True))
     app = build_hook_app(settings.hook_secret.get_secret_value(), bot.catalog, hints.hint)
-    server = await start_hook_server(app, settings.hook_host, settings.hook_port)
+    server = await listening(
+        start_hook_server(app, settings.hook_host, settings.hook_port),
+        "AISTATUS_HOOK_PORT", settings.hook_host, settings.hook_port,
+    )  # fmt: skip
     log.info(  # never the secret: it is the URL's only protection
         "status-page hook listening on http://%s:%d%s<secret>",
         settings.hook_host, server.port, HOOK_PREFIX,
@@ -244,7 +263,10 @@ async def start_slack(
         app = build_slack_app(settings, handler=handler, home=home, client=client)
         chat.senders[Platform.SLACK] = SlackSender(client)
     if settings.slack_mode == "http":
-        server = await run_http_mode(app, settings.http_host, settings.slack_port)
+        server = await listening(
+            run_http_mode(app, settings.http_host, settings.slack_port),
+            "AISTATUS_SLACK_PORT", settings.http_host, settings.slack_port,
+        )  # fmt: skip
         chat.stops.append(server.stop)
         log.info("Slack: HTTP mode on %s", server.url)
     else:
@@ -315,7 +337,10 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
 
         operator = build_health_app(readiness(redis, lambda: bot.watcher.blind))
         operator.add_routes(board_routes(bot, lambda: bot.watcher.blind))
-        health = await start_health_server(operator, settings.http_host, settings.http_port)
+        health = await listening(
+            start_health_server(operator, settings.http_host, settings.http_port),
+            "AISTATUS_HTTP_PORT", settings.http_host, settings.http_port,
+        )  # fmt: skip
         chat = Chat()
         delivery_stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
@@ -338,8 +363,8 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
                     clock=utcnow,
                 )
                 tasks.append(asyncio.create_task(delivery.run(delivery_stop), name="delivery"))
+            hook = await start_hook(settings, bot)  # before polling: a busy port fails first
             scheduler.start()
-            hook = await start_hook(settings, bot)
             log.info(
                 "watching %d surfaces on %d status pages every %ss; probes %s; chat: %s",
                 len(catalog.surfaces),
