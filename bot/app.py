@@ -34,6 +34,7 @@ from bot.core.model import CommandContext, Platform, Reply
 from bot.core.transitions import Policy
 from bot.delivery.engine import Delivery, DeliveryConfig
 from bot.errors import ConfigError, ConfigProblem
+from bot.ops import metrics
 from bot.ops.api import BoardSource, api_routes
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, readiness, start_health_server
@@ -41,6 +42,7 @@ from bot.ops.hook import HOOK_PREFIX, HookServer, build_hook_app, start_hook_ser
 from bot.ops.redisproc import RedisProcess
 from bot.settings import Settings, rules
 from bot.store.connect import connect
+from bot.store.outbox import outbox_counts
 from bot.store.surfaces import SurfaceStore
 from bot.watch.hint import Hints
 from bot.watch.scheduler import build_scheduler
@@ -226,15 +228,31 @@ async def start_hook(settings: Settings, bot: Bot) -> tuple[Hints, HookServer] |
 
 @dataclass
 class Chat:
-    """The running chat apps: their senders (for delivery) and how to stop them."""
+    """The running chat apps: their senders (for delivery), whether each live connection is up
+    (Socket Mode, the Discord gateway; for /metrics) and how to stop them."""
 
     senders: dict[Platform, ChatSender] = field(default_factory=dict)
+    connected: dict[Platform, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def stop(self) -> None:
         for stop in reversed(self.stops):
             with contextlib.suppress(Exception):
                 await stop()
+
+
+def scrape_gauges(redis: Redis, chat: Chat) -> Callable[[], Awaitable[None]]:
+    """What /metrics reads at each scrape: the outbox backlog and dead letters (two XLENs) and
+    the chat connections' state."""
+
+    async def refresh() -> None:
+        for platform, up in chat.connected.items():
+            metrics.CHAT_CONNECTED.labels(platform.value).set(1 if await up() else 0)
+        queued, dead = await outbox_counts(redis)
+        metrics.OUTBOX_ENTRIES.set(queued)
+        metrics.DEAD_LETTERS.set(dead)
+
+    return refresh
 
 
 async def start_slack(
@@ -273,6 +291,7 @@ async def start_slack(
         assert settings.slack_app_token is not None  # settings.rules checked it before start
         socket = await run_socket_mode(app, settings.slack_app_token.get_secret_value())
         chat.stops.append(socket.stop)
+        chat.connected[Platform.SLACK] = socket.connected
         log.info("Slack: Socket Mode connected")
 
 
@@ -309,6 +328,11 @@ async def start_discord(
     await configure_gateway(client.http)
     gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
 
+    async def gateway_up() -> bool:
+        return client.is_ready() and not client.is_closed()
+
+    chat.connected[Platform.DISCORD] = gateway_up
+
     async def stop() -> None:
         await client.close()
         gateway.cancel()
@@ -335,13 +359,15 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
         async def handler(text: str, ctx: CommandContext) -> Reply:
             return await actions.handle(text, ctx, svc)
 
-        operator = build_health_app(readiness(redis, lambda: bot.watcher.blind))
+        chat = Chat()
+        operator = build_health_app(
+            readiness(redis, lambda: bot.watcher.blind), refresh=scrape_gauges(redis, chat)
+        )
         operator.add_routes(board_routes(bot, lambda: bot.watcher.blind))
         health = await listening(
             start_health_server(operator, settings.http_host, settings.http_port),
             "AISTATUS_HTTP_PORT", settings.http_host, settings.http_port,
         )  # fmt: skip
-        chat = Chat()
         delivery_stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         hook: tuple[Hints, HookServer] | None = None

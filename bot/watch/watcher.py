@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from bot.chat.ports import Sink
 from bot.core.catalog import Catalog, ProbeSpec
-from bot.core.model import Observation, Signal, Status, SurfaceState, Transition
+from bot.core.model import Observation, Reason, Signal, Status, SurfaceState, Transition
 from bot.core.transitions import Policy, decide, settling
 from bot.ops import metrics
 from bot.store.surfaces import PageCache, SurfaceStore, Write
@@ -108,6 +108,8 @@ class Watcher:
             provider, claim.states, read.observations, now, read.cache
         )
         metrics.POLLS.labels(provider, "error" if read.failed else read.outcome).inc()
+        if not read.failed:
+            metrics.LAST_POLL.labels(provider).set(now.timestamp())
         metrics.POLL_SECONDS.labels(provider).observe(time.perf_counter() - started)
         not_modified = read.outcome == "not_modified"
         return PollReport(provider, True, reading, not_modified, tuple(transitions), states)
@@ -275,8 +277,13 @@ class Watcher:
             current.update(await self.store.read(provider, missed))
             metrics.CAS_CONFLICTS.labels(provider).inc()
             pending = missed
+        confirmed: set[str] = set()  # incidents whose lag is observed: once each, not per surface
         for t in recorded:
             metrics.TRANSITIONS.labels(t.surface, t.kind.value).inc()
+            incident = t.incident.id if t.incident else t.outage_id
+            if t.reason is Reason.CONFIRMED and incident not in confirmed:
+                confirmed.add(incident)
+                metrics.OFFICIAL_LAG.observe(max(0.0, (t.at - t.started_at).total_seconds()))
             log.info(
                 "transition %s %s: %s -> %s (%s, outage %s)",
                 t.surface, t.kind.value, t.prev_status.value, t.status.value, t.reason.value,
