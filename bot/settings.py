@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     data_dir: Path = Field(default=Path(".aistatus"), alias="AISTATUS_DATA_DIR")
     redis_server_bin: str = Field(default="redis-server", alias="AISTATUS_REDIS_SERVER")
+    # `aistatus demo` with REDIS_URL set replays into this db of that server, never REDIS_URL's own.
+    demo_redis_db: int = Field(default=15, ge=0, le=65535, alias="AISTATUS_DEMO_REDIS_DB")
 
     # -- what to watch and how often --------------------------------------------------------------
     catalog_path: Path | None = Field(default=None, alias="AISTATUS_CATALOG")
