@@ -48,13 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "apscheduler.scheduler"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from bot.ops.logs import configure
+
+    configure(settings.log_level, settings.log_format)
 
 
 async def _run(settings: Settings) -> int:
