@@ -268,8 +268,8 @@ async def main(*, quick: bool) -> None:
         )
     )
     print(
-        "channels returned: candidates before `wants` (severity, mute) filters them. A row stops"
-        f" early after {LOOKUP_BUDGET:g} s\n(lookups < 100: p99 is the slowest lookup)."
+        "channels returned: candidates before `skip_reason` (severity, mute) filters them. A row"
+        f" stops early after {LOOKUP_BUDGET:g} s\n(lookups < 100: p99 is the slowest lookup)."
     )
 
 

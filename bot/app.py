@@ -23,6 +23,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot import __version__
+from bot.backoff import Backoff, Streak
 from bot.catalog_file import load_catalog
 from bot.chat import actions, replies
 from bot.chat.actions import Services
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOGIN_ATTEMPTS = 4  # a chat platform unreachable at start-up: retried, then one clear line
+LOGIN_BACKOFF = Backoff(0.5, 4.0)  # seconds between those tries: 0.5, 1, 2
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
@@ -307,6 +309,7 @@ async def start_discord(
     assert settings.discord_token is not None
     configure_api_base(settings.discord_api_url)
     client = DiscordBot(CommandRunner(handler, catalog), dev_guild_id=settings.discord_dev_guild_id)
+    streak = Streak()
     for attempt in range(LOGIN_ATTEMPTS):
         try:
             await client.login(settings.discord_token.get_secret_value())
@@ -322,8 +325,9 @@ async def start_discord(
                     f"cannot reach Discord at DISCORD_API_URL={settings.discord_api_url}: {why}",
                     key="DISCORD_API_URL",
                 ) from None
-            log.warning("Discord login failed (%s); retrying", why)
-            await asyncio.sleep(0.5 * 2.0**attempt)
+            if streak.failed(why):
+                log.warning("Discord login failed (%s); retrying", why)
+            await asyncio.sleep(LOGIN_BACKOFF.window(streak.failures))
     chat.senders[Platform.DISCORD] = DiscordSender(client.http)
     await configure_gateway(client.http)
     gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")

@@ -33,11 +33,11 @@ class Sink(Protocol):
 
 
 class ChatSender(Protocol):
-    """One chat platform's thin send layer. Every method raises DeliveryError on failure:
-    permanent=True for a channel that is gone / no access / token revoked (the subscription gets
-    disabled), retry_after for 429s, neither for transient errors (backoff and retry).
-    A parent message that was deleted raises DeliveryError(reason="message_gone"): the delivery
-    layer then posts a new parent.
+    """One chat platform's thin send layer. Every method raises DeliveryError on failure, its
+    `kind` saying what happened: PERMANENT for a channel that is gone / no access / token revoked
+    (the subscription gets disabled), RATE_LIMITED with `retry_after` for 429s, TRANSIENT for
+    the rest (backoff and retry), PARENT_GONE for a parent message that was deleted (the delivery
+    layer then posts a new parent).
     """
 
     platform: Platform

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 
 import bot.app  # noqa: F401 (every collector of the running bot is registered on import)
 from bot import __version__
-from bot.delivery.engine import DeliveryMetrics
+from bot.ops.metrics import DeliveryMetrics
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
 from tests.helpers import (

@@ -33,10 +33,10 @@ from bot.chat.slack.render import (
     to_slack_announce,
     to_slack_reply,
 )
-from bot.chat.slack.sender import slack_delivery_error
+from bot.chat.slack.sender import slack_api_error
 from bot.clock import utcnow
 from bot.core.model import ChannelRef, CommandContext, Platform
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ErrorKind
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,9 +88,9 @@ async def _announce(
     try:
         await client.chat_postMessage(channel=ctx.channel.channel, text=text)
     except SlackApiError as e:
-        error = slack_delivery_error(e, ())
+        error = slack_api_error(e)
         log.warning("announcement in %s failed: %s", ctx.channel.key, error.reason)
-        if error.permanent:
+        if error.kind is ErrorKind.PERMANENT:
             await _respond(respond, response_type="ephemeral", text=_NOT_IN_CHANNEL)
     except (aiohttp.ClientError, TimeoutError) as e:
         log.warning("announcement in %s failed: %s", ctx.channel.key, type(e).__name__)
@@ -245,7 +245,7 @@ def build_slack_app(
         try:
             await client.views_publish(user_id=event["user"], view=view)
         except SlackApiError as e:
-            log.warning("views.publish failed: %s", slack_delivery_error(e, ()).reason)
+            log.warning("views.publish failed: %s", slack_api_error(e).reason)
 
     return app
 
@@ -323,7 +323,7 @@ async def run_socket_mode(app: AsyncApp, app_token: str) -> SlackSocketMode:
         await handler.connect_async()
     except SlackApiError as e:
         await handler.close_async()
-        error = slack_delivery_error(e, ())
+        error = slack_api_error(e)
         if error.reason in _AUTH_ERRORS:
             raise ConfigError(
                 f"Slack refused SLACK_APP_TOKEN: {error.reason}", key="SLACK_APP_TOKEN"

@@ -28,7 +28,7 @@ from bot.core.model import (
     Reply,
     Status,
 )
-from bot.errors import ConfigError, DeliveryError
+from bot.errors import ConfigError, DeliveryError, ErrorKind
 from tests.helpers import ROOT, command_layer, make_alert
 from tests.peers.discord_api import APP_ID, TOKEN, DiscordAPI
 
@@ -170,30 +170,34 @@ async def test_a_channel_we_cannot_use_is_a_permanent_error(api, sender, code, r
     api.fail(CHANNEL, code)
     with pytest.raises(DeliveryError) as e:
         await sender.post(WHERE, make_alert())
-    assert (e.value.permanent, e.value.reason, e.value.retry_after) == (True, reason, None)
+    assert (e.value.kind, e.value.reason, e.value.retry_after) == (
+        ErrorKind.PERMANENT,
+        reason,
+        None,
+    )
 
 
-async def test_editing_a_deleted_parent_says_message_gone(api, sender):
+async def test_editing_a_deleted_parent_says_parent_gone(api, sender):
     ref = await sender.post(WHERE, make_alert())
     api.delete_message(CHANNEL, ref.ts)
     with pytest.raises(DeliveryError) as e:
         await sender.edit(ref, make_alert())
-    assert (e.value.reason, e.value.permanent) == ("message_gone", False)
+    assert (e.value.kind, e.value.reason) == (ErrorKind.PARENT_GONE, "unknown_message")
 
 
-async def test_threading_under_a_deleted_parent_says_message_gone(api, sender):
+async def test_threading_under_a_deleted_parent_says_parent_gone(api, sender):
     ref = await sender.post(WHERE, make_alert())
     api.delete_message(CHANNEL, ref.ts)
     with pytest.raises(DeliveryError) as e:
         await sender.reply(ref, make_alert(kind=AlertKind.UPDATE), broadcast=False)
-    assert e.value.reason == "message_gone"
+    assert e.value.kind is ErrorKind.PARENT_GONE
 
 
 async def test_a_server_error_is_transient(api, sender):
     api.fail(CHANNEL, 0, status=503)
     with pytest.raises(DeliveryError) as e:
         await sender.post(WHERE, make_alert())
-    assert (e.value.permanent, e.value.retry_after) == (False, None)
+    assert (e.value.kind, e.value.retry_after) == (ErrorKind.TRANSIENT, None)
 
 
 @pytest.mark.parametrize("is_global", [False, True], ids=["route", "global"])
@@ -201,7 +205,7 @@ async def test_a_long_429_becomes_retry_after_without_a_retry_loop(api, sender, 
     api.rate_limit(CHANNEL, 64.5, is_global=is_global)
     with pytest.raises(DeliveryError) as e:
         await sender.post(WHERE, make_alert())
-    assert (e.value.reason, e.value.retry_after, e.value.permanent) == ("rate_limited", 64.5, False)
+    assert (e.value.kind, e.value.retry_after) == (ErrorKind.RATE_LIMITED, 64.5)
     assert len(api.find("POST", f"/channels/{CHANNEL}/messages")) == 1
 
 

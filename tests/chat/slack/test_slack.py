@@ -32,7 +32,7 @@ from bot.chat.slack.render import (
     to_slack_parent,
     to_slack_thread_reply,
 )
-from bot.chat.slack.sender import SlackSender, classify, slack_web_client
+from bot.chat.slack.sender import SlackSender, slack_error, slack_web_client
 from bot.core.model import (
     Alert,
     AlertKind,
@@ -44,7 +44,7 @@ from bot.core.model import (
     Section,
     Status,
 )
-from bot.errors import ConfigError, DeliveryError
+from bot.errors import ConfigError, DeliveryError, ErrorKind
 from bot.settings import Settings
 from bot.store import keys
 from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
@@ -179,21 +179,20 @@ async def test_a_channel_we_cannot_reach_is_a_permanent_failure(
     ):
         with pytest.raises(DeliveryError) as caught:
             await attempt
-        assert caught.value.permanent is True
+        assert caught.value.kind is ErrorKind.PERMANENT
         assert caught.value.reason == code
         assert caught.value.retry_after is None
 
 
-async def test_editing_a_deleted_parent_says_message_gone(api: SlackApi, sender: SlackSender):
+async def test_editing_a_deleted_parent_says_parent_gone(api: SlackApi, sender: SlackSender):
     ref = await sender.post(CHANNEL, ALERT)
     api.delete_message("C0001", ref.ts)
     with pytest.raises(DeliveryError) as edit:
         await sender.edit(ref, UPDATE)
     with pytest.raises(DeliveryError) as reply:
         await sender.reply(ref, UPDATE, broadcast=False)
-    for caught in (edit, reply):
-        assert caught.value.reason == "message_gone"
-        assert caught.value.permanent is False
+    assert (edit.value.kind, edit.value.reason) == (ErrorKind.PARENT_GONE, "message_not_found")
+    assert (reply.value.kind, reply.value.reason) == (ErrorKind.PARENT_GONE, "thread_not_found")
 
 
 async def test_a_429_carries_slacks_retry_after(api: SlackApi, sender: SlackSender):
@@ -201,7 +200,7 @@ async def test_a_429_carries_slacks_retry_after(api: SlackApi, sender: SlackSend
     with pytest.raises(DeliveryError) as caught:
         await sender.post(CHANNEL, ALERT)
     assert caught.value.retry_after == 7.0
-    assert caught.value.permanent is False
+    assert caught.value.kind is ErrorKind.RATE_LIMITED
     assert len(api.calls_to("chat.postMessage")) == 1  # no hidden retry: the engine decides
     await sender.post(CHANNEL, ALERT)  # and the next attempt goes through
 
@@ -211,7 +210,7 @@ async def test_a_server_error_is_transient(api: SlackApi, sender: SlackSender, s
     api.server_error("chat.update", status=status)
     with pytest.raises(DeliveryError) as caught:
         await sender.edit(MessageRef(CHANNEL, "1.0"), ALERT)
-    assert caught.value.permanent is False
+    assert caught.value.kind is ErrorKind.TRANSIENT
     assert caught.value.retry_after is None
     assert caught.value.reason == f"HTTP {status}"
 
@@ -221,7 +220,7 @@ async def test_an_unreachable_slack_is_transient(api: SlackApi):
     await api.stop()
     with pytest.raises(DeliveryError) as caught:
         await SlackSender(slack_web_client(settings)).post(CHANNEL, ALERT)
-    assert caught.value.permanent is False
+    assert caught.value.kind is ErrorKind.TRANSIENT
     assert caught.value.reason.startswith("connection failed")
 
 
@@ -237,21 +236,36 @@ async def test_tokens_never_reach_the_logs(api: SlackApi, caplog: pytest.LogCapt
 @pytest.mark.parametrize(
     ("status", "error", "retry_after", "expected"),
     [
-        pytest.param(429, "ratelimited", "30", (None, 30.0, False), id="429"),
-        pytest.param(429, None, "abc", (None, 1.0, False), id="429-bad-header"),
-        pytest.param(200, "missing_scope", None, ("missing_scope", None, True), id="missing-scope"),
-        pytest.param(200, "invalid_auth", None, ("invalid_auth", None, True), id="invalid-auth"),
-        pytest.param(200, "internal_error", None, ("internal_error", None, False), id="internal"),
+        pytest.param(429, "ratelimited", "30", (None, 30.0, ErrorKind.RATE_LIMITED), id="429"),
+        pytest.param(429, None, "abc", (None, 1.0, ErrorKind.RATE_LIMITED), id="429-bad-header"),
+        pytest.param(
+            200, "missing_scope", None, ("missing_scope", None, ErrorKind.PERMANENT),
+            id="missing-scope",
+        ),
+        pytest.param(
+            200, "invalid_auth", None, ("invalid_auth", None, ErrorKind.PERMANENT),
+            id="invalid-auth",
+        ),
+        pytest.param(
+            200, "internal_error", None, ("internal_error", None, ErrorKind.TRANSIENT),
+            id="internal",
+        ),
     ],
-)
-def test_errors_are_classified(
+)  # fmt: skip
+def test_errors_are_mapped_to_a_kind(
     status: int, error: str | None, retry_after: str | None, expected: tuple
 ):
-    got = classify(status, error, retry_after)
-    reason, wait, permanent = expected
-    assert (got.retry_after, got.permanent) == (wait, permanent)
+    got = slack_error(status, error, retry_after)
+    reason, wait, kind = expected
+    assert (got.retry_after, got.kind) == (wait, kind)
     if reason:
         assert got.reason == reason
+
+
+def test_a_deleted_message_is_parent_gone_only_where_the_call_says_so():
+    gone = slack_error(200, "message_not_found", gone={"message_not_found"})
+    assert (gone.kind, gone.reason) == (ErrorKind.PARENT_GONE, "message_not_found")
+    assert slack_error(200, "message_not_found").kind is ErrorKind.TRANSIENT
 
 
 # -- the Bolt app ----------------------------------------------------------------------------------
@@ -615,7 +629,7 @@ async def test_the_sender_uses_each_workspaces_own_token(redis, api: SlackApi):
 
     with pytest.raises(DeliveryError) as caught:
         await sender.post(ChannelRef(Platform.SLACK, "T0404", "C0404"), ALERT)
-    assert caught.value.permanent is True
+    assert caught.value.kind is ErrorKind.PERMANENT
     assert caught.value.reason == "not_installed"
 
 
@@ -633,7 +647,7 @@ async def test_a_redis_outage_during_token_lookup_is_transient(own_redis, api: S
             await sender.post(ChannelRef(Platform.SLACK, "T0002", "C0002"), ALERT)
     finally:
         await client.aclose()
-    assert caught.value.permanent is False  # the channel keeps its subscription
+    assert caught.value.kind is ErrorKind.TRANSIENT  # the channel keeps its subscription
     assert api.calls == []
 
 
