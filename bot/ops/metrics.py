@@ -69,7 +69,7 @@ OUTBOX_ENTRIES = Gauge(
 )
 DEAD_LETTERS = Gauge(
     "aistatus_dead_letters",
-    "Dead-lettered deliveries kept in Redis (retry or drop them with `aistatus deliveries`); "
+    "Dead-lettered deliveries kept in Redis (listed by `aistatus deliveries`); "
     "read on each scrape.",
 )
 CHAT_CONNECTED = Gauge(
