@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import aiohttp
 import discord
@@ -33,20 +34,24 @@ from bot.core.crowd import CrowdThresholds
 from bot.core.model import CommandContext, Platform, Reply
 from bot.core.transitions import Policy
 from bot.delivery.engine import Delivery, DeliveryConfig
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ConfigProblem
+from bot.ops import metrics
 from bot.ops.api import BoardSource, api_routes
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, readiness, start_health_server
 from bot.ops.hook import HOOK_PREFIX, HookServer, build_hook_app, start_hook_server
 from bot.ops.redisproc import RedisProcess
-from bot.settings import Settings
+from bot.settings import Settings, rules
 from bot.store.connect import connect
+from bot.store.outbox import outbox_counts
 from bot.store.surfaces import SurfaceStore
 from bot.watch.hint import Hints
 from bot.watch.scheduler import build_scheduler
 from bot.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 LOGIN_ATTEMPTS = 4  # a chat platform unreachable at start-up: retried, then one clear line
 LOGIN_BACKOFF = Backoff(0.5, 4.0)  # seconds between those tries: 0.5, 1, 2
@@ -62,6 +67,32 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
         headers={"User-Agent": f"aistatus/{__version__} (+self-hosted status bot)"},
         follow_redirects=False,  # fetch_summary follows a bounded number itself
     )
+
+
+def checked(settings: Settings, catalog: Catalog) -> list[ConfigProblem]:
+    """The cross-field rules `run` and `check-config` share (`bot.settings.rules`): warnings
+    are logged and returned. Raises: ConfigError with every refusal at once."""
+    problems = rules(settings, catalog)
+    refusals = [p for p in problems if not p.warning]
+    if refusals:
+        raise ConfigError.of(refusals)
+    warnings = [p for p in problems if p.warning]
+    for p in warnings:
+        log.warning("%s", p)
+    return warnings
+
+
+async def listening(start: Awaitable[T], key: str, host: str, port: int) -> T:
+    """Await a listener's start; a port in use or a host we cannot bind is one line naming the
+    setting to change. Raises: ConfigError."""
+    try:
+        return await start
+    except OSError as e:
+        why = "is in use (another aistatus?)" if e.errno == errno.EADDRINUSE else e.strerror
+        raise ConfigError.of([ConfigProblem(
+            key, "the settings", f"cannot listen on {host}:{port}: {why}",
+            f"stop what holds it, or set {key} to a free port (0 picks one)",
+        )]) from None  # fmt: skip
 
 
 def policy(settings: Settings) -> Policy:
@@ -186,7 +217,10 @@ async def start_hook(settings: Settings, bot: Bot) -> tuple[Hints, HookServer] |
         return None
     hints = Hints(functools.partial(bot.watcher.poll_page, hinted=True))
     app = build_hook_app(settings.hook_secret.get_secret_value(), bot.catalog, hints.hint)
-    server = await start_hook_server(app, settings.hook_host, settings.hook_port)
+    server = await listening(
+        start_hook_server(app, settings.hook_host, settings.hook_port),
+        "AISTATUS_HOOK_PORT", settings.hook_host, settings.hook_port,
+    )  # fmt: skip
     log.info(  # never the secret: it is the URL's only protection
         "status-page hook listening on http://%s:%d%s<secret>",
         settings.hook_host, server.port, HOOK_PREFIX,
@@ -196,15 +230,31 @@ async def start_hook(settings: Settings, bot: Bot) -> tuple[Hints, HookServer] |
 
 @dataclass
 class Chat:
-    """The running chat apps: their senders (for delivery) and how to stop them."""
+    """The running chat apps: their senders (for delivery), whether each live connection is up
+    (Socket Mode, the Discord gateway; for /metrics) and how to stop them."""
 
     senders: dict[Platform, ChatSender] = field(default_factory=dict)
+    connected: dict[Platform, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def stop(self) -> None:
         for stop in reversed(self.stops):
             with contextlib.suppress(Exception):
                 await stop()
+
+
+def scrape_gauges(redis: Redis, chat: Chat) -> Callable[[], Awaitable[None]]:
+    """What /metrics reads at each scrape: the outbox backlog and dead letters (two XLENs) and
+    the chat connections' state."""
+
+    async def refresh() -> None:
+        for platform, up in chat.connected.items():
+            metrics.CHAT_CONNECTED.labels(platform.value).set(1 if await up() else 0)
+        queued, dead = await outbox_counts(redis)
+        metrics.OUTBOX_ENTRIES.set(queued)
+        metrics.DEAD_LETTERS.set(dead)
+
+    return refresh
 
 
 async def start_slack(
@@ -233,17 +283,17 @@ async def start_slack(
         app = build_slack_app(settings, handler=handler, home=home, client=client)
         chat.senders[Platform.SLACK] = SlackSender(client)
     if settings.slack_mode == "http":
-        server = await run_http_mode(app, settings.http_host, settings.slack_port)
+        server = await listening(
+            run_http_mode(app, settings.http_host, settings.slack_port),
+            "AISTATUS_SLACK_PORT", settings.http_host, settings.slack_port,
+        )  # fmt: skip
         chat.stops.append(server.stop)
         log.info("Slack: HTTP mode on %s", server.url)
     else:
-        if settings.slack_app_token is None:
-            raise ConfigError(
-                "SLACK_APP_TOKEN is needed for Socket Mode (or set AISTATUS_SLACK_MODE=http)",
-                key="SLACK_APP_TOKEN",
-            )
+        assert settings.slack_app_token is not None  # settings.rules checked it before start
         socket = await run_socket_mode(app, settings.slack_app_token.get_secret_value())
         chat.stops.append(socket.stop)
+        chat.connected[Platform.SLACK] = socket.connected
         log.info("Slack: Socket Mode connected")
 
 
@@ -282,6 +332,11 @@ async def start_discord(
     await configure_gateway(client.http)
     gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
 
+    async def gateway_up() -> bool:
+        return client.is_ready() and not client.is_closed()
+
+    chat.connected[Platform.DISCORD] = gateway_up
+
     async def stop() -> None:
         await client.close()
         gateway.cancel()
@@ -296,6 +351,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
     chat platform configured, every transition and its alerts are printed to `out` instead.
     Raises: ConfigError for settings a platform refuses."""
     catalog = load_catalog(settings.catalog_path)
+    checked(settings, catalog)
     chat_configured = settings.slack_enabled or settings.discord_enabled
     async with redis_for(settings) as redis, http_client(settings) as client:
         # watch -> commit: the watcher reads, decides and commits each change once (Lua CAS);
@@ -307,10 +363,15 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
         async def handler(text: str, ctx: CommandContext) -> Reply:
             return await actions.handle(text, ctx, svc)
 
-        operator = build_health_app(readiness(redis, lambda: bot.watcher.blind))
-        operator.add_routes(board_routes(bot, lambda: bot.watcher.blind))
-        health = await start_health_server(operator, settings.http_host, settings.http_port)
         chat = Chat()
+        operator = build_health_app(
+            readiness(redis, lambda: bot.watcher.blind), refresh=scrape_gauges(redis, chat)
+        )
+        operator.add_routes(board_routes(bot, lambda: bot.watcher.blind))
+        health = await listening(
+            start_health_server(operator, settings.http_host, settings.http_port),
+            "AISTATUS_HTTP_PORT", settings.http_host, settings.http_port,
+        )  # fmt: skip
         delivery_stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         hook: tuple[Hints, HookServer] | None = None
@@ -332,8 +393,8 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
                     clock=utcnow,
                 )
                 tasks.append(asyncio.create_task(delivery.run(delivery_stop), name="delivery"))
+            hook = await start_hook(settings, bot)  # before polling: a busy port fails first
             scheduler.start()
-            hook = await start_hook(settings, bot)
             log.info(
                 "watching %d surfaces on %d status pages every %ss; probes %s; chat: %s",
                 len(catalog.surfaces),

@@ -349,10 +349,10 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def aistatus_run(env: Mapping[str, str], cwd: Path) -> AsyncIterator[Running]:
-    """`python -m bot run` with settings from `env` only (no .env file), in `cwd`; killed if it is
-    still running when the block ends."""
+    """`python -m bot run` with settings from `env` only (an empty env file), in `cwd`; killed
+    if it is still running when the block ends."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--env-file", str(cwd / "none.env"), "run",
+        sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(env), cwd=cwd,
     )  # fmt: skip
     assert proc.stdout is not None and proc.stderr is not None

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -26,8 +29,15 @@ def readiness(redis: Redis, blind: Callable[[], bool]) -> Check:
     return ready
 
 
-def build_health_app(ready: Check, *, registry: CollectorRegistry = REGISTRY) -> web.Application:
-    """The app; `ready` answers (ok, detail) — e.g. Redis PING and "monitoring blind"."""
+def build_health_app(
+    ready: Check,
+    *,
+    registry: CollectorRegistry = REGISTRY,
+    refresh: Callable[[], Awaitable[None]] | None = None,
+) -> web.Application:
+    """The app; `ready` answers (ok, detail) — e.g. Redis PING and "monitoring blind";
+    `refresh` updates the gauges read on scrape (outbox, dead letters, chat connections) first:
+    a failing refresh leaves their last values and never fails the scrape."""
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -37,6 +47,11 @@ def build_health_app(ready: Check, *, registry: CollectorRegistry = REGISTRY) ->
         return web.json_response({"ok": ok, "detail": detail}, status=200 if ok else 503)
 
     async def metrics(_: web.Request) -> web.Response:
+        if refresh is not None:
+            try:
+                await refresh()
+            except Exception as e:  # a scrape reports what it has; Redis down shows in /readyz
+                log.debug("metrics refresh failed: %s: %s", type(e).__name__, e)
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

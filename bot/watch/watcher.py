@@ -17,6 +17,7 @@ from bot.chat.ports import Sink
 from bot.core.assess import Recall
 from bot.core.catalog import Catalog, ProbeSpec
 from bot.core.model import Observation, Signal, Status, SurfaceState, Transition
+from bot.core.problem import Phase, Problems
 from bot.core.transitions import Policy, decide, settling
 from bot.ops import metrics
 from bot.store.surfaces import PageCache, SurfaceStore, Write
@@ -72,6 +73,8 @@ class Watcher:
     # fast path's work list. In memory only: a replica that did not see the failure leaves the
     # re-checks to the one that did; the claim's fresh states drop the ones settled meanwhile.
     _settling: set[str] = field(default_factory=set, init=False, repr=False)
+    # Page problems open on this replica (unreadable, skipped parts): logged on change only.
+    _problems: Problems = field(default_factory=Problems, init=False, repr=False)
 
     def interval_of(self, provider: str) -> float:
         return self.catalog.providers[provider].poll_interval or self.poll_interval
@@ -114,15 +117,16 @@ class Watcher:
         reading = read.reading
         self._hold(provider, now, read.retry_after)
         self._log_notes(read.observations)
-        if read.failed:
-            log.warning("%s status page %s: %s", provider, read.outcome, reading.error)
-        else:
-            for problem in reading.problems:
-                log.info("%s status page: skipped %s", provider, problem)
+        failure = f"{read.outcome}: {reading.error}" if read.failed else None
+        self._log_problem(provider, "unreadable", failure, now)
+        skipped = "; ".join(reading.problems) if not read.failed and reading.problems else None
+        self._log_problem(provider, "skipped parts", skipped, now)
         transitions, states = await self._commit(
             provider, claim.states, read.observations, now, read.cache
         )
         metrics.POLLS.labels(provider, "error" if read.failed else read.outcome).inc()
+        if not read.failed:
+            metrics.LAST_POLL.labels(provider).set(now.timestamp())
         metrics.POLL_SECONDS.labels(provider).observe(time.perf_counter() - started)
         not_modified = read.outcome == "not_modified"
         return PollReport(provider, True, reading, not_modified, tuple(transitions), states)
@@ -227,6 +231,24 @@ class Watcher:
             else:
                 self._settling.discard(surface)
 
+    def _log_problem(self, provider: str, what: str, reason: str | None, now: datetime) -> None:
+        """A page problem is one line when it starts, one reminder, one when it ends."""
+        change = self._problems.see(f"{provider} status page {what}", reason, now)
+        extra = {"provider": provider}
+        if change is None:
+            return
+        if change.phase is Phase.STARTED:
+            log.warning("%s: %s", change.key, change.reason, extra=extra)
+        elif change.phase is Phase.STILL:
+            log.warning(
+                "%s still, after %s: %s", change.key, change.lasted(now), change.reason, extra=extra
+            )
+        else:
+            log.info(
+                "%s no more, after %s (was: %s)",
+                change.key, change.lasted(now), change.reason, extra=extra,
+            )  # fmt: skip
+
     def _see(self, blind: bool) -> None:
         """Record whether the last probe run was blind; log when blindness starts and ends."""
         if blind and not self.blind:
@@ -316,14 +338,19 @@ class Watcher:
             current.update(await self.store.read(provider, missed))
             metrics.CAS_CONFLICTS.labels(provider).inc()
             pending = missed
+        confirmed: set[str] = set()  # incidents whose lag is observed: once each, not per surface
         for t in recorded:
             metrics.TRANSITIONS.labels(t.surface, t.kind.value).inc()
-            if (lead := t.official_lead) is not None:
-                metrics.OFFICIAL_LAG.labels(t.surface).observe(lead.total_seconds())
+            incident = t.incident.id if t.incident else t.outage_id
+            lead = t.official_lead
+            if lead is not None and incident not in confirmed:
+                confirmed.add(incident)
+                metrics.OFFICIAL_LAG.observe(lead.total_seconds())
             log.info(
                 "transition %s %s: %s -> %s (%s, outage %s)",
                 t.surface, t.kind.value, t.prev_status.value, t.status.value, t.reason.value,
                 t.outage_id,
+                extra={"surface": t.surface, "provider": t.provider, "outage_id": t.outage_id},
             )  # fmt: skip
         for surface, st in current.items():
             metrics.SURFACE_STATUS.labels(surface).set(st.status.rank)

@@ -10,7 +10,7 @@ import pytest
 from bot.catalog_file import load_catalog
 from bot.errors import ConfigError
 
-# status.claude.com's components, by id (DESIGN.md): names change, ids do not.
+# status.claude.com's components, by id (docs/DESIGN.md): names change, ids do not.
 CLAUDE_COMPONENTS = {
     "claude.ai": "rwppv331jlwc",
     "console": "0qbwn08sd68x",

@@ -254,7 +254,7 @@ async def test_aistatus_run_serves_the_api_and_the_web_board(tmp_path: Path, red
             "AISTATUS_API_TOKEN": "tok-run-3b8e",
         }
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run",
+            sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
         )  # fmt: skip
         auth = {"Authorization": "Bearer tok-run-3b8e"}
@@ -303,7 +303,7 @@ async def test_status_json_prints_the_board_document_of_one_poll(tmp_path: Path)
             "AISTATUS_READ_TIMEOUT": "1",
         }
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "status",
+            sys.executable, "-m", "bot", "--env-file", os.devnull, "status",
             "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
             cwd=tmp_path,
         )  # fmt: skip
