@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from redis.exceptions import RedisError
+
 from bot.app import http_client, redis_for
 from bot.catalog_file import load_catalog
 from bot.clock import utcnow
@@ -18,6 +20,7 @@ from bot.errors import ConfigError, ConfigProblem, ProbeError
 from bot.ops.board import board_of_rows
 from bot.ops.table import exit_code, render_table, status_rows
 from bot.settings import Settings, load_settings, rules, unknown_keys
+from bot.store.connect import describe
 from bot.watch.fetch import fetch_summary
 from bot.watch.probe_run import run_probes
 from bot.watch.read import read_page
@@ -140,12 +143,12 @@ async def _connect(settings: Settings, catalog: Catalog, out: TextIO) -> int:
     started = time.perf_counter()
     try:
         async with redis_for(settings) as redis:
-            await redis.ping()
+            found = await describe(redis)
         ms = (time.perf_counter() - started) * 1000
-        print(f"reach redis: ok ({ms:.0f} ms)", file=out)
-    except ConfigError as e:
+        print(f"redis: {found} ({ms:.0f} ms)", file=out)
+    except (ConfigError, RedisError) as e:
         failed = True
-        print(f"reach redis: FAILED: {e}", file=out)
+        print(f"redis: FAILED: {e or type(e).__name__}", file=out)
     deadline = settings.read_timeout * 2
     async with http_client(settings) as client:
 

@@ -14,6 +14,7 @@ from bot.clock import ManualClock
 from bot.ops.redisproc import RedisProcess
 from tests.helpers import TOKEN, TOKEN_T2
 from tests.peers.slack_api import SlackApi
+from tests.redis_topologies import Cluster, SentinelSet
 
 
 @pytest.fixture
@@ -53,3 +54,25 @@ async def api() -> AsyncIterator[SlackApi]:
     """A recording loopback Slack Web API knowing two workspaces' bot tokens."""
     async with SlackApi(tokens={TOKEN: "T0001", TOKEN_T2: "T0002"}) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A real 3-master Redis Cluster on loopback for the session."""
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
+    """A real master + replica + sentinel on loopback for the session (tests may fail it over)."""
+    sentinels = SentinelSet(tmp_path_factory.mktemp("sentinel"))
+    try:
+        sentinels.start()
+        yield sentinels
+    finally:
+        sentinels.stop()

@@ -131,8 +131,8 @@ async def test_connect_reaches_redis_and_each_status_page_once(tmp_path, redis_s
         code, out = await check(tmp_path / ".env", connect=True)
     lines = out.splitlines()
     assert code == 1, out  # the 404 pages
-    assert next(line for line in lines if line.startswith("reach redis:")).startswith(
-        "reach redis: ok ("
+    assert next(line for line in lines if line.startswith("redis:")).startswith(
+        "redis: single 7.0.15 at "
     )
     page_lines = {line.split()[3]: line for line in lines if line.startswith("reach status page ")}
     assert set(page_lines) == set(pages)

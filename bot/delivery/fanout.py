@@ -74,6 +74,7 @@ class FanOut:
 
     async def release(self) -> None:
         """Give the fan-out lease back, if held (at stop)."""
+        await self._feed.close()
         if self.held:
             await self._leases.release_fanout()
 

@@ -1,8 +1,9 @@
-"""Operators' endpoints: /healthz (alive), /readyz (Redis answers; says when monitoring is blind),
-/metrics (Prometheus). IO: a small aiohttp server started by `aistatus run`."""
+"""Operators' endpoints: /healthz (alive), /readyz (Redis takes a write; says when monitoring is
+blind), /metrics (Prometheus). IO: a small aiohttp server started by `aistatus run`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -10,18 +11,28 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
 
+from bot.store import keys
+
 log = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
 
+# A probe slower than this is "not ready": the connection retries would outlast the prober.
+PROBE_TIMEOUT_S = 2.0
+
 
 def readiness(redis: Redis, blind: Callable[[], bool]) -> Check:
-    """The /readyz check of `aistatus run`: not ready while Redis does not answer (nothing can be
-    recorded or delivered); ready but saying so while monitoring is blind."""
+    """The /readyz check of `aistatus run`: not ready while Redis does not take a write (down, a
+    read-only replica, a cluster that is down or moved where we cannot follow — a PING would
+    answer in each case; nothing can be recorded or delivered); ready but saying so while
+    monitoring is blind. The probe is one tiny SET PX in the outbox's slot."""
 
     async def ready() -> tuple[bool, str]:
         try:
-            await redis.ping()
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                await redis.set(keys.readiness(), b"1", px=10_000)
+        except TimeoutError:
+            return False, "redis: no answer within 2 s"
         except Exception as e:  # readiness reports, it does not raise
             return False, f"redis: {type(e).__name__}"
         return True, "monitoring blind" if blind() else "ok"

@@ -30,6 +30,7 @@ def find_redis_server(binary: str = "redis-server") -> str:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -46,6 +47,8 @@ class RedisProcess:
     binary: str = "redis-server"
     port: int | None = None
     appendonly: bool = True
+    # More `--option value` arguments (the test topologies: cluster mode, replicaof).
+    extra_args: tuple[str, ...] = ()
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -76,6 +79,7 @@ class RedisProcess:
             "--appendfsync", "everysec",
             "--daemonize", "no",
             "--logfile", str((self.data_dir / "redis.log").resolve()),
+            *self.extra_args,
         ]  # fmt: skip
         self._proc = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

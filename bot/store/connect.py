@@ -1,12 +1,24 @@
-"""The Redis client every store module shares: redis-py asyncio from a URL, with bounded retries and
-exponential backoff so a restarted redis-server is reconnected to transparently. IO."""
+"""The Redis client every store module shares, built from REDIS_URL: a single server, a Redis
+Cluster or a Sentinel-managed master (redis-py's own clients), with bounded retries and backoff
+so restarts and failovers are followed without a restart of the bot. IO (the parse is pure)."""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
+
+from bot.errors import ConfigError
 
 # A restart of a local redis-server takes well under a second; 6 retries with backoff
 # 0.05, 0.1, 0.2, 0.4, 0.8, 1.0 s ride through ~2.5 s of downtime before the call raises.
@@ -16,21 +28,163 @@ BACKOFF_CAP_S = 1.0
 SOCKET_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 2.0
 HEALTH_CHECK_INTERVAL_S = 30
+# A Sentinel failover (down-after + election + promotion) takes seconds: its client retries longer.
+SENTINEL_RETRIES = 12
+# ReadOnlyError: the master we write to was demoted (a failover); a retry on a fresh connection
+# reaches the new master (Sentinel re-discovers it; Cluster follows MOVED).
+RETRY_ON = (ConnectionError, TimeoutError, ReadOnlyError)
+
+FIX = (
+    "fix: use redis://host:6379/0, rediss://…, unix:///path/redis.sock, "
+    "redis+cluster://host:7000,host:7001/ or redis+sentinel://host:26379,host2:26379/mymaster/0"
+)
+
+Kind = Literal["single", "cluster", "sentinel"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a REDIS_URL names: the topology, its seed addresses and (sentinel) the master."""
+
+    kind: Kind
+    url: str
+    nodes: tuple[tuple[str, int], ...] = ()
+    master: str = ""
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_url(url: str) -> Target:
+    """The topology `url` names. Pure. Raises: ConfigError naming REDIS_URL and the fix."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in {"redis", "rediss", "unix"}:
+        return Target("single", url)
+    if scheme not in {"redis+cluster", "redis+sentinel"}:
+        raise _bad(url, f"unknown scheme {scheme + '://' if scheme else '(none)'}")
+    parts = urlsplit(url)
+    auth, _, hosts = parts.netloc.rpartition("@")
+    user, _, password = auth.partition(":")
+    nodes = tuple(_node(url, h) for h in hosts.split(",") if h)
+    if not nodes:
+        raise _bad(url, "no host:port")
+    credentials = {"username": unquote(user) or None, "password": unquote(password) or None}
+    path = [p for p in parts.path.split("/") if p]
+    if scheme == "redis+cluster":
+        if path:
+            raise _bad(url, "a cluster has only db 0: no path after the hosts")
+        return Target("cluster", url, nodes, **credentials)
+    if not path or len(path) > 2:
+        raise _bad(url, "name the master: redis+sentinel://host:26379/<master-name>[/<db>]")
+    if len(path) == 2 and not path[1].isdigit():
+        raise _bad(url, f"db must be a number, not {path[1]!r}")
+    db = int(path[1]) if len(path) == 2 else 0
+    return Target("sentinel", url, nodes, master=unquote(path[0]), db=db, **credentials)
 
 
 def connect(url: str, *, retries: int = RETRIES, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
-    """A redis-py asyncio client for `url` (redis://, rediss://, unix://); connects lazily.
+    """A redis-py asyncio client for `url` (see `parse_url`); connects lazily.
 
-    Connection and timeout errors are retried with exponential backoff on a fresh connection, and
-    scripts registered on it reload themselves after a restart (NOSCRIPT). Replies stay bytes.
-    Raises: ValueError when the URL scheme is not one redis-py knows.
+    Connection, timeout and read-only errors are retried with exponential backoff on a fresh
+    connection (after a failover that is the new master), and scripts registered on it reload
+    themselves after a restart (NOSCRIPT). Replies stay bytes. A cluster client is typed as
+    `Redis`: the store uses only the commands both share.
+    Raises: ConfigError when the URL is malformed.
     """
-    return Redis.from_url(
-        url,
-        retry=Retry(ExponentialBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), retries=retries),
-        retry_on_error=[ConnectionError, TimeoutError],
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=CONNECT_TIMEOUT_S,
-        health_check_interval=HEALTH_CHECK_INTERVAL_S,
-        decode_responses=False,
-    )
+    target = parse_url(url)
+    common = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "decode_responses": False,
+    }
+    if target.kind == "cluster":
+        cluster = RedisCluster(
+            startup_nodes=[ClusterNode(h, p) for h, p in target.nodes],
+            username=target.username,
+            password=target.password,
+            retry=_retry(retries),
+            retry_on_error=list(RETRY_ON),
+            **common,  # type: ignore[arg-type]
+        )
+        return cluster  # type: ignore[return-value]
+    if target.kind == "sentinel":
+        sentinel = Sentinel(list(target.nodes), **common)  # type: ignore[arg-type]
+        master: Redis = sentinel.master_for(
+            target.master,
+            db=target.db,
+            username=target.username,
+            password=target.password,
+            retry=_retry(max(retries, SENTINEL_RETRIES)),
+            retry_on_error=list(RETRY_ON),
+            health_check_interval=HEALTH_CHECK_INTERVAL_S,
+            **common,
+        )
+        return master
+    try:
+        return Redis.from_url(
+            url,
+            retry=_retry(retries),
+            retry_on_error=list(RETRY_ON),
+            health_check_interval=HEALTH_CHECK_INTERVAL_S,
+            **common,
+        )
+    except ValueError as e:
+        raise _bad(url, str(e)) from e
+
+
+async def describe(redis: Redis) -> str:
+    """One line saying what `redis` is connected to (check-config --connect).
+    Raises: redis errors when it cannot be reached."""
+    if isinstance(redis, RedisCluster):
+        await redis.initialize()
+        masters = redis.get_primaries()
+        return f"cluster with {len(masters)} master{'s' if len(masters) != 1 else ''}"
+    pool = redis.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        manager = pool.sentinel_manager
+        host, port = await manager.discover_master(pool.service_name)
+        replicas = await manager.discover_slaves(pool.service_name)
+        n = len(replicas)
+        return (
+            f"sentinel master {pool.service_name} at {host}:{port} "
+            f"({n} replica{'s' if n != 1 else ''})"
+        )
+    info = await redis.info("server")
+    kw = pool.connection_kwargs
+    where = kw.get("path") or f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}"
+    return f"single {info.get('redis_version', '?')} at {where}"
+
+
+async def run_pipelined(
+    redis: Redis, script: AsyncScript, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]
+) -> list[Any]:
+    """Run `script` once per (keys, args), in order, in one pipelined round trip.
+
+    A cluster pipeline refuses `Script` calls (it cannot reload a script a node lacks), so there
+    the script is loaded on every master first and sent as plain EVALSHA: one more round trip.
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        if isinstance(redis, RedisCluster):
+            await redis.script_load(script.script)
+            for script_keys, args in calls:
+                pipe.execute_command("EVALSHA", script.sha, len(script_keys), *script_keys, *args)
+        else:
+            for script_keys, args in calls:
+                await script(keys=script_keys, args=args, client=pipe)
+        return list(await pipe.execute())
+
+
+def _retry(retries: int) -> Retry:
+    return Retry(ExponentialBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), retries=retries)
+
+
+def _node(url: str, hostport: str) -> tuple[str, int]:
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise _bad(url, f"{hostport!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _bad(url: str, why: str) -> ConfigError:
+    shown = re.sub(r"//[^@/]*@", "//", url)  # never echo a password
+    return ConfigError(f"REDIS_URL {shown!r}: {why}; {FIX}", key="REDIS_URL")

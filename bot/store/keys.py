@@ -98,6 +98,11 @@ def dead_letters() -> str:
     return f"{PREFIX}:{{o}}:dead"
 
 
+def readiness() -> str:
+    """SET PX probe written by /readyz: the bot can write to the outbox's slot right now."""
+    return f"{PREFIX}:{{o}}:ready"
+
+
 def fanned(alert_id: str, channel_key: str) -> str:
     """SET NX PX marker: fan-out already wrote the outbox entry of (alert, channel); written by
     the enqueue script with the entry, so a fan-out re-run after a crash adds no duplicate."""

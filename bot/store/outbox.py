@@ -9,6 +9,7 @@ stream's length is the backlog.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -18,11 +19,13 @@ from importlib import resources
 from typing import Any
 
 from pydantic import ValidationError
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from bot.core.model import Alert, ChannelRef, MessageRef, Transition, decode_json, encode_json
 from bot.store import keys
+from bot.store.connect import run_pipelined
 from bot.store.messages import decode_ref
 
 log = logging.getLogger(__name__)
@@ -174,26 +177,19 @@ class OutboxStore:
         if not items:
             return []
         queued_at = now.isoformat()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for alert, aid, channel in items:
-                await self._enqueue(
-                    keys=[
-                        keys.outbox(),
-                        keys.fanned(aid, channel.key),
-                        keys.outbox_seq(channel.key),
-                        keys.queued(channel.key, alert.key),
-                    ],
-                    args=[
-                        self.marker_ttl_ms,
-                        channel.key,
-                        aid,
-                        alert.key,
-                        queued_at,
-                        encode_json(alert),
-                    ],
-                    client=pipe,
-                )
-            replies = await pipe.execute()
+        calls = [
+            (
+                [
+                    keys.outbox(),
+                    keys.fanned(aid, channel.key),
+                    keys.outbox_seq(channel.key),
+                    keys.queued(channel.key, alert.key),
+                ],
+                [self.marker_ttl_ms, channel.key, aid, alert.key, queued_at, encode_json(alert)],
+            )
+            for alert, aid, channel in items
+        ]
+        replies = await run_pipelined(self._redis, self._enqueue, calls)
         return [_text(r) if r else None for r in replies]
 
     async def threads(self, pairs: Sequence[tuple[ChannelRef, str]]) -> list[bool]:
@@ -387,6 +383,14 @@ class TransitionFeed:
     def __init__(self, redis: Redis, providers: Sequence[str]) -> None:
         self._redis = redis
         self.providers = tuple(providers)
+        # Redis Cluster refuses one XREADGROUP across slots: there the providers' streams are read
+        # per hash slot ({p:<provider>} gives each provider its own, usually); one server, one read.
+        by_slot: dict[int, list[str]] = {}
+        for p in self.providers:
+            slot = key_slot(keys.transitions(p).encode()) if isinstance(redis, RedisCluster) else 0
+            by_slot.setdefault(slot, []).append(p)
+        self._slots = [tuple(ps) for ps in by_slot.values()]
+        self._inflight: dict[tuple[str, ...], asyncio.Task[list[FeedItem]]] = {}
 
     async def ensure_groups(self) -> None:
         """Create the `fanout` group on each provider's stream if missing (from the start of the
@@ -434,9 +438,38 @@ class TransitionFeed:
         return FeedItem(provider, _text(entry_id), t)
 
     async def read(self, consumer: str, *, count: int, block_ms: int | None) -> list[FeedItem]:
-        """New transitions of every provider (XREADGROUP >), oldest first per provider."""
-        streams = {keys.transitions(p): ">" for p in self.providers}
-        by_key = {keys.transitions(p): p for p in self.providers}
+        """New transitions of every provider (XREADGROUP >), oldest first per provider.
+
+        One read per hash slot. With several slots the reads wait together and the first answers
+        are returned; the reads still waiting stay in flight for the next call: a read is never
+        cancelled while running, so what the server hands this consumer is never dropped."""
+        if len(self._slots) == 1:
+            return await self._read_slot(self._slots[0], consumer, count, block_ms)
+        for providers in self._slots:
+            if providers not in self._inflight:
+                self._inflight[providers] = asyncio.ensure_future(
+                    self._read_slot(providers, consumer, count, block_ms)
+                )
+        await asyncio.wait(self._inflight.values(), return_when=asyncio.FIRST_COMPLETED)
+        out: list[FeedItem] = []
+        for providers, task in list(self._inflight.items()):
+            if task.done():
+                del self._inflight[providers]
+                out += task.result()
+        return out
+
+    async def close(self) -> None:
+        """Stop the reads still in flight (at stop; what they were handed is taken over later)."""
+        tasks, self._inflight = list(self._inflight.values()), {}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _read_slot(
+        self, providers: Sequence[str], consumer: str, count: int, block_ms: int | None
+    ) -> list[FeedItem]:
+        streams = {keys.transitions(p): ">" for p in providers}
+        by_key = {keys.transitions(p): p for p in providers}
         reply = await self._redis.xreadgroup(FANOUT, consumer, streams, count=count, block=block_ms)
         return [
             self._item(by_key[_text(stream)], i, f)
