@@ -49,8 +49,26 @@ def client(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
 
 
+class Topology:
+    """Some redis-servers started together and stopped together."""
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start every server; stops what started when one cannot."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+
 @dataclass
-class Cluster:
+class Cluster(Topology):
     """Three masters, no replicas, slots spread by `redis-cli --cluster create`."""
 
     root: Path
@@ -63,14 +81,6 @@ class Cluster:
     @property
     def url(self) -> str:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports) + "/"
-
-    def start(self) -> None:
-        """Start the nodes and create the cluster; stops what started when it cannot."""
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
 
     def _start(self) -> None:
         for i in range(3):
@@ -100,7 +110,7 @@ class Cluster:
 
 
 @dataclass
-class SentinelSet:
+class SentinelSet(Topology):
     """A master, its replica and one sentinel watching them (quorum 1, down after 1 s)."""
 
     root: Path
@@ -121,14 +131,6 @@ class SentinelSet:
     def replica_port(self) -> int:
         master = self.master_port()
         return next(s.port for s in self.servers if s.port is not None and s.port != master)
-
-    def start(self) -> None:
-        """Start master, replica and sentinel; stops what started when it cannot."""
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
 
     def _start(self) -> None:
         master = RedisProcess(self.root / "master", port=free_port())
