@@ -32,6 +32,7 @@ from bot.delivery.engine import Delivery, DeliveryConfig
 from bot.errors import ConfigError, ProbeError
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, start_health_server
+from bot.ops.inbound import InboundLimits, install_accept_errors
 from bot.ops.redisproc import RedisProcess
 from bot.ops.table import StatusRow, render_table
 from bot.settings import Settings
@@ -219,7 +220,12 @@ async def start_slack(
         app = build_slack_app(settings, handler=handler, home=home, client=client)
         chat.senders[Platform.SLACK] = SlackSender(client)
     if settings.slack_mode == "http":
-        server = await run_http_mode(app, settings.http_host, settings.slack_port)
+        server = await run_http_mode(
+            app,
+            settings.http_host,
+            settings.slack_port,
+            limits=InboundLimits.from_settings(settings),
+        )
         chat.stops.append(server.stop)
         log.info("Slack: HTTP mode on %s", server.url)
     else:
@@ -298,8 +304,16 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
                 return False, f"redis: {type(e).__name__}"
             return True, "monitoring blind" if bot.watcher.blind else "ok"
 
+        install_accept_errors(asyncio.get_running_loop())
+        limits = InboundLimits.from_settings(settings)
+        log.info(
+            "inbound connections: at most %d per server, %ss for headers, %ss for a body",
+            limits.capped(),
+            limits.header_timeout,
+            limits.body_timeout,
+        )
         health = await start_health_server(
-            build_health_app(ready), settings.http_host, settings.http_port
+            build_health_app(ready), settings.http_host, settings.http_port, limits
         )
         try:
             if settings.slack_enabled:

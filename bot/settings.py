@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     )
     http_host: str = Field(default="127.0.0.1", alias="AISTATUS_HTTP_HOST")
     http_port: int = Field(default=8080, ge=0, le=65535, alias="AISTATUS_HTTP_PORT")
+    # Every inbound server (operators' endpoints, Slack HTTP mode): connections held at once per
+    # server (lowered to leave descriptors for outbound sockets), and seconds a client may take
+    # to send a request's headers, then its body, before it gets 408 and is closed.
+    inbound_max_connections: int = Field(
+        default=256, ge=8, le=100_000, alias="AISTATUS_INBOUND_MAX_CONNECTIONS"
+    )
+    inbound_header_timeout: float = Field(
+        default=10.0, gt=0, alias="AISTATUS_INBOUND_HEADER_TIMEOUT"
+    )
+    inbound_body_timeout: float = Field(default=10.0, gt=0, alias="AISTATUS_INBOUND_BODY_TIMEOUT")
 
     # -- Slack ------------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")

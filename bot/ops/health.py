@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from bot.ops.inbound import InboundLimits, serve
+
 Check = Callable[[], Awaitable[tuple[bool, str]]]
 
 
@@ -32,9 +34,10 @@ def build_health_app(ready: Check, *, registry: CollectorRegistry = REGISTRY) ->
     return app
 
 
-async def start_health_server(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Serve `app` on host:port (port 0 picks a free one); stop it with `await runner.cleanup()`."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+async def start_health_server(
+    app: web.Application, host: str, port: int, limits: InboundLimits | None = None
+) -> web.AppRunner:
+    """Serve `app` on host:port (port 0 picks a free one) behind the inbound deadlines and
+    connection cap; stop it with `await runner.cleanup()`. Raises: OSError when it cannot bind."""
+    runner, _ = await serve(app, host, port, limits or InboundLimits(), name="operator endpoints")
     return runner

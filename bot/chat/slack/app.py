@@ -37,6 +37,7 @@ from bot.chat.slack.sender import slack_delivery_error
 from bot.clock import utcnow
 from bot.core.model import ChannelRef, CommandContext, Platform, Reply
 from bot.errors import CommandError, ConfigError
+from bot.ops.inbound import InboundLimits, serve
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -289,19 +290,21 @@ class SlackHttpServer:
 
 
 async def run_http_mode(
-    app: AsyncApp, host: str, port: int, *, path: str = "/slack/events"
+    app: AsyncApp,
+    host: str,
+    port: int,
+    *,
+    path: str = "/slack/events",
+    limits: InboundLimits | None = None,
 ) -> SlackHttpServer:
     """Serve the app over HTTP (Bolt's aiohttp server; signatures checked by Bolt's
-    RequestVerification: forged, stale or unsigned requests get 401). Port 0 picks a free port.
+    RequestVerification: forged, stale or unsigned requests get 401), behind the inbound
+    deadlines and connection cap (`bot.ops.inbound`). Port 0 picks a free port.
     Raises: OSError when the address cannot be bound."""
     server = AsyncSlackAppServer(port=port, path=path, app=app, host=host)
-    runner = web.AppRunner(server.web_app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError:
-        await runner.cleanup()
-        raise
+    runner, _ = await serve(
+        server.web_app, host, port, limits or InboundLimits(), name="Slack HTTP"
+    )
     bound = runner.addresses[0][1] if runner.addresses else port
     log.info("Slack HTTP mode listening on %s:%s%s", host, bound, path)
     return SlackHttpServer(runner=runner, host=host, port=bound, path=path)
