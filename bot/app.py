@@ -33,6 +33,7 @@ from bot.errors import ConfigError, ProbeError
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, start_health_server
 from bot.ops.inbound import InboundLimits, install_accept_errors
+from bot.ops.metrics import CHAT_CONNECTED
 from bot.ops.redisproc import RedisProcess
 from bot.ops.table import StatusRow, render_table
 from bot.settings import Settings
@@ -187,6 +188,22 @@ class Chat:
 
     senders: dict[Platform, ChatSender] = field(default_factory=dict)
     stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Connections that bring commands in, by name: (up, detail) for /readyz and /metrics.
+    links: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
+
+    def watch(self, name: str, check: Callable[[], tuple[bool, str]]) -> None:
+        """Report `check` in /readyz and as aistatus_chat_connected{connection=name}."""
+        self.links[name] = check
+        CHAT_CONNECTED.labels(name).set_function(lambda: 1.0 if check()[0] else 0.0)
+
+    def down(self) -> list[str]:
+        """The connections that are not up, each with why."""
+        out = []
+        for name, check in self.links.items():
+            up, detail = check()
+            if not up:
+                out.append(f"{name}: {detail}")
+        return out
 
     async def stop(self) -> None:
         for stop in reversed(self.stops):
@@ -236,16 +253,23 @@ async def start_slack(
             )
         socket = await run_socket_mode(app, settings.slack_app_token.get_secret_value())
         chat.stops.append(socket.stop)
+        chat.watch("slack_socket_mode", socket.check)
         log.info("Slack: Socket Mode connected")
 
 
 async def start_discord(
-    settings: Settings, catalog: Catalog, handler: CommandHandler, chat: Chat
+    settings: Settings,
+    catalog: Catalog,
+    handler: CommandHandler,
+    chat: Chat,
+    on_fatal: Callable[[str], None],
 ) -> None:
-    """Log in over REST (alerts flow even while the gateway reconnects), then run the gateway.
+    """Log in over REST (alerts flow even while the gateway reconnects), then run the gateway
+    under a supervisor (`on_fatal` when Discord closes it for good).
     Raises: ConfigError when Discord refuses DISCORD_TOKEN."""
     from bot.chat.discord.client import DiscordBot, configure_gateway
     from bot.chat.discord.commands import CommandRunner
+    from bot.chat.discord.gateway import GatewaySupervisor
     from bot.chat.discord.sender import DiscordSender, configure_api_base
 
     assert settings.discord_token is not None
@@ -270,7 +294,9 @@ async def start_discord(
             await asyncio.sleep(0.5 * 2.0**attempt)
     chat.senders[Platform.DISCORD] = DiscordSender(client.http)
     await configure_gateway(client.http)
-    gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+    supervisor = GatewaySupervisor(client, on_fatal=on_fatal)
+    chat.watch("discord_gateway", supervisor.check)
+    gateway = asyncio.create_task(supervisor.run(), name="discord-gateway")
 
     async def stop() -> None:
         await client.close()
@@ -293,6 +319,14 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
             return await actions.handle(text, ctx, svc)
 
         chat = Chat()
+        exit_code = 0
+
+        def on_fatal(reason: str) -> None:
+            """A chat connection closed for good: stop, and exit non-zero (restart or fix)."""
+            nonlocal exit_code
+            exit_code = 1
+            stop.set()
+
         delivery_stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         scheduler = build_scheduler(bot.watcher, probes=settings.probes_enabled)
@@ -302,6 +336,8 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
                 await redis.ping()
             except Exception as e:  # readiness reports, it does not raise
                 return False, f"redis: {type(e).__name__}"
+            if down := chat.down():
+                return False, "; ".join(down)
             return True, "monitoring blind" if bot.watcher.blind else "ok"
 
         install_accept_errors(asyncio.get_running_loop())
@@ -319,7 +355,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
             if settings.slack_enabled:
                 await start_slack(settings, redis, handler, home_provider(svc), chat)
             if settings.discord_enabled:
-                await start_discord(settings, catalog, handler, chat)
+                await start_discord(settings, catalog, handler, chat, on_fatal)
             if chat.senders:
                 delivery = Delivery(
                     redis,
@@ -348,7 +384,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
             await asyncio.gather(*tasks, return_exceptions=True)
             await chat.stop()
             await health.cleanup()
-    return 0
+    return exit_code
 
 
 async def deliveries(settings: Settings, out: TextIO) -> int:

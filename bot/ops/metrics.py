@@ -35,3 +35,9 @@ SURFACE_STATUS = Gauge(
     "3 partial outage, 4 major outage.",
     ["surface"],
 )
+CHAT_CONNECTED = Gauge(
+    "aistatus_chat_connected",
+    "1 while a chat connection that brings commands in is up (discord_gateway, slack_socket_mode), "
+    "0 while it is down or reconnecting.",
+    ["connection"],
+)

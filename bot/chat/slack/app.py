@@ -316,6 +316,13 @@ class SlackSocketMode:
 
     handler: AsyncSocketModeHandler
 
+    def check(self) -> tuple[bool, str]:
+        """(connected, detail) for /readyz and the aistatus_chat_connected gauge."""
+        client = self.handler.client
+        session = client.current_session
+        up = not client.closed and session is not None and not session.closed
+        return up, "connected" if up else "reconnecting"
+
     async def stop(self) -> None:
         """Disconnect and release the websocket."""
         await self.handler.close_async()

@@ -366,7 +366,8 @@ def _first_post(api: DiscordAPI, where: ChannelRef) -> dict[str, Any]:
 async def test_run_delivers_over_rest_while_the_discord_gateway_is_unreachable(
     redis, redis_server, tmp_path
 ):
-    api = await DiscordAPI().start()  # no websocket: /gateway/bot names a closed loopback port
+    api = await DiscordAPI().start()
+    api.gateway_url = "ws://127.0.0.1:9"  # no websocket: /gateway/bot names a closed port
     where = chan(42)
     try:
         async with StatusServer() as claude:
