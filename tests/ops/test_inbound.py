@@ -103,7 +103,7 @@ def _lower_nofile() -> None:
 
 
 async def test_a_slow_connection_flood_does_not_silence_a_running_bot(
-    tmp_path: Path, redis_server: RedisProcess
+    tmp_path: Path, redis, redis_server: RedisProcess
 ):
     slack_port, ops_port = free_port(), free_port()
     async with (

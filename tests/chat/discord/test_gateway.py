@@ -108,7 +108,7 @@ async def test_a_fatal_close_code_stops_with_a_reason(api: DiscordAPI, code: int
 
 
 async def test_a_running_bot_reports_its_gateway_and_exits_non_zero_on_a_reset_token(
-    tmp_path: Path, redis_server: RedisProcess
+    tmp_path: Path, redis, redis_server: RedisProcess
 ):
     port = free_port()
     api = await DiscordAPI().start()
