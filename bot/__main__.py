@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.errors import ConfigError
+from bot.ops import redact
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("aistatus")
@@ -46,6 +47,7 @@ def _logging(settings: Settings) -> None:
     )
     for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    redact.install(settings.secret_values())  # every handler: third-party DEBUG output too
 
 
 async def _run(settings: Settings) -> int:

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
     slack_client_secret: SecretStr | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
     slack_redirect_uri: str | None = Field(default=None, alias="AISTATUS_SLACK_REDIRECT_URI")
+    # Fernet key(s) encrypting installation tokens in Redis; required with OAuth. A comma-separated
+    # list rotates: the first encrypts, all decrypt.
+    encryption_key: SecretStr | None = Field(default=None, alias="AISTATUS_ENCRYPTION_KEY")
 
     # -- Discord ----------------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
@@ -92,6 +95,11 @@ class Settings(BaseSettings):
     def slack_oauth_enabled(self) -> bool:
         """Multi-workspace Slack: installs via OAuth, tokens from the installation store."""
         return self.slack_client_id is not None and self.slack_client_secret is not None
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction filter."""
+        values = [getattr(self, name) for name in type(self).model_fields]
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
 
     @property
     def slack_enabled(self) -> bool:

@@ -35,6 +35,7 @@ from bot.delivery.engine import (
 from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
 from bot.ops.demo import fixture
+from bot.store.crypto import TokenCipher
 from tests.peers.slack_api import SlackApi
 
 FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
@@ -129,6 +130,9 @@ def make_alert(**over: object) -> Alert:
 
 
 TOKEN = "xoxb-test-token"
+
+ENCRYPTION_KEY = "3q2-7wAAAAC6vXZgZ4e5cQ8F2M8lVYH2k3l4m5n6o7A="  # a Fernet key for tests only
+CIPHER = TokenCipher([ENCRYPTION_KEY])
 
 
 TOKEN_T2 = "xoxb-second-workspace"

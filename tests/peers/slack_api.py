@@ -57,6 +57,8 @@ class SlackApi:
     # The calls Slack applied (answered ok=true), in the order it answered them.
     accepted: list[Call] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)  # chaos answered, by kind
+    # OAuth install codes oauth.v2.access exchanges: code -> (team id, the bot token it grants).
+    oauth_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -239,6 +241,8 @@ class SlackApi:
             if token not in self.app_tokens:
                 return _error("invalid_auth")
             return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"})
+        if method == "oauth.v2.access":
+            return self._oauth_access(params)
         if token is None:
             return _error("not_authed")
         if team is None:
@@ -263,6 +267,27 @@ class SlackApi:
             async with self._changed:
                 self._changed.notify_all()
         return response
+
+    def _oauth_access(self, params: dict[str, Any]) -> web.Response:
+        grant = self.oauth_codes.pop(str(params.get("code", "")), None)
+        if grant is None:
+            return _error("invalid_code")
+        team, token = grant
+        self.tokens = {**self.tokens, token: team}
+        return web.json_response(
+            {
+                "ok": True,
+                "app_id": "A0001",
+                "authed_user": {"id": "U42"},
+                "scope": "chat:write,chat:write.public,commands",
+                "token_type": "bot",
+                "access_token": token,
+                "bot_user_id": f"U{team}BOT",
+                "team": {"id": team, "name": f"Team {team}"},
+                "enterprise": None,
+                "is_enterprise_install": False,
+            }
+        )
 
     def _auth_test(self, params: dict[str, Any], team: str) -> web.Response:
         return web.json_response(

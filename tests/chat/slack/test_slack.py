@@ -42,7 +42,7 @@ from bot.errors import CommandError, ConfigError, DeliveryError
 from bot.settings import Settings
 from bot.store import keys
 from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
-from tests.helpers import SECRET, TOKEN, TOKEN_T2, command_form, installation, sign
+from tests.helpers import CIPHER, SECRET, TOKEN, TOKEN_T2, command_form, installation, sign
 from tests.peers.slack_api import SlackApi
 
 APP_TOKEN = "xapp-test-token"
@@ -539,7 +539,7 @@ async def test_socket_mode_with_a_refused_app_token_is_a_config_error(api: Slack
 
 
 async def test_an_installation_round_trips_through_redis(redis):
-    store = RedisInstallationStore(redis)
+    store = RedisInstallationStore(redis, CIPHER)
     await store.async_save(installation("T0002", TOKEN_T2))
 
     bot = await store.async_find_bot(enterprise_id=None, team_id="T0002")
@@ -563,7 +563,7 @@ async def test_a_corrupt_stored_installation_reads_as_not_installed(redis):
     await redis.hset(
         keys.installation("T0003"), mapping={"bot": "{not json", "installation": "[1]"}
     )
-    store = RedisInstallationStore(redis)
+    store = RedisInstallationStore(redis, CIPHER)
     assert await store.bot_token("T0003") is None
     assert await store.async_find_installation(enterprise_id=None, team_id="T0003") is None
 
@@ -577,7 +577,7 @@ async def test_an_oauth_state_is_consumed_exactly_once(redis):
 
 
 async def test_the_sender_uses_each_workspaces_own_token(redis, api: SlackApi):
-    store = RedisInstallationStore(redis)
+    store = RedisInstallationStore(redis, CIPHER)
     await store.async_save(installation("T0002", TOKEN_T2))
     client = AsyncWebClient(base_url=api.base_url, retry_handlers=[])  # no token of its own
     sender = SlackSender(client, tokens=store.bot_token)
@@ -598,7 +598,7 @@ async def test_a_redis_outage_during_token_lookup_is_transient(own_redis, api: S
     client = aioredis.Redis.from_url(own_redis.url)
     sender = SlackSender(
         AsyncWebClient(base_url=api.base_url, retry_handlers=[]),
-        tokens=RedisInstallationStore(client).bot_token,
+        tokens=RedisInstallationStore(client, CIPHER).bot_token,
     )
     own_redis.stop()
     try:
@@ -611,7 +611,7 @@ async def test_a_redis_outage_during_token_lookup_is_transient(own_redis, api: S
 
 
 async def test_commands_from_an_installed_workspace_are_authorized_from_redis(redis, api: SlackApi):
-    store = RedisInstallationStore(redis)
+    store = RedisInstallationStore(redis, CIPHER)
     await store.async_save(installation("T0002", TOKEN_T2))
     recorder = Recorder(reply=Reply(text="ok", announce="maria subscribed"))
     app = build_slack_app(
@@ -636,7 +636,7 @@ async def test_commands_from_an_installed_workspace_are_authorized_from_redis(re
 
 
 async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: SlackApi):
-    store = RedisInstallationStore(redis)
+    store = RedisInstallationStore(redis, CIPHER)
     settings = settings_for(
         api, slack_bot_token=None, slack_client_id="111.222", slack_client_secret="shh"
     )
