@@ -220,6 +220,25 @@ async def start_slack(
     from bot.chat.slack.sender import SlackSender, slack_web_client
     from bot.store.crypto import HOW_TO_GENERATE, KEY_SETTING, TokenCipher
     from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
+    from bot.store.subscriptions import SubscriptionStore
+
+    subscriptions = SubscriptionStore(redis)
+    installs: RedisInstallationStore | None = None
+
+    async def on_uninstall(team: str) -> None:
+        """The app was removed from `team` (or its bot token revoked): forget the installation,
+        disable the workspace's subscriptions. Logged once."""
+        if installs is not None:
+            await installs.async_delete_all(enterprise_id=None, team_id=team)
+        subs = await subscriptions.list_workspace(Platform.SLACK, team)
+        for sub in subs:
+            await subscriptions.disable(sub.channel, "the app was uninstalled", utcnow())
+        log.info(
+            "Slack workspace %s uninstalled the app: installation deleted, %d subscription(s) "
+            "disabled",
+            team,
+            len(subs),
+        )
 
     session = aiohttp.ClientSession()  # one connection pool for every Web API call
     chat.stops.append(session.close)
@@ -240,10 +259,13 @@ async def start_slack(
             home=home,
             installation_store=installs,
             state_store=RedisOAuthStateStore(redis),
+            on_uninstall=on_uninstall,
         )
         chat.senders[Platform.SLACK] = SlackSender(client, tokens=installs.bot_token)
     else:
-        app = build_slack_app(settings, handler=handler, home=home, client=client)
+        app = build_slack_app(
+            settings, handler=handler, home=home, client=client, on_uninstall=on_uninstall
+        )
         chat.senders[Platform.SLACK] = SlackSender(client)
     if settings.slack_mode == "http":
         server = await run_http_mode(
@@ -358,7 +380,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
             limits.body_timeout,
         )
         health = await start_health_server(
-            build_health_app(ready), settings.http_host, settings.http_port, limits
+            build_health_app(ready), settings.ops_host, settings.operator_port, limits
         )
         try:
             if settings.slack_enabled:

@@ -52,7 +52,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", alias="AISTATUS_LOG_LEVEL"
     )
-    http_host: str = Field(default="127.0.0.1", alias="AISTATUS_HTTP_HOST")
+    # Operators' endpoints (/healthz, /readyz, /metrics) listen on their own host, loopback unless
+    # set: exposing Slack's HTTP mode (AISTATUS_HTTP_HOST) no longer exposes them. Their port is
+    # AISTATUS_OPS_PORT, or AISTATUS_HTTP_PORT when unset (the older setting, kept working).
+    ops_host: str = Field(default="127.0.0.1", alias="AISTATUS_OPS_HOST")
+    ops_port: int | None = Field(default=None, ge=0, le=65535, alias="AISTATUS_OPS_PORT")
+    http_host: str = Field(default="127.0.0.1", alias="AISTATUS_HTTP_HOST")  # Slack HTTP mode
     http_port: int = Field(default=8080, ge=0, le=65535, alias="AISTATUS_HTTP_PORT")
     # Every inbound server (operators' endpoints, Slack HTTP mode): connections held at once per
     # server (lowered to leave descriptors for outbound sockets), and seconds a client may take
@@ -95,6 +100,11 @@ class Settings(BaseSettings):
     def slack_oauth_enabled(self) -> bool:
         """Multi-workspace Slack: installs via OAuth, tokens from the installation store."""
         return self.slack_client_id is not None and self.slack_client_secret is not None
+
+    @property
+    def operator_port(self) -> int:
+        """Port of /healthz, /readyz, /metrics: AISTATUS_OPS_PORT, else AISTATUS_HTTP_PORT."""
+        return self.ops_port if self.ops_port is not None else self.http_port
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction filter."""

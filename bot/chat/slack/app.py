@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.ports import CommandHandler, HomeProvider
+from bot.chat.slack.gate import slack_gate
 from bot.chat.slack.render import (
     ACTION_MUTE,
     ACTION_OPEN,
@@ -157,6 +158,7 @@ def build_slack_app(
     installation_store: AsyncInstallationStore | None = None,
     state_store: AsyncOAuthStateStore | None = None,
     client: AsyncWebClient | None = None,
+    on_uninstall: Callable[[str], Awaitable[None]] | None = None,
 ) -> AsyncApp:
     """The Bolt app: `/aistatus`, the alert buttons and the App Home.
 
@@ -246,6 +248,20 @@ def build_slack_app(
     async def on_open(ack: AsyncAck) -> None:
         await ack()  # Slack opens the URL itself
 
+    async def gone(body: dict[str, Any]) -> None:
+        team = str(body.get("team_id") or "")
+        if on_uninstall is not None and team:
+            await on_uninstall(team)
+
+    @app.event("app_uninstalled")
+    async def on_app_uninstalled(body: dict[str, Any]) -> None:
+        await gone(body)
+
+    @app.event("tokens_revoked")
+    async def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if (event.get("tokens") or {}).get("bot"):  # a revoked user token leaves the bot working
+            await gone(body)
+
     @app.event("app_home_opened")
     async def on_home(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":
@@ -302,6 +318,7 @@ async def run_http_mode(
     deadlines and connection cap (`bot.ops.inbound`). Port 0 picks a free port.
     Raises: OSError when the address cannot be bound."""
     server = AsyncSlackAppServer(port=port, path=path, app=app, host=host)
+    server.web_app.middlewares.append(slack_gate(app._signing_secret, events_path=path))
     runner, _ = await serve(
         server.web_app, host, port, limits or InboundLimits(), name="Slack HTTP"
     )
