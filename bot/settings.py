@@ -42,10 +42,11 @@ class Settings(BaseSettings):
 
     # -- crowd reports ----------------------------------------------------------------------------
     crowd_window: float = Field(default=600.0, gt=0, alias="AISTATUS_CROWD_WINDOW")
-    crowd_users: int = Field(default=3, ge=1, alias="AISTATUS_CROWD_USERS")
-    crowd_workspaces: int = Field(default=2, ge=1, alias="AISTATUS_CROWD_WORKSPACES")
+    # Crowd suspicion reaches every team only when it is spread (see README "Crowd reports").
+    crowd_users: int = Field(default=6, ge=1, alias="AISTATUS_CROWD_USERS")
+    crowd_workspaces: int = Field(default=3, ge=1, alias="AISTATUS_CROWD_WORKSPACES")
     crowd_users_one_workspace: int = Field(
-        default=5, ge=1, alias="AISTATUS_CROWD_USERS_ONE_WORKSPACE"
+        default=2, ge=1, alias="AISTATUS_CROWD_USERS_ONE_WORKSPACE"
     )
 
     # -- operators --------------------------------------------------------------------------------

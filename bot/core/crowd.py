@@ -19,13 +19,18 @@ Report = tuple[str, str, float]  # (workspace, user, epoch seconds)
 
 @dataclass(frozen=True, slots=True)
 class CrowdThresholds:
-    """When reports add up to a suspected outage: `users` distinct people from at least
-    `workspaces` workspaces, or `users_one_workspace` people of one workspace, within `window_s`."""
+    """When reports add up to a suspected outage, which reaches every subscribed channel: within
+    `window_s`, people of at least `workspaces` workspaces, each workspace counting for at most
+    `users_one_workspace` people, add up to `users`. One workspace alone never alerts other
+    teams, and neither do a few accounts spread over two. `user_budget` / `workspace_budget`:
+    reports one person / one workspace may make per window, across surfaces."""
 
     window_s: float = 600.0
-    users: int = 3
-    workspaces: int = 2
-    users_one_workspace: int = 5
+    users: int = 6
+    workspaces: int = 3
+    users_one_workspace: int = 2
+    user_budget: int = 3
+    workspace_budget: int = 20
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CrowdThresholds:
@@ -46,6 +51,7 @@ class CrowdCount:
     users: int
     workspaces: int
     most_in_one_workspace: int
+    per_workspace: tuple[int, ...] = ()  # people of each workspace, most first
 
 
 def count(reports: Sequence[Report], now: datetime, window_s: float) -> CrowdCount:
@@ -59,15 +65,15 @@ def count(reports: Sequence[Report], now: datetime, window_s: float) -> CrowdCou
         users=len(people),
         workspaces=len(per_workspace),
         most_in_one_workspace=max(per_workspace.values(), default=0),
+        per_workspace=tuple(sorted(per_workspace.values(), reverse=True)),
     )
 
 
 def crossed(c: CrowdCount, t: CrowdThresholds) -> bool:
-    """Rules: 1) at least `users` people from at least `workspaces` workspaces, or
-    2) at least `users_one_workspace` people of a single workspace."""
-    spread = c.users >= t.users and c.workspaces >= t.workspaces
-    one_place = c.most_in_one_workspace >= t.users_one_workspace
-    return spread or one_place
+    """Rules: 1) reports come from at least `workspaces` workspaces; 2) each workspace counts
+    for at most `users_one_workspace` people; 3) the counted people reach `users`."""
+    counted = sum(min(n, t.users_one_workspace) for n in c.per_workspace)
+    return c.workspaces >= t.workspaces and counted >= t.users
 
 
 def crowd_observation(

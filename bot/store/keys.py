@@ -80,6 +80,13 @@ def crowd(surface: str) -> str:
     return f"{PREFIX}:{{s:{surface}}}:crowd"
 
 
+def crowd_budget(workspace: str, bucket: int, user: str | None = None) -> str:
+    """Counter of crowd reports in one window `bucket`: of one user of a workspace (or, without
+    `user`, of the whole workspace). Read and bumped by CrowdStore.report; expires."""
+    who = f":u:{user}" if user is not None else ""
+    return f"{PREFIX}:{{b:{workspace}}}:crowd:budget:{bucket}{who}"
+
+
 def crowd_user(surface: str, workspace: str, user: str) -> str:
     """SET NX EX: one report per user per surface per window."""
     return f"{PREFIX}:{{s:{surface}}}:crowd:u:{workspace}:{user}"
