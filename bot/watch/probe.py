@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from bot.core.catalog import ProbeSpec
 from bot.core.model import Observation, Signal, Status
+from bot.watch.redirects import redirect_problem
 from bot.watch.statuspage import deadline_reason, transport_reason
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,10 @@ async def run_probe(
     )
 
 
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
 async def _request(
     client: httpx.AsyncClient,
     method: str,
@@ -174,17 +179,36 @@ async def _request(
     def failed(reason: str) -> ProbeResult:
         return ProbeResult(url, None, None, reason, authenticated)  # no answer: no latency
 
+    target, code = httpx.URL(url), None
     try:
         async with asyncio.timeout(deadline):
-            async with client.stream(
-                method, url, headers=headers, json=json, follow_redirects=True
-            ) as resp:
-                read = 0
-                async for chunk in resp.aiter_raw():
-                    read += len(chunk)
-                    if read >= MAX_BODY_READ:
-                        break
-                code = resp.status_code
+            for _hop in range(MAX_REDIRECTS + 1):  # followed here: each hop is checked
+                async with client.stream(
+                    method, target, headers=headers, json=json, follow_redirects=False
+                ) as resp:
+                    location = resp.headers.get("Location")
+                    if resp.status_code in _REDIRECTS and location:
+                        following = resp.url.join(location)
+                        problem = redirect_problem(
+                            str(resp.url), str(following), with_credentials=authenticated
+                        )
+                        if problem is not None:
+                            return failed(problem)
+                        if resp.status_code == 303 or (
+                            resp.status_code in (301, 302) and method == "POST"
+                        ):
+                            method, json = "GET", None
+                        target = following
+                        continue
+                    read = 0
+                    async for chunk in resp.aiter_raw():
+                        read += len(chunk)
+                        if read >= MAX_BODY_READ:
+                            break
+                    code = resp.status_code
+                    break
+            else:
+                return failed("too many redirects")
     except TimeoutError:
         return failed(deadline_reason(deadline))
     except httpx.HTTPError as e:

@@ -20,6 +20,7 @@ import httpx  # the IO twin lives here, beside its pure parser
 
 from bot.core.model import Incident, Status
 from bot.errors import ProbeError
+from bot.watch.redirects import redirect_problem
 
 log = logging.getLogger(__name__)
 
@@ -602,7 +603,11 @@ async def _get_following(
                 location = resp.headers.get("Location")
                 if not location:
                     raise ProbeError(f"HTTP {code} without a Location")
-                target = resp.url.join(location)
+                following = resp.url.join(location)
+                problem = redirect_problem(str(resp.url), str(following))
+                if problem is not None:
+                    raise ProbeError(problem)
+                target = following
                 continue
             if code >= 300:
                 raise ProbeError(f"HTTP {code}")
