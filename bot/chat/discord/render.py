@@ -142,11 +142,11 @@ def _alert_embed(alert: Alert) -> dict[str, Any]:
         "color": colour(alert),
         "timestamp": alert.at.isoformat(),
     }
-    if alert.url:
-        embed["url"] = alert.url
+    if url := web_url(alert.url):
+        embed["url"] = url
     parts: list[str] = []
     if alert.incident_title and alert.incident_title != alert.title:
-        parts.append(f"**{alert.incident_title}**")
+        parts.append(f"**{escape_markdown(alert.incident_title)}**")
     quoted = _quoted_update(alert)
     if quoted:
         parts.append(quoted)
@@ -204,7 +204,7 @@ def _quoted_update(alert: Alert) -> str:
     text = alert.update_text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         return ""
-    body = clip(text, DESCRIPTION_MAX - 200)  # room for the incident title and the stamp
+    body = clip(escape_markdown(text), DESCRIPTION_MAX - 200)  # room for the title and stamp
     quoted = "\n".join(f"> {line}" if line else ">" for line in body.split("\n"))
     stamp = discord_timestamp(alert.update_at or alert.at)
     return f"{quoted}\n{stamp}"
@@ -216,7 +216,8 @@ def _backups_field(alert: Alert) -> dict[str, Any]:
     lines: list[str] = []
     for b in alert.backups:
         name = _escape_link_text(b.name)
-        link = f"[{name}]({b.url})" if b.url and len(b.url) <= URL_MAX else name
+        url = web_url(b.url)
+        link = f"[{name}]({url})" if url else name
         lines.append(f"{b.status.emoji} {link}" + (f" — {b.note}" if b.note else ""))
     return {
         "name": "Backups up now",
@@ -229,7 +230,7 @@ def _components(alert: Alert) -> list[dict[str, Any]]:
     if alert.kind in _ENDED:
         return []
     buttons: list[dict[str, Any]] = []
-    if alert.url and len(alert.url) <= URL_MAX:
+    if web_url(alert.url):
         buttons.append(
             {"type": BUTTON, "style": BUTTON_LINK, "label": "Open incident", "url": alert.url}
         )
@@ -411,6 +412,22 @@ def _join_within(lines: Iterable[str], limit: int) -> str:
         out.append(line)
         used += extra
     return "\n".join(out)
+
+
+_MARKDOWN = re.compile(r"([\\*_~`|\[\]<])")
+
+
+def escape_markdown(text: str) -> str:
+    """Page-controlled text as literal text: no masked links, no formatting, no <...> tags."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def web_url(url: str | None) -> str | None:
+    """`url` when it is an http(s) URL Discord accepts (no spaces, not too long), else None:
+    a `javascript:` or `data:` link from a compromised page never becomes a link or button."""
+    if not url or len(url) > URL_MAX or not re.fullmatch(r"https?://[^\s<>]+", url):
+        return None
+    return url
 
 
 def _escape_link_text(text: str) -> str:
