@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     crowd_users: int = Field(default=6, ge=1, alias="AISTATUS_CROWD_USERS")
     crowd_workspaces: int = Field(default=3, ge=1, alias="AISTATUS_CROWD_WORKSPACES")
     crowd_users_one_workspace: int = Field(
-        default=2, ge=1, alias="AISTATUS_CROWD_USERS_ONE_WORKSPACE"
+        default=3, ge=1, alias="AISTATUS_CROWD_USERS_ONE_WORKSPACE"
     )
 
     # -- operators --------------------------------------------------------------------------------

@@ -264,8 +264,16 @@ def _build_one(
         ends=ends,
         starts=starts,
         source=source,
+        audience=_joint_audience(ordered),
     )
     return _finish(alert)
+
+
+def _joint_audience(transitions: Sequence[Transition]) -> tuple[str, ...]:
+    """Everyone when any transition is for everyone; else the union of their audiences."""
+    if any(not t.audience for t in transitions):
+        return ()
+    return tuple(sorted({w for t in transitions for w in t.audience}))
 
 
 def _kind_of(t: Transition) -> AlertKind:

@@ -129,6 +129,9 @@ class Observation:
     incident: Incident | None = None
     latency_ms: float | None = None
     error: str | None = None  # why it is unknown or failing; short, never contains a secret
+    # Workspaces (`<platform>:<workspace id>`) a crowd-only suspicion may be shown to; empty:
+    # everyone. Set only by crowd reports below the multi-workspace threshold (README Security).
+    audience: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,7 @@ class Verdict:
     incident: Incident | None
     reason: str  # one line for logs and `status`: "component partial_outage", "3 probe failures"
     observed_at: datetime
+    audience: tuple[str, ...] = ()  # a crowd-only suspicion's workspaces; empty: everyone
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,7 @@ class SignalState:
     incident: Incident | None = None
     latency_ms: float | None = None
     error: str | None = None  # why the latest observation was unknown or failing
+    audience: tuple[str, ...] = ()  # crowd: the latest observation's audience (empty: everyone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +202,7 @@ class Transition:
     incident: Incident | None
     started_at: datetime  # outage start
     at: datetime  # when it was recorded
+    audience: tuple[str, ...] = ()  # only these workspaces' channels hear of it; empty: everyone
 
 
 # -- chat-side values ---------------------------------------------------------------------------
@@ -286,6 +292,7 @@ class Alert:
     ends: AlertKind | None = None  # RECOVERY / SUSPECTED_WITHDRAWN / MAINTENANCE_END of `changed`
     starts: AlertKind | None = None  # START / SUSPECTED / MAINTENANCE_START: all `changed` start
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
+    audience: tuple[str, ...] = ()  # only these workspaces' channels get it; empty: everyone
 
 
 # -- codec ---------------------------------------------------------------------------------------

@@ -471,6 +471,10 @@ class Delivery:
         threads = await self._store.threads([(s.channel, alert.key) for s in subs])
         items: list[tuple[Alert, str, ChannelRef]] = []
         for sub, has_parent in zip(subs, threads, strict=True):
+            if alert.audience and f"{sub.channel.platform}:{sub.channel.workspace}" not in set(
+                alert.audience
+            ):
+                continue  # a crowd suspicion scoped to the workspaces that reported it
             # Narrow first, then ask: a claude.ai-only channel must judge "claude.ai recovered"
             # (a recovery: only with a parent), not the whole outage's "update".
             mine = for_channel(alert, sub.covers(self._catalog))

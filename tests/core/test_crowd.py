@@ -23,46 +23,63 @@ def at(seconds_ago: float) -> float:
 
 
 @pytest.mark.parametrize(
-    ("reports", "status"),
+    ("reports", "status", "audience"),
     [
-        pytest.param([("w1", "a", at(5)), ("w2", "b", at(5))], Status.OPERATIONAL, id="2-users"),
+        pytest.param(
+            [("w1", "a", at(5)), ("w2", "b", at(5))], Status.OPERATIONAL, (), id="2-users"
+        ),
         pytest.param(
             [("w1", "a", at(5)), ("w1", "b", at(5)), ("w2", "c", at(5))],
             Status.OPERATIONAL,
-            id="3-users-2-workspaces-reach-nobody-else",
+            (),
+            id="3-users-2-workspaces-reach-nobody",
         ),
         pytest.param(
-            [("w1", u, at(5)) for u in "abcdefghij"], Status.OPERATIONAL, id="10-users-1-workspace"
+            [("w1", u, at(5)) for u in "abc"],
+            Status.PARTIAL_OUTAGE,
+            ("w1",),
+            id="3-users-1-workspace-tell-only-it",
         ),
         pytest.param(
-            [("w1", u, at(5)) for u in "abcdef"] + [("w2", "x", at(5)), ("w3", "y", at(5))],
-            Status.OPERATIONAL,
+            [("w1", u, at(5)) for u in "abcdefghij"],
+            Status.PARTIAL_OUTAGE,
+            ("w1",),
+            id="10-users-1-workspace-still-only-it",
+        ),
+        pytest.param(
+            [*[("w1", u, at(5)) for u in "abcdef"], ("w2", "x", at(5)), ("w3", "y", at(5))],
+            Status.PARTIAL_OUTAGE,
+            ("w1",),
             id="one-big-workspace-and-two-helpers-count-4",
         ),
         pytest.param(
             [(w, u, at(5)) for w in ("w1", "w2", "w3") for u in "ab"],
             Status.PARTIAL_OUTAGE,
-            id="2-users-in-each-of-3-workspaces",
+            (),
+            id="2-users-in-each-of-3-workspaces-tell-everyone",
         ),
         pytest.param(
             [*[(w, u, at(5)) for w in ("w1", "w2", "w3") for u in "ab"][1:], ("w1", "a", at(700))],
             Status.OPERATIONAL,
+            (),
             id="old-report-decayed",
         ),
         pytest.param(
             [("w1", "a", at(5)), ("w1", "a", at(4)), ("w2", "a", at(5))],
             Status.OPERATIONAL,
+            (),
             id="same-user-counts-once-per-workspace",
         ),
     ],
 )
-def test_crowd_observation_crosses_only_at_the_thresholds(reports, status):
+def test_crowd_observation_crosses_only_at_the_thresholds(reports, status, audience):
     obs = crowd_observation("claude.ai", reports, NOW, T)
-    assert (obs.surface, obs.signal, obs.status, obs.error) == (
+    assert (obs.surface, obs.signal, obs.status, obs.error, obs.audience) == (
         "claude.ai",
         Signal.CROWD,
         status,
         None,
+        audience,
     )
     assert obs.observed_at == NOW
 
@@ -111,13 +128,15 @@ async def test_two_people_from_each_of_three_workspaces_cross_the_threshold(redi
     assert (results[-1].users, results[-1].workspaces) == (6, 3)
 
 
-async def test_no_number_of_people_in_one_workspace_crosses_it(redis):
+async def test_no_number_of_people_in_one_workspace_reaches_another(redis):
     store = CrowdStore(redis)
     results = [
         await store.report("code", "w1", f"u{i}", NOW + timedelta(seconds=i)) for i in range(15)
     ]
-    assert all(r.observation.status is Status.OPERATIONAL for r in results)
-    assert results[-1].workspaces == 1
+    assert [r.observation.status for r in results[:3]] == [Status.OPERATIONAL] * 2 + [
+        Status.PARTIAL_OUTAGE
+    ]
+    assert all(r.observation.audience == ("w1",) for r in results[2:])
 
 
 async def test_a_user_and_a_workspace_have_a_report_budget_across_surfaces(redis):
@@ -137,7 +156,7 @@ async def test_a_user_and_a_workspace_have_a_report_budget_across_surfaces(redis
 
 
 async def test_reports_decay_after_the_window(redis):
-    store = CrowdStore(redis, CrowdThresholds(users=3, workspaces=2, users_one_workspace=3))
+    store = CrowdStore(redis, CrowdThresholds(users=3, workspaces=1, users_one_workspace=5))
     for seconds, ws, user in [(0, "w1", "a"), (300, "w1", "b"), (310, "w2", "c")]:
         crossing = await store.report("claude.ai", ws, user, NOW + timedelta(seconds=seconds))
     assert crossing.observation.status is Status.PARTIAL_OUTAGE

@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_server import AsyncSlackAppServer
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
@@ -204,11 +204,19 @@ def build_slack_app(
 
     @app.command(COMMAND)
     async def on_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()  # inside Slack's 3 s, before any work
+        team = command["team_id"]
+        authorized = context.authorize_result
+        if not multi and authorized is not None and authorized.team_id:
+            team = authorized.team_id  # one workspace: the installed one, whatever the payload says
         ctx = CommandContext(
-            channel=ChannelRef(Platform.SLACK, command["team_id"], command["channel_id"]),
+            channel=ChannelRef(Platform.SLACK, team, command["channel_id"]),
             user_id=command["user_id"],
             user_name=command.get("user_name") or command["user_id"],
             now=utcnow(),
