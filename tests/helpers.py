@@ -8,8 +8,11 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
+import os
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -208,3 +211,48 @@ class Output:
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository's top folder (README, manifests, pyproject)."""
+
+
+# -- a bot as an operator runs it: `python -m bot run` in a subprocess -----------------------------
+
+BOT_PREFIXES = ("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_")
+
+
+def bot_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any bot setting, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(BOT_PREFIXES)}
+    env.update(settings)
+    return env
+
+
+def loopback_catalog(path: Path, claude_url: str) -> str:
+    """Write a catalog override: Claude's page at `claude_url`, every other watched page a 404
+    on the same loopback server. Returns the path as AISTATUS_CATALOG takes it."""
+    nothing = claude_url + "/nothing"
+    pages = {"claude": claude_url, "openai": nothing, "github": nothing, "cursor": nothing}
+    path.write_text(json.dumps({"providers": {p: {"statuspage": u} for p, u in pages.items()}}))
+    return str(path)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    env: dict[str, str], cwd: Path, **popen: Any
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, Output, list[str]]]:
+    """`python -m bot run` with `env` (no .env file); yields (process, stderr lines, logs).
+    On exit the process is killed if still running and `logs` gets stderr + stdout in full."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--env-file", str(cwd / "no.env"), "run",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd,
+        **popen,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = Output(proc.stdout), Output(proc.stderr)
+    logs: list[str] = []
+    try:
+        yield proc, err, logs
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        logs.append(await err.close())
+        logs.append(await out.close())

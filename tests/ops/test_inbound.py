@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import resource
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +22,15 @@ from aiohttp import web
 from bot.ops.inbound import AcceptErrors, InboundLimits, serve
 from bot.ops.redisproc import RedisProcess, free_port
 from bot.ops.statusserver import StatusServer
-from tests.helpers import SECRET, Output, command_form, fixture_json, sign
+from tests.helpers import (
+    SECRET,
+    bot_env,
+    command_form,
+    fixture_json,
+    loopback_catalog,
+    running_bot,
+    sign,
+)
 from tests.peers.slack_api import SlackApi
 
 FORM = "application/x-www-form-urlencoded"
@@ -112,30 +117,14 @@ async def test_a_slow_connection_flood_does_not_silence_a_running_bot(
         aiohttp.ClientSession() as session,
     ):
         claude.set_summary(fixture_json("claude/summary_all_operational.json"))
-        catalog = tmp_path / "catalog.yaml"
-        elsewhere = claude.url + "/nothing"
-        pages = {
-            "claude": claude.url,
-            "openai": elsewhere,
-            "github": elsewhere,
-            "cursor": elsewhere,
-        }
-        catalog.write_text(
-            json.dumps({"providers": {p: {"statuspage": u} for p, u in pages.items()}})
-        )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_"))
-        }
-        env.update(
+        env = bot_env(
             SLACK_BOT_TOKEN="xoxb-test",
             SLACK_SIGNING_SECRET=SECRET,
             AISTATUS_SLACK_MODE="http",
             AISTATUS_SLACK_PORT=str(slack_port),
             SLACK_API_URL=api.base_url,
             REDIS_URL=redis_server.url,
-            AISTATUS_CATALOG=str(catalog),
+            AISTATUS_CATALOG=loopback_catalog(tmp_path / "catalog.json", claude.url),
             AISTATUS_PROBES="false",
             AISTATUS_POLL_INTERVAL="0.5",
             AISTATUS_HTTP_PORT=str(ops_port),
@@ -143,70 +132,61 @@ async def test_a_slow_connection_flood_does_not_silence_a_running_bot(
             AISTATUS_INBOUND_BODY_TIMEOUT="2",
             AISTATUS_DATA_DIR=str(tmp_path / "data"),
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "no.env"), "run",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
-            preexec_fn=_lower_nofile,  # 512 descriptors: the cap is 192 per server
-        )  # fmt: skip
-        assert proc.stdout is not None and proc.stderr is not None
-        out, err = Output(proc.stdout), Output(proc.stderr)
         url = f"http://127.0.0.1:{slack_port}/slack/events"
         healthz_seconds: list[float] = []
-        try:
-            async with asyncio.timeout(90):
-                await err.wait_for("Slack: HTTP mode on", within=30)
-                slow, slow_bodies, ops = (
-                    Flood(slack_port, 300),
-                    Flood(slack_port, 20, body=True),
-                    Flood(ops_port, 100),
-                )
-                async with slow.running(), slow_bodies.running(), ops.running():
-                    await slow.until(opened=300)
-                    await ops.until(opened=100)
-                    for _ in range(5):
-                        started = time.monotonic()
-                        async with (
-                            asyncio.timeout(3),
-                            session.get(f"http://127.0.0.1:{ops_port}/healthz") as resp,
-                        ):
-                            assert resp.status == 200
-                        healthz_seconds.append(time.monotonic() - started)
-                    body = urlencode(command_form(api, "subscribe all"))
-                    headers = {**sign(body, secret=SECRET), "Content-Type": FORM}
+        # 512 descriptors: the cap is 192 per server
+        bot = running_bot(env, tmp_path, preexec_fn=_lower_nofile)
+        async with bot as (proc, err, logs), asyncio.timeout(90):
+            await err.wait_for("Slack: HTTP mode on", within=30)
+            slow, slow_bodies, ops = (
+                Flood(slack_port, 300),
+                Flood(slack_port, 20, body=True),
+                Flood(ops_port, 100),
+            )
+            async with slow.running(), slow_bodies.running(), ops.running():
+                await slow.until(opened=300)
+                await ops.until(opened=100)
+                for _ in range(5):
+                    started = time.monotonic()
                     async with (
                         asyncio.timeout(3),
-                        session.post(url, data=body.encode(), headers=headers) as resp,
+                        session.get(f"http://127.0.0.1:{ops_port}/healthz") as resp,
                     ):
                         assert resp.status == 200
-                    await api.wait_for("respond:cmd", within=10)
-                    claude.set_summary(fixture_json("claude/summary_incident_investigating.json"))
-                    await api.wait_until(
-                        lambda: any(
-                            "blocks" in c.params for c in api.accepted_to("chat.postMessage")
-                        ),
-                        within=15,
-                    )
-                    await slow.until(closed=300)  # the deadlines cut them
-                    await slow_bodies.until(closed=20)
-                proc.send_signal(signal.SIGTERM)
-                await proc.wait()
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            logs = await err.close()
-            await out.close()
+                    healthz_seconds.append(time.monotonic() - started)
+                body = urlencode(command_form(api, "subscribe all"))
+                headers = {**sign(body, secret=SECRET), "Content-Type": FORM}
+                async with (
+                    asyncio.timeout(3),
+                    session.post(url, data=body.encode(), headers=headers) as resp,
+                ):
+                    assert resp.status == 200
+                await api.wait_for("respond:cmd", within=10)
+                claude.set_summary(fixture_json("claude/summary_incident_investigating.json"))
+                await api.wait_until(
+                    lambda: any("blocks" in c.params for c in api.accepted_to("chat.postMessage")),
+                    within=15,
+                )
+                await slow.until(closed=300)  # the deadlines cut them
+                await slow_bodies.until(closed=20)
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+    log_text = "".join(logs)
     print(
         f"\nflood: healthz max {max(healthz_seconds) * 1000:.0f} ms, "
-        f"log {len(logs.encode())} bytes, slack closed {slow.closed}+{slow_bodies.closed}, "
+        f"log {len(log_text.encode())} bytes, slack closed {slow.closed}+{slow_bodies.closed}, "
         f"ops closed {ops.closed}"
     )
-    assert proc.returncode == 0, logs[-3000:]
+    assert proc.returncode == 0, log_text[-3000:]
     assert max(healthz_seconds) < 1.0, healthz_seconds
-    assert "Traceback" not in logs and "EMFILE" not in logs and "Too many open files" not in logs
-    assert len(logs.encode()) < 20_000, logs[-3000:]
-    assert logs.count("Slack HTTP: closing slow or excess connections") == 1, logs
-    assert "at most 192 per server" in logs
+    assert (
+        "Traceback" not in log_text
+        and "EMFILE" not in log_text
+        and "Too many open files" not in log_text
+    )
+    assert len(log_text.encode()) < 20_000, log_text[-3000:]
+    assert log_text.count("Slack HTTP: closing slow or excess connections") == 1, log_text
+    assert "at most 192 per server" in log_text
 
 
 # -- the mechanisms on their own, in-process -------------------------------------------------------
@@ -233,7 +213,7 @@ async def server() -> AsyncIterator[tuple[int, object]]:
 
 
 class LogWatch(logging.Handler):
-    """Records what `bot.ops.inbound` logs; `seen(needle)` waits for a line with it."""
+    """Records what `bot.ops.inbound` log_text; `seen(needle)` waits for a line with it."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -253,7 +233,7 @@ class LogWatch(logging.Handler):
 
 
 @pytest.fixture
-def logs() -> Iterator[LogWatch]:
+def log_text() -> Iterator[LogWatch]:
     watch = LogWatch()
     watch.logger.addHandler(watch)
     try:
@@ -267,36 +247,35 @@ async def _read_all(reader: asyncio.StreamReader, within: float) -> bytes:
         return await reader.read()
 
 
-async def test_headers_too_slow_get_408_and_are_closed(server, logs: LogWatch):
+async def test_headers_too_slow_get_408_and_are_closed(server, log_text: LogWatch):
     port, _ = server
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
     answer = await _read_all(reader, within=3)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 408 ")
-    await logs.seen("slow connections ended; 1 closed")
-    assert [line[:30] for line in logs.lines] == [
+    await log_text.seen("slow connections ended; 1 closed")
+    assert [line[:30] for line in log_text.lines] == [
         "test server: closing slow or e",
         "test server: slow connections ",
     ]
 
 
-async def test_a_body_too_slow_gets_408(server):
+@pytest.mark.parametrize(
+    ("request_bytes", "answer"),
+    [
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", b"HTTP/1.1 408 "),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\nabc", b"HTTP/1.1 413 "),
+    ],
+    ids=["body-too-slow", "body-too-large-before-it-is-read"],
+)
+async def test_a_body_too_slow_or_too_large_is_refused(server, request_bytes: bytes, answer: bytes):
     port, _ = server
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-    answer = await _read_all(reader, within=3)
+    writer.write(request_bytes)
+    got = await _read_all(reader, within=3)
     writer.close()
-    assert answer.startswith(b"HTTP/1.1 408 ")
-
-
-async def test_a_body_too_large_gets_413_before_it_is_read(server):
-    port, _ = server
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\nabc")
-    answer = await _read_all(reader, within=3)
-    writer.close()
-    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert got.startswith(answer)
 
 
 async def test_at_the_cap_the_oldest_slow_connection_gives_way(server):
@@ -324,7 +303,7 @@ async def test_keep_alive_requests_are_answered_while_the_deadline_rearms(server
                 assert r.status == 200
 
 
-async def test_a_flood_of_accept_errors_is_one_line_and_its_end_one_more(logs: LogWatch):
+async def test_a_flood_of_accept_errors_is_one_line_and_its_end_one_more(log_text: LogWatch):
     loop = asyncio.get_running_loop()
     handler = AcceptErrors(loop, quiet=0.2)
     loop.set_exception_handler(handler)
@@ -333,7 +312,7 @@ async def test_a_flood_of_accept_errors_is_one_line_and_its_end_one_more(logs: L
             loop.call_exception_handler(
                 {"message": AcceptErrors.MESSAGE, "exception": OSError(24, "Too many open files")}
             )
-        await logs.seen("accepting connections again after 500 accept errors")
+        await log_text.seen("accepting connections again after 500 accept errors")
     finally:
         loop.set_exception_handler(None)
-    assert len(logs.lines) == 2, logs.lines
+    assert len(log_text.lines) == 2, log_text.lines

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import signal
 import stat
@@ -30,7 +29,16 @@ from bot.settings import Settings
 from bot.store import keys
 from bot.store.crypto import TokenCipher
 from bot.store.installations import RedisInstallationStore
-from tests.helpers import ENCRYPTION_KEY, SECRET, Output, command_form, installation, sign
+from tests.helpers import (
+    ENCRYPTION_KEY,
+    SECRET,
+    bot_env,
+    command_form,
+    installation,
+    loopback_catalog,
+    running_bot,
+    sign,
+)
 from tests.peers.slack_api import SlackApi
 
 FORM = "application/x-www-form-urlencoded"
@@ -67,16 +75,7 @@ async def test_a_debug_oauth_install_leaves_no_token_in_logs_redis_or_the_aof(tm
     data = tmp_path / "data"
     async with SlackApi(tokens={}) as api, StatusServer() as pages, aiohttp.ClientSession() as s:
         api.oauth_codes["code-1"] = ("T0009", INSTALLED)
-        catalog = tmp_path / "catalog.json"
-        nothing = pages.url + "/nothing"
-        names = ("claude", "openai", "github", "cursor")
-        catalog.write_text(json.dumps({"providers": {p: {"statuspage": nothing} for p in names}}))
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_"))
-        }
-        env.update(
+        env = bot_env(
             SLACK_CLIENT_ID="111.222",
             SLACK_CLIENT_SECRET=CLIENT_SECRET,
             SLACK_SIGNING_SECRET=SECRET,
@@ -85,47 +84,35 @@ async def test_a_debug_oauth_install_leaves_no_token_in_logs_redis_or_the_aof(tm
             AISTATUS_SLACK_MODE="http",
             AISTATUS_SLACK_PORT=str(slack_port),
             SLACK_API_URL=api.base_url,
-            AISTATUS_CATALOG=str(catalog),
+            AISTATUS_CATALOG=loopback_catalog(tmp_path / "catalog.json", pages.url),
             AISTATUS_PROBES="false",
             AISTATUS_HTTP_PORT=str(ops_port),
             AISTATUS_LOG_LEVEL="DEBUG",
             AISTATUS_DATA_DIR=str(data),
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "no.env"), "run",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
-        )  # fmt: skip
-        assert proc.stdout is not None and proc.stderr is not None
-        out, err = Output(proc.stdout), Output(proc.stderr)
         base = f"http://127.0.0.1:{slack_port}"
-        try:
-            async with asyncio.timeout(60):
-                await err.wait_for("Slack: HTTP mode on", within=30)
-                async with s.get(base + "/slack/install", allow_redirects=False) as resp:
-                    page = await resp.text()
-                    cookie = resp.headers["Set-Cookie"].split(";", 1)[0]  # Secure: sent by hand
-                state = re.search(r"state=([\w-]+)", page)
-                assert state, page
-                query = urlencode({"code": "code-1", "state": state.group(1)})
-                redirect = f"{base}/slack/oauth_redirect?{query}"
-                async with s.get(redirect, headers={"Cookie": cookie}) as resp:
-                    assert resp.status == 200, await resp.text()
-                body = urlencode(command_form(api, "help", team="T0009"))
-                headers = {**sign(body, secret=SECRET), "Content-Type": FORM}
-                async with s.post(base + "/slack/events", data=body, headers=headers) as resp:
-                    assert resp.status == 200
-                await api.wait_for("respond:cmd", within=10)
-                redis = Redis.from_url(f"unix://{data / 'redis' / 'redis.sock'}")
-                dumped = await _dump(redis)
-                await redis.aclose()
-                proc.send_signal(signal.SIGTERM)
-                await proc.wait()
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            logs = await err.close()
-            logs += await out.close()
+        async with running_bot(env, tmp_path) as (proc, err, output), asyncio.timeout(60):
+            await err.wait_for("Slack: HTTP mode on", within=30)
+            async with s.get(base + "/slack/install", allow_redirects=False) as resp:
+                page = await resp.text()
+                cookie = resp.headers["Set-Cookie"].split(";", 1)[0]  # Secure: sent by hand
+            state = re.search(r"state=([\w-]+)", page)
+            assert state, page
+            query = urlencode({"code": "code-1", "state": state.group(1)})
+            redirect = f"{base}/slack/oauth_redirect?{query}"
+            async with s.get(redirect, headers={"Cookie": cookie}) as resp:
+                assert resp.status == 200, await resp.text()
+            body = urlencode(command_form(api, "help", team="T0009"))
+            headers = {**sign(body, secret=SECRET), "Content-Type": FORM}
+            async with s.post(base + "/slack/events", data=body, headers=headers) as resp:
+                assert resp.status == 200
+            await api.wait_for("respond:cmd", within=10)
+            redis = Redis.from_url(f"unix://{data / 'redis' / 'redis.sock'}")
+            dumped = await _dump(redis)
+            await redis.aclose()
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+    logs = "".join(output)
     assert proc.returncode == 0, logs[-3000:]
     assert "saved Slack installation of workspace T0009" in logs
     assert "oauth.v2.access" in logs, "slack_sdk's DEBUG output is in the log (redacted)"

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,7 @@ from bot.chat.discord.sender import configure_api_base
 from bot.core.catalog import load_catalog
 from bot.core.model import CommandContext, Reply
 from bot.ops.redisproc import RedisProcess, free_port
-from tests.helpers import Output
+from tests.helpers import bot_env, loopback_catalog, running_bot
 from tests.peers.discord_api import TOKEN, DiscordAPI
 
 
@@ -113,27 +110,15 @@ async def test_a_running_bot_reports_its_gateway_and_exits_non_zero_on_a_reset_t
     port = free_port()
     api = await DiscordAPI().start()
     api.gateway_refusals = 1000
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AISTATUS_"))}
-    env.update(
+    env = bot_env(
         DISCORD_TOKEN=TOKEN,
         DISCORD_API_URL=api.url,
         REDIS_URL=redis_server.url,
         AISTATUS_PROBES="false",
-        AISTATUS_CATALOG=str(tmp_path / "catalog.json"),
+        AISTATUS_CATALOG=loopback_catalog(tmp_path / "catalog.json", api.url),
         AISTATUS_HTTP_PORT=str(port),
         AISTATUS_DATA_DIR=str(tmp_path / "data"),
     )
-    nothing = f"http://127.0.0.1:{api.port}/nothing"
-    names = ("claude", "openai", "github", "cursor")
-    (tmp_path / "catalog.json").write_text(
-        json.dumps({"providers": {p: {"statuspage": nothing} for p in names}})
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stderr is not None
-    out, err = Output(proc.stdout), Output(proc.stderr)
     base = f"http://127.0.0.1:{port}"
 
     async def gauge(http: httpx.AsyncClient) -> str:
@@ -141,7 +126,8 @@ async def test_a_running_bot_reports_its_gateway_and_exits_non_zero_on_a_reset_t
         return next(x for x in text.splitlines() if x.startswith("aistatus_chat_connected{"))
 
     try:
-        async with asyncio.timeout(60), httpx.AsyncClient() as http:
+        bot = running_bot(env, tmp_path)
+        async with bot as (proc, err, output), asyncio.timeout(60), httpx.AsyncClient() as http:
             await api.wait_for(lambda a: a.gateway_attempts >= 2, within=20)
             ready: Any = (await http.get(base + "/readyz")).json()
             assert ready["ok"] is False and "discord_gateway: reconnecting" in ready["detail"]
@@ -155,12 +141,8 @@ async def test_a_running_bot_reports_its_gateway_and_exits_non_zero_on_a_reset_t
             await api.drop_sessions(4004)
             await proc.wait()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        logs = await err.close()
-        await out.close()
         await api.close()
+    logs = "".join(output)
     assert proc.returncode == 1, logs[-3000:]
     assert "Discord closed the gateway with code 4004" in logs
     assert "DISCORD_TOKEN was reset" in logs

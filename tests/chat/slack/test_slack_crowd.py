@@ -5,10 +5,7 @@ every subscribed channel hears of it, the ones that did not report included."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -21,10 +18,12 @@ from tests.helpers import (
     CIPHER,
     ENCRYPTION_KEY,
     SECRET,
-    Output,
+    bot_env,
     command_form,
     fixture_json,
     installation,
+    loopback_catalog,
+    running_bot,
     sign,
 )
 from tests.peers.slack_api import SlackApi
@@ -49,18 +48,7 @@ async def test_crowd_suspicion_reaches_only_reporting_teams_until_it_spreads(
         aiohttp.ClientSession() as session,
     ):
         claude.set_summary(fixture_json("claude/summary_all_operational.json"))
-        catalog = tmp_path / "catalog.yaml"
-        nothing = claude.url + "/nothing"
-        pages = {"claude": claude.url, "openai": nothing, "github": nothing, "cursor": nothing}
-        catalog.write_text(
-            json.dumps({"providers": {p: {"statuspage": u} for p, u in pages.items()}})
-        )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_"))
-        }
-        env.update(
+        env = bot_env(
             SLACK_CLIENT_ID="111.222",
             SLACK_CLIENT_SECRET="client-secret",
             SLACK_SIGNING_SECRET=SECRET,
@@ -69,18 +57,12 @@ async def test_crowd_suspicion_reaches_only_reporting_teams_until_it_spreads(
             AISTATUS_SLACK_PORT=str(slack_port),
             SLACK_API_URL=api.base_url,
             REDIS_URL=redis_server.url,
-            AISTATUS_CATALOG=str(catalog),
+            AISTATUS_CATALOG=loopback_catalog(tmp_path / "catalog.json", claude.url),
             AISTATUS_PROBES="false",
             AISTATUS_POLL_INTERVAL="0.5",
             AISTATUS_HTTP_PORT=str(free_port()),
             AISTATUS_DATA_DIR=str(tmp_path / "data"),
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "no.env"), "run",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
-        )  # fmt: skip
-        assert proc.stdout is not None and proc.stderr is not None
-        out, err = Output(proc.stdout), Output(proc.stderr)
         url = f"http://127.0.0.1:{slack_port}/slack/events"
         sent = 0
 
@@ -102,30 +84,24 @@ async def test_crowd_suspicion_reaches_only_reporting_teams_until_it_spreads(
                 if "blocks" in c.params
             ]
 
-        try:
-            async with asyncio.timeout(90):
-                await err.wait_for("Slack: HTTP mode on", within=30)
-                for team in TEAMS:
-                    await slash(team, "UADMIN", "subscribe all")
-                for user in ("U1", "U2", "U3"):
-                    await slash("T1", user, "report claude.ai")
-                await api.wait_until(lambda: bool(alerts("T1")), within=15)
-                await err.wait_for("-> 1 channels", within=10)  # the fan-out chose T1 only
-                assert not any(alerts(t) for t in ("T2", "T3", "T4"))
-                for team in ("T2", "T3"):
-                    for user in ("U1", "U2"):
-                        await slash(team, user, "report claude.ai")
-                await api.wait_until(lambda: all(alerts(t) for t in ("T2", "T3", "T4")), within=15)
-                proc.send_signal(signal.SIGTERM)
-                await proc.wait()
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            logs = await err.close()
-            await out.close()
-    assert proc.returncode == 0, logs[-3000:]
-    assert "Traceback" not in logs, logs[logs.find("Traceback") - 500 :][:3000]
+        async with running_bot(env, tmp_path) as (proc, err, logs), asyncio.timeout(90):
+            await err.wait_for("Slack: HTTP mode on", within=30)
+            for team in TEAMS:
+                await slash(team, "UADMIN", "subscribe all")
+            for user in ("U1", "U2", "U3"):
+                await slash("T1", user, "report claude.ai")
+            await api.wait_until(lambda: bool(alerts("T1")), within=15)
+            await err.wait_for("-> 1 channels", within=10)  # the fan-out chose T1 only
+            assert not any(alerts(t) for t in ("T2", "T3", "T4"))
+            for team in ("T2", "T3"):
+                for user in ("U1", "U2"):
+                    await slash(team, user, "report claude.ai")
+            await api.wait_until(lambda: all(alerts(t) for t in ("T2", "T3", "T4")), within=15)
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+    text = "".join(logs)
+    assert proc.returncode == 0, text[-3000:]
+    assert "Traceback" not in text, text[text.find("Traceback") - 500 :][:3000]
     first_t1 = alerts("T1")[0]
     assert "thread_ts" not in first_t1
     for team in ("T2", "T3", "T4"):  # each hears of it first as a start: a parent, no thread
