@@ -1,4 +1,4 @@
-"""`python -m bench [watch|commands|delivery] [--quick]`: run the benchmarks (all of them by
+"""`python -m bench [watch|detect|commands|delivery] [--quick]`: run the benchmarks (all of them by
 default). IO: each starts its own redis-server and loopback servers and stops by itself."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ import argparse
 import logging
 import time
 
-from bench import bench_commands, bench_delivery, bench_watch
+from bench import bench_commands, bench_delivery, bench_detect, bench_watch
 
 BENCHES = {
     "watch": bench_watch.run,
+    "detect": bench_detect.run,
     "commands": bench_commands.run,
     "delivery": bench_delivery.run,
 }
@@ -22,7 +23,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench", description="aistatus benchmarks (figures, not tests)"
     )
     parser.add_argument(
-        "bench", nargs="*", metavar="{watch,commands,delivery}", help="which to run (default: all)"
+        "bench",
+        nargs="*",
+        metavar="{watch,detect,commands,delivery}",
+        help="which to run (default: all)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="a fast smoke run: fewer iterations, 1 s interval"

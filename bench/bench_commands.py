@@ -31,9 +31,10 @@ from bench.common import (
     private_redis,
     table,
 )
+from bot.catalog_file import load_catalog
 from bot.chat.actions import Services, handle
 from bot.clock import ManualClock
-from bot.core.catalog import Catalog, load_catalog
+from bot.core.catalog import Catalog
 from bot.core.model import ChannelRef, CommandContext, Observation, Platform, Status
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
@@ -267,8 +268,8 @@ async def main(*, quick: bool) -> None:
         )
     )
     print(
-        "channels returned: candidates before `wants` (severity, mute) filters them. A row stops"
-        f" early after {LOOKUP_BUDGET:g} s\n(lookups < 100: p99 is the slowest lookup)."
+        "channels returned: candidates before `skip_reason` (severity, mute) filters them. A row"
+        f" stops early after {LOOKUP_BUDGET:g} s\n(lookups < 100: p99 is the slowest lookup)."
     )
 
 

@@ -34,10 +34,11 @@ from bench.chatservers import (
     Window,
 )
 from bench.common import heading, secs, server_counters, table
+from bot.catalog_file import load_catalog
 from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
 from bot.chat.ports import ChatSender
 from bot.chat.slack.sender import SlackSender, slack_web_client
-from bot.core.catalog import Catalog, load_catalog
+from bot.core.catalog import Catalog
 from bot.core.model import (
     ChannelRef,
     Incident,

@@ -295,7 +295,7 @@ async def measure_latency(
     before = polls_by_outcome()
     detections: list[Detection] = []
     async with http_client() as client:
-        bot = build_bot(settings, catalog, redis, client, sink=CountingSink())
+        bot = build_bot(settings, catalog, redis, client)
         scheduler = build_scheduler(bot.watcher, probes=False)
         scheduler.start()
         try:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from redis.asyncio import Redis
 
-from bot.core.catalog import Catalog, merge, parse_catalog, shipped_text
+from bot.catalog_file import shipped_data
+from bot.core.catalog import Catalog, merge, parse_catalog
 from bot.ops.demo import fixture
 from bot.ops.redisproc import RedisProcess
 from bot.ops.statusserver import StatusServer
@@ -130,22 +130,28 @@ def fake_component(i: int) -> str:
     return f"bnch{i:08d}"
 
 
-def bench_catalog(page_url: str, *, extra_surfaces: int = 0) -> Catalog:
-    """The shipped catalog with Claude's page on loopback and nothing else watched (no probes,
-    no canaries), plus `extra_surfaces` Claude surfaces `bench-NN` read from fake components."""
-    data = yaml.safe_load(shipped_text())
+def bench_data(page_url: str) -> dict[str, Any]:
+    """The shipped catalog data with Claude's page on loopback and nothing else watched (no
+    probes, no canaries)."""
+    data = shipped_data()
     data = merge(data, {"providers": {"claude": {"statuspage": page_url}}})
     for s in data["surfaces"].values():
         s.pop("probes", None)
         if s["provider"] != "claude":
             s.pop("official", None)
+    data["canaries"] = []
+    return data
+
+
+def bench_catalog(page_url: str, *, extra_surfaces: int = 0) -> Catalog:
+    """`bench_data` plus `extra_surfaces` Claude surfaces `bench-NN` read from fake components."""
+    data = bench_data(page_url)
     for i in range(extra_surfaces):
         data["surfaces"][f"bench-{i + 1:02d}"] = {
             "name": f"Bench surface {i + 1}",
             "provider": "claude",
             "official": {"component": fake_component(i)},
         }
-    data["canaries"] = []
     return parse_catalog(data, source="bench")
 
 

@@ -1,5 +1,6 @@
 """The `aistatus` command line (`python -m bot` is the same). IO: parses arguments, loads settings,
-hands over to the composition root, and turns known errors into one line and an exit code.
+hands over to the composition root (`run`) or a one-shot verb (`bot.cli`), and turns known errors
+into one line and an exit code.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--env-file", default=".env", help="settings file (default: .env)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the bot (watcher, alerts, chat apps) until interrupted")
-    sub.add_parser("status", help="poll everything once and print a table (exit 0/1/2)")
+    status = sub.add_parser("status", help="poll everything once and print a table (exit 0/1/2)")
+    status.add_argument("--json", action="store_true", help="print the board document instead")
     demo = sub.add_parser("demo", help="replay a recorded Claude incident on loopback")
     demo.add_argument("--pause", type=float, default=3.0, help="seconds between steps (default 3)")
     sub.add_parser("check-config", help="validate settings and the catalog")
@@ -57,30 +59,7 @@ async def _run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    return await run(settings, stop=stop)
-
-
-def _check_config(settings: Settings) -> int:
-    from bot.app import catalog_of
-
-    catalog = catalog_of(settings)
-    claude = ", ".join(catalog.claude_surfaces())
-    backups = ", ".join(s for s in catalog.surfaces if s not in catalog.claude_surfaces())
-    redis = "REDIS_URL" if settings.redis_url else f"private redis-server in {settings.data_dir}"
-    slack = f"on ({settings.slack_mode} mode)" if settings.slack_enabled else "off"
-    rows = [
-        ("Claude surfaces", claude),
-        ("backups", backups),
-        ("status pages", ", ".join(catalog.watched_providers())),
-        ("redis", redis),
-        ("slack", slack),
-        ("discord", "on" if settings.discord_enabled else "off"),
-        ("probes", "on" if settings.probes_enabled else "off"),
-    ]
-    print(f"settings ok; catalog ok: {len(catalog.surfaces)} surfaces")
-    for label, value in rows:
-        print(f"  {label + ':':17}{value}")
-    return 0
+    return await run(settings, stop=stop, out=sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,9 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "run":
             return asyncio.run(_run(settings))
         if command == "status":
-            from bot.app import status
+            from bot.cli import status
 
-            return asyncio.run(status(settings, sys.stdout))
+            return asyncio.run(status(settings, sys.stdout, as_json=args.json))
         if command == "demo":
             from bot.ops.demo import run_demo
 
@@ -103,13 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(run_demo(settings, sys.stdout, pause=args.pause))
         if command == "check-config":
-            return _check_config(settings)
-        if command == "manifests":
-            from bot.app import write_manifests
+            from bot.cli import check_config
 
-            return write_manifests(settings, args.out)
+            return check_config(settings, sys.stdout)
+        if command == "manifests":
+            from bot.cli import manifests
+
+            return manifests(settings, args.out, sys.stdout)
         if command == "deliveries":
-            from bot.app import deliveries
+            from bot.cli import deliveries
 
             return asyncio.run(deliveries(settings, sys.stdout))
     except ConfigError as e:

@@ -1,11 +1,13 @@
-"""The composition root: builds every client (httpx, Redis, Slack, Discord) once and passes them
-down; runs the long-lived bot and the one-shot `status`. IO. Nothing else constructs clients.
+"""The composition root: builds every client (httpx, Redis, Slack, Discord) once, assembles the
+stages (watch -> commit -> fan-out -> outbox -> lanes -> sender) and runs `aistatus run`. IO.
+Nothing else constructs clients; the one-shot verbs (`bot.cli`) borrow theirs from here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,37 +18,40 @@ from typing import TextIO
 import aiohttp
 import discord
 import httpx
+from aiohttp import web
 from redis.asyncio import Redis
 
 from bot import __version__
+from bot.backoff import Backoff, Streak
+from bot.catalog_file import load_catalog
 from bot.chat import actions, replies
 from bot.chat.actions import Services
-from bot.chat.ports import ChatSender, CommandHandler, HomeProvider, Sink
+from bot.chat.ports import ChatSender, CommandHandler, HomeProvider
 from bot.clock import utcnow
-from bot.core.assess import official_observations
-from bot.core.catalog import Catalog, load_catalog
+from bot.core.catalog import Catalog
 from bot.core.crowd import CrowdThresholds
-from bot.core.model import CommandContext, Platform, Reply, Status, SurfaceState
-from bot.core.transitions import Policy, decide
+from bot.core.model import CommandContext, Platform, Reply
+from bot.core.transitions import Policy
 from bot.delivery.engine import Delivery, DeliveryConfig
-from bot.errors import ConfigError, ProbeError
+from bot.errors import ConfigError
+from bot.ops.api import BoardSource, api_routes
 from bot.ops.console import ConsoleSink
-from bot.ops.health import build_health_app, start_health_server
+from bot.ops.health import build_health_app, readiness, start_health_server
+from bot.ops.hook import HOOK_PREFIX, HookServer, build_hook_app, start_hook_server
 from bot.ops.inbound import InboundLimits, install_accept_errors
 from bot.ops.metrics import CHAT_CONNECTED
 from bot.ops.redisproc import RedisProcess
-from bot.ops.table import StatusRow, render_table
 from bot.settings import Settings
 from bot.store.connect import connect
 from bot.store.surfaces import SurfaceStore
-from bot.watch.probe import run_probes
+from bot.watch.hint import Hints
 from bot.watch.scheduler import build_scheduler
-from bot.watch.statuspage import PageReading, fetch_summary, parse_summary
 from bot.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
 LOGIN_ATTEMPTS = 4  # a chat platform unreachable at start-up: retried, then one clear line
+LOGIN_BACKOFF = Backoff(0.5, 4.0)  # seconds between those tries: 0.5, 1, 2
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
@@ -63,18 +68,6 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
 
 def policy(settings: Settings) -> Policy:
     return Policy.with_probe_thresholds(settings.failure_threshold, settings.success_threshold)
-
-
-def catalog_of(settings: Settings) -> Catalog:
-    """Raises: ConfigError naming the catalog file, key and value."""
-    return load_catalog(settings.catalog_path)
-
-
-def providers_map(catalog: Catalog) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for s in catalog.surfaces.values():
-        out.setdefault(s.provider, []).append(s.id)
-    return out
 
 
 @contextlib.asynccontextmanager
@@ -128,20 +121,16 @@ def build_bot(
     redis: Redis,
     client: httpx.AsyncClient,
     *,
-    sink: Sink | None = None,
+    console: TextIO | None = None,
     clock: Callable[[], datetime] = utcnow,
-    out: TextIO | None = None,
 ) -> Bot:
-    """Wire the watcher: store, sink (console unless given), policy, intervals."""
+    """Wire the watcher: store, policy, intervals, and the console sink printing to `console`
+    when given (None: what the watcher records leaves only through the transition stream)."""
     store = SurfaceStore(redis, history_length=settings.history_length)
-    pm = providers_map(catalog)
-
-    async def states() -> dict[str, SurfaceState]:
-        return await store.read_all(pm)
-
-    if sink is None:
-        sink = ConsoleSink(catalog, states, clock, **({"out": out} if out else {}))
-    api_key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
+    sink = None
+    if console is not None:
+        states = functools.partial(store.read_all, catalog.surfaces_by_provider())
+        sink = ConsoleSink(catalog, states, clock, out=console)
     watcher = Watcher(
         catalog=catalog,
         store=store,
@@ -151,10 +140,20 @@ def build_bot(
         policy=policy(settings),
         poll_interval=settings.poll_interval,
         probe_interval=settings.probe_interval,
+        recheck_interval=settings.probe_recheck_interval,
         max_response_bytes=settings.max_response_bytes,
-        api_key=api_key,
+        api_key=settings.anthropic_api_key,
     )
     return Bot(settings, catalog, redis, client, store, watcher)
+
+
+def board_routes(bot: Bot, blind: Callable[[], bool]) -> list[web.RouteDef]:
+    """The read-only JSON API and web board for the operator listener (bot.ops.api)."""
+    source = BoardSource(
+        bot.store, bot.catalog, bot.catalog.surfaces_by_provider(), bot.watcher.clock, blind
+    )
+    token = bot.settings.api_token.get_secret_value() if bot.settings.api_token else None
+    return api_routes(source, token=token)
 
 
 def services(bot: Bot) -> Services:
@@ -180,6 +179,23 @@ def home_provider(svc: Services, clock: Callable[[], datetime] = utcnow) -> Home
         return replies.combine(parts)
 
     return home
+
+
+async def start_hook(settings: Settings, bot: Bot) -> tuple[Hints, HookServer] | None:
+    """The status-page webhook receiver, when AISTATUS_HOOK_SECRET is set: each delivery makes
+    the watcher poll that page at once (coalesced); the scheduled polls stay the safety net."""
+    if settings.hook_secret is None:
+        return None
+    hints = Hints(functools.partial(bot.watcher.poll_page, hinted=True))
+    app = build_hook_app(settings.hook_secret.get_secret_value(), bot.catalog, hints.hint)
+    server = await start_hook_server(
+        app, settings.hook_host, settings.hook_port, limits=InboundLimits.from_settings(settings)
+    )
+    log.info(  # never the secret: it is the URL's only protection
+        "status-page hook listening on http://%s:%d%s<secret>",
+        settings.hook_host, server.port, HOOK_PREFIX,
+    )  # fmt: skip
+    return hints, server
 
 
 @dataclass
@@ -306,6 +322,7 @@ async def start_discord(
     assert settings.discord_token is not None
     configure_api_base(settings.discord_api_url)
     client = DiscordBot(CommandRunner(handler, catalog), dev_guild_id=settings.discord_dev_guild_id)
+    streak = Streak()
     for attempt in range(LOGIN_ATTEMPTS):
         try:
             await client.login(settings.discord_token.get_secret_value())
@@ -321,8 +338,9 @@ async def start_discord(
                     f"cannot reach Discord at DISCORD_API_URL={settings.discord_api_url}: {why}",
                     key="DISCORD_API_URL",
                 ) from None
-            log.warning("Discord login failed (%s); retrying", why)
-            await asyncio.sleep(0.5 * 2.0**attempt)
+            if streak.failed(why):
+                log.warning("Discord login failed (%s); retrying", why)
+            await asyncio.sleep(LOGIN_BACKOFF.window(streak.failures))
     chat.senders[Platform.DISCORD] = DiscordSender(client.http)
     await configure_gateway(client.http)
     supervisor = GatewaySupervisor(client, on_fatal=on_fatal)
@@ -338,18 +356,38 @@ async def start_discord(
     log.info("Discord: logged in; gateway connecting")
 
 
-async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = None) -> int:
-    """`aistatus run`: watch, answer commands and deliver alerts until `stop` is set.
+async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
+    """`aistatus run`: watch, answer commands and deliver alerts until `stop` is set. With no
+    chat platform configured, every transition and its alerts are printed to `out` instead.
     Raises: ConfigError for settings a platform refuses."""
-    catalog = catalog_of(settings)
+    catalog = load_catalog(settings.catalog_path)
+    chat_configured = settings.slack_enabled or settings.discord_enabled
     async with redis_for(settings) as redis, http_client(settings) as client:
-        bot = build_bot(settings, catalog, redis, client, out=out)
+        # watch -> commit: the watcher reads, decides and commits each change once (Lua CAS);
+        # the same commit appends it to the transition stream the delivery engine reads.
+        bot = build_bot(settings, catalog, redis, client, console=None if chat_configured else out)
+        scheduler = build_scheduler(bot.watcher, probes=settings.probes_enabled)
         svc = services(bot)
 
         async def handler(text: str, ctx: CommandContext) -> Reply:
             return await actions.handle(text, ctx, svc)
 
         chat = Chat()
+        install_accept_errors(asyncio.get_running_loop())
+        limits = InboundLimits.from_settings(settings)
+        log.info(
+            "inbound connections: at most %d per server, %ss for headers, %ss for a body",
+            limits.capped(),
+            limits.header_timeout,
+            limits.body_timeout,
+        )
+        # The operator listener (AISTATUS_OPS_HOST/PORT, loopback by default): health, metrics,
+        # the JSON API and the web board, behind the inbound deadlines and connection cap.
+        operator = build_health_app(readiness(redis, lambda: bot.watcher.blind, down=chat.down))
+        operator.add_routes(board_routes(bot, lambda: bot.watcher.blind))
+        health = await start_health_server(
+            operator, settings.ops_host, settings.operator_port, limits
+        )
         exit_code = 0
 
         def on_fatal(reason: str) -> None:
@@ -360,34 +398,15 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
 
         delivery_stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
-        scheduler = build_scheduler(bot.watcher, probes=settings.probes_enabled)
-
-        async def ready() -> tuple[bool, str]:
-            try:
-                await redis.ping()
-            except Exception as e:  # readiness reports, it does not raise
-                return False, f"redis: {type(e).__name__}"
-            if down := chat.down():
-                return False, "; ".join(down)
-            return True, "monitoring blind" if bot.watcher.blind else "ok"
-
-        install_accept_errors(asyncio.get_running_loop())
-        limits = InboundLimits.from_settings(settings)
-        log.info(
-            "inbound connections: at most %d per server, %ss for headers, %ss for a body",
-            limits.capped(),
-            limits.header_timeout,
-            limits.body_timeout,
-        )
-        health = await start_health_server(
-            build_health_app(ready), settings.ops_host, settings.operator_port, limits
-        )
+        hook: tuple[Hints, HookServer] | None = None
         try:
+            # The chat apps: commands in (-> actions), and the senders alerts go out through.
             if settings.slack_enabled:
                 await start_slack(settings, redis, handler, home_provider(svc), chat)
             if settings.discord_enabled:
                 await start_discord(settings, catalog, handler, chat, on_fatal)
             if chat.senders:
+                # fan-out -> outbox -> lanes -> sender, composed in the delivery engine.
                 delivery = Delivery(
                     redis,
                     chat.senders,
@@ -399,6 +418,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
                 )
                 tasks.append(asyncio.create_task(delivery.run(delivery_stop), name="delivery"))
             scheduler.start()
+            hook = await start_hook(settings, bot)
             log.info(
                 "watching %d surfaces on %d status pages every %ss; probes %s; chat: %s",
                 len(catalog.surfaces),
@@ -409,6 +429,9 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
             )
             await stop.wait()
         finally:
+            if hook is not None:
+                await hook[1].stop()
+                await hook[0].aclose()
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             delivery_stop.set()
@@ -416,122 +439,3 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO | None = N
             await chat.stop()
             await health.cleanup()
     return exit_code
-
-
-async def deliveries(settings: Settings, out: TextIO) -> int:
-    """`aistatus deliveries`: what is queued, retrying and dead. Exit 1 when anything is dead."""
-    from bot.delivery.engine import deliveries_report
-
-    async with redis_for(settings) as redis:
-        report = await deliveries_report(redis)
-    summary = f"queued: {report.queued}  in flight or retrying: {report.pending}"
-    print(f"{summary}  dead: {report.dead_total}", file=out)
-    for r in report.retrying:
-        print(
-            f"  retrying  {r.channel}  alert {r.alert_id}  {r.attempts} attempts: {r.error}",
-            file=out,
-        )
-    for d in report.dead:
-        what = f"{d.channel}  alert {d.alert_id}  {d.at}  {d.attempts} attempts"
-        print(f"  dead      {what}: {d.error}", file=out)
-    return 1 if report.dead_total else 0
-
-
-def write_manifests(settings: Settings, path: str) -> int:
-    """`aistatus manifests`: the Discord command definitions, from the code."""
-    from bot.chat.discord.commands import write_manifest
-
-    write_manifest(Path(path), catalog_of(settings))
-    print(f"wrote {path}")
-    return 0
-
-
-# -- `aistatus status`: one poll, no Redis -----------------------------------------------------
-
-
-async def _read_page(
-    client: httpx.AsyncClient, provider: str, base_url: str, settings: Settings, now: datetime
-) -> PageReading:
-    try:
-        fetched = await fetch_summary(
-            client,
-            base_url,
-            max_bytes=settings.max_response_bytes,
-            deadline=settings.read_timeout * 2,
-        )
-    except ProbeError as e:
-        return PageReading(provider, now, ok=False, error=e.reason)
-    return parse_summary(fetched.body or b"", provider=provider, observed_at=now, base_url=base_url)
-
-
-async def poll_once(
-    settings: Settings, catalog: Catalog, client: httpx.AsyncClient, now: datetime
-) -> list[StatusRow]:
-    """Poll every status page and probe once and decide each surface with no hysteresis."""
-    providers = catalog.watched_providers()
-    readings = await asyncio.gather(
-        *(
-            _read_page(client, p, catalog.providers[p].statuspage or "", settings, now)
-            for p in providers
-        )
-    )
-    observations = [o for r in readings for o in official_observations(r, catalog, observed_at=now)]
-    if settings.probes_enabled:
-        specs = {s.id: s.probes for s in catalog.surfaces.values() if s.probes}
-        api_key = (
-            settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-        )
-        observations += await run_probes(
-            client,
-            specs,
-            catalog.canaries,
-            api_key=api_key,
-            now=now,
-            deadline=settings.read_timeout * 2,
-        )
-    rows: list[StatusRow] = []
-    for surface in catalog.surfaces.values():
-        obs = [o for o in observations if o.surface == surface.id]
-        d = decide(
-            SurfaceState(surface.id),
-            obs,
-            provider=surface.provider,
-            now=now,
-            policy=Policy.immediate(),
-        )
-        probe = d.state.signals.get("probe")
-        rows.append(
-            StatusRow(
-                surface=surface.id,
-                name=surface.name,
-                claude=surface.claude and surface.provider == "claude",
-                status=d.verdict.status,
-                source=d.verdict.source.value if d.verdict.source else "-",
-                suspected=d.verdict.suspected,
-                since=(d.verdict.incident.started_at if d.verdict.incident else None),
-                incident=d.verdict.incident.name if d.verdict.incident else None,
-                latency_ms=probe.latency_ms if probe else None,
-                detail=d.verdict.reason,
-            )
-        )
-    return rows
-
-
-def exit_code(rows: list[StatusRow]) -> int:
-    """0 every Claude surface operational; 1 any is not; 2 nothing could be reached (blind)."""
-    if rows and all(r.status is Status.UNKNOWN for r in rows):
-        return 2
-    claude = [r for r in rows if r.claude]
-    if claude and all(r.status is Status.UNKNOWN for r in claude):
-        return 2
-    return 0 if all(r.status is Status.OPERATIONAL for r in claude) else 1
-
-
-async def status(settings: Settings, out: TextIO) -> int:
-    """`aistatus status`: print the table, return the exit code."""
-    catalog = catalog_of(settings)
-    now = utcnow()
-    async with http_client(settings) as client:
-        rows = await poll_once(settings, catalog, client, now)
-    print(render_table(rows, now=now), file=out)
-    return exit_code(rows)

@@ -26,11 +26,18 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     data_dir: Path = Field(default=Path(".aistatus"), alias="AISTATUS_DATA_DIR")
     redis_server_bin: str = Field(default="redis-server", alias="AISTATUS_REDIS_SERVER")
+    # `aistatus demo` with REDIS_URL set replays into this db of that server, never REDIS_URL's own.
+    demo_redis_db: int = Field(default=15, ge=0, le=65535, alias="AISTATUS_DEMO_REDIS_DB")
 
     # -- what to watch and how often --------------------------------------------------------------
     catalog_path: Path | None = Field(default=None, alias="AISTATUS_CATALOG")
     poll_interval: float = Field(default=15.0, gt=0, alias="AISTATUS_POLL_INTERVAL")
-    probe_interval: float = Field(default=60.0, gt=0, alias="AISTATUS_PROBE_INTERVAL")
+    probe_interval: float = Field(default=20.0, gt=0, alias="AISTATUS_PROBE_INTERVAL")
+    # The fast path: a failing (or recovering) surface is re-probed this often until it reaches
+    # the failure (success) threshold or passes; nothing extra while every probe agrees.
+    probe_recheck_interval: float = Field(
+        default=5.0, gt=0, alias="AISTATUS_PROBE_RECHECK_INTERVAL"
+    )
     probes_enabled: bool = Field(default=True, alias="AISTATUS_PROBES")
     failure_threshold: int = Field(default=3, ge=1, le=100, alias="AISTATUS_FAILURE_THRESHOLD")
     success_threshold: int = Field(default=2, ge=1, le=100, alias="AISTATUS_SUCCESS_THRESHOLD")
@@ -70,6 +77,13 @@ class Settings(BaseSettings):
         default=10.0, gt=0, alias="AISTATUS_INBOUND_HEADER_TIMEOUT"
     )
     inbound_body_timeout: float = Field(default=10.0, gt=0, alias="AISTATUS_INBOUND_BODY_TIMEOUT")
+    # When set, the JSON API and the web board need `Authorization: Bearer <token>`.
+    api_token: SecretStr | None = Field(default=None, alias="AISTATUS_API_TOKEN")
+
+    # -- status-page webhook receiver (off unless the secret is set) ----------------------------
+    hook_secret: SecretStr | None = Field(default=None, alias="AISTATUS_HOOK_SECRET")
+    hook_host: str = Field(default="127.0.0.1", alias="AISTATUS_HOOK_HOST")
+    hook_port: int = Field(default=8081, ge=0, le=65535, alias="AISTATUS_HOOK_PORT")
 
     # -- Slack ------------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")

@@ -54,3 +54,14 @@ ensure_redis_server() {
   command -v "${AISTATUS_REDIS_SERVER:-redis-server}" >/dev/null 2>&1 && return 0
   apt_install redis-server
 }
+
+ensure_chromium() {
+  # The web board's browser test drives a real headless Chromium (Debian's `chromium` package).
+  # Installed as root when missing; otherwise one line, and that test skips saying why.
+  command -v chromium >/dev/null 2>&1 && return 0
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    apt_install chromium || echo "aistatus setup: could not install chromium; the browser test will skip" >&2
+  else
+    echo "aistatus setup: chromium not found (Debian/Ubuntu: sudo apt-get install -y chromium); the browser test will skip" >&2
+  fi
+}

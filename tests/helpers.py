@@ -1,6 +1,6 @@
 """Shared test factories and helpers: fixtures read from the package, the shipped catalog pointed
-at loopback, a recording sink, one alert, Slack request signing. Imported by tests; never a
-test-to-test import."""
+at loopback, a recording sink, one transition and one alert, Slack request signing. Imported by
+tests; never a test-to-test import."""
 
 from __future__ import annotations
 
@@ -10,35 +10,50 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+import redis.asyncio as aioredis
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
+from bot.catalog_file import load_catalog, shipped_data
+from bot.chat.actions import Services, handle
+from bot.chat.ports import CommandHandler
+from bot.clock import ManualClock, utcnow
 from bot.core.catalog import Catalog, merge, parse_catalog
-from bot.core.catalog import shipped_text as shipped
 from bot.core.model import (
     Alert,
     AlertKind,
     Backup,
+    ChannelRef,
+    CommandContext,
+    Incident,
+    Observation,
     Platform,
+    Reason,
+    Reply,
+    Signal,
     Status,
     Transition,
+    TransitionKind,
 )
-from bot.delivery.engine import (
-    DeliveryConfig,
-)
+from bot.delivery.engine import Delivery, DeliveryConfig
 from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
-from bot.ops.demo import fixture
+from bot.ops.demo import fixture, with_update
+from bot.ops.redisproc import free_port
+from bot.ops.statusserver import StatusServer
 from bot.store.crypto import TokenCipher
+from bot.store.subscriptions import SubscriptionStore
+from bot.watch.statuspage import parse_summary
+from bot.watch.watcher import Watcher
 from tests.peers.slack_api import SlackApi
 
 FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
@@ -51,6 +66,18 @@ def fixture_text(name: str) -> str:
 
 def fixture_json(name: str) -> Any:
     return fixture(name)
+
+
+RESOLUTION = "This incident has been resolved."
+
+
+def resolved_incidents() -> dict[str, Any]:
+    """incidents.json once the recorded incident (7g1qpkyz5gxh) is resolved: its newest update is
+    the resolution text a recovery quotes after the incident vanished from summary.json."""
+    investigating = fixture("claude/summary_incident_investigating.json")
+    at = datetime(2026, 9, 22, 6, 0, tzinfo=UTC)
+    page = with_update(investigating, at, status="resolved", body=RESOLUTION, update_id="resolved1")
+    return {"page": page["page"], "incidents": page["incidents"]}
 
 
 class Recorder:
@@ -66,7 +93,7 @@ class Recorder:
 def catalog_for(claude_url: str, *, probes: dict | None = None, canaries=()) -> Catalog:
     """The shipped catalog with Claude's page on loopback and nothing else watched; probes, when
     given, replace every shipped probe (all pointing at loopback)."""
-    data = yaml.safe_load(shipped())
+    data = shipped_data()
     data = merge(data, {"providers": {"claude": {"statuspage": claude_url}}})
     for s in data["surfaces"].values():
         s.pop("probes", None)
@@ -94,10 +121,92 @@ FAST = DeliveryConfig(
 STARTED = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
 
 
+async def play(
+    timeline: Sequence[tuple[str, Any]],
+    *,
+    page: StatusServer,
+    watcher: Watcher,
+    delivery: Delivery,
+    clock: ManualClock,
+    within: float = 20.0,
+) -> None:
+    """Each ("HH:MM", summary) of `timeline` on the recorded incident's day: the clock is set,
+    `page` serves the summary, the watcher polls it once and everything that follows is
+    delivered (bounded by `within` seconds a step)."""
+    for hhmm, summary in timeline:
+        h, m = map(int, hhmm.split(":"))
+        clock.now = STARTED.replace(hour=h, minute=m)
+        page.set_summary(summary)
+        assert (await watcher.poll_page("claude")).claimed
+        await delivery.drain(within)
+
+
 UPDATED = datetime(2026, 9, 22, 1, 1, 12, tzinfo=UTC)
 
 
 INCIDENT_URL = "https://status.claude.com/incidents/7g1qpkyz5gxh"
+
+
+RECORDED_INCIDENT = parse_summary(
+    fixture_text("claude/summary_incident_investigating.json"),
+    provider="claude",
+    observed_at=STARTED,
+).incidents[0]
+"""Incident 7g1qpkyz5gxh "Elevated errors for multiple models" as the parser reads the capture."""
+
+_SHIPPED = load_catalog()
+_USUAL_REASON = {
+    TransitionKind.START: Reason.STARTED,
+    TransitionKind.UPDATE: Reason.OFFICIAL_UPDATE,
+    TransitionKind.RECOVERY: Reason.RECOVERED,
+}
+
+
+def make_transition(
+    surface: str = "api",
+    *,
+    version: int = 1,
+    kind: TransitionKind | None = None,
+    reason: Reason | None = None,
+    status: Status = Status.PARTIAL_OUTAGE,
+    prev: Status = Status.OPERATIONAL,
+    source: Signal | None = Signal.OFFICIAL,
+    suspected: bool = False,
+    prev_suspected: bool = False,
+    outage_id: str = RECORDED_INCIDENT.id,
+    incident: Incident | None = RECORDED_INCIDENT,
+    at: datetime = STARTED,
+    started_at: datetime | None = None,
+    provider: str | None = None,
+) -> Transition:
+    """One recorded transition: by default the official start of a partial outage of `surface`
+    in the recorded incident, at STARTED. `kind` defaults to what `prev` -> `status` is (a
+    recovery back to operational, a start from operational or unknown, else an update),
+    `reason` to the kind's usual one, `started_at` (the outage's start) to `at`, `provider` to
+    the shipped catalog's; the id is `<surface>@<version>`."""
+    if kind is None:
+        if status is Status.OPERATIONAL:
+            kind = TransitionKind.RECOVERY
+        elif prev in (Status.OPERATIONAL, Status.UNKNOWN):
+            kind = TransitionKind.START
+        else:
+            kind = TransitionKind.UPDATE
+    return Transition(
+        id=f"{surface}@{version}",
+        surface=surface,
+        provider=provider or _SHIPPED.surfaces[surface].provider,
+        kind=kind,
+        reason=reason or _USUAL_REASON[kind],
+        status=status,
+        prev_status=prev,
+        source=source,
+        suspected=suspected,
+        prev_suspected=prev_suspected,
+        outage_id=outage_id,
+        incident=incident,
+        started_at=started_at or at,
+        at=at,
+    )
 
 
 def make_alert(**over: object) -> Alert:
@@ -130,6 +239,21 @@ def make_alert(**over: object) -> Alert:
         transition_ids=("claude.ai@7",),
     )
     return replace(alert, **over)  # type: ignore[arg-type]
+
+
+async def _no_watcher(observation: Observation) -> None:
+    """Crowd reports are stored, and go to no watcher."""
+
+
+def command_layer(redis: aioredis.Redis) -> tuple[Services, CommandHandler]:
+    """The real `/aistatus` command layer on `redis` with the shipped catalog: its services, and
+    the handler the Slack and Discord adapters call (`bot.chat.actions.handle` bound to them)."""
+    svc = Services.over(redis, _SHIPPED, on_crowd=_no_watcher)
+
+    async def handler(text: str, ctx: CommandContext) -> Reply:
+        return await handle(text, ctx, svc)
+
+    return svc, handler
 
 
 TOKEN = "xoxb-test-token"
@@ -209,18 +333,101 @@ class Output:
         return "".join(self.lines)
 
 
+@dataclass
+class Running:
+    """A running `aistatus run` child: its process and its two streams, read as they come."""
+
+    proc: asyncio.subprocess.Process
+    out: Output
+    err: Output
+
+    async def stop(self) -> tuple[str, str]:
+        """SIGTERM, as an operator stops it; the exit code is `proc.returncode`. Returns
+        (stdout, stderr) in full."""
+        self.proc.send_signal(signal.SIGTERM)
+        await self.proc.wait()
+        return await self.out.close(), await self.err.close()
+
+
+@contextlib.asynccontextmanager
+async def aistatus_run(env: Mapping[str, str], cwd: Path) -> AsyncIterator[Running]:
+    """`python -m bot run` with settings from `env` only (no .env file), in `cwd`; killed if it is
+    still running when the block ends."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--env-file", str(cwd / "none.env"), "run",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(env), cwd=cwd,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    running = Running(proc, Output(proc.stdout), Output(proc.stderr))
+    try:
+        yield running
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+            await running.out.close()
+            await running.err.close()
+
+
+def claude_only(tmp_path: Path, claude_url: str) -> Path:
+    """A catalog override with Claude's page on loopback and every other page answering 404."""
+    catalog = tmp_path / "catalog.yaml"
+    elsewhere = {"statuspage": claude_url + "/nothing"}
+    providers = {"claude": {"statuspage": claude_url}, **dict.fromkeys(OTHER_PAGES, elsewhere)}
+    catalog.write_text(json.dumps({"providers": providers}))
+    return catalog
+
+
+OTHER_PAGES = ("openai", "github", "cursor")
+
+
+def without_platforms(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment without any chat, Redis or aistatus setting of the machine running tests."""
+    prefixes = ("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_")
+    return {k: v for k, v in environ.items() if not k.startswith(prefixes)}
+
+
+async def subscribe_api(redis: Any) -> None:
+    """Slack channel C0001 of workspace T0001 subscribed to the Claude API."""
+    await SubscriptionStore(redis).subscribe(
+        ChannelRef(Platform.SLACK, "T0001", "C0001"),
+        ["api"],
+        all_claude=False,
+        user="U42",
+        now=utcnow(),
+    )
+
+
+def slack_run_env(api_url: str, redis_url: str, catalog: Path, **extra: str) -> dict[str, str]:
+    """The environment of an `aistatus run` in Slack HTTP mode against the loopback Slack API,
+    a shared redis-server and `catalog`, probes off, polling every 0.5 s; `extra` wins."""
+    env = without_platforms(os.environ)
+    env.update(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=api_url,
+        AISTATUS_SLACK_MODE="http",
+        AISTATUS_SLACK_PORT=str(free_port()),
+        REDIS_URL=redis_url,
+        AISTATUS_CATALOG=str(catalog),
+        AISTATUS_PROBES="false",
+        AISTATUS_POLL_INTERVAL="0.5",
+        AISTATUS_HTTP_PORT="0",
+    )
+    env.update(extra)
+    return env
+
+
 ROOT = Path(__file__).resolve().parent.parent
 """The repository's top folder (README, manifests, pyproject)."""
 
 
 # -- a bot as an operator runs it: `python -m bot run` in a subprocess -----------------------------
 
-BOT_PREFIXES = ("SLACK_", "DISCORD_", "AISTATUS_", "ANTHROPIC_", "REDIS_")
-
 
 def bot_env(**settings: str) -> dict[str, str]:
     """This process's environment without any bot setting, plus `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(BOT_PREFIXES)}
+    env = without_platforms(os.environ)
     env.update(settings)
     return env
 
@@ -229,7 +436,7 @@ def loopback_catalog(path: Path, claude_url: str) -> str:
     """Write a catalog override: Claude's page at `claude_url`, every other watched page a 404
     on the same loopback server. Returns the path as AISTATUS_CATALOG takes it."""
     nothing = claude_url + "/nothing"
-    pages = {"claude": claude_url, "openai": nothing, "github": nothing, "cursor": nothing}
+    pages = {"claude": claude_url, **dict.fromkeys(OTHER_PAGES, nothing)}
     path.write_text(json.dumps({"providers": {p: {"statuspage": u} for p, u in pages.items()}}))
     return str(path)
 

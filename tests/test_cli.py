@@ -7,12 +7,20 @@ import asyncio
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
+import redis
 
+from bot.catalog_file import load_catalog
+from bot.ops.redisproc import RedisProcess
 from bot.ops.statusserver import StatusServer
-from tests.helpers import fixture_json
+from bot.store.surfaces import SurfaceStore
+from bot.watch.statuspage import INCIDENTS_PATH
+from bot.watch.watcher import Watcher
+from tests.helpers import fixture_json, resolved_incidents
 
 
 async def aistatus(
@@ -85,6 +93,40 @@ async def test_status_exits_2_when_nothing_can_be_reached(pages, tmp_path):
     assert "HTTP 503" in out
 
 
+PAGES = {
+    "all-operational": "claude/summary_all_operational.json",
+    "investigating": "claude/summary_incident_investigating.json",
+    "incident-vanished": "claude/summary_recovered.json",
+}
+
+
+@pytest.mark.parametrize("summary", list(PAGES.values()), ids=list(PAGES))
+async def test_status_shows_what_a_watcher_records_from_the_same_page(
+    pages, tmp_path, redis, summary
+):
+    """One read step for both: the same status and incident per surface. Neither looks up a
+    resolution text for an incident it never held (`status` holds nothing: it has no Redis)."""
+    claude, env = pages
+    claude.set_summary(fixture_json(summary))
+    claude.set_incidents(resolved_incidents())
+    catalog = load_catalog(Path(env["AISTATUS_CATALOG"]))
+    async with httpx.AsyncClient(timeout=httpx.Timeout(1.0)) as client:
+        now = datetime(2026, 9, 22, 6, 1, tzinfo=UTC)
+        watcher = Watcher(catalog, SurfaceStore(redis), client, sink=None, clock=lambda: now)
+        report = await watcher.poll_page("claude")
+
+    code, out, _ = await aistatus("status", env=env, cwd=tmp_path)
+
+    assert code in (0, 1)
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert report.states, "the watcher decided the page's surfaces"
+    for surface, state in report.states.items():
+        assert f"{state.status.emoji} {state.status.label}" in lines[surface], surface
+        if state.incident is not None:
+            assert state.incident.name in lines[surface], surface
+    assert claude.hits[INCIDENTS_PATH] == 0
+
+
 async def test_check_config_names_the_file_the_key_and_the_value(tmp_path):
     bad = tmp_path / "catalog.yaml"
     bad.write_text("surfaces:\n  api:\n    probes:\n      - {url: 'ftp://x', expect: [200]}\n")
@@ -106,14 +148,56 @@ async def test_check_config_passes_with_the_shipped_catalog(tmp_path):
     assert code == 0 and "catalog ok" in out
 
 
+def alert_kinds(out: str) -> list[str]:
+    return [line.split("alert (")[1].rstrip(")") for line in out.splitlines() if "alert (" in line]
+
+
+def assert_start_update_recovery(kinds: list[str]) -> None:
+    assert kinds.count("recovery") == 1
+    assert "start" in kinds and "update" in kinds
+    assert kinds.index("start") < kinds.index("update") < kinds.index("recovery")
+
+
+def snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
+    return {k: client.dump(k) for k in client.scan_iter(count=1000)}
+
+
 async def test_the_demo_replays_the_incident_start_update_recovery(tmp_path):
     code, out, err = await aistatus("demo", "--pause", "0", env={}, cwd=tmp_path, within=90)
     assert code == 0, err
-    kinds = [line.split("alert (")[1].rstrip(")") for line in out.splitlines() if "alert (" in line]
-    claude_alerts = [k for k in kinds]
-    assert claude_alerts.count("recovery") == 1
-    assert "start" in kinds and "update" in kinds
-    assert kinds.index("start") < kinds.index("update") < kinds.index("recovery")
+    assert_start_update_recovery(alert_kinds(out))
     assert "Elevated errors for multiple models" in out
     assert "Backups up now" in out and "Claude Console" in out
     assert "Traceback" not in err
+
+
+async def test_the_demo_uses_its_own_db_on_redis_url_and_leaves_every_other_key_alone(
+    own_redis: RedisProcess, tmp_path
+):
+    bot_db = redis.Redis(unix_socket_path=str(own_redis.socket_path), db=0)
+    demo_db = redis.Redis(unix_socket_path=str(own_redis.socket_path), db=15)
+    bot_db.set("aistatus:v1:{p:claude}:state:api", b"the bot's own state")
+    bot_db.xadd("aistatus:v1:{p:claude}:transitions", {"t": "real"})
+    demo_db.set("someone-else", b"not the demo's")
+    before = snapshot(bot_db)
+    env = {"REDIS_URL": own_redis.url, "AISTATUS_REDIS_SERVER": str(tmp_path / "no-redis-server")}
+    for run in (1, 2):  # the second run starts from what the first left: nothing of the demo
+        code, out, err = await aistatus("demo", "--pause", "0", env=env, cwd=tmp_path, within=90)
+        assert code == 0, f"run {run}: {err}"
+        assert_start_update_recovery(alert_kinds(out))
+        assert snapshot(bot_db) == before, "REDIS_URL's own db is not the demo's"
+        assert set(demo_db.scan_iter()) == {b"someone-else"}, "only aistatus keys are removed"
+    bot_db.close()
+    demo_db.close()
+
+
+async def test_the_demo_refuses_the_db_redis_url_selects(own_redis: RedisProcess, tmp_path):
+    client = redis.Redis(unix_socket_path=str(own_redis.socket_path), db=3)
+    client.set("aistatus:v1:{p:claude}:state:api", b"the bot's own state")
+    env = {"REDIS_URL": own_redis.url.replace("db=0", "db=3"), "AISTATUS_DEMO_REDIS_DB": "3"}
+    code, out, err = await aistatus("demo", "--pause", "0", env=env, cwd=tmp_path)
+    assert code == 2
+    assert "AISTATUS_DEMO_REDIS_DB" in err and "db 3" in err
+    assert "alert (" not in out
+    assert client.get("aistatus:v1:{p:claude}:state:api") == b"the bot's own state"
+    client.close()

@@ -1,13 +1,11 @@
 """`aistatus run` as an operator runs it: a real process with its own private redis-server,
-watching loopback status pages, printing to the console, serving /healthz and /metrics, and
-stopping cleanly on SIGTERM."""
+watching loopback status pages, printing to the console when no chat platform is configured (and
+only then), serving /healthz and /metrics, and stopping cleanly on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -15,74 +13,71 @@ import httpx
 
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
-from tests.helpers import fixture_json
-
-
-async def _read_until(stream: asyncio.StreamReader, needle: str, seen: list[str]) -> None:
-    while True:
-        line = await stream.readline()
-        if not line:
-            raise AssertionError(f"output ended before {needle!r}: {seen[-20:]}")
-        seen.append(line.decode())
-        if needle in seen[-1]:
-            return
+from tests.helpers import (
+    TOKEN,
+    aistatus_run,
+    claude_only,
+    fixture_json,
+    slack_run_env,
+    subscribe_api,
+    without_platforms,
+)
+from tests.peers.slack_api import SlackApi
 
 
 async def test_run_watches_prints_transitions_serves_health_and_stops_its_redis(tmp_path: Path):
     port = free_port()
     async with StatusServer() as claude:
         claude.set_summary(fixture_json("claude/summary_all_operational.json"))
-        catalog = tmp_path / "catalog.yaml"
-        catalog.write_text(
-            json.dumps(
-                {
-                    "providers": {
-                        "claude": {"statuspage": claude.url},
-                        "openai": {"statuspage": claude.url + "/nothing"},
-                        "github": {"statuspage": claude.url + "/nothing"},
-                        "cursor": {"statuspage": claude.url + "/nothing"},
-                    }
-                }
-            )
+        env = without_platforms(os.environ)
+        env.update(
+            AISTATUS_CATALOG=str(claude_only(tmp_path, claude.url)),
+            AISTATUS_PROBES="false",
+            AISTATUS_POLL_INTERVAL="0.5",
+            AISTATUS_DATA_DIR=str(tmp_path / "data"),
+            AISTATUS_HTTP_PORT=str(port),
         )
-        env = {
-            **os.environ,
-            "AISTATUS_CATALOG": str(catalog),
-            "AISTATUS_PROBES": "false",
-            "AISTATUS_POLL_INTERVAL": "0.5",
-            "AISTATUS_DATA_DIR": str(tmp_path / "data"),
-            "AISTATUS_HTTP_PORT": str(port),
-        }
-        env.pop("REDIS_URL", None)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
-        )  # fmt: skip
-        assert proc.stdout is not None and proc.stderr is not None
-        seen: list[str] = []
-        try:
-            async with asyncio.timeout(30):
-                await claude.wait_for_requests(2, within=20)
-                claude.set_summary(fixture_json("claude/summary_incident_investigating.json"))
-                await _read_until(proc.stdout, "alert (start)", seen)
-                async with httpx.AsyncClient() as http:
-                    health = await http.get(f"http://127.0.0.1:{port}/healthz")
-                    ready = await http.get(f"http://127.0.0.1:{port}/readyz")
-                    metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
-                assert health.status_code == 200 and ready.status_code == 200
-                assert 'aistatus_transitions_total{kind="start",surface="api"} 1.0' in metrics.text
-                proc.send_signal(signal.SIGTERM)
-                _, err = await proc.communicate()
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    output = "".join(seen)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    assert "START" in output and "Claude API" in output and "Elevated errors" in output
+        async with aistatus_run(env, tmp_path) as bot, asyncio.timeout(30):
+            await claude.wait_for_requests(2, within=20)
+            claude.set_summary(fixture_json("claude/summary_incident_investigating.json"))
+            await bot.out.wait_for("alert (start)", within=10)
+            async with httpx.AsyncClient() as http:
+                health = await http.get(f"http://127.0.0.1:{port}/healthz")
+                ready = await http.get(f"http://127.0.0.1:{port}/readyz")
+                metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
+            printed, logs = await bot.stop()
+    assert bot.proc.returncode == 0, logs[-2000:]
+    assert health.status_code == 200 and ready.status_code == 200
+    assert 'aistatus_transitions_total{kind="start",surface="api"} 1.0' in metrics.text
+    assert "START" in printed and "Claude API" in printed and "Elevated errors" in printed
     assert not (tmp_path / "data" / "redis" / "redis.sock").exists(), "its redis-server stopped"
     assert (tmp_path / "data" / "redis" / "appendonlydir").exists(), "with an AOF kept on disk"
-    assert "Traceback" not in err.decode()
+    assert "Traceback" not in logs
+
+
+async def test_run_with_slack_alerts_the_channel_and_prints_no_alert(
+    tmp_path: Path, redis, redis_server
+):
+    await subscribe_api(redis)
+    async with SlackApi(tokens={TOKEN: "T0001"}) as api, StatusServer() as claude:
+        claude.set_summary(fixture_json("claude/summary_all_operational.json"))
+        env = slack_run_env(api.base_url, redis_server.url, claude_only(tmp_path, claude.url))
+
+        def alerts() -> int:
+            return sum("blocks" in c.params for c in api.accepted_to("chat.postMessage", "C0001"))
+
+        async with aistatus_run(env, tmp_path) as bot, asyncio.timeout(60):
+            await bot.err.wait_for("Slack: HTTP mode on", within=30)
+            await claude.wait_for_requests(2, within=20)
+            claude.set_summary(fixture_json("claude/summary_incident_investigating.json"))
+            await api.wait_until(lambda: alerts() == 1, within=15)
+            # A later poll's alert: by then the poll that recorded the start has long finished.
+            claude.set_summary(fixture_json("claude/summary_recovered.json"))
+            await api.wait_until(lambda: alerts() == 2, within=15)
+            printed, logs = await bot.stop()
+    assert bot.proc.returncode == 0, logs[-3000:]
+    assert "transition api start" in logs and "transition api recovery" in logs
+    assert printed == "", "with a chat platform the console sink is off: nothing on stdout"
 
 
 async def test_run_without_a_redis_server_says_how_to_get_one(tmp_path: Path):

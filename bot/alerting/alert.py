@@ -6,27 +6,42 @@ reads (`now` is an argument).
 from __future__ import annotations
 
 import hashlib
-import html
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot.core.catalog import Catalog
 from bot.core.duration import humanize
 from bot.core.model import Alert, AlertKind, Incident, Signal, Status, SurfaceState, Transition
 from bot.core.model import Reason as R
 from bot.core.model import TransitionKind as TK
-from bot.core.suggest import NO_BACKUPS_TEXT, suggest_many
+from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT, suggest_many
+from bot.core.text import clock, shorten
 
 UPDATE_TEXT_LIMIT = 600  # characters of the official update body kept in an alert
 BACKUP_LIMIT = 5
 
+# Kinds after which nothing is wrong any more: shown green, without backups or report buttons.
 END_KINDS = frozenset(
     {AlertKind.RECOVERY, AlertKind.SUSPECTED_WITHDRAWN, AlertKind.MAINTENANCE_END}
 )
 _START_KINDS = frozenset({AlertKind.START, AlertKind.SUSPECTED, AlertKind.MAINTENANCE_START})
 _END_PRECEDENCE = (AlertKind.RECOVERY, AlertKind.MAINTENANCE_END, AlertKind.SUSPECTED_WITHDRAWN)
+
+# What each kind is called where a message says what changed (a thread reply's first line).
+HEADLINES: Mapping[AlertKind, str] = {
+    AlertKind.START: "Outage started",
+    AlertKind.UPDATE: "Update",
+    AlertKind.RECOVERY: "Resolved",
+    AlertKind.MAINTENANCE_START: "Maintenance started",
+    AlertKind.MAINTENANCE_END: "Maintenance ended",
+    AlertKind.SUSPECTED: "Suspected outage",
+    AlertKind.SUSPECTED_WITHDRAWN: "Suspected outage withdrawn",
+    AlertKind.CONFIRMED: "Confirmed on the official status page",
+}
+NOT_OFFICIAL_YET = "not on the official status page yet"  # what makes an outage "suspected"
+OPEN_INCIDENT = "Open incident"  # the button linking to the official incident
+AFFECTED_TOO = "I'm affected too"  # the button that reports the surface (`report <surface>`)
 _WHY_SUSPECTED = {
     Signal.PROBE: "our probes fail",
     Signal.CROWD: "users report problems",
@@ -121,7 +136,7 @@ def alert_id(alert: Alert) -> str:
 
 def alert_text(alert: Alert) -> str:
     """The alert as plain text: title, surfaces, official update, timing, backups, link."""
-    lines = [f"{alert.severity.emoji} {alert.title}"]
+    lines = [f"{shown_status(alert).emoji} {alert.title}"]
     if alert.statuses:
         parts = [
             f"{name} ({status.label})"
@@ -133,13 +148,13 @@ def alert_text(alert: Alert) -> str:
     if alert.incident_title:
         lines.append(f"Official incident: {alert.incident_title}")
     if alert.update_text:
-        when = f", {_clock(alert.update_at, alert.at)}" if alert.update_at else ""
+        when = f", {clock(alert.update_at, alert.at)}" if alert.update_at else ""
         lines.append(f"Official update{when}:")
         lines.extend(f"> {line}" if line else ">" for line in alert.update_text.split("\n"))
-    lines.append(f"Started {_clock(alert.started_at, alert.at)}, {alert.duration_text}")
+    lines.append(f"Started {clock(alert.started_at, alert.at)}, {alert.duration_text}")
     if alert.kind not in END_KINDS:
         if alert.backups:
-            lines.append("Backups up now:")
+            lines.append(f"{BACKUPS_HEADING}:")
             for b in alert.backups:
                 bits = [b.name, *([b.note] if b.note else []), *([b.url] if b.url else [])]
                 lines.append("• " + " — ".join(bits))
@@ -150,21 +165,20 @@ def alert_text(alert: Alert) -> str:
     return "\n".join(lines)
 
 
-def trim_update(body: str, limit: int = UPDATE_TEXT_LIMIT) -> str:
-    """An official update body as plain text (HTML tags dropped, entities decoded, line ends
-    normalised), cut to `limit` characters on a word boundary with an ellipsis."""
-    text = re.sub(r"(?i)<br\s*/?>|</p\s*>", "\n", body)
-    text = html.unescape(re.sub(r"</?[A-Za-z][^<>]{0,500}>", "", text))
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = [" ".join(line.split()) for line in text.split("\n")]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    space = max(cut.rfind(" "), cut.rfind("\n"))
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" \n,;:-") + "…"
+def why_suspected(alert: Alert) -> str:
+    """Which of our own signals raised a suspected outage: 'our probes fail'."""
+    why = _WHY_SUSPECTED.get(alert.source) if alert.source is not None else None
+    return why or "our checks fail"
+
+
+def still_suspected(alert: Alert) -> bool:
+    """An open suspicion: to be labelled "suspected" (a withdrawn one is over, not suspected)."""
+    return alert.suspected and alert.kind not in END_KINDS
+
+
+def shown_status(alert: Alert) -> Status:
+    """The status a message shows for the alert: operational once it ended, else its severity."""
+    return Status.OPERATIONAL if alert.kind in END_KINDS else alert.severity
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -244,11 +258,11 @@ def _build_one(
         key=key,
         kind=kind,
         surfaces=surfaces,
-        surface_names=tuple(_name(s, catalog) for s in surfaces),
+        surface_names=tuple(catalog.name_of(s) for s in surfaces),
         severity=Status.UNKNOWN,  # set by _finish
         title="",  # set by _finish
         incident_title=incident.name if incident else None,
-        update_text=trim_update(incident.update_body)
+        update_text=shorten(incident.update_body, UPDATE_TEXT_LIMIT)
         if incident and incident.update_body
         else None,
         update_at=incident.update_at if incident else None,
@@ -331,12 +345,8 @@ def _finish(alert: Alert) -> Alert:
     if kind is AlertKind.START:
         title = f"{_join(out) or all_names}: {label}"
     elif kind is AlertKind.SUSPECTED:
-        why = (
-            _WHY_SUSPECTED.get(alert.source, "our checks fail")
-            if alert.source
-            else "our checks fail"
-        )
-        title = f"Suspected outage: {_join(out) or all_names} ({why}; not on the official page yet)"
+        what = _join(out) or all_names
+        title = f"Suspected outage: {what} ({why_suspected(alert)}; {NOT_OFFICIAL_YET})"
     elif kind is AlertKind.CONFIRMED:
         title = f"Confirmed {label}: {_join(out) or all_names} (now on the official status page)"
     elif kind is AlertKind.UPDATE and recovered:
@@ -348,11 +358,11 @@ def _finish(alert: Alert) -> Alert:
     elif kind is AlertKind.RECOVERY:
         title = f"Resolved: {all_names} after {humanize(elapsed)}"
     elif kind is AlertKind.SUSPECTED_WITHDRAWN:
-        title = f"All clear: {all_names} working again (never on the official page)"
+        title = f"All clear: {all_names} working again (never on the official status page)"
     elif kind is AlertKind.MAINTENANCE_START:
         title = f"Scheduled maintenance: {_join(out) or all_names}"
     else:  # MAINTENANCE_END
-        title = f"Maintenance over: {all_names}"
+        title = f"{HEADLINES[AlertKind.MAINTENANCE_END]}: {all_names}"
     return replace(alert, severity=severity, title=title, duration_text=_duration(kind, elapsed))
 
 
@@ -382,11 +392,6 @@ def _catalog_order(surfaces: Sequence[str], catalog: Catalog) -> tuple[str, ...]
     return tuple(sorted(unique, key=lambda s: (order.get(s, len(order)), s)))
 
 
-def _name(surface: str, catalog: Catalog) -> str:
-    spec = catalog.surfaces.get(surface)
-    return spec.name if spec is not None else surface
-
-
 def _join(names: Sequence[str]) -> str:
     return ", ".join(names)
 
@@ -395,13 +400,3 @@ def _surface_of(transition_id: str) -> str | None:
     """The surface of a transition id '<surface>@<version>', None for another shape."""
     surface, at, _ = transition_id.rpartition("@")
     return surface if at else None
-
-
-def _clock(when: datetime | None, now: datetime) -> str:
-    """'14:02 UTC', with the date when it is not `now`'s day."""
-    if when is None:
-        return ""
-    utc = when.astimezone(UTC)
-    if utc.date() != now.astimezone(UTC).date():
-        return utc.strftime("%b %d, %H:%M UTC")
-    return utc.strftime("%H:%M UTC")

@@ -1,5 +1,5 @@
-"""A channel's subscription as a value, and the rule that decides whether one alert goes to it.
-Pure: no IO, no clock reads (`now` is an argument).
+"""A channel's subscription as a value, and the rule that decides whether one alert goes to it,
+or why not (`skip_reason`). Pure: no IO, no clock reads (`now` is an argument).
 """
 
 from __future__ import annotations
@@ -7,16 +7,28 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
+from bot.alerting.alert import END_KINDS
 from bot.core.catalog import Catalog
 from bot.core.model import AlertKind, ChannelRef, Status
 
+
+class Skip(StrEnum):
+    """Why an alert does not go to a channel; fan-out logs and counts each (the Prometheus label
+    `reason` of aistatus_fanout_skipped_total)."""
+
+    DISABLED = "disabled"  # a chat API said the channel is gone or closed to us
+    MUTED = "muted"  # `/aistatus mute`, until it lapses
+    NOT_COVERED = "not_covered"  # none of the alert's surfaces is subscribed here
+    NOT_IN_AUDIENCE = "not_in_audience"  # a crowd suspicion scoped to the workspaces that reported
+    NO_MAINTENANCE = "no_maintenance"  # a maintenance alert, and maintenance is off here
+    BELOW_MIN = "below_min"  # the severity does not reach the channel's minimum
+    NO_PARENT = "no_parent"  # the end of an outage the channel was never told about
+
+
 _MAINTENANCE_KINDS = frozenset({AlertKind.MAINTENANCE_START, AlertKind.MAINTENANCE_END})
-_OPENING_KINDS = frozenset({AlertKind.START, AlertKind.SUSPECTED})
 _FOLLOW_UP_KINDS = frozenset({AlertKind.UPDATE, AlertKind.CONFIRMED})
-_CLOSING_KINDS = frozenset(
-    {AlertKind.RECOVERY, AlertKind.SUSPECTED_WITHDRAWN, AlertKind.MAINTENANCE_END}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +65,7 @@ class Subscription:
         return self.surfaces
 
 
-def wants(
+def skip_reason(
     sub: Subscription,
     surfaces: Collection[str],
     severity: Status,
@@ -62,40 +74,48 @@ def wants(
     has_parent: bool,
     now: datetime,
     catalog: Catalog,
-) -> bool:
-    """Whether an alert of `kind` about `surfaces` at `severity` goes to `sub`'s channel.
+    audience: Collection[str] = (),
+) -> Skip | None:
+    """Why an alert of `kind` about `surfaces` at `severity` does not go to `sub`'s channel, or
+    None when it does.
 
     Rules, in order (the first that decides wins):
-    1. A disabled subscription gets nothing.
-    2. A muted one (`muted_until > now`) gets nothing; the mute lapses by itself at `muted_until`.
-    3. The alert must touch a surface the subscription covers (`all_claude` covers every Claude
-       surface of the catalog).
-    4. Maintenance alerts (start, end) go only to subscriptions with `maintenance` on.
-    5. START and SUSPECTED open a message: only when `severity` reaches `min_severity`.
-    6. UPDATE and CONFIRMED: when the channel already has this outage's message (`has_parent`,
-       so the thread continues even if the outage eased below the minimum), or when the severity
-       now reaches the minimum (an outage that worsened past it opens a message here).
+    1. A disabled subscription gets nothing (DISABLED).
+    2. A muted one (`muted_until > now`) gets nothing (MUTED); the mute lapses by itself at
+       `muted_until`.
+    3. The alert must touch a surface the subscription covers (NOT_COVERED; `all_claude` covers
+       every Claude surface of the catalog).
+    4. An alert with an `audience` (a crowd suspicion shown only to the workspaces that reported
+       it, "platform:workspace" each) goes only to channels of those workspaces
+       (NOT_IN_AUDIENCE); an empty audience is everyone.
+    5. Maintenance alerts (start, end) go only to subscriptions with `maintenance` on
+       (NO_MAINTENANCE).
+    6. MAINTENANCE_START goes.
     7. RECOVERY, SUSPECTED_WITHDRAWN and MAINTENANCE_END close a message: only with `has_parent`
-       (a channel never told about an outage is not told it ended).
+       (NO_PARENT: a channel never told about an outage is not told it ended).
+    8. UPDATE and CONFIRMED go where the channel already has this outage's message
+       (`has_parent`: the thread continues even if the outage eased below the minimum).
+    9. START and SUSPECTED open a message, and so do UPDATE and CONFIRMED without one (an outage
+       that worsened past the minimum): only when `severity` reaches `min_severity` (BELOW_MIN).
     """
     if sub.disabled_reason is not None:
-        return False
+        return Skip.DISABLED
     if sub.is_muted(now):
-        return False
+        return Skip.MUTED
     if sub.covers(catalog).isdisjoint(surfaces):
-        return False
+        return Skip.NOT_COVERED
+    if audience and f"{sub.channel.platform}:{sub.channel.workspace}" not in audience:
+        return Skip.NOT_IN_AUDIENCE
     if kind in _MAINTENANCE_KINDS and not sub.maintenance:
-        return False
-    reaches = severity.rank >= sub.min_severity.rank
+        return Skip.NO_MAINTENANCE
     if kind is AlertKind.MAINTENANCE_START:
-        return True
-    if kind in _OPENING_KINDS:
-        return reaches
-    if kind in _FOLLOW_UP_KINDS:
-        return has_parent or reaches
-    if kind in _CLOSING_KINDS:
-        return has_parent
-    return False
+        return None
+    if kind in END_KINDS:
+        return None if has_parent else Skip.NO_PARENT
+    if kind in _FOLLOW_UP_KINDS and has_parent:
+        return None
+    # START and SUSPECTED, and follow-ups without a message here: they open one.
+    return None if severity.rank >= sub.min_severity.rank else Skip.BELOW_MIN
 
 
 SEVERITY_PHRASES = {

@@ -1,6 +1,6 @@
 """The command layer: runs a parsed `/aistatus` command against the stores and answers with a
-`Reply`. Thin async IO glue between `bot.chat.commands` (parsing), the stores and
-`bot.chat.replies`.
+`Reply`; `handle` is the one place a command fails or is refused. Thin async IO glue between
+`bot.chat.commands` (parsing), the stores and `bot.chat.replies`.
 """
 
 from __future__ import annotations
@@ -65,17 +65,29 @@ class Services:
         )
 
     def __post_init__(self) -> None:
-        by_provider: dict[str, list[str]] = {}
-        for sid, s in self.catalog.surfaces.items():
-            by_provider.setdefault(s.provider, []).append(sid)
-        object.__setattr__(self, "providers", by_provider)
+        object.__setattr__(self, "providers", self.catalog.surfaces_by_provider())
 
 
 async def handle(text: str, ctx: CommandContext, svc: Services) -> Reply:
-    """Parse and run one `/aistatus` command. A user's mistake gets a one-line answer with the
-    usage; any other failure is logged with its traceback and answered with a short apology."""
+    """Parse and run one `/aistatus` command (typed, or a button standing for one) and answer it.
+    Every adapter (Slack, Discord) calls this and only renders the Reply. Rules:
+
+    1. A CommandError, the user's mistake, from parsing (an unknown verb or surface, a bad
+       duration or flag, a missing argument) or from running, is answered with its one-line
+       message and the verb's usage.
+    2. A verb that changes the channel's alerts (subscribe, unsubscribe, mute, unmute) from
+       someone without Manage Channels (`ctx.can_manage`, resolved by the adapter) is refused
+       with `replies.forbidden()` before it runs: nothing is read or written.
+    3. Any other exception is our bug or outage: logged here with its traceback, answered with
+       `replies.internal_error()`, which says nothing about it.
+    4. It never raises: an adapter has no error path of its own.
+    """
     try:
-        return await run(parse(text, svc.catalog), ctx, svc)
+        cmd = parse(text, svc.catalog)
+        if cmd.verb in _MANAGE_VERBS and not ctx.can_manage:
+            log.info("refused %s in %s: no Manage Channels", cmd.verb, ctx.channel.key)
+            return replies.forbidden()
+        return await run(cmd, ctx, svc)
     except CommandError as e:
         return replies.error(e)
     except Exception:
@@ -86,9 +98,8 @@ async def handle(text: str, ctx: CommandContext, svc: Services) -> Reply:
 
 
 async def run(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
-    """Run a parsed command. Raises: CommandError when the command cannot apply here."""
-    if cmd.verb in _MANAGE_VERBS and not ctx.can_manage:
-        return replies.forbidden()
+    """Run a parsed command whose caller `handle` has let through.
+    Raises: CommandError when the command cannot apply here."""
     match cmd.verb:
         case Verb.STATUS:
             return await _status(cmd, ctx, svc)

@@ -19,7 +19,8 @@ from bot.core.model import (
 
 CommandHandler = Callable[[str, CommandContext], Awaitable[Reply]]
 """Runs one `/aistatus` command text in a context: `bot.chat.actions.handle` bound to its services.
-What the Slack and Discord adapters call for every command, button and autocomplete-free verb."""
+What the Slack and Discord adapters call for every command, button and autocomplete-free verb;
+it answers every failure with a Reply and never raises."""
 
 HomeProvider = Callable[[str], Awaitable[Reply]]
 """The live board plus one workspace's subscriptions (by Slack team id), for the App Home."""
@@ -32,11 +33,11 @@ class Sink(Protocol):
 
 
 class ChatSender(Protocol):
-    """One chat platform's thin send layer. Every method raises DeliveryError on failure:
-    permanent=True for a channel that is gone / no access / token revoked (the subscription gets
-    disabled), retry_after for 429s, neither for transient errors (backoff and retry).
-    A parent message that was deleted raises DeliveryError(reason="message_gone"): the delivery
-    layer then posts a new parent.
+    """One chat platform's thin send layer. Every method raises DeliveryError on failure, its
+    `kind` saying what happened: PERMANENT for a channel that is gone / no access / token revoked
+    (the subscription gets disabled), RATE_LIMITED with `retry_after` for 429s, TRANSIENT for
+    the rest (backoff and retry), PARENT_GONE for a parent message that was deleted (the delivery
+    layer then posts a new parent).
     """
 
     platform: Platform

@@ -4,23 +4,26 @@ adapters render it). Pure: values and `now` in, a Reply out; every Reply has a p
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from bot.alerting.alert import NOT_OFFICIAL_YET
 from bot.alerting.subscription import Subscription, severity_phrase
 from bot.chat.commands import HELP_LINES, USAGE, Verb
 from bot.core.catalog import Catalog
 from bot.core.duration import humanize
 from bot.core.model import Backup, Reply, Section, Signal, Status, SurfaceState, Transition
 from bot.core.model import TransitionKind as Kind
-from bot.core.suggest import NO_BACKUPS_TEXT
+from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
+from bot.core.text import clock, shorten
 from bot.core.uptime import bar, daily_bars, percent, uptime
 from bot.errors import CommandError
 
-FORBIDDEN_TEXT = "You need the Manage Channels permission to change this channel's alerts."
-INTERNAL_ERROR_TEXT = "Something went wrong on our side. Please try again in a minute."
+FORBIDDEN_TEXT = (
+    "You need the Manage Channels permission to change this channel's alerts. "
+    "Anyone can use `/aistatus status`, `history` and `report`."
+)
+INTERNAL_ERROR_TEXT = "Sorry, something went wrong on our side. Please try again in a minute."
 UPDATE_CHARS = 400  # an incident update quoted in `status` is cut to this many characters
 HISTORY_LINES = 10  # transitions listed by `history`
 
@@ -34,20 +37,6 @@ _SOURCE = {
 # -- small formatters -----------------------------------------------------------------------------
 
 
-def name_of(surface: str, catalog: Catalog) -> str:
-    """The surface's display name (its id when the catalog no longer knows it)."""
-    s = catalog.surfaces.get(surface)
-    return s.name if s is not None else surface
-
-
-def when(at: datetime, now: datetime) -> str:
-    """'14:02 UTC' on `now`'s UTC day, else 'Nov 18 14:02 UTC'."""
-    at_utc, now_utc = at.astimezone(UTC), now.astimezone(UTC)
-    if at_utc.date() == now_utc.date():
-        return f"{at_utc:%H:%M} UTC"
-    return f"{at_utc:%b} {at_utc.day} {at_utc:%H:%M} UTC"
-
-
 def state_label(state: SurfaceState) -> str:
     """'partial outage', 'suspected partial outage', 'unknown (no data yet)'."""
     if state.status is Status.UNKNOWN and not state.signals and state.source is None:
@@ -57,12 +46,10 @@ def state_label(state: SurfaceState) -> str:
     return state.status.label
 
 
-def plain(text: str, limit: int = UPDATE_CHARS) -> str:
-    """Status-page text made safe for one chat line: HTML tags dropped, entities decoded,
-    whitespace collapsed, cut to `limit` characters with an ellipsis."""
-    text = html.unescape(re.sub(r"<[^>]{0,500}>", "", text))
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def one_line(text: str, limit: int = UPDATE_CHARS) -> str:
+    """Status-page text (already plain: `bot.core.text.normalise`) on one chat line: its line
+    breaks and runs of spaces as one space, shortened to `limit` characters."""
+    return shorten(" ".join(text.split()), limit)
 
 
 def _surfaces_text(surfaces: Sequence[str], all_claude: bool) -> str:
@@ -92,11 +79,11 @@ def _reply(
 
 
 def _board_line(surface: str, state: SurfaceState, catalog: Catalog, now: datetime) -> str:
-    line = f"{state.status.emoji} {name_of(surface, catalog)}: {state_label(state)}"
+    line = f"{state.status.emoji} {catalog.name_of(surface)}: {state_label(state)}"
     if state.since is not None and state.status is not Status.UNKNOWN:
-        line += f" since {when(state.since, now)}"
+        line += f" since {clock(state.since, now)}"
     if state.incident is not None and state.status is not Status.OPERATIONAL:
-        line += f" — {plain(state.incident.name, 120)}"
+        line += f" — {one_line(state.incident.name, 120)}"
     return line
 
 
@@ -111,7 +98,7 @@ def board(states: Mapping[str, SurfaceState], catalog: Catalog, now: datetime) -
 
     troubled = [s for s in claude if (st := states.get(s)) is not None and st.status.is_outage]
     if troubled:
-        names = ", ".join(f"{name_of(s, catalog)} ({state_label(states[s])})" for s in troubled)
+        names = ", ".join(f"{catalog.name_of(s)} ({state_label(states[s])})" for s in troubled)
         headline = f"Claude has problems: {names}."
     elif all((st := states.get(s)) is not None and st.status is Status.OPERATIONAL for s in claude):
         headline = "All Claude surfaces are operational."
@@ -132,7 +119,7 @@ def _source_line(state: SurfaceState) -> str | None:
         return None if state.status is not Status.UNKNOWN else "No signal has reported on it yet."
     line = f"Source: {_SOURCE.get(state.source, str(state.source))}"
     if state.suspected:
-        line += " (suspected: not on the official status page yet)"
+        line += f" (suspected: {NOT_OFFICIAL_YET})"
     return line
 
 
@@ -149,27 +136,27 @@ def surface_detail(
     """One surface in depth: status, which source says so (and whether only suspected), since
     when, the active incident with its latest update quoted, recent crowd reports, and the
     backups that are up now (`backups` None: not asked, e.g. while the surface is fine)."""
-    name = name_of(surface, catalog)
+    name = catalog.name_of(surface)
     title = f"{state.status.emoji} {name}: {state_label(state)}"
     lines: list[str] = []
     if (source := _source_line(state)) is not None:
         lines.append(source)
     if state.since is not None and state.status is not Status.UNKNOWN:
-        lines.append(f"Since {when(state.since, now)} ({humanize(now - state.since)} ago)")
+        lines.append(f"Since {clock(state.since, now)} ({humanize(now - state.since)} ago)")
     inc = state.incident
     if inc is not None:
-        head = f"Incident: {plain(inc.name, 200)} ({inc.status})"
+        head = f"Incident: {one_line(inc.name, 200)} ({inc.status})"
         lines.append(f"{head} {inc.url}" if inc.url else head)
         if inc.update_body:
-            at = f" at {when(inc.update_at, now)}" if inc.update_at is not None else ""
+            at = f" at {clock(inc.update_at, now)}" if inc.update_at is not None else ""
             label = inc.update_status or "update"
             lines.append(f"Latest {label}{at}:")
-            lines.append(f"> {plain(inc.update_body)}")
+            lines.append(f"> {one_line(inc.update_body)}")
     reporters = "1 person" if crowd_users == 1 else f"{crowd_users} people"
     lines.append(f"User reports in the last {window_min} min: {reporters}")
     if backups is not None:
         if backups:
-            lines.append("Backups up now: " + ", ".join(_backup_text(b) for b in backups))
+            lines.append(f"{BACKUPS_HEADING}: " + ", ".join(_backup_text(b) for b in backups))
         else:
             lines.append(NO_BACKUPS_TEXT)
     return _reply(title, lines)
@@ -196,7 +183,7 @@ def combine(parts: Sequence[Reply]) -> Reply:
 
 
 def _covered(sub: Subscription, catalog: Catalog) -> str:
-    names = [name_of(s, catalog) for s in sorted(sub.surfaces)]
+    names = [catalog.name_of(s) for s in sorted(sub.surfaces)]
     return _surfaces_text(names, sub.all_claude)
 
 
@@ -215,7 +202,7 @@ def subscription_list(sub: Subscription | None, catalog: Catalog, now: datetime)
     ]
     if sub.is_muted(now) and sub.muted_until is not None:
         left = humanize(sub.muted_until - now)
-        lines.append(f"Muted until {when(sub.muted_until, now)} ({left} left)")
+        lines.append(f"Muted until {clock(sub.muted_until, now)} ({left} left)")
     if sub.disabled_reason is not None:
         lines.append(
             f"Paused: the chat platform refused our last message ({sub.disabled_reason}). "
@@ -283,11 +270,11 @@ def unsubscribed(
 
 def muted(until: datetime, now: datetime, *, user_name: str) -> Reply:
     """Confirmation of `mute`, announced in the channel."""
-    text = f"Alerts are muted here until {when(until, now)} (for {humanize(until - now)})."
+    text = f"Alerts are muted here until {clock(until, now)} (for {humanize(until - now)})."
     return Reply(
         text=text,
         sections=(Section(lines=(text,)),),
-        announce=f"{user_name} muted aistatus alerts here until {when(until, now)}",
+        announce=f"{user_name} muted aistatus alerts here until {clock(until, now)}",
     )
 
 
@@ -331,7 +318,7 @@ def reported(
     window_min: int = 10,
 ) -> Reply:
     """Thanks for a crowd report, with how many people reported the surface in the window."""
-    name = name_of(surface, catalog)
+    name = catalog.name_of(surface)
     people = "1 person" if users == 1 else f"{users} people"
     places = "1 workspace" if workspaces == 1 else f"{workspaces} workspaces"
     tally = f"{people} from {places} reported {name} in the last {window_min} min"
@@ -348,7 +335,7 @@ def reported(
 
 
 def _transition_line(t: Transition, catalog: Catalog, now: datetime) -> str:
-    name = name_of(t.surface, catalog)
+    name = catalog.name_of(t.surface)
     suspected = "suspected " if t.suspected else ""
     if t.kind is Kind.RECOVERY:
         what = f"recovered after {humanize(t.at - t.started_at)}"
@@ -359,7 +346,7 @@ def _transition_line(t: Transition, catalog: Catalog, now: datetime) -> str:
     source = (
         f" ({_SOURCE[t.source]})" if t.source in _SOURCE and t.kind is not Kind.RECOVERY else ""
     )
-    return f"{when(t.at, now)} {t.status.emoji} {name}: {what}{source}"
+    return f"{clock(t.at, now)} {t.status.emoji} {name}: {what}{source}"
 
 
 def history(
@@ -373,7 +360,7 @@ def history(
     UTC day. `transitions` maps each surface shown to its transitions (newest first)."""
     start = now - timedelta(days=days)
     span = "day" if days == 1 else f"{days} days"
-    title = f"History of {name_of(surface, catalog) if surface else 'Claude'}, last {span}"
+    title = f"History of {catalog.name_of(surface) if surface else 'Claude'}, last {span}"
     sections: list[Section] = []
     if surface is not None:
         ts = transitions.get(surface, ())
@@ -385,7 +372,7 @@ def history(
         sections.append(Section(title=f"Uptime {percent(pct)}", lines=bars))
     else:
         lines = tuple(
-            f"{bar(p)} {percent(p)} {name_of(s, catalog)}"
+            f"{bar(p)} {percent(p)} {catalog.name_of(s)}"
             for s, ts in transitions.items()
             for p in [uptime(ts, start=start, end=now)]
         )

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
 
 from bot.core.catalog import Catalog, Surface
 from bot.core.model import Incident, Observation, Signal, SignalState, Status, Verdict
-
-if TYPE_CHECKING:  # the reading is a plain value; its module also holds the IO twin
-    from bot.watch.statuspage import ComponentReading, PageReading
+from bot.watch.statuspage import ComponentReading, PageReading
 
 # Incident statuses that mean "still being worked on"; `monitoring` means a fix is out.
 ACTIVE_INCIDENT = frozenset({"investigating", "identified"})
 # Impacts that mean users notice something (impact `none` incidents never degrade a surface).
 NOTICEABLE_IMPACT = frozenset({"minor", "major", "critical"})
+_NEVER = datetime.min.replace(tzinfo=UTC)  # an incident with no time at all sorts first
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +56,7 @@ def _mentions(incident: Incident, surface: Surface) -> bool:
 def _newest(incidents: Sequence[Incident]) -> Incident | None:
     if not incidents:
         return None
-    return max(incidents, key=lambda i: i.update_at or i.started_at or datetime.min.astimezone())
+    return max(incidents, key=lambda i: i.update_at or i.started_at or _NEVER)
 
 
 def official_observation(

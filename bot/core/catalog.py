@@ -1,5 +1,6 @@
-"""The catalog: providers, surfaces, signals and alternatives, validated at start-up. Pure parsing;
-`load_catalog` reads the shipped YAML and the operator's override file.
+"""The catalog: providers, surfaces, signals and alternatives, validated at start-up, and the
+operator's override merged over the shipped data. Pure: data in, a Catalog out (the files are read
+by `bot.catalog_file`).
 
 Errors name the file, the key path and the bad value, e.g.
 `catalog.yaml: surfaces.api.probes.0.expect: 'x' is not a valid integer`.
@@ -8,16 +9,11 @@ Errors name the file, the key path and the bad value, e.g.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
-
-SHIPPED = "catalog.yaml"
 
 
 class _Strict(BaseModel):
@@ -28,6 +24,7 @@ class Provider(_Strict):
     name: str
     statuspage: str | None = None  # base URL of a Statuspage v2 (or compatible) page
     poll_interval: float | None = Field(default=None, gt=0)  # seconds; default from settings
+    page_id: str | None = None  # the Statuspage page id: routes a webhook hint to this page
 
     @field_validator("statuspage")
     @classmethod
@@ -134,6 +131,32 @@ class Catalog(_Strict):
     def surfaces_of(self, provider: str) -> list[Surface]:
         return [s for s in self.surfaces.values() if s.provider == provider]
 
+    def name_of(self, surface: str) -> str:
+        """The surface's display name (its id when the catalog no longer knows it)."""
+        spec = self.surfaces.get(surface)
+        return spec.name if spec is not None else surface
+
+    def surfaces_by_provider(self) -> dict[str, list[str]]:
+        """Surface ids per provider, in catalog order (providers without surfaces left out):
+        the shape `SurfaceStore.read_all` reads."""
+        out: dict[str, list[str]] = {}
+        for s in self.surfaces.values():
+            out.setdefault(s.provider, []).append(s.id)
+        return out
+
+    def probe_specs(self) -> dict[str, tuple[ProbeSpec, ...]]:
+        """The synthetic checks of every surface that has any."""
+        return {s.id: s.probes for s in self.surfaces.values() if s.probes}
+
+    def providers_for_page(self, page_id: str | None) -> list[str]:
+        """The watched providers a status-page webhook hint should poll. Rules:
+        1. A watched provider whose `page_id` is the hint's: that one.
+        2. Otherwise (no id, or one we do not know) every watched provider: a forged or
+           unknown hint costs one extra poll of each, never a belief."""
+        watched = self.watched_providers()
+        named = [p for p in watched if page_id and self.providers[p].page_id == page_id]
+        return named or watched
+
     def watched_providers(self) -> list[str]:
         """Providers with a status page that at least one surface reads."""
         return [
@@ -155,6 +178,12 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+def overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """The operator's catalog data over the shipped data: merged key by key (`merge`), and every
+    surface the operator removed dropped from the other surfaces' alternatives."""
+    return _without_alternatives(merge(base, over), _removed_surfaces(over))
 
 
 def _removed_surfaces(over: Mapping[str, Any]) -> set[str]:
@@ -182,22 +211,6 @@ def _without_alternatives(data: dict[str, Any], removed: set[str]) -> dict[str, 
     return {**data, "surfaces": out}
 
 
-def shipped_text() -> str:
-    return resources.files("bot").joinpath("data", SHIPPED).read_text("utf-8")
-
-
-def _read_yaml(text: str, source: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: not valid YAML: {e}", source=source) from e
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping", source=source)
-    return data
-
-
 def parse_catalog(data: Mapping[str, Any], *, source: str) -> Catalog:
     """Validate catalog data. Raises: ConfigError naming the source, key path and value."""
     try:
@@ -210,25 +223,3 @@ def parse_catalog(data: Mapping[str, Any], *, source: str) -> Catalog:
         msg = err["msg"].removeprefix("Value error, ")
         where = f"{loc}: " if loc else ""
         raise ConfigError(f"{source}: {where}{msg}{shown}", source=source, key=loc) from e
-
-
-def load_catalog(override: Path | None = None) -> Catalog:
-    """The shipped catalog, with the operator's file merged over it.
-
-    Raises: ConfigError when either file is unreadable or invalid.
-    """
-    data = _read_yaml(shipped_text(), f"bot/data/{SHIPPED}")
-    source = f"bot/data/{SHIPPED}"
-    if override is not None:
-        try:
-            text = override.read_text("utf-8")
-        except OSError as e:
-            raise ConfigError(
-                f"{override}: cannot read the catalog file named by AISTATUS_CATALOG: {e.strerror}",
-                source=str(override),
-                key="AISTATUS_CATALOG",
-            ) from e
-        over = _read_yaml(text, str(override))
-        data = _without_alternatives(merge(data, over), _removed_surfaces(over))
-        source = str(override)
-    return parse_catalog(data, source=source)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from bot.core.catalog import Catalog
 from bot.core.model import Backup, Status, SurfaceState, Transition
 
+BACKUPS_HEADING = "Backups up now"  # the heading of every list of backups, on every platform
 NO_BACKUPS_TEXT = "No backups are up right now."
 STABILITY_WINDOW = timedelta(hours=24)
 

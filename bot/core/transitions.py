@@ -70,6 +70,16 @@ def _klass(status: Status) -> str:
     return "outage" if status.is_outage else status.value
 
 
+def settling(state: SignalState | None) -> bool:
+    """The signal is on its way to a change: its latest observation is of another class
+    (outage / operational / degraded / ...) than its effective status, so a streak toward the
+    threshold is under way (`observe_signal` rule 3). `unknown` (monitoring blind) is never
+    settling: our network being down is no reason to look faster."""
+    if state is None or state.raw is Status.UNKNOWN:
+        return False
+    return _klass(state.raw) != _klass(state.effective)
+
+
 def observe_signal(prev: SignalState | None, obs: Observation, threshold: Threshold) -> SignalState:
     """Hysteresis of one signal. Rules:
 

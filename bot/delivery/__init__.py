@@ -1,2 +1,3 @@
 """Delivery: fan-out of alerts to channels, the outbox, per-channel lanes, pacing and retries.
-Plan, retry and pacing are pure; the engine's units are thin IO."""
+`engine` composes the units (fanout, reader, gate, lane, attempt, failure, lease, loop: thin IO);
+plan, retry, pacing and config are pure."""

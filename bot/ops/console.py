@@ -1,5 +1,6 @@
 """The console sink: every recorded transition, and the alerts a channel would get, printed to a
-terminal. IO (writes to a stream). The zero-setup output of `aistatus run` and `aistatus demo`.
+terminal. IO (writes to a stream). The output of `aistatus demo`, and of `aistatus run` when no
+chat platform is configured.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bot.core.model import SurfaceState, Transition
 
 def transition_line(t: Transition, catalog: Catalog) -> str:
     """One line per transition: time, kind, surface, old -> new status, source, incident."""
-    surface = catalog.surfaces[t.surface].name if t.surface in catalog.surfaces else t.surface
+    surface = catalog.name_of(t.surface)
     source = (t.source.value if t.source else "?") + (", suspected" if t.suspected else "")
     line = (
         f"{t.at:%Y-%m-%d %H:%M:%SZ}  {t.status.emoji} {t.kind.value.upper():8} {surface}: "

@@ -1,24 +1,35 @@
 """`aistatus demo`: replays the recorded 2026-09-22 Claude incident through the whole pipeline on
-loopback — a status server it starts, a private redis-server, the real watcher — with the console
-sink, time-compressed. IO. Needs no account and no internet.
+loopback — a status server it starts, a Redis (a private redis-server, or its own db on REDIS_URL's
+server), the real watcher — with the console sink, time-compressed. IO. Needs no account and no
+internet.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import json
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
+import redis.asyncio as aioredis
+
+from bot.catalog_file import load_catalog
 from bot.clock import ManualClock
-from bot.core.catalog import Catalog, load_catalog
+from bot.core import text
+from bot.core.catalog import Catalog
+from bot.errors import ConfigError
 from bot.ops.redisproc import RedisProcess
 from bot.ops.statusserver import StatusServer
 from bot.settings import Settings
+from bot.store.connect import connect
+from bot.store.keys import PREFIX
 
 FIXTURES = resources.files("bot").joinpath("data", "fixtures", "statuspage")
 
@@ -103,12 +114,70 @@ def demo_catalog(claude_url: str, openai_url: str) -> Catalog:
         path.unlink()
 
 
+async def _unlink_demo_keys(redis: aioredis.Redis) -> None:
+    """Delete every aistatus key in the demo's db; keys of anything else there are left alone."""
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=f"{PREFIX}:*", count=500):
+        batch.append(key)
+        if len(batch) >= 500:
+            await redis.unlink(*batch)
+            batch.clear()
+    if batch:
+        await redis.unlink(*batch)
+
+
+@contextlib.asynccontextmanager
+async def demo_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """Where the demo keeps its state, starting empty.
+
+    1. No REDIS_URL: a private redis-server in a temporary directory, removed afterwards.
+    2. REDIS_URL: db AISTATUS_DEMO_REDIS_DB on that server (a slim container has no
+       redis-server). Its aistatus keys are deleted before and after the run; no other key is
+       touched, nothing is flushed.
+    3. Refused when that db is the one REDIS_URL selects: it holds the bot's own state.
+    Raises: ConfigError (rule 3; a server without numbered dbs, such as Redis Cluster; no Redis).
+    """
+    if settings.redis_url is None:
+        with tempfile.TemporaryDirectory(prefix="aistatus-demo-") as tmp:
+            proc = RedisProcess(Path(tmp) / "redis", binary=settings.redis_server_bin)
+            await asyncio.to_thread(proc.start)
+            redis = aioredis.Redis.from_url(proc.url)
+            try:
+                yield redis
+            finally:
+                await redis.aclose()
+                await asyncio.to_thread(proc.stop)
+        return
+    db = settings.demo_redis_db
+    redis = connect(settings.redis_url)
+    options = redis.connection_pool.connection_kwargs
+    if int(options.get("db") or 0) == db:
+        await redis.aclose()
+        raise ConfigError(
+            f"AISTATUS_DEMO_REDIS_DB: the demo would share db {db} with the bot (REDIS_URL selects "
+            "it); set AISTATUS_DEMO_REDIS_DB to a db nothing else uses",
+            key="AISTATUS_DEMO_REDIS_DB",
+        )
+    options["db"] = db  # the URL's own db would win over a `db=` argument: set it on the pool
+    try:
+        try:
+            await _unlink_demo_keys(redis)
+        except Exception as e:
+            raise ConfigError(
+                f"REDIS_URL: the demo cannot use db {db} there: {type(e).__name__}: {e}",
+                key="REDIS_URL",
+            ) from e
+        try:
+            yield redis
+        finally:
+            await _unlink_demo_keys(redis)
+    finally:
+        await redis.aclose()
+
+
 async def run_demo(settings: Settings, out: TextIO, *, pause: float = 3.0) -> int:
-    """Play the timeline: before each step the loopback page changes, then one poll runs."""
-    import asyncio
-
-    import redis.asyncio as aioredis
-
+    """Play the timeline: before each step the loopback page changes, then one poll runs.
+    Raises: ConfigError when its Redis cannot be had (see `demo_redis`)."""
     from bot.app import build_bot, http_client
 
     print(
@@ -117,30 +186,27 @@ async def run_demo(settings: Settings, out: TextIO, *, pause: float = 3.0) -> in
         "pipeline (status server -> watcher -> Redis -> alerts).\n",
         file=out,
     )
-    with tempfile.TemporaryDirectory(prefix="aistatus-demo-") as tmp:
-        proc = RedisProcess(Path(tmp) / "redis", binary=settings.redis_server_bin)
-        await asyncio.to_thread(proc.start)
-        try:
-            async with StatusServer() as claude_page, StatusServer() as openai_page:
-                openai_page.set_summary(fixture("openai/summary_two_incidents_degraded.json"))
-                catalog = demo_catalog(claude_page.url, openai_page.url)
-                steps = timeline()
-                clock = ManualClock(steps[0].at)
-                redis = aioredis.Redis.from_url(proc.url)
-                demo_settings = settings.model_copy(update={"probes_enabled": False})
-                async with http_client(demo_settings) as client:
-                    bot = build_bot(demo_settings, catalog, redis, client, clock=clock, out=out)
-                    bot.watcher.poll_interval = 60.0
-                    for step in steps:
-                        clock.now = step.at
-                        claude_page.set_summary(step.claude)
-                        print(f"── {step.at:%H:%M} UTC · status page: {step.note}", file=out)
-                        for provider in ("claude", "openai"):
-                            await bot.watcher.poll_page(provider)
-                        out.flush()
-                        await asyncio.sleep(pause)
-                await redis.aclose()
-        finally:
-            await asyncio.to_thread(proc.stop)
+    async with (
+        demo_redis(settings) as redis,
+        StatusServer() as claude_page,
+        StatusServer() as openai_page,
+    ):
+        openai_page.set_summary(fixture("openai/summary_two_incidents_degraded.json"))
+        catalog = demo_catalog(claude_page.url, openai_page.url)
+        steps = timeline()
+        clock = ManualClock(steps[0].at)
+        demo_settings = settings.model_copy(update={"probes_enabled": False})
+        async with http_client(demo_settings) as client:
+            bot = build_bot(demo_settings, catalog, redis, client, clock=clock, console=out)
+            bot.watcher.poll_interval = 60.0
+            for step in steps:
+                clock.now = step.at
+                claude_page.set_summary(step.claude)
+                when = text.clock(step.at, step.at)
+                print(f"── {when} · status page: {step.note}", file=out)
+                for provider in ("claude", "openai"):
+                    await bot.watcher.poll_page(provider)
+                out.flush()
+                await asyncio.sleep(pause)
     print("\ndemo done: one alert per outage, threaded updates, one recovery.", file=out)
     return 0

@@ -1,16 +1,39 @@
-"""Operators' endpoints: /healthz (alive), /readyz (Redis answers and a poll has run), /metrics
-(Prometheus). IO: a small aiohttp server started by `aistatus run`."""
+"""Operators' endpoints: /healthz (alive), /readyz (Redis answers; says when monitoring is blind),
+/metrics (Prometheus). IO: a small aiohttp server started by `aistatus run`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from redis.asyncio import Redis
 
 from bot.ops.inbound import InboundLimits, serve
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+def readiness(
+    redis: Redis,
+    blind: Callable[[], bool],
+    *,
+    down: Callable[[], Sequence[str]] = tuple,
+) -> Check:
+    """The /readyz check of `aistatus run`: not ready while Redis does not answer (nothing can be
+    recorded or delivered) or while a chat connection that brings commands in is down (`down`:
+    each with why); ready but saying so while monitoring is blind."""
+
+    async def ready() -> tuple[bool, str]:
+        try:
+            await redis.ping()
+        except Exception as e:  # readiness reports, it does not raise
+            return False, f"redis: {type(e).__name__}"
+        if gone := down():
+            return False, "; ".join(gone)
+        return True, "monitoring blind" if blind() else "ok"
+
+    return ready
 
 
 def build_health_app(ready: Check, *, registry: CollectorRegistry = REGISTRY) -> web.Application:

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # Descriptors kept for the bot's own outbound sockets (status pages, probes, Slack, Discord,
 # Redis) and files: at least this many, or a quarter of the soft RLIMIT_NOFILE if that is more.
 FD_RESERVE = 128
-INBOUND_SERVERS = 2  # operators' endpoints + Slack HTTP mode share what is left
+INBOUND_SERVERS = 2  # operators' endpoints + Slack HTTP mode share the rest (+1: the hook, when on)
 MIN_CAP = 8
 
 _TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -36,20 +36,23 @@ class InboundLimits:
     body_timeout: float = 10.0  # from complete headers to the whole body
     max_body_bytes: int = 1_000_000  # Slack's payloads are a few kB
     quiet: float = 30.0  # a burst of cut connections ends after this long without one
+    servers: int = INBOUND_SERVERS  # inbound servers sharing the descriptor budget
 
     @classmethod
     def from_settings(cls, settings: Any) -> InboundLimits:
+        hook = getattr(settings, "hook_secret", None) is not None  # the status-page receiver
         return cls(
             max_connections=settings.inbound_max_connections,
             header_timeout=settings.inbound_header_timeout,
             body_timeout=settings.inbound_body_timeout,
+            servers=INBOUND_SERVERS + (1 if hook else 0),
         )
 
     def capped(self, soft_nofile: int | None = None) -> int:
         """The connection cap that leaves the reserve free: min(setting, budget per server)."""
         soft = soft_nofile if soft_nofile is not None else _soft_nofile()
         reserve = max(FD_RESERVE, soft // 4)
-        return max(MIN_CAP, min(self.max_connections, (soft - reserve) // INBOUND_SERVERS))
+        return max(MIN_CAP, min(self.max_connections, (soft - reserve) // self.servers))
 
 
 def _soft_nofile() -> int:
@@ -221,6 +224,8 @@ def deadlines(limits: InboundLimits) -> Callable[..., Awaitable[web.StreamRespon
                         await request.read()  # cached: the handler's read() returns these bytes
                 except TimeoutError:
                     return _closing(408, "request body too slow")
+                except ConnectionResetError:  # the client left mid-body: nobody to answer
+                    return _closing(400, "client went away")
                 except web.HTTPRequestEntityTooLarge:
                     return _closing(413, "request body too large")
             return await handler(request)

@@ -1,9 +1,12 @@
-"""Prometheus metrics of the watcher, exported on /metrics. Module-level collectors are the
-prometheus_client convention; they hold counts, not clients or settings."""
+"""Prometheus metrics, exported on /metrics: the watcher's module-level collectors (the
+prometheus_client convention; they hold counts, not clients or settings) and the delivery
+engine's `DeliveryMetrics` (a registry can be passed in, for tests). IO (prometheus_client)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from dataclasses import dataclass
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 POLLS = Counter(
     "aistatus_polls_total",
@@ -41,3 +44,64 @@ CHAT_CONNECTED = Gauge(
     "0 while it is down or reconnecting.",
     ["connection"],
 )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryMetrics:
+    """Prometheus collectors of delivery. `create(registry)` for tests; `default()` is the
+    process-wide set on the global registry (created once)."""
+
+    skipped: Counter
+    delivered: Counter
+    retried: Counter
+    dead: Counter
+    latency: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> DeliveryMetrics:
+        reg = registry if registry is not None else REGISTRY
+        return cls(
+            skipped=Counter(
+                "aistatus_fanout_skipped_total",
+                "Subscribed channels an alert did not go to, by reason (disabled, muted, "
+                "not_covered, not_in_audience, no_maintenance, below_min, no_parent).",
+                ["reason"],
+                registry=reg,
+            ),
+            delivered=Counter(
+                "aistatus_deliveries_total",
+                "Alerts a chat API accepted, by platform and first step (post, edit, reply).",
+                ["platform", "step"],
+                registry=reg,
+            ),
+            retried=Counter(
+                "aistatus_delivery_retries_total",
+                "Failed chat API attempts that will be retried, by platform and outcome "
+                "(retry_after, backoff, parent_gone).",
+                ["platform", "outcome"],
+                registry=reg,
+            ),
+            dead=Counter(
+                "aistatus_delivery_dead_total",
+                "Deliveries given up and dead-lettered, by platform and outcome.",
+                ["platform", "outcome"],
+                registry=reg,
+            ),
+            latency=Histogram(
+                "aistatus_delivery_latency_seconds",
+                "From fan-out (entry queued) to the chat API accepting it.",
+                ["platform"],
+                buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+                registry=reg,
+            ),
+        )
+
+    @classmethod
+    def default(cls) -> DeliveryMetrics:
+        global _DEFAULT_DELIVERY
+        if _DEFAULT_DELIVERY is None:
+            _DEFAULT_DELIVERY = cls.create(REGISTRY)
+        return _DEFAULT_DELIVERY
+
+
+_DEFAULT_DELIVERY: DeliveryMetrics | None = None

@@ -1,4 +1,5 @@
-"""The terminal table of `aistatus status`. Pure: rows and time in, text out."""
+"""What `aistatus status` shows: every surface decided once from one round of observations, the
+terminal table and the exit code. Pure: observations and time in, rows, text and a code out."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.core.catalog import Catalog
 from bot.core.duration import humanize
-from bot.core.model import Status
+from bot.core.model import Observation, Status, SurfaceState
+from bot.core.transitions import Policy, decide
 
 
 @dataclass(frozen=True, slots=True)
 class StatusRow:
+    """One surface's line of the table."""
+
     surface: str
     name: str
     claude: bool
@@ -23,6 +28,51 @@ class StatusRow:
     incident: str | None
     latency_ms: float | None
     detail: str
+    state: SurfaceState | None = None  # the decided state behind the row (`status --json`)
+
+
+def status_rows(
+    catalog: Catalog, observations: Sequence[Observation], *, now: datetime
+) -> list[StatusRow]:
+    """Every surface of the catalog decided from `observations` alone, with no hysteresis (one
+    poll has no history: Policy.immediate), in catalog order."""
+    rows: list[StatusRow] = []
+    for surface in catalog.surfaces.values():
+        obs = [o for o in observations if o.surface == surface.id]
+        d = decide(
+            SurfaceState(surface.id),
+            obs,
+            provider=surface.provider,
+            now=now,
+            policy=Policy.immediate(),
+        )
+        probe = d.state.signals.get("probe")
+        rows.append(
+            StatusRow(
+                surface=surface.id,
+                name=surface.name,
+                claude=surface.claude and surface.provider == "claude",
+                status=d.verdict.status,
+                source=d.verdict.source.value if d.verdict.source else "-",
+                suspected=d.verdict.suspected,
+                since=(d.verdict.incident.started_at if d.verdict.incident else None),
+                incident=d.verdict.incident.name if d.verdict.incident else None,
+                latency_ms=probe.latency_ms if probe else None,
+                detail=d.verdict.reason,
+                state=d.state,
+            )
+        )
+    return rows
+
+
+def exit_code(rows: Sequence[StatusRow]) -> int:
+    """0 every Claude surface operational; 1 any is not; 2 nothing could be reached (blind)."""
+    if rows and all(r.status is Status.UNKNOWN for r in rows):
+        return 2
+    claude = [r for r in rows if r.claude]
+    if claude and all(r.status is Status.UNKNOWN for r in claude):
+        return 2
+    return 0 if all(r.status is Status.OPERATIONAL for r in claude) else 1
 
 
 def _width(text: str) -> int:

@@ -105,11 +105,6 @@ def dead_letters() -> str:
     return f"{PREFIX}:{{o}}:dead"
 
 
-def delivered(alert_id: str, channel_key: str) -> str:
-    """Marker set once a chat API accepted (alert, channel): redelivery after a crash is a no-op."""
-    return f"{PREFIX}:{{c:{channel_key}}}:done:{alert_id}"
-
-
 def fanned(alert_id: str, channel_key: str) -> str:
     """SET NX PX marker: fan-out already wrote the outbox entry of (alert, channel); written by
     the enqueue script with the entry, so a fan-out re-run after a crash adds no duplicate."""
@@ -142,7 +137,8 @@ def fanout_lease() -> str:
 
 def handled_seq(channel_key: str) -> str:
     """The highest outbox sequence number of this channel that is done (delivered or dead);
-    written with the `delivered` marker, read by workers to keep per-channel order."""
+    written with the parent message ref, read by workers to keep per-channel order (and to
+    acknowledge a redelivered entry without sending it)."""
     return f"{PREFIX}:{{c:{channel_key}}}:seq"
 
 

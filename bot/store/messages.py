@@ -1,7 +1,7 @@
 """The parent message of each outage in each channel (`MessageRef`), so later alerts of the outage
 edit it and reply in its thread. IO: one Redis string per (channel, outage id), in the channel's
-slot. Workers store refs atomically with their delivered marker (`OutboxStore.complete`); this
-store reads them and serves everyone else.
+slot. Workers store refs atomically with the channel's handled sequence number
+(`OutboxStore.complete`); this store reads them and serves everyone else.
 """
 
 from __future__ import annotations

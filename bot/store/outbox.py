@@ -1,6 +1,6 @@
 """Redis side of delivery: the fan-out consumer group on the transitions streams, the outbox stream
-with its `workers` group, per-channel sequence numbers, delivered markers, leases, retry notes and
-dead letters. IO: thin wrappers over streams and three Lua scripts in `lua/`.
+with its `workers` group, per-channel sequence numbers (assigned and handled), leases, retry notes
+and dead letters. IO: thin wrappers over streams and three Lua scripts in `lua/`.
 
 An outbox entry holds: c channel key, a alert id, k outage id (alert key), n per-channel sequence
 number, q queued-at (ISO-8601), alert (Alert JSON). Entries are deleted when acknowledged, so the
@@ -68,14 +68,17 @@ class BadEntry:
     seq: int | None = None
 
 
+Entry = OutboxEntry | BadEntry
+"""What reading the outbox gives: an entry, or one that does not decode."""
+
+
 @dataclass(frozen=True, slots=True)
 class Begin:
     """The answer of `OutboxStore.begin`: verdict done | wait | busy | go (see outbox_begin.lua);
-    with `go` the caller holds the channel's lease and gets the marker and the parent ref."""
+    with `go` the caller holds the channel's lease and gets the parent ref."""
 
     verdict: str
     handled: int
-    delivered: bool = False
     parent: MessageRef | None = None
 
 
@@ -120,7 +123,7 @@ class DeliveryReport:
     dead_total: int
 
 
-def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> OutboxEntry | BadEntry:
+def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> Entry:
     """An outbox stream entry as a value; malformed data becomes a BadEntry, never an exception."""
     fields = _fields(raw)
     channel: ChannelRef | None = None
@@ -139,8 +142,8 @@ def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> OutboxEntry | BadEntr
 class OutboxStore:
     """The outbox stream and everything keyed beside it.
 
-    marker_ttl_ms: how long the `fanned`, `queued` and `delivered` markers live (longer than any
-    outage plus any redelivery); ref_ttl_ms: how long a parent message reference is kept.
+    marker_ttl_ms: how long the `fanned` and `queued` markers live (longer than any outage plus
+    any redelivery); ref_ttl_ms: how long a parent message reference is kept.
     """
 
     def __init__(
@@ -215,16 +218,14 @@ class OutboxStore:
             if "BUSYGROUP" not in str(e):
                 raise
 
-    async def read(
-        self, consumer: str, *, count: int, block_ms: int | None
-    ) -> list[OutboxEntry | BadEntry]:
+    async def read(self, consumer: str, *, count: int, block_ms: int | None) -> list[Entry]:
         """New entries for `consumer` (XREADGROUP >), waiting up to `block_ms` for some."""
         reply = await self._redis.xreadgroup(
             WORKERS, consumer, {keys.outbox(): ">"}, count=count, block=block_ms
         )
         return [decode_entry(_text(i), f) for _, entries in reply or [] for i, f in entries]
 
-    async def own_pending(self, consumer: str, *, count: int) -> list[OutboxEntry | BadEntry]:
+    async def own_pending(self, consumer: str, *, count: int) -> list[Entry]:
         """Entries this consumer name read before but never acknowledged (a restart under the
         same name)."""
         reply = await self._redis.xreadgroup(WORKERS, consumer, {keys.outbox(): "0"}, count=count)
@@ -232,7 +233,7 @@ class OutboxStore:
 
     async def reclaim(
         self, consumer: str, *, min_idle_ms: int, start: str, count: int
-    ) -> tuple[str, list[OutboxEntry | BadEntry]]:
+    ) -> tuple[str, list[Entry]]:
         """XAUTOCLAIM entries idle for `min_idle_ms` (their consumer died or stalls) to
         `consumer`. Returns the cursor to continue from ("0-0" when the scan is complete)."""
         reply = await self._redis.xautoclaim(
@@ -241,31 +242,20 @@ class OutboxStore:
         cursor, entries = _text(reply[0]), reply[1]
         return cursor, [decode_entry(_text(i), f) for i, f in entries if f]
 
-    async def begin(
-        self, entry: OutboxEntry | BadEntry, seq: int, token: str, lease_ms: int
-    ) -> Begin:
-        """The order gate and the channel's lease for entry `seq`, with its delivered marker and
-        its outage's parent ref, in one round trip."""
+    async def begin(self, entry: Entry, seq: int, token: str, lease_ms: int) -> Begin:
+        """The order gate and the channel's lease for entry `seq`, with its outage's parent ref,
+        in one round trip."""
         channel = entry.channel
         if channel is None:
             raise ValueError("an entry without a channel has no order to keep")
-        aid = entry.alert_id if isinstance(entry, OutboxEntry) else "-"
         outage = entry.alert.key if isinstance(entry, OutboxEntry) else "-"
         ref_key = keys.message(channel.key, outage)
-        verdict, handled, delivered, raw = await self._begin(
-            keys=[
-                keys.handled_seq(channel.key),
-                keys.channel_lease(channel.key),
-                keys.delivered(aid, channel.key),
-                ref_key,
-            ],
+        verdict, handled, raw = await self._begin(
+            keys=[keys.handled_seq(channel.key), keys.channel_lease(channel.key), ref_key],
             args=[seq, token, lease_ms],
         )
         return Begin(
-            _text(verdict),
-            int(handled),
-            int(delivered) == 1,
-            decode_ref(raw, channel, ref_key) if raw else None,
+            _text(verdict), int(handled), decode_ref(raw, channel, ref_key) if raw else None
         )
 
     async def complete(
@@ -273,30 +263,25 @@ class OutboxStore:
         channel: ChannelRef,
         seq: int,
         *,
-        alert_id: str | None,
         outage: str | None = None,
         ref: MessageRef | None = None,
         drop_ref: bool = False,
         lease_token: str = "",
     ) -> None:
-        """Record entry `seq` of `channel` as done: delivered when `alert_id` is given (else given
-        up), storing (`ref`) or forgetting (`drop_ref`) the outage's parent message reference,
-        and give back the channel's lease held by `lease_token`. One atomic step in the
-        channel's slot."""
+        """Record entry `seq` of `channel` as done (delivered or given up), storing (`ref`) or
+        forgetting (`drop_ref`) the outage's parent message reference, and give back the
+        channel's lease held by `lease_token`. One atomic step in the channel's slot."""
         op = "set" if ref is not None else ("del" if drop_ref else "keep")
         if op != "keep" and outage is None:
             raise ValueError("a message ref change needs the outage id")
         await self._complete(
             keys=[
                 keys.handled_seq(channel.key),
-                keys.delivered(alert_id or "-", channel.key),
                 keys.message(channel.key, outage or "-"),
                 keys.channel_lease(channel.key),
             ],
             args=[
                 seq,
-                "1" if alert_id else "0",
-                self.marker_ttl_ms,
                 op,
                 encode_json(ref) if ref is not None else b"",
                 self.ref_ttl_ms,
@@ -344,7 +329,7 @@ class OutboxStore:
 
     async def dead_letter(
         self,
-        entry: OutboxEntry | BadEntry,
+        entry: Entry,
         *,
         error: str,
         attempts: int,
@@ -380,6 +365,21 @@ class OutboxStore:
         """Outbox entries not yet acknowledged."""
         return int(await self._redis.xlen(keys.outbox()))
 
+    async def has_earlier(self, channel: ChannelRef, seq: int) -> bool:
+        """Is any entry of `channel` numbered below `seq` still in the outbox? (A bounded scan:
+        after 500,000 entries it answers True, the safe side.)"""
+        start = "-"
+        for _ in range(1000):
+            batch = await self._redis.xrange(keys.outbox(), min=start, max="+", count=500)
+            if not batch:
+                return False
+            for _, raw in batch:
+                f = _fields(raw)
+                if f.get("c") == channel.key and f.get("n", "").isdigit() and int(f["n"]) < seq:
+                    return True
+            start = "(" + _text(batch[-1][0])
+        return True
+
 
 class TransitionFeed:
     """The fan-out consumer group `fanout` on every provider's transitions stream."""
@@ -399,6 +399,25 @@ class TransitionFeed:
             except ResponseError as e:
                 if "BUSYGROUP" not in str(e):
                     raise
+
+    async def caught_up(self) -> bool:
+        """Has the fan-out read and acknowledged every transition of every provider?"""
+        for provider in self.providers:
+            stream = keys.transitions(provider)
+            if not await self._redis.exists(stream):
+                continue
+            info = await self._redis.xinfo_stream(stream)
+            last = _text(info.get("last-generated-id", b"0-0"))
+            groups = await self._redis.xinfo_groups(stream)
+            group = next((g for g in groups if _text(g.get("name", b"")) == FANOUT), None)
+            if group is None:
+                if int(info.get("length", 0)):
+                    return False
+                continue
+            read_all = _text(group.get("last-delivered-id", b"0-0")) == last
+            if int(group.get("pending", 0)) or not read_all:
+                return False
+        return True
 
     def _item(self, provider: str, entry_id: Any, raw: Mapping[Any, Any]) -> FeedItem:
         blob = _fields(raw).get("t", "")

@@ -168,7 +168,7 @@ class SubscriptionStore:
         """Subscriptions that may want an alert about `surfaces` (fan-out): the union of the
         surfaces' index sets (plus `*` when a Claude surface is involved), then one pipeline of
         HGETALLs. Index entries whose hash is gone are skipped. Two round trips whatever the
-        number of channels; the caller still applies `wants` to each."""
+        number of channels; the caller still applies `skip_reason` to each."""
         names = set(surfaces)
         if self._claude is None or not self._claude.isdisjoint(names):
             names.add(ALL_CLAUDE)

@@ -1,5 +1,6 @@
 """Every apscheduler call in one place (its 3.x and 4.x APIs differ). IO: schedules the watcher's
-jobs — one per status page and one for the probe round — jittered, coalesced, never overlapping.
+jobs — one per status page, the probe round and its fast re-checks — jittered, coalesced, never
+overlapping.
 """
 
 from __future__ import annotations
@@ -38,42 +39,59 @@ def _guarded(name: str, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awa
     return run
 
 
+def _every(
+    scheduler: AsyncIOScheduler,
+    name: str,
+    job: Callable[..., Awaitable[Any]],
+    seconds: float,
+    *,
+    jitter: float,
+    first: datetime | None,
+    args: list[Any] | None = None,
+) -> None:
+    """Add `job` every `seconds` (+ up to `jitter`), coalesced, never overlapping itself; first
+    run at `first`, or one interval from now when None (apscheduler reads an explicit None
+    `next_run_time` as "paused", so it is passed only when set)."""
+    when = {"next_run_time": first} if first is not None else {}
+    scheduler.add_job(
+        _guarded(name, job),
+        IntervalTrigger(seconds=seconds, jitter=jitter),
+        args=args,
+        id=name,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=max(1, int(seconds)),
+        **when,
+    )
+
+
 def build_scheduler(
     watcher: Watcher, *, probes: bool, start_now: datetime | None = None
 ) -> AsyncIOScheduler:
-    """A scheduler with one job per watched status page and, when `probes`, the probe round."""
+    """A scheduler with one job per watched status page and, when `probes`, the probe round and
+    its fast re-checks."""
     scheduler = AsyncIOScheduler(timezone=UTC)
     first = start_now or datetime.now(UTC)
     for provider in watcher.catalog.watched_providers():
         interval = watcher.interval_of(provider)
-        scheduler.add_job(
-            _guarded(f"page:{provider}", watcher.poll_page),
-            IntervalTrigger(seconds=interval, jitter=min(2.0, interval / 10)),
-            args=[provider],
-            id=f"page:{provider}",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=max(1, int(interval)),
-            next_run_time=first,
-        )
-    if probes and watcher.probe_specs():
-        scheduler.add_job(
-            _guarded("probes", watcher.run_probe_round),
-            IntervalTrigger(
-                seconds=watcher.probe_interval, jitter=min(5.0, watcher.probe_interval / 10)
-            ),
-            id="probes",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=max(1, int(watcher.probe_interval)),
-            next_run_time=first,
-        )
-    scheduler.add_job(
-        _guarded("reassess", watcher.reassess),
-        IntervalTrigger(seconds=REASSESS_EVERY, jitter=5.0),
-        id="reassess",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=int(REASSESS_EVERY),
-    )
+        _every(
+            scheduler, f"page:{provider}", watcher.poll_page, interval,
+            jitter=min(2.0, interval / 10), first=first, args=[provider],
+        )  # fmt: skip
+    if probes and watcher.catalog.probe_specs():
+        every = watcher.probe_interval
+        _every(
+            scheduler, "probes", watcher.run_probe_round, every,
+            jitter=min(5.0, every / 10), first=first,
+        )  # fmt: skip
+        # The fast path: a no-op unless a probed surface is settling (then a few seconds apart).
+        fast = watcher.recheck_interval
+        _every(
+            scheduler, "recheck", watcher.recheck_probes, fast,
+            jitter=min(0.5, fast / 10), first=None,
+        )  # fmt: skip
+    _every(
+        scheduler, "reassess", watcher.reassess, REASSESS_EVERY,
+        jitter=5.0, first=None,
+    )  # fmt: skip
     return scheduler

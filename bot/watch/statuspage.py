@@ -1,26 +1,21 @@
-"""Statuspage v2 (and incident.io-compatible) pages. `parse_summary` / `parse_incidents` are the
-pure twin (bytes in, values out, never raise); `fetch_summary` / `fetch_incidents` are the thin
-httpx edge (conditional GET, bounded redirects, size cap, deadline).
+"""Statuspage v2 (and incident.io-compatible) pages as values: the raw JSON shapes, `PageReading`,
+the parsers `parse_summary` / `parse_incidents` / `parse_time` (bytes in, values out, never
+raise) and `parse_hook` (a webhook delivery's page id). Pure; the IO twins are `bot.watch.fetch`
+and the hook receiver `bot.ops.hook`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import html
 import json
 import logging
 import re
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
-import httpx  # the IO twin lives here, beside its pure parser
-
 from bot.core.model import Incident, Status
-from bot.errors import ProbeError
-from bot.watch.redirects import redirect_problem
+from bot.core.text import normalise
 
 log = logging.getLogger(__name__)
 
@@ -262,31 +257,37 @@ def parse_time(value: object) -> datetime | None:
         return None
 
 
-_BREAK_TAGS = re.compile(r"<\s*(?:br\s*/?|/\s*(?:p|div|h[1-6]|tr|blockquote|pre))\s*>", re.I)
-_LIST_ITEM = re.compile(r"<\s*li\b[^>]*>", re.I)
-# Only real HTML tag names are stripped: `a < b` and Markdown autolinks `<https://...>` survive.
-_TAG = re.compile(
-    r"<\s*/?\s*(?:a|abbr|b|blockquote|br|code|del|div|em|h[1-6]|hr|i|img|ins|li|ol|p|pre|s|small|"
-    r"span|strike|strong|sub|sup|table|tbody|td|th|thead|tr|u|ul)\b[^<>]*>",
-    re.I,
-)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SPACES = re.compile(r"[ \t\u00a0]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
-
-
 def normalise_body(text: str) -> str:
-    """An update body as plain text: HTML tags stripped (link text kept), entities unescaped,
-    `\\r\\n` -> `\\n`, runs of spaces collapsed, at most one blank line in a row. Markdown and
-    Unicode (curly quotes, U+2236, emoji) are kept as they are."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _BREAK_TAGS.sub("\n", text)
-    text = _LIST_ITEM.sub("\n- ", text)
-    text = _TAG.sub("", text)
-    text = html.unescape(text)
-    text = _CONTROL.sub("", text)
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    """An update body or incident name as plain text: `bot.core.text.normalise`."""
+    return normalise(text)
+
+
+class RawHook(TypedDict, total=False):
+    """A Statuspage subscriber webhook delivery: `meta` (unsubscribe link), `page`, and either
+    `incident` or `component_update` + `component`. Read only for `page.id`: a hint, never a
+    status."""
+
+    meta: dict[str, Any]
+    page: dict[str, Any]
+    incident: dict[str, Any]
+    component_update: dict[str, Any]
+    component: dict[str, Any]
+
+
+HOOK_KINDS = ("incident", "component_update", "component", "page")
+
+
+def parse_hook(body: bytes) -> str | None:
+    """The page id a webhook delivery names, or None when it names none. Nothing else in it is
+    believed: the delivery only says "poll this page now".
+    Raises: ValueError (with a short reason) for a body that is no Statuspage delivery."""
+    data, error = _load_json(body)
+    if error is not None:
+        raise ValueError(error)
+    if not isinstance(data, dict) or not any(isinstance(data.get(k), dict) for k in HOOK_KINDS):
+        raise ValueError("not a Statuspage webhook delivery")
+    page = data.get("page")
+    return _text(page.get("id")) if isinstance(page, dict) else None
 
 
 # -- parsing helpers -------------------------------------------------------------------------------
@@ -467,226 +468,3 @@ def _incident_components(item: Mapping[str, Any]) -> tuple[str, ...]:
                 if code:
                     ids.append(code)
     return tuple(dict.fromkeys(ids))
-
-
-# -- IO twin ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Validators:
-    """HTTP cache validators from the last 200, sent back as If-None-Match / If-Modified-Since."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    """One conditional GET. `body` is None when the page answered 304 (not_modified)."""
-
-    not_modified: bool
-    body: bytes | None
-    validators: Validators
-    final_url: str  # after redirects (status.anthropic.com -> status.claude.com)
-    status_code: int
-    elapsed_ms: float
-
-
-MAX_REDIRECTS = 5
-_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-
-
-async def fetch_summary(
-    client: httpx.AsyncClient,
-    base_url: str,
-    *,
-    validators: Validators | None = None,
-    max_bytes: int = 2_000_000,
-    path: str = SUMMARY_PATH,
-    deadline: float | None = None,
-    max_redirects: int = MAX_REDIRECTS,
-) -> FetchResult:
-    """GET `base_url + path`, conditionally when `validators` are given; follows up to
-    `max_redirects` redirects; reads at most `max_bytes`. Connect/read timeouts come from the
-    client; `deadline` bounds the whole call (a slow-drip body cannot hold a poll forever).
-
-    Raises: ProbeError with a short reason ("HTTP 503", "read timeout", "connection refused",
-    "response larger than N bytes", "too many redirects", "no answer within N s").
-    """
-    headers = {"Accept": "application/json"}
-    if validators is not None:
-        if validators.etag:
-            headers["If-None-Match"] = validators.etag
-        if validators.last_modified:
-            headers["If-Modified-Since"] = validators.last_modified
-    return await _get(
-        client,
-        base_url.rstrip("/") + path,
-        headers=headers,
-        max_bytes=max_bytes,
-        deadline=deadline,
-        max_redirects=max_redirects,
-        sent=validators,
-    )
-
-
-async def fetch_incidents(
-    client: httpx.AsyncClient,
-    base_url: str,
-    *,
-    max_bytes: int = 2_000_000,
-    path: str = INCIDENTS_PATH,
-    deadline: float | None = None,
-    max_redirects: int = MAX_REDIRECTS,
-) -> bytes:
-    """The body of incidents.json (every recent incident, resolved ones included).
-
-    Raises: ProbeError, as `fetch_summary`.
-    """
-    result = await _get(
-        client,
-        base_url.rstrip("/") + path,
-        headers={"Accept": "application/json"},
-        max_bytes=max_bytes,
-        deadline=deadline,
-        max_redirects=max_redirects,
-        sent=None,
-    )
-    return result.body or b""
-
-
-async def _get(
-    client: httpx.AsyncClient,
-    url: str,
-    *,
-    headers: Mapping[str, str],
-    max_bytes: int,
-    deadline: float | None,
-    max_redirects: int,
-    sent: Validators | None,
-) -> FetchResult:
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(deadline):
-            return await _get_following(
-                client, url, headers, max_bytes, max_redirects, sent, started
-            )
-    except TimeoutError:
-        raise ProbeError(deadline_reason(deadline)) from None
-    except httpx.HTTPError as e:
-        raise ProbeError(transport_reason(e)) from None
-
-
-async def _get_following(
-    client: httpx.AsyncClient,
-    url: str,
-    headers: Mapping[str, str],
-    max_bytes: int,
-    max_redirects: int,
-    sent: Validators | None,
-    started: float,
-) -> FetchResult:
-    target = httpx.URL(url)
-    for _hop in range(max_redirects + 1):
-        async with client.stream("GET", target, headers=headers, follow_redirects=False) as resp:
-            code = resp.status_code
-            if code == 304:
-                return FetchResult(
-                    not_modified=True,
-                    body=None,
-                    validators=_validators(resp, fallback=sent),
-                    final_url=str(resp.url),
-                    status_code=code,
-                    elapsed_ms=(time.perf_counter() - started) * 1000,
-                )
-            if code in _REDIRECT_CODES:
-                location = resp.headers.get("Location")
-                if not location:
-                    raise ProbeError(f"HTTP {code} without a Location")
-                following = resp.url.join(location)
-                problem = redirect_problem(str(resp.url), str(following))
-                if problem is not None:
-                    raise ProbeError(problem)
-                target = following
-                continue
-            if code >= 300:
-                raise ProbeError(f"HTTP {code}")
-            body = await _read_capped(resp, max_bytes)
-            return FetchResult(
-                not_modified=False,
-                body=body,
-                validators=_validators(resp, fallback=None),
-                final_url=str(resp.url),
-                status_code=code,
-                elapsed_ms=(time.perf_counter() - started) * 1000,
-            )
-    raise ProbeError("too many redirects")
-
-
-async def _read_capped(resp: httpx.Response, max_bytes: int) -> bytes:
-    too_large = ProbeError(f"response larger than {max_bytes} bytes")
-    declared = resp.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.aiter_bytes():  # decoded: the cap also stops a gzip bomb
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _validators(resp: httpx.Response, *, fallback: Validators | None) -> Validators:
-    etag = resp.headers.get("ETag") or (fallback.etag if fallback else None)
-    modified = resp.headers.get("Last-Modified") or (fallback.last_modified if fallback else None)
-    return Validators(etag=etag, last_modified=modified)
-
-
-def deadline_reason(deadline: float | None) -> str:
-    """The reason given when a whole call ran past its `deadline` (seconds)."""
-    return f"no answer within {deadline:g} s" if deadline is not None else "timeout"
-
-
-def transport_reason(exc: BaseException) -> str:
-    """A short, secret-free reason for an httpx error (never the exception text, which may carry
-    a URL with a query string)."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connect timeout"
-    if isinstance(exc, httpx.ReadTimeout):
-        return "read timeout"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout"
-    if isinstance(exc, httpx.TooManyRedirects):
-        return "too many redirects"
-    if isinstance(exc, httpx.ConnectError):
-        return _connect_reason(exc)
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "connection closed mid-answer"
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return "connection lost"
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return "invalid URL"
-    if isinstance(exc, httpx.DecodingError):
-        return "undecodable body"
-    return f"HTTP client error ({type(exc).__name__})"
-
-
-def _connect_reason(exc: BaseException) -> str:
-    seen: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and len(seen) < 8:
-        seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    for e in seen:
-        if isinstance(e, ConnectionRefusedError):
-            return "connection refused"
-    text = " ".join(str(e) for e in seen).lower()
-    if "refused" in text:
-        return "connection refused"
-    if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
-        return "DNS lookup failed"
-    if "ssl" in text or "certificate" in text:
-        return "TLS handshake failed"
-    return "connection failed"

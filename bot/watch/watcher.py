@@ -1,5 +1,5 @@
-"""The watch loop's work for one tick: fetch, assess, decide, commit, publish. IO, thin: the
-decisions are `assess` and `transitions.decide`; the exactly-once is the store's commit script.
+"""The watch loop's work for one tick: read (fetch, parse, assess), decide, commit, publish. IO,
+thin: the decisions are `assess` and `transitions.decide`; the exactly-once is the store's commit.
 """
 
 from __future__ import annotations
@@ -7,37 +7,32 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
+from pydantic import SecretStr
 
 from bot.chat.ports import Sink
-from bot.core.assess import official_observations
 from bot.core.catalog import Catalog, ProbeSpec
-from bot.core.model import Observation, Status, SurfaceState, Transition
-from bot.core.transitions import Policy, decide
-from bot.errors import ProbeError
+from bot.core.model import Observation, Signal, Status, SurfaceState, Transition
+from bot.core.transitions import Policy, decide, settling
 from bot.ops import metrics
 from bot.store.surfaces import PageCache, SurfaceStore, Write
-from bot.watch.probe import run_probes
-from bot.watch.statuspage import (
-    PageReading,
-    Validators,
-    fetch_incidents,
-    fetch_summary,
-    parse_incidents,
-    parse_summary,
-)
+from bot.watch.probe import BLIND, recheck_due
+from bot.watch.probe_run import run_probes
+from bot.watch.read import read_page
+from bot.watch.statuspage import PageReading
 
 log = logging.getLogger(__name__)
 
 MAX_CAS_ATTEMPTS = 3  # a conflict means another job moved the surface: re-read and decide again
+HINT_WINDOW = 1.0  # seconds: hinted polls of one page are claimed per window (at most one each)
 
 
 @dataclass(frozen=True, slots=True)
 class PollReport:
-    """What one poll of one status page did, for logs, `aistatus status` and the benchmark."""
+    """What one poll of one status page did, for logs, tests and the benchmark."""
 
     provider: str
     claimed: bool
@@ -54,164 +49,151 @@ class Watcher:
     catalog: Catalog
     store: SurfaceStore
     client: httpx.AsyncClient
-    sink: Sink
+    # Where recorded transitions go besides the transition stream the same commit appends to
+    # (which delivery reads): the console when no chat platform is configured, else None.
+    sink: Sink | None
     clock: Callable[[], datetime]
     policy: Policy = field(default_factory=Policy)
     poll_interval: float = 15.0
-    probe_interval: float = 60.0
+    probe_interval: float = 20.0  # the base round: every probed surface, one small GET each
+    recheck_interval: float = 5.0  # the fast path: only surfaces whose probe signal is settling
     max_response_bytes: int = 2_000_000
-    api_key: str | None = None
+    api_key: str | SecretStr | None = None  # enables the authenticated API check
     read_deadline: float | None = 30.0
     blind: bool = False  # every probe and canary failed in the last probe run
+    # Surfaces whose probe signal is on its way to a change, as this replica last saw them: the
+    # fast path's work list. In memory only: a replica that did not see the failure leaves the
+    # re-checks to the one that did; the claim's fresh states drop the ones settled meanwhile.
+    _settling: set[str] = field(default_factory=set, init=False, repr=False)
 
     def interval_of(self, provider: str) -> float:
         return self.catalog.providers[provider].poll_interval or self.poll_interval
 
-    def surfaces_of(self, provider: str) -> list[str]:
-        return [s.id for s in self.catalog.surfaces_of(provider)]
-
     # -- status pages ------------------------------------------------------------------------
 
-    async def poll_page(self, provider: str) -> PollReport:
-        """One poll of a provider's status page: claim the slot, fetch, decide, commit, publish.
-        Two Redis round trips whatever the number of surfaces (one more per rare CAS conflict)."""
+    async def poll_page(self, provider: str, *, hinted: bool = False) -> PollReport:
+        """One poll of a provider's status page: claim the slot, read, decide, commit, publish.
+        Two Redis round trips whatever the number of surfaces (one more per rare CAS conflict).
+        `hinted`: a webhook said the page changed; its own short slot (HINT_WINDOW), so it runs
+        even when the scheduled poll of this interval has run, and N replicas hinted at once
+        poll once."""
         started = time.perf_counter()
         now = self.clock()
-        interval = self.interval_of(provider)
+        job, interval = ("hint", HINT_WINDOW) if hinted else ("page", self.interval_of(provider))
         slot = int(now.timestamp() // interval)
         surfaces = [s.id for s in self.catalog.surfaces_of(provider) if s.official]
         claim = await self.store.claim(
-            provider, "page", slot, max(1, int(interval * 1000)), surfaces, with_page=True
+            provider, job, slot, max(1, int(interval * 1000)), surfaces, with_page=True
         )
         if claim is None:
             metrics.POLLS.labels(provider, "skipped").inc()
             return PollReport(provider, claimed=False)
-        base_url = self.catalog.providers[provider].statuspage
-        assert base_url is not None  # the catalog guarantees a page for surfaces with `official`
-        cache = claim.page or PageCache()
-        new_cache: PageCache | None = None
-        not_modified = False
-        try:
-            fetched = await fetch_summary(
-                self.client,
-                base_url,
-                validators=Validators(cache.etag, cache.last_modified) if cache.body else None,
-                max_bytes=self.max_response_bytes,
-                deadline=self.read_deadline,
-            )
-        except ProbeError as e:
-            log.warning("%s status page unreadable: %s", provider, e.reason)
-            reading = PageReading(provider, now, ok=False, error=e.reason)
-            outcome = "error"
-        else:
-            not_modified = fetched.not_modified
-            body = cache.body if not_modified else fetched.body
-            reading = parse_summary(
-                body or b"", provider=provider, observed_at=now, base_url=base_url
-            )
-            if not reading.ok:
-                log.warning("%s status page malformed: %s", provider, reading.error)
-                outcome = "error"
-            else:
-                outcome = "not_modified" if not_modified else "ok"
-                for problem in reading.problems:
-                    log.info("%s status page: skipped %s", provider, problem)
-                if not not_modified:
-                    new_cache = PageCache(
-                        fetched.validators.etag, fetched.validators.last_modified, fetched.body
-                    )
-        if reading.ok:
-            reading = await self._with_resolutions(provider, base_url, reading, claim.states, now)
-        observations = official_observations(reading, self.catalog, observed_at=now)
-        transitions, states = await self._commit(
-            provider, claim.states, observations, now, new_cache
+        read = await read_page(
+            self.client,
+            self.catalog,
+            provider,
+            now=now,
+            cache=claim.page,
+            held={st.incident.id for st in claim.states.values() if st.incident},
+            max_bytes=self.max_response_bytes,
+            deadline=self.read_deadline,
         )
-        metrics.POLLS.labels(provider, outcome).inc()
+        reading = read.reading
+        if read.failed:
+            log.warning("%s status page %s: %s", provider, read.outcome, reading.error)
+        else:
+            for problem in reading.problems:
+                log.info("%s status page: skipped %s", provider, problem)
+        transitions, states = await self._commit(
+            provider, claim.states, read.observations, now, read.cache
+        )
+        metrics.POLLS.labels(provider, "error" if read.failed else read.outcome).inc()
         metrics.POLL_SECONDS.labels(provider).observe(time.perf_counter() - started)
+        not_modified = read.outcome == "not_modified"
         return PollReport(provider, True, reading, not_modified, tuple(transitions), states)
 
-    async def _with_resolutions(
-        self,
-        provider: str,
-        base_url: str,
-        reading: PageReading,
-        states: Mapping[str, SurfaceState],
-        now: datetime,
-    ) -> PageReading:
-        """A resolved incident vanishes from summary.json (fact 2); its resolution text is only in
-        incidents.json. Fetched only when an incident we hold has just vanished (rare), so the
-        recovery alert can quote the resolution. Failure costs nothing but that quote."""
-        open_ids = {i.id for i in reading.incidents}
-        gone = {
-            st.incident.id
-            for st in states.values()
-            if st.incident and st.incident.id not in open_ids
-        }
-        gone -= {m.id for m in reading.maintenances}
-        if not gone:
-            return reading
-        try:
-            body = await fetch_incidents(
-                self.client,
-                base_url,
-                max_bytes=self.max_response_bytes,
-                deadline=self.read_deadline,
-            )
-        except ProbeError as e:
-            log.info(
-                "%s incidents.json unreadable (%s): recovery without resolution text",
-                provider,
-                e.reason,
-            )
-            return reading
-        found = [
-            i
-            for i in parse_incidents(body, provider=provider, observed_at=now, base_url=base_url)
-            if i.id in gone
-        ]
-        return replace(reading, incidents=reading.incidents + tuple(found))
-
     # -- probes --------------------------------------------------------------------------------
-
-    def probe_specs(self) -> dict[str, tuple[ProbeSpec, ...]]:
-        return {s.id: s.probes for s in self.catalog.surfaces.values() if s.probes}
 
     async def run_probe_round(self) -> list[Transition]:
         """Every synthetic check at once (the canary guard needs them together), then one
         claim-free decide/commit per provider. Probe slots are claimed per provider first so that
         N replicas probe once per interval."""
+        return await self._probe("probe", self.probe_interval, self.catalog.probe_specs())
+
+    async def recheck_probes(self) -> list[Transition]:
+        """The fast path, every `recheck_interval`: re-probe only the surfaces whose probe signal
+        is settling (failing toward the failure threshold, or passing toward the success
+        threshold; `recheck_due`), with the canary guard on the same checks, so a real outage
+        is suspected within seconds and our own network failing is still told apart. Nothing to
+        re-check (the usual case): no request and no Redis round trip. Claimed per provider and
+        slot like the base round, so N replicas re-check once."""
+        if not self._settling:
+            return []
+        specs = self.catalog.probe_specs()
+        wanted = {s: specs[s] for s in sorted(self._settling) if s in specs}
+        return await self._probe("recheck", self.recheck_interval, wanted, fast=True)
+
+    async def _probe(
+        self,
+        job: str,
+        every: float,
+        specs: Mapping[str, Sequence[ProbeSpec]],
+        *,
+        fast: bool = False,
+    ) -> list[Transition]:
+        """Claim this slot of `job` per provider, run the checks of the claimed surfaces (on the
+        fast path only those still due by the states the claim read), decide and commit."""
         now = self.clock()
-        slot = int(now.timestamp() // self.probe_interval)
-        specs = self.probe_specs()
+        slot = int(now.timestamp() // every)
         by_provider: dict[str, list[str]] = {}
         for surface in specs:
             by_provider.setdefault(self.catalog.surfaces[surface].provider, []).append(surface)
         claimed: dict[str, dict[str, SurfaceState]] = {}
         for provider, surfaces in by_provider.items():
-            claim = await self.store.claim(
-                provider, "probe", slot, max(1, int(self.probe_interval * 1000)), surfaces
-            )
-            if claim is not None:
-                claimed[provider] = claim.states
-        wanted = {s: specs[s] for p in claimed for s in by_provider[p]}
+            claim = await self.store.claim(provider, job, slot, max(1, int(every * 1000)), surfaces)
+            if claim is None:
+                continue
+            states = claim.states
+            if fast:
+                self._track(states)  # another replica may have settled them meanwhile
+                states = {
+                    s: st
+                    for s, st in states.items()
+                    if recheck_due(st.signals.get(Signal.PROBE.value), now, every)
+                }
+            if states:
+                claimed[provider] = states
+        wanted = {s: specs[s] for states in claimed.values() for s in states}
         if not wanted:
             return []
         observations = await run_probes(
             self.client, wanted, self.catalog.canaries, api_key=self.api_key, now=now
         )
-        blind = bool(observations) and all(o.error == "monitoring blind" for o in observations)
+        self._see(bool(observations) and all(o.error == BLIND for o in observations))
+        recorded: list[Transition] = []
+        for provider, states in claimed.items():
+            obs = [o for o in observations if o.surface in states]
+            transitions, current = await self._commit(provider, states, obs, now, None)
+            self._track({s: current[s] for s in states if s in current})
+            recorded.extend(transitions)
+        return recorded
+
+    def _track(self, states: Mapping[str, SurfaceState]) -> None:
+        """Keep the set of surfaces the fast path re-checks in step with their probe signal."""
+        for surface, st in states.items():
+            if settling(st.signals.get(Signal.PROBE.value)):
+                self._settling.add(surface)
+            else:
+                self._settling.discard(surface)
+
+    def _see(self, blind: bool) -> None:
+        """Record whether the last probe run was blind; log when blindness starts and ends."""
         if blind and not self.blind:
             log.warning("monitoring is blind: every probe and canary failed (our network?)")
         elif self.blind and not blind:
             log.warning("monitoring can see again: probes answer")
         self.blind = blind
         metrics.BLIND.set(1 if blind else 0)
-        recorded: list[Transition] = []
-        for provider, states in claimed.items():
-            obs = [o for o in observations if o.surface in states]
-            transitions, _ = await self._commit(provider, states, obs, now, None)
-            recorded.extend(transitions)
-        return recorded
 
     # -- any signal ----------------------------------------------------------------------------
 
@@ -236,10 +218,7 @@ class Watcher:
         poll that would notice. One read per provider; commits only where something changed."""
         now = self.clock()
         recorded: list[Transition] = []
-        by_provider: dict[str, list[str]] = {}
-        for s in self.catalog.surfaces.values():
-            by_provider.setdefault(s.provider, []).append(s.id)
-        for provider, surfaces in by_provider.items():
+        for provider, surfaces in self.catalog.surfaces_by_provider().items():
             states = await self.store.read(provider, surfaces)
             stale = {
                 sid: st
@@ -305,6 +284,6 @@ class Watcher:
             )  # fmt: skip
         for surface, st in current.items():
             metrics.SURFACE_STATUS.labels(surface).set(st.status.rank)
-        if recorded:
+        if recorded and self.sink is not None:
             await self.sink.publish(recorded)
         return recorded, current

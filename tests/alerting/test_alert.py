@@ -4,13 +4,13 @@ ids and the plain-text rendering."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from bot.alerting.alert import alert_id, alert_text, build_alerts, for_channel, trim_update
-from bot.core.catalog import load_catalog
+from bot.alerting.alert import alert_id, alert_text, build_alerts, for_channel
+from bot.catalog_file import load_catalog
 from bot.core.model import (
     Alert,
     AlertKind,
@@ -25,7 +25,7 @@ from bot.core.model import (
     encode,
 )
 from bot.core.suggest import NO_BACKUPS_TEXT
-from tests.helpers import fixture_json
+from tests.helpers import RECORDED_INCIDENT, STARTED, make_transition
 
 CATALOG = load_catalog()
 AFFECTED = {  # component id -> surface, as the fixture's incident names them
@@ -36,62 +36,11 @@ AFFECTED = {  # component id -> surface, as the fixture's incident names them
 }
 FOUR = ("claude.ai", "api", "code", "cowork")
 BACKUP_SURFACES = ("console", "bedrock-claude", "vertex-claude", "chatgpt", "openai-api", "gemini")
-T0 = datetime(2026, 9, 22, 0, 57, 26, tzinfo=UTC)  # the incident's created_at
+T0 = STARTED
 
 
-def _incident() -> Incident:
-    raw: dict[str, Any] = fixture_json("claude/summary_incident_investigating.json")["incidents"][0]
-    update = raw["incident_updates"][0]
-    return Incident(
-        id=raw["id"],
-        name=raw["name"],
-        status=raw["status"],
-        impact=raw["impact"],
-        url=raw.get("shortlink"),
-        components=tuple(c["id"] for c in raw["components"]),
-        update_id=update["id"],
-        update_status=update["status"],
-        update_body=update["body"],
-        update_at=datetime.fromisoformat(update["display_at"]),
-        started_at=datetime.fromisoformat(raw["created_at"]),
-    )
-
-
-INCIDENT = _incident()
+INCIDENT = RECORDED_INCIDENT
 KEY = INCIDENT.id
-
-
-def transition(
-    surface: str,
-    *,
-    kind: TransitionKind = TransitionKind.START,
-    reason: Reason = Reason.STARTED,
-    status: Status = Status.PARTIAL_OUTAGE,
-    prev: Status = Status.OPERATIONAL,
-    suspected: bool = False,
-    prev_suspected: bool = False,
-    outage_id: str = KEY,
-    incident: Incident | None = INCIDENT,
-    source: Signal | None = Signal.OFFICIAL,
-    at: datetime = T0,
-    version: int = 1,
-) -> Transition:
-    return Transition(
-        id=f"{surface}@{version}",
-        surface=surface,
-        provider=CATALOG.surfaces[surface].provider,
-        kind=kind,
-        reason=reason,
-        status=status,
-        prev_status=prev,
-        source=source,
-        suspected=suspected,
-        prev_suspected=prev_suspected,
-        outage_id=outage_id,
-        incident=incident,
-        started_at=T0,
-        at=at,
-    )
 
 
 def state(
@@ -137,7 +86,7 @@ def only(alerts: list[Alert]) -> Alert:
 def test_one_incident_over_four_surfaces_makes_one_alert_listing_them_all() -> None:
     alert = only(
         build_alerts(
-            [transition(s) for s in FOUR], during(), CATALOG, now=T0 + timedelta(minutes=4)
+            [make_transition(s) for s in FOUR], during(), CATALOG, now=T0 + timedelta(minutes=4)
         )
     )
     assert alert.kind is AlertKind.START
@@ -155,7 +104,7 @@ def test_one_incident_over_four_surfaces_makes_one_alert_listing_them_all() -> N
 
 
 def test_start_carries_backups_that_are_up_with_same_model_routes_first() -> None:
-    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    alert = only(build_alerts([make_transition(s) for s in FOUR], during(), CATALOG, now=T0))
     names = [b.surface for b in alert.backups]
     assert names[:3] == ["console", "bedrock-claude", "vertex-claude"]
     assert not set(names) & set(FOUR)
@@ -164,8 +113,8 @@ def test_start_carries_backups_that_are_up_with_same_model_routes_first() -> Non
 
 def test_two_outages_in_one_batch_make_two_alerts() -> None:
     batch = [
-        transition("api"),
-        transition("chatgpt", outage_id="openai-1", incident=None, status=Status.MAJOR_OUTAGE),
+        make_transition("api"),
+        make_transition("chatgpt", outage_id="openai-1", incident=None, status=Status.MAJOR_OUTAGE),
     ]
     live = states(
         api=state("api", Status.PARTIAL_OUTAGE, outage_id=KEY),
@@ -179,14 +128,14 @@ def test_two_outages_in_one_batch_make_two_alerts() -> None:
 def test_a_start_fanned_out_after_the_outage_ended_still_says_what_happened() -> None:
     """Fan-out can lag: the start of a short outage is announced as it was, not as it is now."""
     live = states(api=state("api", Status.OPERATIONAL))
-    alert = only(build_alerts([transition("api")], live, CATALOG, now=T0))
+    alert = only(build_alerts([make_transition("api")], live, CATALOG, now=T0))
     assert alert.kind is AlertKind.START
     assert alert.severity is Status.PARTIAL_OUTAGE
 
 
 def test_a_surface_joining_an_ongoing_outage_is_an_update_naming_every_surface_out() -> None:
     live = during()
-    alert = only(build_alerts([transition("cowork", version=2)], live, CATALOG, now=T0))
+    alert = only(build_alerts([make_transition("cowork", version=2)], live, CATALOG, now=T0))
     assert alert.kind is AlertKind.UPDATE
     assert alert.changed == ("cowork",)
     assert alert.surfaces == FOUR
@@ -197,7 +146,7 @@ def test_a_surface_joining_an_ongoing_outage_is_an_update_naming_every_surface_o
 
 def test_a_worsening_is_an_update_at_the_new_severity() -> None:
     live = {**during(), "api": state("api", Status.MAJOR_OUTAGE, outage_id=KEY)}
-    worse = transition(
+    worse = make_transition(
         "api",
         kind=TransitionKind.UPDATE,
         reason=Reason.WORSENED,
@@ -213,13 +162,14 @@ def test_a_worsening_is_an_update_at_the_new_severity() -> None:
 
 
 def _recovery(surface: str) -> Transition:
-    return transition(
+    return make_transition(
         surface,
         kind=TransitionKind.RECOVERY,
         reason=Reason.RECOVERED,
         status=Status.OPERATIONAL,
         prev=Status.PARTIAL_OUTAGE,
         at=T0 + timedelta(hours=2, minutes=13),
+        started_at=T0,
         version=3,
     )
 
@@ -250,7 +200,7 @@ def test_full_recovery_says_resolved_after_the_outage_duration() -> None:
 
 def test_suspected_then_confirmed_keeps_the_same_key() -> None:
     probe_id = "probe:claude.ai:1"
-    suspected = transition(
+    suspected = make_transition(
         "claude.ai", suspected=True, source=Signal.PROBE, outage_id=probe_id, incident=None
     )
     live = states(
@@ -260,10 +210,10 @@ def test_suspected_then_confirmed_keeps_the_same_key() -> None:
     assert first.kind is AlertKind.SUSPECTED
     assert first.suspected
     assert first.title == (
-        "Suspected outage: claude.ai (our probes fail; not on the official page yet)"
+        "Suspected outage: claude.ai (our probes fail; not on the official status page yet)"
     )
 
-    confirmed = transition(
+    confirmed = make_transition(
         "claude.ai",
         kind=TransitionKind.UPDATE,
         reason=Reason.CONFIRMED,
@@ -271,6 +221,7 @@ def test_suspected_then_confirmed_keeps_the_same_key() -> None:
         prev_suspected=True,
         outage_id=probe_id,
         at=T0 + timedelta(minutes=12),
+        started_at=T0,
         version=2,
     )
     live = states(**{"claude.ai": state("claude.ai", Status.PARTIAL_OUTAGE, outage_id=probe_id)})
@@ -283,7 +234,7 @@ def test_suspected_then_confirmed_keeps_the_same_key() -> None:
 
 
 def test_a_withdrawn_suspicion_says_all_clear() -> None:
-    withdrawn = transition(
+    withdrawn = make_transition(
         "api",
         kind=TransitionKind.RECOVERY,
         reason=Reason.WITHDRAWN,
@@ -294,6 +245,7 @@ def test_a_withdrawn_suspicion_says_all_clear() -> None:
         outage_id="probe:api:1",
         incident=None,
         at=T0 + timedelta(minutes=9),
+        started_at=T0,
     )
     alert = only(build_alerts([withdrawn], states(), CATALOG, now=T0 + timedelta(minutes=9)))
     assert alert.kind is AlertKind.SUSPECTED_WITHDRAWN
@@ -310,7 +262,7 @@ def test_maintenance_start_and_end() -> None:
         impact="maintenance",
         is_maintenance=True,
     )
-    start = transition(
+    start = make_transition(
         "console",
         reason=Reason.MAINTENANCE_STARTED,
         status=Status.MAINTENANCE,
@@ -323,7 +275,7 @@ def test_maintenance_start_and_end() -> None:
     assert began.title == "Scheduled maintenance: Claude Console"
     assert began.severity is Status.MAINTENANCE
 
-    end = transition(
+    end = make_transition(
         "console",
         kind=TransitionKind.RECOVERY,
         reason=Reason.MAINTENANCE_ENDED,
@@ -344,7 +296,7 @@ def test_maintenance_start_and_end() -> None:
 def test_a_long_update_is_trimmed_on_a_word_boundary_with_an_ellipsis() -> None:
     body = ("We are investigating elevated errors on requests to Claude. " * 20).strip()
     long = Incident(**{**_fields(INCIDENT), "update_body": body})
-    alert = only(build_alerts([transition("api", incident=long)], during(), CATALOG, now=T0))
+    alert = only(build_alerts([make_transition("api", incident=long)], during(), CATALOG, now=T0))
     assert alert.update_text is not None
     assert len(alert.update_text) <= 601
     assert alert.update_text.endswith("…")
@@ -352,9 +304,13 @@ def test_a_long_update_is_trimmed_on_a_word_boundary_with_an_ellipsis() -> None:
     assert body[len(alert.update_text) - 1] == " ", "cut between words"
 
 
-def test_update_text_drops_html_and_windows_line_ends() -> None:
-    body = 'Fixed.\r\nSee <a href="https://x.test">the <b>post</b></a> &amp; retry.'
-    assert trim_update(body) == "Fixed.\nSee the post & retry."
+def test_the_update_text_is_the_parsed_body_as_it_is_links_and_comparisons_kept() -> None:
+    body = "See <https://status.example/x>.\nThe error rate < 5% > baseline."
+    changed = Incident(**{**_fields(INCIDENT), "update_body": body})
+    alert = only(
+        build_alerts([make_transition("api", incident=changed)], during(), CATALOG, now=T0)
+    )
+    assert alert.update_text == body
 
 
 def _fields(incident: Incident) -> dict[str, Any]:
@@ -365,7 +321,7 @@ def _fields(incident: Incident) -> dict[str, Any]:
 
 
 def test_an_api_only_channel_gets_an_api_only_alert() -> None:
-    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    alert = only(build_alerts([make_transition(s) for s in FOUR], during(), CATALOG, now=T0))
     mine = for_channel(alert, {"api"})
     assert mine is not None
     assert mine.surfaces == ("api",)
@@ -376,13 +332,13 @@ def test_an_api_only_channel_gets_an_api_only_alert() -> None:
 
 
 def test_a_channel_subscribed_to_nothing_affected_gets_nothing() -> None:
-    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    alert = only(build_alerts([make_transition(s) for s in FOUR], during(), CATALOG, now=T0))
     assert for_channel(alert, {"console", "chatgpt"}) is None
     assert for_channel(alert, set()) is None
 
 
 def test_a_channel_taking_everything_gets_the_alert_unchanged() -> None:
-    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    alert = only(build_alerts([make_transition(s) for s in FOUR], during(), CATALOG, now=T0))
     assert for_channel(alert, None) == alert
     assert for_channel(alert, {*FOUR, "console"}) == alert
 
@@ -403,7 +359,7 @@ def test_a_channel_watching_only_the_recovered_surface_hears_a_recovery() -> Non
 
 
 def test_alert_id_is_stable_and_distinct_per_kind() -> None:
-    batch = [transition(s) for s in FOUR]
+    batch = [make_transition(s) for s in FOUR]
     a = only(build_alerts(batch, during(), CATALOG, now=T0))
     again = only(build_alerts(list(reversed(batch)), during(), CATALOG, now=T0 + timedelta(1)))
     assert alert_id(a) == alert_id(again)
@@ -416,7 +372,7 @@ def test_alert_id_is_stable_and_distinct_per_kind() -> None:
 
 
 def test_alert_text_shows_the_update_time_quote_and_backups() -> None:
-    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    alert = only(build_alerts([make_transition(s) for s in FOUR], during(), CATALOG, now=T0))
     text = alert_text(alert)
     lines = text.splitlines()
     assert lines[0] == f"🟠 {alert.title}"
@@ -438,7 +394,7 @@ def test_alert_text_says_so_when_no_backup_is_up() -> None:
             if sid not in live or live[sid].status is Status.OPERATIONAL
         }
     )
-    alert = only(build_alerts([transition(s) for s in FOUR], live, CATALOG, now=T0))
+    alert = only(build_alerts([make_transition(s) for s in FOUR], live, CATALOG, now=T0))
     assert alert.backups == ()
     assert NO_BACKUPS_TEXT in alert_text(alert).splitlines()
 
@@ -459,13 +415,15 @@ def test_recovery_text_has_no_backups_section() -> None:
 )
 def test_duration_reads_naturally_while_ongoing(minutes: int, expected: str) -> None:
     alert = only(
-        build_alerts([transition("api")], during(), CATALOG, now=T0 + timedelta(minutes=minutes))
+        build_alerts(
+            [make_transition("api")], during(), CATALOG, now=T0 + timedelta(minutes=minutes)
+        )
     )
     assert alert.duration_text == expected
 
 
 def test_an_alert_survives_the_redis_codec() -> None:
-    alert = only(build_alerts([transition(s) for s in FOUR], during(), CATALOG, now=T0))
+    alert = only(build_alerts([make_transition(s) for s in FOUR], during(), CATALOG, now=T0))
     assert decode(Alert, encode(alert)) == alert
 
 
@@ -476,7 +434,7 @@ def test_a_channel_of_one_surface_hears_its_start_even_when_the_outage_began_els
         api=state("api", Status.PARTIAL_OUTAGE, outage_id=KEY),
         **{"claude.ai": state("claude.ai", Status.PARTIAL_OUTAGE, outage_id=KEY)},
     )
-    alert = only(build_alerts([transition("claude.ai")], live, CATALOG, now=T0))
+    alert = only(build_alerts([make_transition("claude.ai")], live, CATALOG, now=T0))
     assert alert.kind is AlertKind.UPDATE
     mine = for_channel(alert, {"claude.ai"})
     assert mine is not None and mine.kind is AlertKind.START and mine.surfaces == ("claude.ai",)

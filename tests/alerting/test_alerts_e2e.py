@@ -21,7 +21,7 @@ from bot.ops.statusserver import StatusServer
 from bot.store.surfaces import SurfaceStore
 from bot.watch.watcher import Watcher
 from tests.conftest import ManualClock
-from tests.helpers import Recorder, catalog_for, fixture_json
+from tests.helpers import Recorder, catalog_for, fixture_json, play
 from tests.peers.chatserver import ChatServer, HttpChatSender
 
 CONFIG = DeliveryConfig(
@@ -81,12 +81,7 @@ async def replay(redis):
             ("06:01", fixture_json("claude/summary_recovered.json")),
         ]
         try:
-            for hhmm, payload in timeline:
-                h, m = map(int, hhmm.split(":"))
-                clock.now = datetime(2026, 9, 22, h, m, tzinfo=UTC)
-                page.set_summary(payload)
-                assert (await watcher.poll_page("claude")).claimed
-                await delivery.drain(20)
+            await play(timeline, page=page, watcher=watcher, delivery=delivery, clock=clock)
         finally:
             for s in senders.values():
                 await s.aclose()

@@ -1,4 +1,4 @@
-"""Channel subscriptions: the pure `wants` rule, and the Redis store with its fan-out index
+"""Channel subscriptions: the pure `skip_reason` rule, and the Redis store with its fan-out index
 (real redis-server)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.alerting.subscription import Subscription, wants
-from bot.core.catalog import load_catalog
+from bot.alerting.subscription import Skip, Subscription, skip_reason
+from bot.catalog_file import load_catalog
 from bot.core.model import AlertKind, ChannelRef, Platform, Status
 from bot.store import keys
 from bot.store.subscriptions import ALL_CLAUDE, SubscriptionStore
@@ -27,7 +27,7 @@ def store_of(redis):
     return SubscriptionStore(redis, claude_surfaces=CATALOG.claude_surfaces())
 
 
-# -- wants (pure) ---------------------------------------------------------------------------------
+# -- skip_reason (pure) ---------------------------------------------------------------------------
 
 BASE = Subscription(channel=C1, surfaces=frozenset({"api"}), min_severity=Status.PARTIAL_OUTAGE)
 K = AlertKind
@@ -37,27 +37,49 @@ S = Status
 @pytest.mark.parametrize(
     ("sub", "surfaces", "severity", "kind", "has_parent", "expected"),
     [
-        pytest.param(BASE, ["api"], S.PARTIAL_OUTAGE, K.START, False, True, id="start-at-min"),
-        pytest.param(BASE, ["api"], S.MAJOR_OUTAGE, K.START, False, True, id="start-above-min"),
-        pytest.param(BASE, ["api"], S.DEGRADED, K.START, False, False, id="start-below-min"),
-        pytest.param(BASE, ["code"], S.MAJOR_OUTAGE, K.START, False, False, id="other-surface"),
-        pytest.param(BASE, ["code", "api"], S.MAJOR_OUTAGE, K.START, False, True, id="overlap"),
-        pytest.param(BASE, ["api"], S.DEGRADED, K.SUSPECTED, False, False, id="suspected-below"),
-        pytest.param(BASE, ["api"], S.PARTIAL_OUTAGE, K.SUSPECTED, False, True, id="suspected-at"),
-        pytest.param(BASE, ["api"], S.DEGRADED, K.UPDATE, True, True, id="update-in-thread"),
-        pytest.param(BASE, ["api"], S.DEGRADED, K.UPDATE, False, False, id="update-below-no-msg"),
-        pytest.param(BASE, ["api"], S.MAJOR_OUTAGE, K.UPDATE, False, True, id="worsened-past-min"),
-        pytest.param(BASE, ["api"], S.DEGRADED, K.CONFIRMED, True, True, id="confirmed-thread"),
-        pytest.param(BASE, ["api"], S.OPERATIONAL, K.RECOVERY, True, True, id="recovery-thread"),
-        pytest.param(BASE, ["api"], S.OPERATIONAL, K.RECOVERY, False, False, id="recovery-no-msg"),
+        pytest.param(BASE, ["api"], S.PARTIAL_OUTAGE, K.START, False, None, id="start-at-min"),
+        pytest.param(BASE, ["api"], S.MAJOR_OUTAGE, K.START, False, None, id="start-above-min"),
         pytest.param(
-            BASE, ["api"], S.OPERATIONAL, K.SUSPECTED_WITHDRAWN, False, False, id="withdrawn-no-msg"
+            BASE, ["api"], S.DEGRADED, K.START, False, Skip.BELOW_MIN, id="start-below-min"
         ),
         pytest.param(
-            BASE, ["api"], S.OPERATIONAL, K.SUSPECTED_WITHDRAWN, True, True, id="withdrawn-thread"
+            BASE, ["code"], S.MAJOR_OUTAGE, K.START, False, Skip.NOT_COVERED, id="other-surface"
+        ),
+        pytest.param(BASE, ["code", "api"], S.MAJOR_OUTAGE, K.START, False, None, id="overlap"),
+        pytest.param(
+            BASE, ["api"], S.DEGRADED, K.SUSPECTED, False, Skip.BELOW_MIN, id="suspected-below"
+        ),
+        pytest.param(BASE, ["api"], S.PARTIAL_OUTAGE, K.SUSPECTED, False, None, id="suspected-at"),
+        pytest.param(BASE, ["api"], S.DEGRADED, K.UPDATE, True, None, id="update-in-thread"),
+        pytest.param(
+            BASE, ["api"], S.DEGRADED, K.UPDATE, False, Skip.BELOW_MIN, id="update-below-no-msg"
+        ),
+        pytest.param(BASE, ["api"], S.MAJOR_OUTAGE, K.UPDATE, False, None, id="worsened-past-min"),
+        pytest.param(BASE, ["api"], S.DEGRADED, K.CONFIRMED, True, None, id="confirmed-thread"),
+        pytest.param(BASE, ["api"], S.OPERATIONAL, K.RECOVERY, True, None, id="recovery-thread"),
+        pytest.param(
+            BASE, ["api"], S.OPERATIONAL, K.RECOVERY, False, Skip.NO_PARENT, id="recovery-no-msg"
         ),
         pytest.param(
-            BASE, ["api"], S.MAINTENANCE, K.MAINTENANCE_START, False, False, id="maint-off"
+            BASE,
+            ["api"],
+            S.OPERATIONAL,
+            K.SUSPECTED_WITHDRAWN,
+            False,
+            Skip.NO_PARENT,
+            id="withdrawn-no-msg",
+        ),
+        pytest.param(
+            BASE, ["api"], S.OPERATIONAL, K.SUSPECTED_WITHDRAWN, True, None, id="withdrawn-thread"
+        ),
+        pytest.param(
+            BASE,
+            ["api"],
+            S.MAINTENANCE,
+            K.MAINTENANCE_START,
+            False,
+            Skip.NO_MAINTENANCE,
+            id="maint-off",
         ),
         pytest.param(
             replace(BASE, maintenance=True),
@@ -65,7 +87,7 @@ S = Status
             S.MAINTENANCE,
             K.MAINTENANCE_START,
             False,
-            True,
+            None,
             id="maint-on-start",
         ),
         pytest.param(
@@ -74,7 +96,7 @@ S = Status
             S.OPERATIONAL,
             K.MAINTENANCE_END,
             False,
-            False,
+            Skip.NO_PARENT,
             id="maint-end-no-msg",
         ),
         pytest.param(
@@ -83,7 +105,7 @@ S = Status
             S.OPERATIONAL,
             K.MAINTENANCE_END,
             True,
-            True,
+            None,
             id="maint-end-thread",
         ),
         pytest.param(
@@ -92,7 +114,7 @@ S = Status
             S.MAJOR_OUTAGE,
             K.START,
             False,
-            False,
+            Skip.MUTED,
             id="muted",
         ),
         pytest.param(
@@ -101,7 +123,7 @@ S = Status
             S.OPERATIONAL,
             K.RECOVERY,
             True,
-            False,
+            Skip.MUTED,
             id="muted-recovery",
         ),
         pytest.param(
@@ -110,7 +132,7 @@ S = Status
             S.MAJOR_OUTAGE,
             K.START,
             False,
-            True,
+            None,
             id="mute-expired",
         ),
         pytest.param(
@@ -119,7 +141,7 @@ S = Status
             S.MAJOR_OUTAGE,
             K.START,
             False,
-            False,
+            Skip.DISABLED,
             id="disabled",
         ),
         pytest.param(
@@ -128,7 +150,7 @@ S = Status
             S.DEGRADED,
             K.START,
             False,
-            True,
+            None,
             id="all-claude-covers-mobile",
         ),
         pytest.param(
@@ -137,7 +159,7 @@ S = Status
             S.MAJOR_OUTAGE,
             K.START,
             False,
-            False,
+            Skip.NOT_COVERED,
             id="all-claude-not-chatgpt",
         ),
         pytest.param(
@@ -146,14 +168,62 @@ S = Status
             S.MAJOR_OUTAGE,
             K.START,
             False,
-            True,
+            None,
             id="all-claude-plus-chatgpt",
         ),
     ],
 )
-def test_wants_decides_per_rule(sub, surfaces, severity, kind, has_parent, expected):
-    got = wants(sub, surfaces, severity, kind=kind, has_parent=has_parent, now=NOW, catalog=CATALOG)
+def test_skip_reason_says_why_per_rule(sub, surfaces, severity, kind, has_parent, expected):
+    got = skip_reason(
+        sub, surfaces, severity, kind=kind, has_parent=has_parent, now=NOW, catalog=CATALOG
+    )
     assert got is expected
+
+
+@pytest.mark.parametrize("kind", list(AlertKind))
+def test_every_alert_kind_goes_to_a_channel_with_its_outage_at_its_minimum(kind):
+    sub = replace(BASE, maintenance=True)
+    got = skip_reason(
+        sub, ["api"], S.PARTIAL_OUTAGE, kind=kind, has_parent=True, now=NOW, catalog=CATALOG
+    )
+    assert got is None
+
+
+@pytest.mark.parametrize(
+    ("audience", "expected"),
+    [
+        ((), None),  # everyone
+        (("slack:T1",), None),
+        (("slack:T2", "discord:G1"), Skip.NOT_IN_AUDIENCE),
+        (("discord:T1",), Skip.NOT_IN_AUDIENCE),  # the same id on the other platform
+    ],
+)
+def test_a_crowd_suspicion_reaches_only_its_audience(audience, expected):
+    got = skip_reason(
+        BASE,
+        ["api"],
+        S.PARTIAL_OUTAGE,
+        kind=K.SUSPECTED,
+        has_parent=False,
+        now=NOW,
+        catalog=CATALOG,
+        audience=audience,
+    )
+    assert got is expected
+
+
+def test_a_channel_not_covered_is_not_covered_whatever_the_audience():
+    got = skip_reason(
+        BASE,
+        ["code"],
+        S.PARTIAL_OUTAGE,
+        kind=K.SUSPECTED,
+        has_parent=False,
+        now=NOW,
+        catalog=CATALOG,
+        audience=("slack:T2",),
+    )
+    assert got is Skip.NOT_COVERED
 
 
 # -- store ----------------------------------------------------------------------------------------
@@ -252,8 +322,10 @@ async def test_mute_expires_by_itself(redis):
     stored = await store.get(C1)
     assert stored is not None and stored.muted_until == NOW + timedelta(hours=2)
     alert = {"kind": AlertKind.START, "has_parent": False, "catalog": CATALOG}
-    assert not wants(stored, ["api"], Status.MAJOR_OUTAGE, now=NOW + timedelta(hours=1), **alert)
-    assert wants(stored, ["api"], Status.MAJOR_OUTAGE, now=NOW + timedelta(hours=2), **alert)
+    later = {"now": NOW + timedelta(hours=1), **alert}
+    assert skip_reason(stored, ["api"], Status.MAJOR_OUTAGE, **later) is Skip.MUTED
+    lapsed = {"now": NOW + timedelta(hours=2), **alert}
+    assert skip_reason(stored, ["api"], Status.MAJOR_OUTAGE, **lapsed) is None
     unmuted = await store.unmute(C1, now=NOW)
     assert unmuted is not None and unmuted.muted_until is None
 
@@ -273,10 +345,10 @@ async def test_disable_keeps_the_subscription_but_records_why(redis):
     assert sub.surfaces == {"api"}
     (candidate,) = await store.candidates(["api"])
     alert = {"kind": AlertKind.START, "has_parent": False, "now": NOW, "catalog": CATALOG}
-    assert not wants(candidate, ["api"], Status.MAJOR_OUTAGE, **alert)
+    assert skip_reason(candidate, ["api"], Status.MAJOR_OUTAGE, **alert) is Skip.DISABLED
     enabled = await store.enable(C1)
     assert enabled is not None and enabled.disabled_reason is None
-    assert wants(enabled, ["api"], Status.MAJOR_OUTAGE, **alert)
+    assert skip_reason(enabled, ["api"], Status.MAJOR_OUTAGE, **alert) is None
 
 
 async def test_list_workspace_returns_only_that_workspace(redis):

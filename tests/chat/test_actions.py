@@ -11,25 +11,23 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from bot.catalog_file import load_catalog
 from bot.chat import actions
 from bot.chat.actions import Services, handle
 from bot.chat.replies import FORBIDDEN_TEXT, INTERNAL_ERROR_TEXT
-from bot.core.catalog import load_catalog
 from bot.core.model import (
     ChannelRef,
     CommandContext,
     Incident,
     Observation,
     Platform,
-    Reason,
     Signal,
     Status,
     SurfaceState,
-    Transition,
-    TransitionKind,
 )
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import Write
+from tests.helpers import make_transition
 
 CATALOG = load_catalog()
 NOW = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)
@@ -86,25 +84,6 @@ async def seed(svc: Services, surface: str, status: Status, **kw) -> None:
     current = (await svc.surfaces.read(provider, [surface]))[surface]
     new = SurfaceState(surface=surface, status=status, version=current.version + 1, **kw)
     await svc.surfaces.commit(provider, [Write(surface, current.version, new, transition)])
-
-
-def transition(surface: str, kind: TransitionKind, status: Status, prev: Status, at, started):
-    return Transition(
-        id=f"{surface}@{at.timestamp()}",
-        surface=surface,
-        provider=CATALOG.surfaces[surface].provider,
-        kind=kind,
-        reason=Reason.STARTED if kind is TransitionKind.START else Reason.RECOVERED,
-        status=status,
-        prev_status=prev,
-        source=Signal.OFFICIAL,
-        suspected=False,
-        prev_suspected=False,
-        outage_id="o1",
-        incident=None,
-        started_at=started,
-        at=at,
-    )
 
 
 # -- status ---------------------------------------------------------------------------------------
@@ -299,11 +278,14 @@ async def test_a_failing_watcher_does_not_lose_the_report(svc, recorder, caplog)
 async def test_history_shows_recorded_outages_with_uptime(svc):
     start = NOW - timedelta(hours=5)
     end = start + timedelta(minutes=47)
-    t1 = transition(
-        "code", TransitionKind.START, Status.MAJOR_OUTAGE, Status.OPERATIONAL, start, start
-    )
-    t2 = transition(
-        "code", TransitionKind.RECOVERY, Status.OPERATIONAL, Status.MAJOR_OUTAGE, end, start
+    t1 = make_transition("code", status=Status.MAJOR_OUTAGE, at=start)
+    t2 = make_transition(
+        "code",
+        version=2,
+        status=Status.OPERATIONAL,
+        prev=Status.MAJOR_OUTAGE,
+        at=end,
+        started_at=start,
     )
     await seed(svc, "code", Status.MAJOR_OUTAGE, transition=t1, since=start)
     await seed(svc, "code", Status.OPERATIONAL, transition=t2, since=end)

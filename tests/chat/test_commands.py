@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.catalog_file import load_catalog
 from bot.chat.commands import (
     HELP_LINES,
     SEVERITY_FLAGS,
@@ -25,7 +26,6 @@ from bot.chat.commands import (
     parse,
     resolve_surface,
 )
-from bot.core.catalog import load_catalog
 from bot.core.duration import humanize, parse_duration
 from bot.core.model import Status
 from bot.errors import CommandError

@@ -4,6 +4,7 @@ literal text in Discord embeds, and only http(s) URLs become links or buttons.""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -20,10 +21,12 @@ def test_a_masked_link_in_page_text_is_not_live_in_discord():
         incident_title="Login [click here](https://evil.example/phish) **now**",
         update_text="Reset at [this link](https://evil.example) `code` <t:1:R>",
     )
-    embed = to_discord_message(alert)["embeds"][0]
-    assert "[click here](" not in embed["description"]
-    assert "\\[click here\\](https://evil.example/phish) \\*\\*now\\*\\*" in embed["description"]
-    assert "\\[this link\\]" in embed["description"] and "\\<t:1:R>" in embed["description"]
+    description = to_discord_message(alert)["embeds"][0]["description"]
+    # One escaping, discord.py's own (tested against it in test_discord_render): a masked link's
+    # `[` gets a backslash, so Discord shows it as text; emphasis and code are literal too.
+    assert not re.search(r"(?<!\\)\[[^\]]*\]\(", description), "a live masked link"
+    assert "\\[click here](https://evil.example/phish) \\*\\*now\\*\\*" in description
+    assert "\\[this link](https://evil.example) \\`code\\`" in description
 
 
 @pytest.mark.parametrize("url", [EVIL, "data:text/html,hi", "https://ok.example/ x", "ftp://x"])

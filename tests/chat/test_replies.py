@@ -7,24 +7,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.alerting.subscription import Subscription
+from bot.catalog_file import load_catalog
 from bot.chat import replies
 from bot.chat.commands import USAGE, Verb
-from bot.core.catalog import load_catalog
 from bot.core.model import (
     Backup,
     ChannelRef,
     Incident,
     Platform,
-    Reason,
     Signal,
     SignalState,
     Status,
     SurfaceState,
-    Transition,
-    TransitionKind,
 )
 from bot.core.suggest import NO_BACKUPS_TEXT
 from bot.errors import CommandError
+from tests.helpers import make_transition
 
 CATALOG = load_catalog()
 NOW = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)
@@ -37,7 +35,7 @@ INCIDENT = Incident(
     url="https://stspg.io/abc",
     update_id="u1",
     update_status="investigating",
-    update_body="We are <b>investigating</b> elevated errors &amp; timeouts.\r\nMore soon.",
+    update_body="We are investigating elevated errors & timeouts.\nMore soon.",  # as parsed
     update_at=datetime(2026, 9, 22, 1, 1, tzinfo=UTC),
 )
 
@@ -256,31 +254,18 @@ def test_a_repeated_report_is_not_counted_twice_and_says_so():
 # -- history --------------------------------------------------------------------------------------
 
 
-def _t(kind, status, prev, at, started):
-    return Transition(
-        id=f"api@{at.timestamp()}",
-        surface="api",
-        provider="claude",
-        kind=kind,
-        reason=Reason.STARTED,
-        status=status,
-        prev_status=prev,
-        source=Signal.OFFICIAL,
-        suspected=False,
-        prev_suspected=False,
-        outage_id="o",
-        incident=None,
-        started_at=started,
-        at=at,
-    )
-
-
 def test_history_of_one_surface_has_durations_uptime_and_daily_bars():
     start = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)
     end = start + timedelta(hours=2, minutes=13)
     ts = [
-        _t(TransitionKind.RECOVERY, Status.OPERATIONAL, Status.MAJOR_OUTAGE, end, start),
-        _t(TransitionKind.START, Status.MAJOR_OUTAGE, Status.OPERATIONAL, start, start),
+        make_transition(
+            version=2,
+            status=Status.OPERATIONAL,
+            prev=Status.MAJOR_OUTAGE,
+            at=end,
+            started_at=start,
+        ),
+        make_transition(status=Status.MAJOR_OUTAGE, at=start),
     ]
     reply = replies.history("api", {"api": ts}, CATALOG, 2, NOW)
     lines = reply.text.splitlines()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.catalog import load_catalog
+from bot.catalog_file import load_catalog
 from bot.errors import ConfigError
 
 # status.claude.com's components, by id (DESIGN.md): names change, ids do not.

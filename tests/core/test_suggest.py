@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.core.catalog import load_catalog
-from bot.core.model import Reason, Signal, Status, SurfaceState, Transition, TransitionKind
+from bot.catalog_file import load_catalog
+from bot.core.model import Signal, Status, SurfaceState, Transition
 from bot.core.suggest import suggest, suggest_many
+from tests.helpers import make_transition
 
 CATALOG = load_catalog()
 NOW = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)
@@ -25,21 +26,16 @@ def states(**status: Status) -> dict[str, SurfaceState]:
 
 def flips(surface: str, count: int, *, hours_ago: float) -> list[Transition]:
     at = NOW - timedelta(hours=hours_ago)
+    up, down = Status.OPERATIONAL, Status.PARTIAL_OUTAGE
     return [
-        Transition(
-            id=f"{surface}@{i}",
-            surface=surface,
-            provider=CATALOG.surfaces[surface].provider,
-            kind=TransitionKind.START if i % 2 == 0 else TransitionKind.RECOVERY,
-            reason=Reason.STARTED if i % 2 == 0 else Reason.RECOVERED,
-            status=Status.PARTIAL_OUTAGE if i % 2 == 0 else Status.OPERATIONAL,
-            prev_status=Status.OPERATIONAL if i % 2 == 0 else Status.PARTIAL_OUTAGE,
+        make_transition(
+            surface,
+            version=i,
+            status=down if i % 2 == 0 else up,
+            prev=up if i % 2 == 0 else down,
             source=Signal.PROBE,
-            suspected=False,
-            prev_suspected=False,
             outage_id=f"{surface}-{i // 2}",
             incident=None,
-            started_at=at,
             at=at,
         )
         for i in range(count)

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.catalog_file import load_catalog
 from bot.core.assess import official_observations
-from bot.core.catalog import load_catalog
 from bot.core.model import (
     Incident,
     Observation,

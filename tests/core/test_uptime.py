@@ -6,36 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.core.model import Reason, Status, Transition, TransitionKind
+from bot.core.model import Status, Transition
 from bot.core.uptime import bar, daily_bars, percent, status_at, uptime
+from tests.helpers import make_transition
 
 T0 = datetime(2026, 11, 18, 0, 0, tzinfo=UTC)
-
-
-def tr(at: datetime, status: Status, prev: Status, n: int = 0) -> Transition:
-    kind = (
-        TransitionKind.RECOVERY
-        if status is Status.OPERATIONAL
-        else TransitionKind.START
-        if not prev.is_outage
-        else TransitionKind.UPDATE
-    )
-    return Transition(
-        id=f"api@{n}",
-        surface="api",
-        provider="claude",
-        kind=kind,
-        reason=Reason.STARTED,
-        status=status,
-        prev_status=prev,
-        source=None,
-        suspected=False,
-        prev_suspected=False,
-        outage_id="o1",
-        incident=None,
-        started_at=at,
-        at=at,
-    )
 
 
 def outage(
@@ -43,8 +18,10 @@ def outage(
 ) -> list[Transition]:
     """A start and a recovery, newest first as the store returns them."""
     return [
-        tr(start + timedelta(minutes=minutes), Status.OPERATIONAL, status, 2),
-        tr(start, status, Status.OPERATIONAL, 1),
+        make_transition(
+            version=2, status=Status.OPERATIONAL, prev=status, at=start + timedelta(minutes=minutes)
+        ),
+        make_transition(version=1, status=status, prev=Status.OPERATIONAL, at=start),
     ]
 
 
@@ -74,15 +51,34 @@ def test_an_outage_straddling_the_window_counts_only_inside():
 
 def test_degraded_counts_as_down_but_maintenance_and_unknown_do_not():
     ts = [
-        tr(T0 + timedelta(minutes=40), Status.UNKNOWN, Status.MAINTENANCE, 4),
-        tr(T0 + timedelta(minutes=30), Status.MAINTENANCE, Status.DEGRADED, 3),
-        tr(T0 + timedelta(minutes=10), Status.DEGRADED, Status.OPERATIONAL, 2),
+        make_transition(
+            version=4, status=Status.UNKNOWN, prev=Status.MAINTENANCE, at=T0 + timedelta(minutes=40)
+        ),
+        make_transition(
+            version=3,
+            status=Status.MAINTENANCE,
+            prev=Status.DEGRADED,
+            at=T0 + timedelta(minutes=30),
+        ),
+        make_transition(
+            version=2,
+            status=Status.DEGRADED,
+            prev=Status.OPERATIONAL,
+            at=T0 + timedelta(minutes=10),
+        ),
     ]
     assert uptime(ts, start=T0, end=T0 + timedelta(minutes=100)) == pytest.approx(80.0)
 
 
 def test_before_the_oldest_transition_the_status_is_its_previous_status():
-    ts = [tr(T0 + timedelta(minutes=30), Status.OPERATIONAL, Status.PARTIAL_OUTAGE, 1)]
+    ts = [
+        make_transition(
+            version=1,
+            status=Status.OPERATIONAL,
+            prev=Status.PARTIAL_OUTAGE,
+            at=T0 + timedelta(minutes=30),
+        )
+    ]
     assert status_at(ts, T0) is Status.PARTIAL_OUTAGE
     assert uptime(ts, start=T0, end=T0 + timedelta(hours=1)) == pytest.approx(50.0)
 
@@ -102,7 +98,14 @@ def test_daily_bars_give_one_figure_per_utc_day_oldest_first():
 
 
 def test_the_last_day_counts_only_up_to_now():
-    ts = [tr(T0 + timedelta(hours=6), Status.MAJOR_OUTAGE, Status.OPERATIONAL, 1)]
+    ts = [
+        make_transition(
+            version=1,
+            status=Status.MAJOR_OUTAGE,
+            prev=Status.OPERATIONAL,
+            at=T0 + timedelta(hours=6),
+        )
+    ]
     ((_, pct),) = daily_bars(ts, days=1, end=T0 + timedelta(hours=12))
     assert pct == pytest.approx(50.0)
 

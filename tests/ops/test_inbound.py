@@ -278,6 +278,19 @@ async def test_a_body_too_slow_or_too_large_is_refused(server, request_bytes: by
     assert got.startswith(answer)
 
 
+async def test_a_client_leaving_mid_body_is_no_traceback(server, caplog):
+    port, _ = server
+    caplog.set_level(logging.DEBUG)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    await writer.drain()
+    await asyncio.sleep(0.1)  # the middleware is reading the body
+    writer.close()
+    await asyncio.sleep(0.2)
+    assert "Error handling request" not in caplog.text
+    assert "Traceback" not in caplog.text
+
+
 async def test_at_the_cap_the_oldest_slow_connection_gives_way(server):
     port, guard = server
     slow = []

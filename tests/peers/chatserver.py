@@ -1,7 +1,8 @@
-"""A loopback "chat API" for delivery tests: an aiohttp server on 127.0.0.1 that records every
-request, answers faults on demand (429 + Retry-After, 500, a hang, a channel that is gone, a
-deleted parent message), and `HttpChatSender`, a small ChatSender talking HTTP to it with httpx
-and classifying its errors into DeliveryError, so the delivery engine is proven over real sockets.
+"""A loopback stand-in "chat API": an aiohttp server on 127.0.0.1 that records every call with
+the whole Alert it carries and answers seeded random faults (429 + Retry-After, 500, a hang) on
+any call, and `HttpChatSender`, a small ChatSender talking HTTP to it with httpx. For what the
+real Slack and Discord peers cannot show: the Alert values sent, and 429s on every call reaching
+the engine (discord.py waits Discord's out itself).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot.alerting.alert import alert_id
 from bot.core.model import Alert, ChannelRef, MessageRef, Platform, decode, encode
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, ErrorKind
 from tests.peers.chaos import Chaos
 
 
@@ -37,29 +37,13 @@ class Call:
 
 
 class ChatServer:
-    """The recording server. Faults: `gone` channels answer a permanent `channel_not_found`;
-    `script[channel]` is a list of faults ("429", "500", "hang") consumed by that channel's next
-    requests; `chaos` applies random faults to every request; `deleted` message ts answer
-    `message_not_found` to edits and replies. `hold`, when set, parks every request until it is
-    released (to catch a worker with calls in flight)."""
+    """The recording server; `chaos` applies random faults to every request."""
 
     def __init__(self, *, chaos: Chaos | None = None) -> None:
         self.calls: list[Call] = []
         self.alerts: list[tuple[str, str, Alert]] = []  # (op, channel, alert) of accepted calls
-        self.notes: list[str] = []  # texts of accepted notify calls
-        self.gone: set[str] = set()
-        self.revoked: set[str] = set()  # channels whose workspace revoked our token
-        self.deleted: set[str] = set()
-        self.script: dict[str, list[str]] = {}
         self.chaos = chaos
-        self.retry_after = 0.05
-        self.hold: asyncio.Event | None = None
-        self.arrived = asyncio.Event()  # set by every request (tests wait on it)
-        self.received = 0
         self.faults: Counter[str] = Counter()  # faults answered, by kind
-        self.requests: list[
-            tuple[str, str, float]
-        ] = []  # (op, channel, loop time) of every request
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -78,8 +62,6 @@ class ChatServer:
 
     async def stop(self) -> None:
         self._closing.set()
-        if self.hold is not None:
-            self.hold.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -87,42 +69,23 @@ class ChatServer:
         op = request.match_info["op"]
         body: dict[str, Any] = await request.json()
         channel = str(body.get("channel", ""))
-        self.received += 1
-        self.requests.append((op, channel, asyncio.get_running_loop().time()))
-        self.arrived.set()
-        if self.hold is not None:
-            await self.hold.wait()
-        fault = None
-        queue = self.script.get(channel)
-        if queue:
-            fault = queue.pop(0)
-        elif self.chaos is not None:
-            fault = self.chaos.pick()
+        fault = self.chaos.pick() if self.chaos is not None else None
         if fault is not None:
             self.faults[fault] += 1
         if fault == "hang":
             await self._closing.wait()  # the client times out; nothing is applied
             return web.json_response({"ok": False, "error": "shutting_down"}, status=503)
         if fault == "429":
+            assert self.chaos is not None
             return web.json_response(
                 {"ok": False, "error": "ratelimited"},
                 status=429,
-                headers={
-                    "Retry-After": str(self.chaos.retry_after if self.chaos else self.retry_after)
-                },
+                headers={"Retry-After": str(self.chaos.retry_after)},
             )
         if fault == "500":
             return web.json_response({"ok": False, "error": "internal_error"}, status=500)
-        if channel in self.gone:
-            return web.json_response({"ok": False, "error": "channel_not_found"}, status=404)
-        if channel in self.revoked:
-            return web.json_response({"ok": False, "error": "token_revoked"}, status=401)
         parent = str(body.get("parent", ""))
-        if op in ("edit", "reply") and parent in self.deleted:
-            return web.json_response({"ok": False, "error": "message_not_found"}, status=404)
         ts = parent if op == "edit" else f"{next(self._ts)}"
-        if op == "notify":
-            self.notes.append(str(body.get("text", "")))
         if "content" in body:
             self.alerts.append((op, channel, decode(Alert, body["content"])))
         self.calls.append(
@@ -141,24 +104,9 @@ class ChatServer:
 
     # -- what the tests assert on -------------------------------------------------------------
 
-    async def wait_for_messages(self, n: int) -> None:
-        """Until at least `n` messages (posts + replies) were accepted (bound it by a timeout)."""
-        while len(self.messages()) < n:
-            self.arrived.clear()
-            await self.arrived.wait()
-
-    def ops(self, op: str) -> list[Call]:
-        return [c for c in self.calls if c.op == op]
-
     def messages(self) -> list[Call]:
         """Posts and replies: the messages people see (edits change one in place)."""
         return [c for c in self.calls if c.op in ("post", "reply")]
-
-    def per_channel(self) -> dict[str, list[Call]]:
-        out: dict[str, list[Call]] = {}
-        for c in self.messages():
-            out.setdefault(c.channel, []).append(c)
-        return out
 
     def duplicates(self) -> list[tuple[str, str]]:
         """(channel, alert id) pairs that became more than one message."""
@@ -167,9 +115,9 @@ class ChatServer:
 
 
 class HttpChatSender:
-    """A ChatSender over HTTP to the ChatServer, classifying errors like the real adapters: 429
-    -> retry_after from the header; 5xx, timeouts, connection errors -> transient;
-    channel_not_found -> permanent; message_not_found -> `message_gone`."""
+    """A ChatSender over HTTP to the ChatServer, mapping its faults like the real adapters: 429
+    -> RATE_LIMITED with the header's retry_after; 5xx, timeouts, connection errors and any
+    other refusal -> TRANSIENT."""
 
     def __init__(
         self, url: str, *, platform: Platform = Platform.SLACK, timeout: float = 0.5
@@ -189,18 +137,12 @@ class HttpChatSender:
             raise DeliveryError(f"network: {type(e).__name__}") from None
         data: dict[str, Any] = resp.json() if resp.content else {}
         if resp.status_code == 429:
-            raise DeliveryError(
-                "rate_limited", retry_after=float(resp.headers.get("Retry-After", "1"))
-            )
+            retry_after = float(resp.headers.get("Retry-After", "1"))
+            raise DeliveryError("rate_limited", ErrorKind.RATE_LIMITED, retry_after=retry_after)
         if resp.status_code >= 500:
             raise DeliveryError(f"http {resp.status_code}")
-        error = data.get("error")
-        if error == "message_not_found":
-            raise DeliveryError("message_gone")
-        if error in ("channel_not_found", "token_revoked"):
-            raise DeliveryError(error, permanent=True)
         if not data.get("ok"):
-            raise DeliveryError(f"http {resp.status_code} {error}")
+            raise DeliveryError(f"http {resp.status_code} {data.get('error')}")
         return data
 
     @staticmethod
@@ -237,7 +179,3 @@ def channels(
 ) -> list[ChannelRef]:
     """`n` distinct channels of one workspace."""
     return [ChannelRef(platform, workspace, f"C{i:05d}") for i in range(n)]
-
-
-def kinds_in_order(calls: Iterable[Call]) -> list[str]:
-    return [c.kind for c in calls]

@@ -64,6 +64,7 @@ class Call:
     query: dict[str, str]
     authorized: bool
     status: int | None = None  # what a message route answered (None: not answered, or hung)
+    at: float = 0.0  # the event loop's time when it came
 
     @property
     def route(self) -> str:
@@ -92,6 +93,8 @@ class DiscordAPI:
         self.dms: dict[str, str] = {}  # user id -> their DM channel id with the bot
         self._closing = asyncio.Event()
         self.calls: list[Call] = []
+        self.applied: list[Call] = []  # the calls of routes that answer it, applied, in order
+        self.answered = asyncio.Event()  # set by every applied call (tests wait on it)
         self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> id -> message
         self.threads: dict[str, dict[str, Any]] = {}  # thread id -> channel object
         self.originals: dict[str, dict[str, Any]] = {}  # interaction token -> original response
@@ -267,6 +270,13 @@ class DiscordAPI:
 
     # -- handlers ----------------------------------------------------------------------------------
 
+    def _answered(self, call: Call, response: web.Response) -> web.Response:
+        call.status = response.status
+        if response.status in (200, 201):
+            self.applied.append(call)
+            self.answered.set()
+        return response
+
     async def _record(self, request: web.Request) -> Call:
         body: Any = None
         if request.can_read_body:
@@ -280,6 +290,7 @@ class DiscordAPI:
             json=body,
             query=dict(request.query),
             authorized=request.headers.get("Authorization") == f"Bot {TOKEN}",
+            at=asyncio.get_running_loop().time(),
         )
         self.calls.append(call)
         async with self._changed:
@@ -414,7 +425,7 @@ class DiscordAPI:
         dm = self.dms.setdefault(user, str(9_100_000_000_000_000_000 + len(self.dms)))
         channel = {"id": dm, "type": 1, "last_message_id": None}
         channel["recipients"] = [{"id": user, "username": "someone", "discriminator": "0"}]
-        return _answered(call, self._ok(channel))
+        return self._answered(call, self._ok(channel))
 
     async def _post_message(self, request: web.Request) -> web.Response:
         call = await self._record(request)
@@ -422,17 +433,17 @@ class DiscordAPI:
         if not call.authorized:
             return self._unauthorized()
         if (answer := await self._scripted(channel, "post")) is not None:
-            return _answered(call, answer)
+            return self._answered(call, answer)
         body = call.json or {}
         nonce = body.get("nonce") if body.get("enforce_nonce") else None
         if nonce is not None and str(nonce) in self.nonces:
             # Discord: a message with the same enforced nonce was made recently: return it.
-            return _answered(call, self._ok(self.nonces[str(nonce)]))
+            return self._answered(call, self._ok(self.nonces[str(nonce)]))
         message = self._message(channel, body)
         self.messages.setdefault(channel, {})[message["id"]] = message
         if nonce is not None:
             self.nonces[str(nonce)] = message
-        return _answered(call, self._ok(message))
+        return self._answered(call, self._ok(message))
 
     async def _edit_message(self, request: web.Request) -> web.Response:
         call = await self._record(request)
@@ -440,13 +451,13 @@ class DiscordAPI:
         if not call.authorized:
             return self._unauthorized()
         if (answer := await self._scripted(channel, "edit")) is not None:
-            return _answered(call, answer)
+            return self._answered(call, answer)
         old = self.messages.get(channel, {}).get(mid)
         if old is None:
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
         new = {**old, **call.json, "edited_timestamp": _now()}
         self.messages[channel][mid] = new
-        return _answered(call, self._ok(new))
+        return self._answered(call, self._ok(new))
 
     async def _start_thread(self, request: web.Request) -> web.Response:
         call = await self._record(request)
@@ -454,7 +465,7 @@ class DiscordAPI:
         if not call.authorized:
             return self._unauthorized()
         if (answer := await self._scripted(channel, "thread")) is not None:
-            return _answered(call, answer)
+            return self._answered(call, answer)
         if mid not in self.messages.get(channel, {}):
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
         if mid in self.threads:
@@ -479,7 +490,7 @@ class DiscordAPI:
             "total_message_sent": 0,
         }
         self.threads[mid] = thread
-        return _answered(call, self._ok(thread, status=201))
+        return self._answered(call, self._ok(thread, status=201))
 
     async def _callback(self, request: web.Request) -> web.Response:
         call = await self._record(request)
@@ -557,11 +568,6 @@ class DiscordAPI:
             message["webhook_id"] = APP_ID
             message["application_id"] = APP_ID
         return message
-
-
-def _answered(call: Call, response: web.Response) -> web.Response:
-    call.status = response.status
-    return response
 
 
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

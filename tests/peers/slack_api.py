@@ -25,13 +25,14 @@ JSON_PARAMS = ("blocks", "attachments", "view", "metadata")
 class Call:
     """One request the bot made. `params` are parsed (JSON or form, JSON-valued form fields
     decoded); `headers` never include Authorization; `team` is the workspace of the bearer
-    token (None when the token is unknown or missing)."""
+    token (None when the token is unknown or missing); `at` the event loop's time when it came."""
 
     method: str
     params: dict[str, Any]
     headers: dict[str, str]
     team: str | None
     content_type: str
+    at: float = 0.0
 
 
 @dataclass
@@ -40,6 +41,7 @@ class _Failure:
     error: str | None
     retry_after: str | None = None
     times: int | None = 1  # None: forever
+    channel: str | None = None  # only calls naming this channel (None: every call)
 
 
 @dataclass
@@ -118,15 +120,28 @@ class SlackApi:
         thread_not_found."""
         self.deleted.add((channel, ts))
 
-    def rate_limit(self, method: str, retry_after: str = "7", times: int | None = 1) -> None:
-        """The next `times` calls of `method` get HTTP 429 with Retry-After."""
+    def rate_limit(
+        self,
+        method: str,
+        retry_after: str = "7",
+        times: int | None = 1,
+        *,
+        channel: str | None = None,
+    ) -> None:
+        """The next `times` calls of `method` ("*": any method), naming `channel` when given,
+        get HTTP 429 with Retry-After."""
         self._failures.setdefault(method, []).append(
-            _Failure(429, "ratelimited", retry_after=retry_after, times=times)
+            _Failure(429, "ratelimited", retry_after=retry_after, times=times, channel=channel)
         )
 
-    def server_error(self, method: str, status: int = 500, times: int | None = 1) -> None:
-        """The next `times` calls of `method` get a bare HTTP `status` (text body)."""
-        self._failures.setdefault(method, []).append(_Failure(status, None, times=times))
+    def server_error(
+        self, method: str, status: int = 500, times: int | None = 1, *, channel: str | None = None
+    ) -> None:
+        """The next `times` calls of `method` ("*": any method), naming `channel` when given,
+        get a bare HTTP `status` (text body)."""
+        self._failures.setdefault(method, []).append(
+            _Failure(status, None, times=times, channel=channel)
+        )
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -197,16 +212,17 @@ class SlackApi:
     def _next_ts(self) -> str:
         return f"1790000000.{next(self._ts):06d}"
 
-    def _take_failure(self, method: str) -> _Failure | None:
-        queue = self._failures.get(method) or []
-        if not queue:
-            return None
-        failure = queue[0]
-        if failure.times is not None:
-            failure.times -= 1
-            if failure.times <= 0:
-                queue.pop(0)
-        return failure
+    def _take_failure(self, method: str, channel: str) -> _Failure | None:
+        for queue in (self._failures.get(method) or [], self._failures.get("*") or []):
+            failure = next((f for f in queue if f.channel in (None, channel)), None)
+            if failure is None:
+                continue
+            if failure.times is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    queue.remove(failure)
+            return failure
+        return None
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -214,10 +230,11 @@ class SlackApi:
         token = self._token(request, params)
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
         team = self.tokens.get(token or "")
-        call = Call(method, params, headers, team, request.content_type)
+        at = asyncio.get_running_loop().time()
+        call = Call(method, params, headers, team, request.content_type, at)
         await self._record(call)
 
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, str(params.get("channel", "")))
         if failure is None and self.chaos is not None and self.chaos.applies(method):
             fault = self.chaos.pick()
             if fault is not None:

@@ -13,13 +13,11 @@ from redis.crc import key_slot
 
 from bot.core.model import (
     Incident,
-    Reason,
     Signal,
     SignalState,
     Status,
     SurfaceState,
     Transition,
-    TransitionKind,
 )
 from bot.store import keys
 from bot.store.connect import connect
@@ -32,6 +30,7 @@ from bot.store.surfaces import (
     commit_args,
     commit_keys,
 )
+from tests.helpers import make_transition
 
 T0 = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
 PROVIDER = "claude"
@@ -63,27 +62,6 @@ def state_at(surface: str, version: int, status: Status = Status.PARTIAL_OUTAGE)
     )
 
 
-def transition_to(
-    surface: str, version: int, status: Status = Status.PARTIAL_OUTAGE, provider: str = PROVIDER
-) -> Transition:
-    return Transition(
-        id=f"{surface}@{version}",
-        surface=surface,
-        provider=provider,
-        kind=TransitionKind.START if version == 1 else TransitionKind.UPDATE,
-        reason=Reason.STARTED if version == 1 else Reason.OFFICIAL_UPDATE,
-        status=status,
-        prev_status=Status.OPERATIONAL,
-        source=Signal.OFFICIAL,
-        suspected=False,
-        prev_suspected=False,
-        outage_id="inc1",
-        incident=INCIDENT,
-        started_at=T0,
-        at=T0 + timedelta(minutes=version),
-    )
-
-
 def write(
     surface: str, expected: int, status: Status = Status.PARTIAL_OUTAGE, provider: str = PROVIDER
 ) -> Write:
@@ -92,7 +70,14 @@ def write(
         surface,
         expected,
         state_at(surface, expected + 1, status),
-        transition_to(surface, expected + 1, status, provider),
+        make_transition(
+            surface,
+            version=expected + 1,
+            status=status,
+            at=T0 + timedelta(minutes=expected + 1),
+            started_at=T0,
+            provider=provider,
+        ),
     )
 
 
@@ -274,11 +259,11 @@ async def test_a_commit_replayed_after_a_lost_reply_reports_its_write_once_and_r
         pytest.param(Write("api", 1, state_at("api", 1)), id="version-not-bumped"),
         pytest.param(Write("api", 0, state_at("code", 1)), id="state-of-another-surface"),
         pytest.param(
-            Write("api", 0, state_at("api", 1), transition_to("code", 1)),
+            Write("api", 0, state_at("api", 1), make_transition("code")),
             id="transition-of-another-surface",
         ),
         pytest.param(
-            Write("api", 0, state_at("api", 1), transition_to("api", 1, provider="openai")),
+            Write("api", 0, state_at("api", 1), make_transition("api", provider="openai")),
             id="transition-of-another-provider",
         ),
     ],
@@ -310,7 +295,7 @@ async def test_history_keeps_only_the_newest_transitions_newest_first(redis):
 
     assert [t.id for t in history] == ["api@8", "api@7", "api@6", "api@5", "api@4"]
     assert [t.id for t in await store.history(PROVIDER, "api", limit=2)] == ["api@8", "api@7"]
-    assert history[0] == transition_to("api", 8)
+    assert history[0] == write("api", 7).transition
 
 
 async def test_the_stream_can_be_read_on_from_the_last_id_seen(redis):

@@ -8,9 +8,9 @@ import pytest
 
 from bot.core.catalog import ProbeSpec
 from bot.ops.statusserver import StatusServer
-from bot.watch.probe import run_probe
+from bot.watch.fetch import fetch_summary
+from bot.watch.probe_run import run_probe
 from bot.watch.redirects import is_internal_host, redirect_problem
-from bot.watch.statuspage import fetch_summary
 from tests.helpers import fixture_json
 
 KEY = "sk-ant-api03-never-leaves-its-origin"

@@ -9,15 +9,16 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from bot.core.catalog import load_catalog
+from bot.catalog_file import load_catalog
 from bot.core.model import Reason, Signal, Status, Transition, TransitionKind
 from bot.core.transitions import Policy
 from bot.ops.statusserver import StatusServer
 from bot.store.connect import connect
 from bot.store.surfaces import SurfaceStore
+from bot.watch.statuspage import INCIDENTS_PATH
 from bot.watch.watcher import Watcher
 from tests.conftest import ManualClock
-from tests.helpers import Recorder, catalog_for, fixture_json
+from tests.helpers import RESOLUTION, Recorder, catalog_for, fixture_json, resolved_incidents
 
 
 def watcher_for(catalog, redis, client, clock, sink=None, **kw) -> Watcher:
@@ -72,6 +73,23 @@ async def test_the_recorded_incident_timeline_gives_exactly_the_expected_transit
         + [(s, TransitionKind.RECOVERY, Reason.RECOVERED) for s in affected]
     )
     assert [t.id for t in sink.published] == [t.id for t in await recorded(redis)]
+
+
+async def test_a_recovery_quotes_the_resolution_of_the_incident_that_vanished(
+    page, redis, client, clock
+):
+    w = watcher_for(catalog_for(page.url), redis, client, clock)
+    page.set_summary(fixture_json("claude/summary_incident_investigating.json"))
+    await w.poll_page("claude")
+    clock.advance(15)
+    page.set_summary(fixture_json("claude/summary_recovered.json"))
+    page.set_incidents(resolved_incidents())
+
+    report = await w.poll_page("claude")
+
+    assert {t.kind for t in report.transitions} == {TransitionKind.RECOVERY}
+    assert {t.incident.update_body for t in report.transitions if t.incident} == {RESOLUTION}
+    assert page.hits[INCIDENTS_PATH] == 1
 
 
 async def test_a_poll_costs_two_redis_round_trips_and_an_unchanged_page_is_a_304(

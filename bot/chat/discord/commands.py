@@ -4,9 +4,9 @@ answers interactions through discord.py. `command_definitions` / `write_manifest
 exact JSON the tree syncs (manifests/discord-commands.json).
 
 Manage Channels: Discord honours `default_member_permissions` only on a top-level command, and
-`/aistatus status` must stay open to everyone, so subscribe/unsubscribe/mute/unmute check
+`/aistatus status` must stay open to everyone, so the runner passes
 `interaction.permissions.manage_channels` (resolved by Discord per channel, overwrites included)
-at run time and refuse ephemerally.
+as `CommandContext.can_manage`, and `bot.chat.actions.handle` refuses the verbs that need it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
+from bot.chat import replies
 from bot.chat.commands import complete as complete_surfaces
 from bot.chat.discord.render import (
     DURATION_SUGGESTIONS,
@@ -37,25 +38,19 @@ from bot.chat.discord.render import (
 from bot.chat.ports import CommandHandler
 from bot.clock import utcnow
 from bot.core.catalog import Catalog
-from bot.core.duration import parse_duration
 from bot.core.model import ChannelRef, CommandContext, Platform, Reply
 from bot.errors import CommandError
 
 log = logging.getLogger(__name__)
 
 
-GATED = frozenset({"subscribe", "unsubscribe", "mute", "unmute"})  # need Manage Channels
-REFUSAL = (
-    "Changing this channel's alerts needs the **Manage Channels** permission here. "
-    "Anyone can use `/aistatus status`, `history` and `report`."
-)
-FAILURE = "Something went wrong on our side; the operators can find it in the bot's logs."
 ANSWER_WITHIN = 2.0  # seconds before we defer: Discord drops an interaction unanswered for 3 s
 
 
 class CommandRunner:
-    """Runs one text command for an interaction and answers it: the permission gate, the 3 s
-    deadline (defer, then edit), CommandError as a plain answer, and the public announcement."""
+    """Runs one text command for an interaction and answers it: who may manage the channel, the
+    3 s deadline (defer, then edit), and the public announcement. The handler answers every
+    failure itself (`bot.chat.actions.handle`)."""
 
     def __init__(
         self,
@@ -89,13 +84,8 @@ class CommandRunner:
         self, interaction: discord.Interaction, text: str, *, ephemeral: bool = False
     ) -> None:
         """Answer `interaction` with the reply to `text`; `ephemeral` forces a private answer."""
-        verb = text.split(" ", 1)[0]
         ctx = self.context(interaction)
-        if verb in GATED and not ctx.can_manage:
-            log.info("refused %s in %s: no Manage Channels", verb, ctx.channel.key)
-            await self.answer(interaction, Reply(text=REFUSAL, ephemeral=True, error=True))
-            return
-        task = asyncio.ensure_future(self._reply(text, ctx))
+        task = asyncio.ensure_future(self.handler(text, ctx))
         done, _ = await asyncio.wait({task}, timeout=self.answer_within)
         if not done:
             await _quietly(interaction.response.defer(ephemeral=True, thinking=True))
@@ -120,16 +110,6 @@ class CommandRunner:
                 reply.announce, user_id=str(interaction.user.id), user_name=user_name
             )
             await _quietly(interaction.followup.send(**send_kwargs(announce), wait=True))
-
-    async def _reply(self, text: str, ctx: CommandContext) -> Reply:
-        try:
-            return await self.handler(text, ctx)
-        except CommandError as e:
-            lines = e.user_message + (f"\nUsage: `{e.usage}`" if e.usage else "")
-            return Reply(text=lines, ephemeral=True, error=True)
-        except Exception:
-            log.exception("command %r failed in %s", text.split(" ", 1)[0], ctx.channel.key)
-            return Reply(text=FAILURE, ephemeral=True, error=True)
 
     async def press(self, interaction: discord.Interaction) -> bool:
         """Handle an "I'm affected too" button press; False for any other component."""
@@ -231,11 +211,6 @@ class AistatusGroup(app_commands.Group):
     @app_commands.command(name="mute", description="Pause alerts in this channel for a while")
     @app_commands.describe(duration="How long: 30m, 2h, 1d (up to 30 days)")
     async def mute(self, interaction: discord.Interaction, duration: str) -> None:
-        try:
-            parse_duration(duration)
-        except ValueError as e:
-            await self.runner.answer(interaction, Reply(text=str(e), ephemeral=True, error=True))
-            return
         await self.runner.run(interaction, command_text("mute", duration))
 
     @app_commands.command(name="unmute", description="Resume alerts in this channel")
@@ -287,7 +262,13 @@ class AistatusGroup(app_commands.Group):
 
 
 class AistatusTree(app_commands.CommandTree):
-    """The command tree: one place that logs command errors (anything reaching here is a bug)."""
+    """The command tree. Commands fail in `bot.chat.actions.handle`; what reaches `on_error` is
+    a bug of this adapter (building or sending an answer), logged and apologised for the same
+    way."""
+
+    def __init__(self, client: discord.Client, runner: CommandRunner) -> None:
+        super().__init__(client)
+        self.runner = runner
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -295,12 +276,12 @@ class AistatusTree(app_commands.CommandTree):
         name = interaction.command.qualified_name if interaction.command else "?"
         log.error("app command %s failed", name, exc_info=error)
         if not interaction.response.is_done():
-            await _quietly(interaction.response.send_message(FAILURE, ephemeral=True))
+            await self.runner.answer(interaction, replies.internal_error())
 
 
 def build_tree(client: discord.Client, runner: CommandRunner) -> AistatusTree:
     """The command tree of `client` with `/aistatus` on it."""
-    tree = AistatusTree(client)
+    tree = AistatusTree(client, runner)
     tree.add_command(AistatusGroup(runner))
     return tree
 

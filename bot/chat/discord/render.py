@@ -1,6 +1,6 @@
 """Discord message building: alerts, thread updates, command replies, autocomplete choices and the
 text command an app command stands for. Pure: plain dicts in Discord's JSON shape, no discord
-import, no clock reads (every time comes from the Alert)."""
+import, no clock reads (every time comes from the Alert). Status-page text is markdown-escaped."""
 
 from __future__ import annotations
 
@@ -9,11 +9,19 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.alerting.alert import END_KINDS
+from bot.alerting.alert import (
+    AFFECTED_TOO,
+    END_KINDS,
+    HEADLINES,
+    NOT_OFFICIAL_YET,
+    OPEN_INCIDENT,
+    shown_status,
+    still_suspected,
+)
 from bot.chat.commands import complete
 from bot.core.catalog import Catalog
-from bot.core.model import Alert, AlertKind, Reply, Status
-from bot.core.suggest import NO_BACKUPS_TEXT
+from bot.core.model import Alert, Reply, Status
+from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
 
 # -- Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_MAX = 2000
@@ -52,11 +60,8 @@ COLOURS: dict[Status, int] = {
 REPLY_COLOUR = 0x5865F2  # Discord blurple, for command answers
 ERROR_COLOUR = 0xE74C3C
 
-SUSPECTED_FOOTER = "suspected — not on the official page yet"
+SUSPECTED_FOOTER = f"suspected — {NOT_OFFICIAL_YET}"
 ELLIPSIS = "…"
-
-# Kinds after which nothing is wrong any more: no backups, no "I'm affected too" button.
-_ENDED = END_KINDS
 
 
 # -- alerts ----------------------------------------------------------------------------------------
@@ -81,7 +86,7 @@ def to_discord_thread_update(alert: Alert) -> dict[str, Any]:
     quoted = _quoted_update(alert)
     if quoted:
         lines.append(quoted)
-    if alert.suspected:
+    if still_suspected(alert):
         lines.append(f"_{SUSPECTED_FOOTER}_")
     embed: dict[str, Any] = {
         "description": "\n\n".join(lines),
@@ -89,7 +94,7 @@ def to_discord_thread_update(alert: Alert) -> dict[str, Any]:
         "timestamp": alert.at.isoformat(),
         "fields": [{"name": "Duration", "value": alert.duration_text or "—", "inline": True}],
     }
-    if alert.kind not in _ENDED:
+    if alert.kind not in END_KINDS:
         embed["fields"].append(_backups_field(alert))
     return {
         "content": clip(headline(alert), CONTENT_MAX),
@@ -100,15 +105,12 @@ def to_discord_thread_update(alert: Alert) -> dict[str, Any]:
 
 def headline(alert: Alert) -> str:
     """`🔴 Claude API: major outage` — the alert's emoji and title on one line."""
-    emoji = Status.OPERATIONAL.emoji if alert.kind in _ENDED else alert.severity.emoji
-    return f"{emoji} {alert.title}"
+    return f"{shown_status(alert).emoji} {alert.title}"
 
 
 def colour(alert: Alert) -> int:
     """Embed colour by severity; ended alerts are green."""
-    if alert.kind in _ENDED:
-        return COLOURS[Status.OPERATIONAL]
-    return COLOURS.get(alert.severity, COLOURS[Status.UNKNOWN])
+    return COLOURS[shown_status(alert)]
 
 
 def thread_name(alert: Alert) -> str:
@@ -159,42 +161,32 @@ def _alert_embed(alert: Alert) -> dict[str, Any]:
         {"name": "Status", "value": status, "inline": True},
         {"name": "Duration", "value": alert.duration_text or "—", "inline": True},
     ]
-    if alert.kind not in _ENDED:
+    if alert.kind not in END_KINDS:
         fields.append(_backups_field(alert))
     embed["fields"] = fields
-    if alert.suspected:
+    if still_suspected(alert):
         embed["footer"] = {"text": SUSPECTED_FOOTER}
     return embed
 
 
 def _status_text(alert: Alert) -> str:
     """One status for the whole alert, or one line per surface when they differ."""
-    if alert.kind in _ENDED:
-        text = Status.OPERATIONAL.label
+    if alert.kind in END_KINDS:
+        text = shown_status(alert).label
     elif len(alert.statuses) == len(alert.surfaces) and len(set(alert.statuses)) > 1:
         text = "\n".join(
             f"{name}: {st.label}" for name, st in zip(_names(alert), alert.statuses, strict=True)
         )
     else:
         text = alert.severity.label
-    if alert.suspected and alert.kind not in _ENDED:
+    if still_suspected(alert):
         text += " (suspected)"
     return text
 
 
 def _what_changed(alert: Alert) -> str:
-    words = {
-        AlertKind.START: "Started",
-        AlertKind.UPDATE: "Update",
-        AlertKind.RECOVERY: "Resolved",
-        AlertKind.MAINTENANCE_START: "Maintenance started",
-        AlertKind.MAINTENANCE_END: "Maintenance ended",
-        AlertKind.SUSPECTED: "Suspected",
-        AlertKind.SUSPECTED_WITHDRAWN: "Withdrawn",
-        AlertKind.CONFIRMED: "Confirmed on the official page",
-    }
-    status = Status.OPERATIONAL.label if alert.kind in _ENDED else alert.severity.label
-    return f"**{words.get(alert.kind, 'Update')}** — {status}, {alert.duration_text}".rstrip(", ")
+    status = shown_status(alert).label
+    return f"**{HEADLINES[alert.kind]}** — {status}, {alert.duration_text}".rstrip(", ")
 
 
 def _quoted_update(alert: Alert) -> str:
@@ -204,15 +196,15 @@ def _quoted_update(alert: Alert) -> str:
     text = alert.update_text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         return ""
-    body = clip(escape_markdown(text), DESCRIPTION_MAX - 200)  # room for the title and stamp
-    quoted = "\n".join(f"> {line}" if line else ">" for line in body.split("\n"))
+    body = clip(text, DESCRIPTION_MAX - 200)  # room for the incident title and the stamp
+    quoted = "\n".join(f"> {escape_markdown(ln)}" if ln else ">" for ln in body.split("\n"))
     stamp = discord_timestamp(alert.update_at or alert.at)
     return f"{quoted}\n{stamp}"
 
 
 def _backups_field(alert: Alert) -> dict[str, Any]:
     if not alert.backups:
-        return {"name": "Backups up now", "value": NO_BACKUPS_TEXT, "inline": False}
+        return {"name": BACKUPS_HEADING, "value": NO_BACKUPS_TEXT, "inline": False}
     lines: list[str] = []
     for b in alert.backups:
         name = _escape_link_text(b.name)
@@ -220,26 +212,26 @@ def _backups_field(alert: Alert) -> dict[str, Any]:
         link = f"[{name}]({url})" if url else name
         lines.append(f"{b.status.emoji} {link}" + (f" — {b.note}" if b.note else ""))
     return {
-        "name": "Backups up now",
+        "name": BACKUPS_HEADING,
         "value": _join_within(lines, FIELD_VALUE_MAX),
         "inline": False,
     }
 
 
 def _components(alert: Alert) -> list[dict[str, Any]]:
-    if alert.kind in _ENDED:
+    if alert.kind in END_KINDS:
         return []
     buttons: list[dict[str, Any]] = []
     if web_url(alert.url):
         buttons.append(
-            {"type": BUTTON, "style": BUTTON_LINK, "label": "Open incident", "url": alert.url}
+            {"type": BUTTON, "style": BUTTON_LINK, "label": OPEN_INCIDENT, "url": alert.url}
         )
     many = len(alert.surfaces) > 1
     for surface, name in zip(alert.surfaces, _names(alert), strict=True):
         cid = report_custom_id(surface)
         if cid is None or len(buttons) >= 5:  # five buttons fit in one action row
             continue
-        label = clip(f"I'm affected too: {name}", BUTTON_LABEL_MAX) if many else "I'm affected too"
+        label = clip(f"{AFFECTED_TOO}: {name}", BUTTON_LABEL_MAX) if many else AFFECTED_TOO
         buttons.append(
             {"type": BUTTON, "style": BUTTON_SECONDARY, "label": label, "custom_id": cid}
         )
@@ -414,12 +406,19 @@ def _join_within(lines: Iterable[str], limit: int) -> str:
     return "\n".join(out)
 
 
-_MARKDOWN = re.compile(r"([\\*_~`|\[\]<])")
+# discord.py's `escape_markdown` (as_needed=False, ignore_links=True), without importing discord:
+# emphasis, code, spoiler and strike characters, a quote, heading or list at a line start, and
+# masked links get a backslash; links stay as written (`<https://…>` included).
+_MARKDOWN = re.compile(
+    r"(?P<url><[^: >]+:/[^ >]+>|(?:https?|steam)://[^\s<]+[^<.,:;\"'\]\s])"
+    r"|(?P<markdown>[_\\~|*`]|^>(?:>>)?\s|\[.+\]\(.+\)|^#{1,3}|^\s*-)",
+    re.MULTILINE,
+)
 
 
 def escape_markdown(text: str) -> str:
-    """Page-controlled text as literal text: no masked links, no formatting, no <...> tags."""
-    return _MARKDOWN.sub(r"\\\1", text)
+    """Untrusted text shown as written in Discord markdown: `a_b *c*` -> `a\\_b \\*c\\*`."""
+    return _MARKDOWN.sub(lambda m: m["url"] or "\\" + m["markdown"], text)
 
 
 def web_url(url: str | None) -> str | None:

@@ -1,5 +1,5 @@
 """Discord delivery: `DiscordSender` posts, edits and threads alerts over REST, and the error
-mapper turns a failed call into a DeliveryError. IO (discord.py's HTTPClient).
+mapper `discord_error` turns a failed call into a DeliveryError. IO (discord.py's HTTPClient).
 
 Rate limits: discord.py's HTTPClient already keeps per-route buckets and waits out short 429s;
 with `max_ratelimit_timeout` set it raises `RateLimited` for longer ones, which becomes
@@ -27,7 +27,7 @@ from bot.chat.discord.render import (
     to_discord_thread_update,
 )
 from bot.core.model import Alert, ChannelRef, MessageRef, Platform
-from bot.errors import ConfigError, DeliveryError
+from bot.errors import ConfigError, DeliveryError, ErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class DiscordSender:
 
     async def edit(self, ref: MessageRef, alert: Alert) -> None:
         """Edit the parent to the alert's state (recovery removes the report button).
-        Raises: DeliveryError(reason="message_gone") when the parent was deleted."""
+        Raises: DeliveryError (PARENT_GONE when the parent was deleted)."""
         payload = to_discord_message(alert)
         await self._call(
             self.http.edit_message(ref.channel.channel, ref.ts, params=_params(payload)),
@@ -207,11 +207,13 @@ class DiscordSender:
             _reopen_global_limit(self.http)
             raise
         except discord.RateLimited as e:
-            raise DeliveryError("rate_limited", retry_after=e.retry_after) from e
+            raise DeliveryError(
+                "rate_limited", ErrorKind.RATE_LIMITED, retry_after=e.retry_after
+            ) from e
         except discord.HTTPException as e:
             if e.code in codes:
                 raise _Refused(e.code) from e
-            raise classify(e, message=message) from e
+            raise discord_error(e, message=message) from e
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise DeliveryError(f"network: {type(e).__name__}") from e
 
@@ -232,13 +234,13 @@ class _Refused(Exception):
         super().__init__(code)
 
 
-def classify(error: discord.HTTPException, *, message: bool = False) -> DeliveryError:
-    """The DeliveryError for a Discord HTTP error.
+def discord_error(error: discord.HTTPException, *, message: bool = False) -> DeliveryError:
+    """The DeliveryError for a Discord HTTP error. Rules, first match wins:
 
-    1. 429 that reached us (a Cloudflare block: no `Via` header): retry after Retry-After.
-    2. Unknown Message (10008) on an edit or thread start: reason "message_gone".
-    3. Unknown Channel/Guild, Missing Access, Missing Permissions, or 401: permanent.
-    4. Anything else (5xx, a payload Discord rejects): transient, retried with backoff.
+    1. 429 that reached us (a Cloudflare block: no `Via` header): RATE_LIMITED, Retry-After.
+    2. Unknown Message (10008) on an edit or thread start (`message`): PARENT_GONE.
+    3. Unknown Channel/Guild, Missing Access, Missing Permissions, or 401: PERMANENT.
+    4. Anything else (5xx, a payload Discord rejects): TRANSIENT, retried with backoff.
     """
     if error.status == 429:
         header = error.response.headers.get("Retry-After", "60")
@@ -246,13 +248,13 @@ def classify(error: discord.HTTPException, *, message: bool = False) -> Delivery
             retry_after = float(header)
         except ValueError:
             retry_after = 60.0
-        return DeliveryError("rate_limited", retry_after=retry_after)
+        return DeliveryError("rate_limited", ErrorKind.RATE_LIMITED, retry_after=retry_after)
     if error.code == UNKNOWN_MESSAGE and message:
-        return DeliveryError("message_gone")
+        return DeliveryError("unknown_message", ErrorKind.PARENT_GONE)
     if error.code in PERMANENT:
-        return DeliveryError(PERMANENT[error.code], permanent=True)
+        return DeliveryError(PERMANENT[error.code], ErrorKind.PERMANENT)
     if error.status == 401:
-        return DeliveryError("unauthorized", permanent=True)
+        return DeliveryError("unauthorized", ErrorKind.PERMANENT)
     return DeliveryError(f"discord {error.status} {error.code}: {clip(error.text, 200)}")
 
 

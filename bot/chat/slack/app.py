@@ -34,10 +34,10 @@ from bot.chat.slack.render import (
     to_slack_announce,
     to_slack_reply,
 )
-from bot.chat.slack.sender import slack_delivery_error
+from bot.chat.slack.sender import slack_api_error
 from bot.clock import utcnow
-from bot.core.model import ChannelRef, CommandContext, Platform, Reply
-from bot.errors import CommandError, ConfigError
+from bot.core.model import ChannelRef, CommandContext, Platform
+from bot.errors import ConfigError, ErrorKind
 from bot.ops.inbound import InboundLimits, serve
 from bot.settings import Settings
 
@@ -66,24 +66,11 @@ def required_scopes() -> frozenset[str]:
 
 # -- the Bolt app ----------------------------------------------------------------------------------
 
-_SORRY = "Sorry, something went wrong on our side. Please try again in a minute."
 _NOT_IN_CHANNEL = (
     "I couldn't post the announcement in this channel. Invite me with `/invite @aistatus` "
     "(private channels need it) and try again."
 )
 _WORD = re.compile(r"[\w.:-]{1,64}")
-
-
-async def _run(handler: CommandHandler, text: str, ctx: CommandContext) -> Reply:
-    """The handler's reply; a CommandError becomes its user message, anything else is a bug."""
-    try:
-        return await handler(text, ctx)
-    except CommandError as e:
-        usage = f"\nUsage: {e.usage}" if e.usage else ""
-        return Reply(text=f"{e.user_message}{usage}", error=True)
-    except Exception:
-        log.exception("/aistatus %r failed in channel %s", text[:100], ctx.channel.key)
-        return Reply(text=_SORRY, error=True)
 
 
 async def _respond(respond: AsyncRespond, **message: Any) -> None:
@@ -103,9 +90,9 @@ async def _announce(
     try:
         await client.chat_postMessage(channel=ctx.channel.channel, text=text)
     except SlackApiError as e:
-        error = slack_delivery_error(e, ())
+        error = slack_api_error(e)
         log.warning("announcement in %s failed: %s", ctx.channel.key, error.reason)
-        if error.permanent:
+        if error.kind is ErrorKind.PERMANENT:
             await _respond(respond, response_type="ephemeral", text=_NOT_IN_CHANNEL)
     except (aiohttp.ClientError, TimeoutError) as e:
         log.warning("announcement in %s failed: %s", ctx.channel.key, type(e).__name__)
@@ -222,7 +209,7 @@ def build_slack_app(
             now=utcnow(),
             can_manage=True,
         )
-        reply = await _run(handler, command.get("text", ""), ctx)
+        reply = await handler(command.get("text", ""), ctx)  # answers every failure itself
         await _respond(respond, **to_slack_reply(reply))
         if reply.announce:
             await _announce(client, respond, ctx, reply.announce)
@@ -232,7 +219,7 @@ def build_slack_app(
         if ctx is None:
             log.info("button %r clicked outside a channel; ignored", text)
             return
-        reply = await _run(handler, text, ctx)
+        reply = await handler(text, ctx)
         message = {**to_slack_reply(reply), "response_type": "ephemeral"}
         await _respond(respond, **message, replace_original=False)
 
@@ -283,7 +270,7 @@ def build_slack_app(
         try:
             await client.views_publish(user_id=event["user"], view=view)
         except SlackApiError as e:
-            log.warning("views.publish failed: %s", slack_delivery_error(e, ()).reason)
+            log.warning("views.publish failed: %s", slack_api_error(e).reason)
 
     return app
 
@@ -367,7 +354,7 @@ async def run_socket_mode(app: AsyncApp, app_token: str) -> SlackSocketMode:
         await handler.connect_async()
     except SlackApiError as e:
         await handler.close_async()
-        error = slack_delivery_error(e, ())
+        error = slack_api_error(e)
         if error.reason in _AUTH_ERRORS:
             raise ConfigError(
                 f"Slack refused SLACK_APP_TOKEN: {error.reason}", key="SLACK_APP_TOKEN"

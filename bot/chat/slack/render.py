@@ -16,10 +16,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Signal, Status
+from bot.alerting.alert import (
+    AFFECTED_TOO,
+    END_KINDS,
+    HEADLINES,
+    NOT_OFFICIAL_YET,
+    OPEN_INCIDENT,
+    shown_status,
+    still_suspected,
+    why_suspected,
+)
+from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Status
+from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
+from bot.core.text import clock
 
 # -- Slack's limits (docs.slack.dev/reference/block-kit) -------------------------------------------
 HEADER_MAX = 150  # header block plain_text
@@ -52,19 +64,7 @@ COLOURS: dict[Status, str] = {
     Status.UNKNOWN: "#9E9EA6",  # grey
 }
 
-_ENDING = frozenset({AlertKind.RECOVERY, AlertKind.MAINTENANCE_END, AlertKind.SUSPECTED_WITHDRAWN})
-_KIND_LABEL = {
-    AlertKind.START: "Outage started",
-    AlertKind.UPDATE: "Update",
-    AlertKind.RECOVERY: "Resolved",
-    AlertKind.MAINTENANCE_START: "Maintenance started",
-    AlertKind.MAINTENANCE_END: "Maintenance finished",
-    AlertKind.SUSPECTED: "Suspected outage",
-    AlertKind.SUSPECTED_WITHDRAWN: "Suspected outage withdrawn",
-    AlertKind.CONFIRMED: "Confirmed on the official status page",
-}
 _RECOVERED_EMOJI = Status.OPERATIONAL.emoji
-_NO_BACKUPS = "No backups are up right now."
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +122,7 @@ def _context(text: str) -> dict[str, Any]:
 def _date(when: datetime) -> str:
     """A time each reader sees in their own zone, with a UTC fallback for old clients."""
     epoch = int(when.timestamp())
-    fallback = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{epoch}^{{date_short_pretty}} {{time}}|{fallback}>"
+    return f"<!date^{epoch}^{{date_short_pretty}} {{time}}|{clock(when)}>"
 
 
 def _quote(text: str) -> str:
@@ -154,19 +153,11 @@ def _limit_blocks(blocks: list[dict[str, Any]], limit: int, more: str) -> list[d
 # -- alerts ----------------------------------------------------------------------------------------
 
 
-def _emoji(alert: Alert) -> str:
-    return _RECOVERED_EMOJI if alert.kind in _ENDING else alert.severity.emoji
-
-
-def _colour(alert: Alert) -> str:
-    return COLOURS[Status.OPERATIONAL] if alert.kind in _ENDING else COLOURS[alert.severity]
-
-
 def _title(alert: Alert) -> str:
     title = alert.title.strip() or ", ".join(alert.surface_names) or "Status change"
-    if alert.suspected and "suspect" not in title.lower():
+    if still_suspected(alert) and "suspect" not in title.lower():
         title = f"Suspected: {title}"
-    return f"{_emoji(alert)} {title}"
+    return f"{shown_status(alert).emoji} {title}"
 
 
 def _names(alert: Alert) -> str:
@@ -182,7 +173,7 @@ def _status_lines(alert: Alert) -> list[str]:
             lines.append(f"• *{escape(name)}* — {status.emoji} {status.label}")
     else:
         lines.append(f"*Affected:* {_names(alert)}")
-        if alert.kind in _ENDING:
+        if alert.kind in END_KINDS:
             lines.append(f"*Status:* {_RECOVERED_EMOJI} operational again")
         else:
             lines.append(f"*Status:* {alert.severity.emoji} {alert.severity.label}")
@@ -211,29 +202,22 @@ def _backup_line(backup: Backup) -> str:
 
 
 def _backups_block(alert: Alert) -> dict[str, Any] | None:
-    if alert.kind in _ENDING:
+    if alert.kind in END_KINDS:
         return None
     if not alert.backups:
-        return _section(f"*Backups up now:* {_NO_BACKUPS.lower()}")
+        return _section(f"*{BACKUPS_HEADING}*\n{NO_BACKUPS_TEXT}")
     shown = alert.backups[:BACKUPS_SHOWN]
-    lines = ["*Backups up now*", *(_backup_line(b) for b in shown)]
+    lines = [f"*{BACKUPS_HEADING}*", *(_backup_line(b) for b in shown)]
     if len(alert.backups) > len(shown):
         lines.append(f"…and {len(alert.backups) - len(shown)} more")
     return _section("\n".join(lines))
 
 
-_SOURCE_PHRASE = {
-    Signal.PROBE: "our own checks see failures",
-    Signal.CROWD: "people in Slack and Discord reported problems",
-}
-
-
 def _context_line(alert: Alert) -> str:
     if alert.kind is AlertKind.SUSPECTED_WITHDRAWN:
         origin = "The suspected outage ended without an official incident."
-    elif alert.suspected:
-        seen = _SOURCE_PHRASE.get(alert.source, "aistatus sees failures")
-        origin = f"⚠️ *Suspected:* {seen}; not (yet) on the official status page."
+    elif still_suspected(alert):
+        origin = f"⚠️ *Suspected:* {why_suspected(alert)}; {NOT_OFFICIAL_YET}."
     else:
         origin = "Source: official status page."
     return f"{origin} Updated {_date(alert.at)}."
@@ -246,11 +230,11 @@ def _actions_block(alert: Alert, *, interactive: bool) -> dict[str, Any] | None:
             {
                 "type": "button",
                 "action_id": ACTION_OPEN,
-                "text": _plain("Open incident", BUTTON_TEXT_MAX),
+                "text": _plain(OPEN_INCIDENT, BUTTON_TEXT_MAX),
                 "url": alert.url,
             }
         )
-    if interactive and alert.kind not in _ENDING:
+    if interactive and alert.kind not in END_KINDS:
         buttons.append(
             {
                 "type": "button",
@@ -264,7 +248,7 @@ def _actions_block(alert: Alert, *, interactive: bool) -> dict[str, Any] | None:
                 {
                     "type": "button",
                     "action_id": ACTION_REPORT,
-                    "text": _plain("I'm affected too", BUTTON_TEXT_MAX),
+                    "text": _plain(AFFECTED_TOO, BUTTON_TEXT_MAX),
                     "value": alert.surfaces[0][:BUTTON_VALUE_MAX],
                 }
             )
@@ -296,29 +280,29 @@ def to_slack_blocks(alert: Alert) -> list[dict[str, Any]]:
 def to_slack_text(alert: Alert) -> str:
     """The alert as one line of escaped text: the notification and screen-reader fallback."""
     title = _title(alert)
-    state = ["operational again" if alert.kind in _ENDING else alert.severity.label]
+    state = ["operational again" if alert.kind in END_KINDS else alert.severity.label]
     if alert.duration_text:
         state.append(alert.duration_text)
     names = ", ".join(alert.surface_names) or ", ".join(alert.surfaces)
     if all(n in title for n in alert.surface_names):
         # Built titles already name the surfaces and severity ("claude.ai: partial outage",
         # "Resolved: claude.ai after 2 h"): say only how long, and never it twice.
-        lasted = "" if alert.kind in _ENDING else f", {alert.duration_text}"
+        lasted = "" if alert.kind in END_KINDS else f", {alert.duration_text}"
         text = escape(f"{title}{lasted}" if alert.duration_text else title)
     else:
         text = escape(f"{title} — {names}: {', '.join(state)}")
-    if alert.kind not in _ENDING:
+    if alert.kind not in END_KINDS:
         if alert.backups:
             names = ", ".join(b.name for b in alert.backups[:BACKUPS_SHOWN])
-            text += f". Backups up now: {escape(names)}."
+            text += f". {BACKUPS_HEADING}: {escape(names)}."
         else:
-            text += f". {_NO_BACKUPS}"
+            text += f". {NO_BACKUPS_TEXT}"
     return _fit(text, TEXT_MAX)
 
 
 def _wrap(alert: Alert, top: dict[str, Any], body: list[dict[str, Any]]) -> SlackMessage:
     body = _limit_blocks(body, MESSAGE_BLOCKS_MAX - 1, "…")
-    attachments = ({"color": _colour(alert), "blocks": body},) if body else ()
+    attachments = ({"color": COLOURS[shown_status(alert)], "blocks": body},) if body else ()
     return SlackMessage(text=to_slack_text(alert), blocks=(top,), attachments=attachments)
 
 
@@ -333,8 +317,8 @@ def _change_line(alert: Alert) -> str:
         done = alert.duration_text.strip()
         said = _sentence(done) if done.lower().startswith("resolved") else f"Resolved {done}"
         return f"{_RECOVERED_EMOJI} *{escape(said.strip())}* · {_names(alert)} · {when}"
-    label = _KIND_LABEL[alert.kind]
-    if alert.kind in _ENDING:
+    label = HEADLINES[alert.kind]
+    if alert.kind in END_KINDS:
         return f"{_RECOVERED_EMOJI} *{label}* · {_names(alert)} · {when}"
     if alert.kind is AlertKind.UPDATE and not (alert.update_text or "").strip():
         status = f"{alert.severity.emoji} now {alert.severity.label}"

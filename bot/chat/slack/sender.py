@@ -1,6 +1,6 @@
 """Slack delivery: `SlackSender` (chat.postMessage / chat.update for the delivery engine) and the
-error mapper that turns a failed call into a DeliveryError. IO (slack_sdk); rendering is
-`bot.chat.slack.render` (pure)."""
+error mappers that turn a failed call into a DeliveryError (`slack_error`, `slack_api_error`). IO
+(slack_sdk); rendering is `bot.chat.slack.render` (pure)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bot.chat.slack.render import (
     to_slack_thread_reply,
 )
 from bot.core.model import Alert, ChannelRef, MessageRef, Platform
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, ErrorKind
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ TokenLookup = Callable[[str], Awaitable[str | None]]
 """The bot token of a workspace (team id), or None when the app is not installed there."""
 
 
-# -- error classification (pure) -------------------------------------------------------------------
+# -- error mapping (pure) --------------------------------------------------------------------------
 
 # Retrying cannot help: the channel is gone or closed to us, or the token is. The subscription is
 # disabled and the channel told why (when it still can be).
@@ -55,7 +55,6 @@ PERMANENT_ERRORS = frozenset(
 # The message we meant to edit or thread under was deleted: the delivery layer posts a new parent.
 GONE_ON_EDIT = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 GONE_ON_REPLY = frozenset({"thread_not_found", "message_not_found"})
-MESSAGE_GONE = "message_gone"
 
 
 def _retry_after(value: str | None) -> float:
@@ -66,38 +65,43 @@ def _retry_after(value: str | None) -> float:
     return seconds if seconds >= 0 else 1.0
 
 
-def classify(
+def slack_error(
     status: int | None,
     error: str | None,
     retry_after: str | None = None,
     *,
     gone: Collection[str] = (),
 ) -> DeliveryError:
-    """The DeliveryError for a failed Slack call. Rules, first match wins:
+    """The DeliveryError for a failed Slack call (its HTTP status, `error` code and Retry-After
+    header). Rules, first match wins:
 
-    1. HTTP 429 or `ratelimited`: retry_after = the Retry-After header (1 s if absent or bad).
-    2. an error in `gone` (the call's deleted-message codes): reason "message_gone".
-    3. a PERMANENT_ERRORS code: permanent.
-    4. anything else (5xx, `internal_error`, unknown codes): transient, the engine backs off.
+    1. HTTP 429 or `ratelimited`: RATE_LIMITED, retry_after = the Retry-After header (1 s if
+       absent or bad).
+    2. an error in `gone` (the call's deleted-message codes): PARENT_GONE.
+    3. a PERMANENT_ERRORS code: PERMANENT.
+    4. anything else (5xx, `internal_error`, unknown codes): TRANSIENT, the engine backs off.
     """
     if status == 429 or error == "ratelimited":
-        return DeliveryError("ratelimited", retry_after=_retry_after(retry_after))
+        return DeliveryError(
+            "ratelimited", ErrorKind.RATE_LIMITED, retry_after=_retry_after(retry_after)
+        )
     if error and error in gone:
-        return DeliveryError(MESSAGE_GONE)
+        return DeliveryError(error, ErrorKind.PARENT_GONE)
     if error in PERMANENT_ERRORS:
-        return DeliveryError(str(error), permanent=True)
+        return DeliveryError(str(error), ErrorKind.PERMANENT)
     if error:
         return DeliveryError(f"{error} (HTTP {status})" if status and status != 200 else error)
     return DeliveryError(f"HTTP {status}" if status else "no response")
 
 
-def slack_delivery_error(e: SlackApiError, gone: Collection[str]) -> DeliveryError:
+def slack_api_error(e: SlackApiError, *, gone: Collection[str] = ()) -> DeliveryError:
+    """`slack_error` of the answer a SlackApiError carries."""
     response = e.response
     status = getattr(response, "status_code", None)
     data = getattr(response, "data", None)
     error = data.get("error") if isinstance(data, dict) else None
     headers = getattr(response, "headers", None) or {}
-    return classify(status, error, headers.get("Retry-After"), gone=gone)
+    return slack_error(status, error, headers.get("Retry-After"), gone=gone)
 
 
 # -- the sender ------------------------------------------------------------------------------------
@@ -143,7 +147,7 @@ class SlackSender:
             log.warning("bot token lookup for %s failed: %s", channel.workspace, type(e).__name__)
             raise DeliveryError(f"token lookup failed: {type(e).__name__}") from e
         if not token:
-            raise DeliveryError("not_installed", permanent=True)
+            raise DeliveryError("not_installed", ErrorKind.PERMANENT)
         return {"token": token}
 
     async def _call(
@@ -152,7 +156,7 @@ class SlackSender:
         try:
             return await call
         except SlackApiError as e:
-            raise slack_delivery_error(e, gone) from e
+            raise slack_api_error(e, gone=gone) from e
         except (aiohttp.ClientError, TimeoutError) as e:
             raise DeliveryError(f"connection failed: {type(e).__name__}") from e
 
@@ -171,7 +175,7 @@ class SlackSender:
         return MessageRef(channel=channel, ts=str(resp["ts"]))
 
     async def edit(self, ref: MessageRef, alert: Alert) -> None:
-        """Edit the parent to the alert's current state. Raises: DeliveryError ("message_gone"
+        """Edit the parent to the alert's current state. Raises: DeliveryError (PARENT_GONE
         when the parent was deleted)."""
         message = to_slack_parent(alert)
         await self._call(
@@ -186,7 +190,7 @@ class SlackSender:
 
     async def reply(self, parent: MessageRef, alert: Alert, *, broadcast: bool) -> MessageRef:
         """Post what changed in the parent's thread (broadcast to the channel for recovery).
-        Raises: DeliveryError ("message_gone" when the thread's parent was deleted)."""
+        Raises: DeliveryError (PARENT_GONE when the thread's parent was deleted)."""
         message: SlackMessage = to_slack_thread_reply(alert)
         thread = parent.thread or parent.ts
         await self._call(

@@ -1,27 +1,27 @@
 -- outbox_begin.lua: may this worker send entry `seq` of a channel now? One round trip for the
--- order gate, the channel's lease, the delivered marker and the parent message reference.
+-- order gate, the channel's lease and the parent message reference.
 -- Single slot: every key is in {c:<channel>}.
 --
--- KEYS[1] the channel's handled seq   KEYS[2] the channel's lease   KEYS[3] the `delivered` marker
--- KEYS[4] the message ref
+-- KEYS[1] the channel's handled seq   KEYS[2] the channel's lease   KEYS[3] the message ref
 -- ARGV[1] entry seq   ARGV[2] lease owner token   ARGV[3] lease TTL (ms)
 --
--- Returns {verdict, handled seq, delivered (0/1), MessageRef JSON or false}; verdict is
---   'done'  the entry (or a later one) is done already: acknowledge it, send nothing;
+-- Returns {verdict, handled seq, MessageRef JSON or false}; verdict is
+--   'done'  the entry (or a later one) is done already: acknowledge it, send nothing (this is
+--           what makes a redelivery after a crash a no-op);
 --   'wait'  an earlier entry of the channel is not done yet: look again later;
 --   'busy'  another worker holds the channel's lease: look again shortly;
 --   'go'    the caller now holds the lease and may send.
 local handled = tonumber(redis.call('GET', KEYS[1])) or 0
 local seq = tonumber(ARGV[1])
 if seq <= handled then
-  return {'done', handled, 0, false}
+  return {'done', handled, false}
 end
 if seq > handled + 1 then
-  return {'wait', handled, 0, false}
+  return {'wait', handled, false}
 end
 local owner = redis.call('GET', KEYS[2])
 if owner ~= false and owner ~= ARGV[2] then
-  return {'busy', handled, 0, false}
+  return {'busy', handled, false}
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-return {'go', handled, redis.call('EXISTS', KEYS[3]), redis.call('GET', KEYS[4])}
+return {'go', handled, redis.call('GET', KEYS[3])}

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from discord.http import Route
 
-from bot.chat.actions import Services, handle
+from bot.catalog_file import load_catalog
 from bot.chat.discord.client import DiscordBot
 from bot.chat.discord.commands import CommandRunner, manifest_text
 from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
-from bot.core.catalog import load_catalog
+from bot.chat.replies import FORBIDDEN_TEXT
 from bot.core.model import (
     AlertKind,
     ChannelRef,
@@ -28,8 +28,8 @@ from bot.core.model import (
     Reply,
     Status,
 )
-from bot.errors import CommandError, ConfigError, DeliveryError
-from tests.helpers import ROOT, make_alert
+from bot.errors import ConfigError, DeliveryError, ErrorKind
+from tests.helpers import ROOT, command_layer, make_alert
 from tests.peers.discord_api import APP_ID, TOKEN, DiscordAPI
 
 GUILD = "1100000000000000001"
@@ -170,30 +170,34 @@ async def test_a_channel_we_cannot_use_is_a_permanent_error(api, sender, code, r
     api.fail(CHANNEL, code)
     with pytest.raises(DeliveryError) as e:
         await sender.post(WHERE, make_alert())
-    assert (e.value.permanent, e.value.reason, e.value.retry_after) == (True, reason, None)
+    assert (e.value.kind, e.value.reason, e.value.retry_after) == (
+        ErrorKind.PERMANENT,
+        reason,
+        None,
+    )
 
 
-async def test_editing_a_deleted_parent_says_message_gone(api, sender):
+async def test_editing_a_deleted_parent_says_parent_gone(api, sender):
     ref = await sender.post(WHERE, make_alert())
     api.delete_message(CHANNEL, ref.ts)
     with pytest.raises(DeliveryError) as e:
         await sender.edit(ref, make_alert())
-    assert (e.value.reason, e.value.permanent) == ("message_gone", False)
+    assert (e.value.kind, e.value.reason) == (ErrorKind.PARENT_GONE, "unknown_message")
 
 
-async def test_threading_under_a_deleted_parent_says_message_gone(api, sender):
+async def test_threading_under_a_deleted_parent_says_parent_gone(api, sender):
     ref = await sender.post(WHERE, make_alert())
     api.delete_message(CHANNEL, ref.ts)
     with pytest.raises(DeliveryError) as e:
         await sender.reply(ref, make_alert(kind=AlertKind.UPDATE), broadcast=False)
-    assert e.value.reason == "message_gone"
+    assert e.value.kind is ErrorKind.PARENT_GONE
 
 
 async def test_a_server_error_is_transient(api, sender):
     api.fail(CHANNEL, 0, status=503)
     with pytest.raises(DeliveryError) as e:
         await sender.post(WHERE, make_alert())
-    assert (e.value.permanent, e.value.retry_after) == (False, None)
+    assert (e.value.kind, e.value.retry_after) == (ErrorKind.TRANSIENT, None)
 
 
 @pytest.mark.parametrize("is_global", [False, True], ids=["route", "global"])
@@ -201,7 +205,7 @@ async def test_a_long_429_becomes_retry_after_without_a_retry_loop(api, sender, 
     api.rate_limit(CHANNEL, 64.5, is_global=is_global)
     with pytest.raises(DeliveryError) as e:
         await sender.post(WHERE, make_alert())
-    assert (e.value.reason, e.value.retry_after, e.value.permanent) == ("rate_limited", 64.5, False)
+    assert (e.value.kind, e.value.retry_after) == (ErrorKind.RATE_LIMITED, 64.5)
     assert len(api.find("POST", f"/channels/{CHANNEL}/messages")) == 1
 
 
@@ -255,9 +259,8 @@ _ids = itertools.count(1_250_000_000_000_000_000)
 class Handler:
     """Stands in for bot.chat.actions.handle: records what it was asked, answers with `reply`."""
 
-    def __init__(self, reply: Reply | None = None, error: Exception | None = None) -> None:
+    def __init__(self, reply: Reply | None = None) -> None:
         self.reply = reply or Reply(text="All Claude surfaces are operational.")
-        self.error = error
         self.seen: list[tuple[str, CommandContext]] = []
         self.release: asyncio.Event | None = None
 
@@ -265,8 +268,6 @@ class Handler:
         self.seen.append((text, ctx))
         if self.release is not None:
             await self.release.wait()
-        if self.error is not None:
-            raise self.error
         return self.reply
 
 
@@ -453,15 +454,25 @@ async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running
     assert handler.seen[0][0] == "subscribe api code --min partial --maintenance"
 
 
-async def test_subscribe_without_manage_channels_is_refused_privately(api, running):
+async def test_without_manage_channels_the_context_says_so(api, running):
     handler = Handler()
     bot = await running(handler)
     payload = command("subscribe", [option("surfaces", "api")], permissions="0")
     bot._connection.parse_interaction_create(payload)
+    await callback_of(api, payload)
+    ((_, ctx),) = handler.seen
+    assert ctx.can_manage is False
+
+
+async def test_subscribe_without_manage_channels_is_refused_privately(api, running, redis):
+    svc, handler = command_layer(redis)
+    bot = await running(handler)
+    payload = command("subscribe", [option("surfaces", "api")], permissions="0")
+    bot._connection.parse_interaction_create(payload)
     body = await callback_of(api, payload)
-    assert "Manage Channels" in body["data"]["content"]
+    assert body["data"]["content"] == FORBIDDEN_TEXT
     assert body["data"]["flags"] & 64
-    assert handler.seen == []
+    assert await svc.subscriptions.get(WHERE) is None
 
 
 async def test_autocomplete_offers_surfaces_for_a_prefix(api, running):
@@ -494,27 +505,26 @@ async def test_the_report_button_reports_privately(api, running, sender):
     assert ref.ts == message["id"]
 
 
-async def test_a_bad_duration_is_answered_without_running_mute(api, running):
-    handler = Handler()
+@pytest.mark.parametrize(
+    ("sub", "options", "usage"),
+    [
+        ("mute", [option("duration", "forever")], "/aistatus mute"),
+        ("status", [option("surface", "apii")], "/aistatus status"),
+    ],
+    ids=["bad-duration", "unknown-surface"],
+)
+async def test_a_users_mistake_is_answered_privately_with_the_usage(
+    api, running, redis, sub, options, usage
+):
+    svc, handler = command_layer(redis)
     bot = await running(handler)
-    payload = command("mute", [option("duration", "forever")])
+    payload = command(sub, options)
     bot._connection.parse_interaction_create(payload)
     body = await callback_of(api, payload)
-    assert "not a duration" in body["data"]["content"]
-    assert handler.seen == []
-
-
-async def test_a_users_mistake_is_answered_with_the_usage(api, running):
-    handler = Handler(
-        error=CommandError("No surface 'apii'. Did you mean api?", usage="status [surface]")
-    )
-    bot = await running(handler)
-    payload = command("status", [option("surface", "apii")])
-    bot._connection.parse_interaction_create(payload)
-    body = await callback_of(api, payload)
-    assert (
-        body["data"]["content"] == "No surface 'apii'. Did you mean api?\nUsage: `status [surface]`"
-    )
+    *_, said = body["data"]["embeds"][0]["description"].split("\n")
+    assert said.startswith(f"Usage: `{usage}")
+    assert body["data"]["flags"] & 64
+    assert await svc.subscriptions.get(WHERE) is None
 
 
 async def test_a_slow_answer_is_deferred_then_filled_in(api, running):
@@ -553,17 +563,8 @@ async def test_the_manifest_is_what_the_bot_syncs(api, running):
 async def test_subscribe_through_the_real_command_layer_is_stored_and_announced(
     api, running, redis
 ):
-    catalog = load_catalog(None)
-
-    async def on_crowd(observation: Any) -> None:
-        return None
-
-    svc = Services.over(redis, catalog, on_crowd=on_crowd)
+    svc, handler = command_layer(redis)
     subscriptions = svc.subscriptions
-
-    async def handler(text: str, ctx: CommandContext) -> Reply:
-        return await handle(text, ctx, svc)
-
     bot = await running(handler)
     payload = command("subscribe", [option("surfaces", "api code"), option("min", "partial")])
     bot._connection.parse_interaction_create(payload)

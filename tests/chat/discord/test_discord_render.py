@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import discord.utils
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.catalog_file import load_catalog
 from bot.chat.discord.render import (
     COLOURS,
     EMBED_TOTAL_MAX,
@@ -15,6 +17,7 @@ from bot.chat.discord.render import (
     SUSPECTED_FOOTER,
     command_text,
     embed_length,
+    escape_markdown,
     fit_embed,
     parse_report_custom_id,
     surface_choices,
@@ -24,7 +27,6 @@ from bot.chat.discord.render import (
     to_discord_reply,
     to_discord_thread_update,
 )
-from bot.core.catalog import load_catalog
 from bot.core.model import AlertKind, Backup, Reply, Section, Status
 from bot.core.suggest import NO_BACKUPS_TEXT
 from tests.helpers import INCIDENT_URL, UPDATED, make_alert
@@ -162,6 +164,24 @@ def test_a_multiline_update_is_quoted_line_by_line():
     description = embed_of(to_discord_message(alert))["description"]
     assert "> First line.\n>\n> Second @everyone line." in description
     assert to_discord_message(alert)["allowed_mentions"] == {"parse": []}  # never pings
+
+
+def test_status_page_markdown_is_shown_as_written_and_links_stay_links():
+    alert = make_alert(
+        incident_title="**Errors** on claude_ai",
+        update_text="Rate > 5% on *Opus*.\n> not a quote\nSee <https://status.example/a_b>",
+    )
+    embed = embed_of(to_discord_message(alert))
+    assert embed["description"].startswith("**\\*\\*Errors\\*\\* on claude\\_ai**\n\n")
+    assert (
+        "> Rate > 5% on \\*Opus\\*.\n> \\> not a quote\n> See <https://status.example/a_b>\n"
+        in (embed["description"])
+    )
+
+
+@given(st.text())
+def test_markdown_is_escaped_as_discord_py_escapes_it(text: str):
+    assert escape_markdown(text) == discord.utils.escape_markdown(text)
 
 
 def test_the_thread_update_says_what_changed_with_backups():

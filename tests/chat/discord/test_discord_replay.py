@@ -24,10 +24,11 @@ from discord.http import Route
 from prometheus_client import CollectorRegistry
 
 from bot.app import build_bot, services
+from bot.catalog_file import load_catalog
 from bot.chat import actions
 from bot.chat.discord.render import COLOURS, discord_timestamp
 from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
-from bot.core.catalog import Catalog, load_catalog
+from bot.core.catalog import Catalog
 from bot.core.model import ChannelRef, CommandContext, Platform, Status
 from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
 from bot.delivery.pacing import UNLIMITED
@@ -150,7 +151,7 @@ async def make_rig(redis, clock, tmp_path) -> AsyncIterator[RigFactory]:
         closers.append(client.aclose)
         http = await open_rest_client(TOKEN)
         closers.append(http.close)
-        bot = build_bot(settings, catalog, redis, client, sink=_Quiet(), clock=clock)
+        bot = build_bot(settings, catalog, redis, client, clock=clock)
         svc = services(bot)
         sender = DiscordSender(http)
         registry = CollectorRegistry()
@@ -182,13 +183,6 @@ async def make_rig(redis, clock, tmp_path) -> AsyncIterator[RigFactory]:
     Route.BASE = before
     for close in reversed(closers):
         await close()
-
-
-class _Quiet:
-    """The watcher's sink: alerts go out through the Redis feed and the delivery engine."""
-
-    async def publish(self, transitions: Any) -> None:
-        return None
 
 
 def calls_of(api: DiscordAPI, channel: ChannelRef) -> list[Call]:

@@ -16,11 +16,11 @@ import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from bot.catalog_file import load_catalog
 from bot.chat.discord.client import DiscordBot, configure_gateway
 from bot.chat.discord.commands import CommandRunner
 from bot.chat.discord.gateway import GatewaySupervisor
 from bot.chat.discord.sender import configure_api_base
-from bot.core.catalog import load_catalog
 from bot.core.model import CommandContext, Reply
 from bot.ops.redisproc import RedisProcess, free_port
 from tests.helpers import bot_env, loopback_catalog, running_bot

@@ -4,6 +4,7 @@ app over signed HTTP requests and over Socket Mode, App Home, and the Redis inst
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -15,8 +16,13 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat.ports import CommandHandler
+from bot.chat.replies import INTERNAL_ERROR_TEXT
 from bot.chat.slack.app import build_slack_app, run_http_mode, run_socket_mode
 from bot.chat.slack.render import (
     ACTION_MUTE,
@@ -26,7 +32,7 @@ from bot.chat.slack.render import (
     to_slack_parent,
     to_slack_thread_reply,
 )
-from bot.chat.slack.sender import SlackSender, classify, slack_web_client
+from bot.chat.slack.sender import SlackSender, slack_error, slack_web_client
 from bot.core.model import (
     Alert,
     AlertKind,
@@ -38,11 +44,20 @@ from bot.core.model import (
     Section,
     Status,
 )
-from bot.errors import CommandError, ConfigError, DeliveryError
+from bot.errors import ConfigError, DeliveryError, ErrorKind
 from bot.settings import Settings
 from bot.store import keys
 from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
-from tests.helpers import CIPHER, SECRET, TOKEN, TOKEN_T2, command_form, installation, sign
+from tests.helpers import (
+    CIPHER,
+    SECRET,
+    TOKEN,
+    TOKEN_T2,
+    command_form,
+    command_layer,
+    installation,
+    sign,
+)
 from tests.peers.slack_api import SlackApi
 
 APP_TOKEN = "xapp-test-token"
@@ -165,21 +180,20 @@ async def test_a_channel_we_cannot_reach_is_a_permanent_failure(
     ):
         with pytest.raises(DeliveryError) as caught:
             await attempt
-        assert caught.value.permanent is True
+        assert caught.value.kind is ErrorKind.PERMANENT
         assert caught.value.reason == code
         assert caught.value.retry_after is None
 
 
-async def test_editing_a_deleted_parent_says_message_gone(api: SlackApi, sender: SlackSender):
+async def test_editing_a_deleted_parent_says_parent_gone(api: SlackApi, sender: SlackSender):
     ref = await sender.post(CHANNEL, ALERT)
     api.delete_message("C0001", ref.ts)
     with pytest.raises(DeliveryError) as edit:
         await sender.edit(ref, UPDATE)
     with pytest.raises(DeliveryError) as reply:
         await sender.reply(ref, UPDATE, broadcast=False)
-    for caught in (edit, reply):
-        assert caught.value.reason == "message_gone"
-        assert caught.value.permanent is False
+    assert (edit.value.kind, edit.value.reason) == (ErrorKind.PARENT_GONE, "message_not_found")
+    assert (reply.value.kind, reply.value.reason) == (ErrorKind.PARENT_GONE, "thread_not_found")
 
 
 async def test_a_429_carries_slacks_retry_after(api: SlackApi, sender: SlackSender):
@@ -187,7 +201,7 @@ async def test_a_429_carries_slacks_retry_after(api: SlackApi, sender: SlackSend
     with pytest.raises(DeliveryError) as caught:
         await sender.post(CHANNEL, ALERT)
     assert caught.value.retry_after == 7.0
-    assert caught.value.permanent is False
+    assert caught.value.kind is ErrorKind.RATE_LIMITED
     assert len(api.calls_to("chat.postMessage")) == 1  # no hidden retry: the engine decides
     await sender.post(CHANNEL, ALERT)  # and the next attempt goes through
 
@@ -197,7 +211,7 @@ async def test_a_server_error_is_transient(api: SlackApi, sender: SlackSender, s
     api.server_error("chat.update", status=status)
     with pytest.raises(DeliveryError) as caught:
         await sender.edit(MessageRef(CHANNEL, "1.0"), ALERT)
-    assert caught.value.permanent is False
+    assert caught.value.kind is ErrorKind.TRANSIENT
     assert caught.value.retry_after is None
     assert caught.value.reason == f"HTTP {status}"
 
@@ -207,7 +221,7 @@ async def test_an_unreachable_slack_is_transient(api: SlackApi):
     await api.stop()
     with pytest.raises(DeliveryError) as caught:
         await SlackSender(slack_web_client(settings)).post(CHANNEL, ALERT)
-    assert caught.value.permanent is False
+    assert caught.value.kind is ErrorKind.TRANSIENT
     assert caught.value.reason.startswith("connection failed")
 
 
@@ -223,21 +237,36 @@ async def test_tokens_never_reach_the_logs(api: SlackApi, caplog: pytest.LogCapt
 @pytest.mark.parametrize(
     ("status", "error", "retry_after", "expected"),
     [
-        pytest.param(429, "ratelimited", "30", (None, 30.0, False), id="429"),
-        pytest.param(429, None, "abc", (None, 1.0, False), id="429-bad-header"),
-        pytest.param(200, "missing_scope", None, ("missing_scope", None, True), id="missing-scope"),
-        pytest.param(200, "invalid_auth", None, ("invalid_auth", None, True), id="invalid-auth"),
-        pytest.param(200, "internal_error", None, ("internal_error", None, False), id="internal"),
+        pytest.param(429, "ratelimited", "30", (None, 30.0, ErrorKind.RATE_LIMITED), id="429"),
+        pytest.param(429, None, "abc", (None, 1.0, ErrorKind.RATE_LIMITED), id="429-bad-header"),
+        pytest.param(
+            200, "missing_scope", None, ("missing_scope", None, ErrorKind.PERMANENT),
+            id="missing-scope",
+        ),
+        pytest.param(
+            200, "invalid_auth", None, ("invalid_auth", None, ErrorKind.PERMANENT),
+            id="invalid-auth",
+        ),
+        pytest.param(
+            200, "internal_error", None, ("internal_error", None, ErrorKind.TRANSIENT),
+            id="internal",
+        ),
     ],
-)
-def test_errors_are_classified(
+)  # fmt: skip
+def test_errors_are_mapped_to_a_kind(
     status: int, error: str | None, retry_after: str | None, expected: tuple
 ):
-    got = classify(status, error, retry_after)
-    reason, wait, permanent = expected
-    assert (got.retry_after, got.permanent) == (wait, permanent)
+    got = slack_error(status, error, retry_after)
+    reason, wait, kind = expected
+    assert (got.retry_after, got.kind) == (wait, kind)
     if reason:
         assert got.reason == reason
+
+
+def test_a_deleted_message_is_parent_gone_only_where_the_call_says_so():
+    gone = slack_error(200, "message_not_found", gone={"message_not_found"})
+    assert (gone.kind, gone.reason) == (ErrorKind.PARENT_GONE, "message_not_found")
+    assert slack_error(200, "message_not_found").kind is ErrorKind.TRANSIENT
 
 
 # -- the Bolt app ----------------------------------------------------------------------------------
@@ -250,13 +279,10 @@ class Recorder:
     reply: Reply = dataclasses.field(default_factory=lambda: Reply(text="All good"))
     calls: list[tuple[str, CommandContext]] = dataclasses.field(default_factory=list)
     called: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    error: Exception | None = None
 
     async def __call__(self, text: str, ctx: CommandContext) -> Reply:
         self.calls.append((text, ctx))
         self.called.set()
-        if self.error is not None:
-            raise self.error
         return self.reply
 
 
@@ -316,18 +342,27 @@ def home_event() -> dict[str, Any]:
     }
 
 
+@contextlib.asynccontextmanager
+async def served(
+    api: SlackApi, handler: CommandHandler
+) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
+    """The Bolt app over HTTP mode with `handler` behind `/aistatus`: its URL and a session."""
+    app = build_slack_app(settings_for(api), handler=handler, home=board)
+    server = await run_http_mode(app, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield server.url, session
+    finally:
+        await server.stop()
+
+
 @pytest.fixture
 async def http(
     api: SlackApi,
 ) -> AsyncIterator[tuple[SlackApi, Recorder, str, aiohttp.ClientSession]]:
     recorder = Recorder()
-    app = build_slack_app(settings_for(api), handler=recorder, home=board)
-    server = await run_http_mode(app, "127.0.0.1", 0)
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield api, recorder, server.url, session
-    finally:
-        await server.stop()
+    async with served(api, recorder) as (url, session):
+        yield api, recorder, url, session
 
 
 async def post(
@@ -374,26 +409,33 @@ async def test_a_signed_slash_command_is_answered_ephemerally_and_announced(http
     assert ctx.now.tzinfo is not None
 
 
-async def test_a_command_error_is_answered_with_its_message_and_usage(http):
-    api, recorder, url, session = http
-    recorder.error = CommandError(
-        "Unknown surface `cladue`: did you mean `claude.ai`?", usage="/aistatus status [surface]"
-    )
-    body = urlencode(command_form(api, "status cladue"))
-    assert (await post(session, url, body, sign(body), FORM))[0] == 200
-    [response] = await api.wait_for("respond:cmd")
-    assert response.params["text"].startswith("Unknown surface `cladue`")
-    assert "Usage: /aistatus status [surface]" in response.params["text"]
+async def test_a_mistake_is_answered_by_the_command_layer_with_its_message_and_usage(api, redis):
+    svc, handler = command_layer(redis)
+    body = urlencode(command_form(api, "subscribe cladue"))
+    async with served(api, handler) as (url, session):
+        assert (await post(session, url, body, sign(body), FORM))[0] == 200
+        [response] = await api.wait_for("respond:cmd")
+    assert response.params["response_type"] == "ephemeral"
+    first, *_, usage = response.params["text"].split("\n")
+    assert "cladue" in first
+    assert usage.startswith("Usage: `/aistatus subscribe")
     assert api.calls_to("chat.postMessage") == []
+    assert await svc.subscriptions.get(ChannelRef(Platform.SLACK, "T0001", "C0001")) is None
 
 
-async def test_a_crashing_handler_gets_an_apology_not_silence(http):
-    api, recorder, url, session = http
-    recorder.error = RuntimeError("bug")
+async def test_a_failing_command_gets_the_one_apology_not_silence(api, tmp_path, caplog):
+    dead = aioredis.Redis(
+        unix_socket_path=str(tmp_path / "no-such.sock"), retry=Retry(NoBackoff(), 0)
+    )
+    _, handler = command_layer(dead)
     body = urlencode(command_form(api, "status"))
-    assert (await post(session, url, body, sign(body), FORM))[0] == 200
-    [response] = await api.wait_for("respond:cmd")
-    assert "something went wrong" in response.params["text"]
+    with caplog.at_level(logging.ERROR, logger="bot.chat.actions"):
+        async with served(api, handler) as (url, session):
+            assert (await post(session, url, body, sign(body), FORM))[0] == 200
+            [response] = await api.wait_for("respond:cmd")
+    await dead.aclose()
+    assert response.params["text"] == INTERNAL_ERROR_TEXT
+    assert "Traceback" in caplog.text  # logged once, by the command layer
 
 
 async def test_the_announcement_falls_back_to_advice_when_the_bot_is_not_in_the_channel(http):
@@ -588,7 +630,7 @@ async def test_the_sender_uses_each_workspaces_own_token(redis, api: SlackApi):
 
     with pytest.raises(DeliveryError) as caught:
         await sender.post(ChannelRef(Platform.SLACK, "T0404", "C0404"), ALERT)
-    assert caught.value.permanent is True
+    assert caught.value.kind is ErrorKind.PERMANENT
     assert caught.value.reason == "not_installed"
 
 
@@ -606,7 +648,7 @@ async def test_a_redis_outage_during_token_lookup_is_transient(own_redis, api: S
             await sender.post(ChannelRef(Platform.SLACK, "T0002", "C0002"), ALERT)
     finally:
         await client.aclose()
-    assert caught.value.permanent is False  # the channel keeps its subscription
+    assert caught.value.kind is ErrorKind.TRANSIENT  # the channel keeps its subscription
     assert api.calls == []
 
 
@@ -672,8 +714,8 @@ async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: S
 
 
 async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api: SlackApi):
+    from bot.catalog_file import load_catalog
     from bot.chat.actions import Services, handle
-    from bot.core.catalog import load_catalog
 
     catalog = load_catalog(None)
 

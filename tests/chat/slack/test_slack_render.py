@@ -155,7 +155,7 @@ def test_a_start_lists_the_backups_that_are_up_as_links() -> None:
 
 def test_without_backups_it_says_no_backups_are_up() -> None:
     text = all_text(to_slack_blocks(UPDATE))
-    assert "no backups are up right now" in text
+    assert "*Backups up now*\\nNo backups are up right now." in text
 
 
 def test_a_recovery_drops_backups_and_the_mute_and_report_buttons() -> None:
@@ -185,8 +185,7 @@ def test_a_suspected_outage_is_labelled_suspected_with_its_source() -> None:
     assert "Suspected" in blocks[0]["text"]["text"]
     context = all_text(blocks_of("context", blocks))
     assert "Suspected" in context
-    assert "our own checks" in context
-    assert "not (yet) on the official status page" in context
+    assert "our probes fail; not on the official status page yet." in context
     assert "Suspected" not in all_text(blocks_of("context", to_slack_blocks(START)))
 
 

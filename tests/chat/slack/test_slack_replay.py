@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import io
 import json
 import logging
 import os
@@ -192,7 +191,6 @@ async def replay_rig(
             redis,
             client,
             clock=clock,
-            out=io.StringIO(),
         )
         if tokens:  # many workspaces: each one's bot token from the installation store
             installs = RedisInstallationStore(redis, CIPHER)
@@ -322,7 +320,7 @@ async def test_a_user_reads_the_official_update_and_the_backups_that_are_up(repl
     for call in [*c1[:3], *[c for _, c in channel_calls(replayed, "C5")][:3]]:
         assert backups(call) == console
     for call in c2[:3]:  # the API's alternatives are not watched here: nothing is known up
-        assert backups(call) == "*Backups up now:* no backups are up right now."
+        assert backups(call) == "*Backups up now*\nNo backups are up right now."
     for call in [*c1[3:], *c2[3:]]:  # a recovery has nothing left to route around
         assert backups(call) is None
     # The text fallback (notifications, screen readers) on every call says the same.
@@ -631,7 +629,7 @@ async def test_stopping_while_a_poll_is_in_flight_is_not_an_error(redis, caplog)
         page.set_summary(fixture_json("claude/summary_all_operational.json"))
         page.set_fault(delay=30.0)  # the page takes its time: the poll is in flight
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
-        bot = build_bot(settings, catalog_for(page.url), redis, client, out=io.StringIO())
+        bot = build_bot(settings, catalog_for(page.url), redis, client)
         scheduler = build_scheduler(bot.watcher, probes=False)
         scheduler.start()
         try:

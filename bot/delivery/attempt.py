@@ -1,0 +1,206 @@
+"""One attempt: a lane's head entry -> the chat API. Take the channel's turn and lease, check the
+entry may go (decodable, channel enabled, a sender, pacing), make the calls of its pure
+`plan_delivery`, record and acknowledge. IO; failures go to `bot.delivery.failure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from functools import partial
+from typing import TypeVar
+
+from bot.chat.ports import ChatSender
+from bot.core.model import MessageRef, Platform
+from bot.delivery.config import DeliveryConfig
+from bot.delivery.failure import FailureHandler
+from bot.delivery.lane import DONE, Lane, Next
+from bot.delivery.lease import Leases
+from bot.delivery.loop import InFlight, persist
+from bot.delivery.pacing import Pacer
+from bot.delivery.plan import Plan, Step, plan_delivery
+from bot.delivery.retry import Outcome
+from bot.errors import DeliveryError
+from bot.ops.metrics import DeliveryMetrics
+from bot.store.outbox import BadEntry, Begin, Entry, OutboxEntry, OutboxStore
+
+log = logging.getLogger("bot.delivery")
+
+T = TypeVar("T")
+
+
+class Attempt:
+    """The Worker of every lane (bot.delivery.lane). A cancelled lane still finishes, and
+    records, a chat call already made (`inflight`): a stop never causes a repeat."""
+
+    def __init__(
+        self,
+        senders: Mapping[Platform, ChatSender],
+        outbox: OutboxStore,
+        leases: Leases,
+        pacer: Pacer,
+        inflight: InFlight,
+        *,
+        failure: FailureHandler,
+        config: DeliveryConfig,
+        metrics: DeliveryMetrics,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._senders = senders
+        self._outbox = outbox
+        self._leases = leases
+        self._pacer = pacer
+        self._inflight = inflight
+        self._failure = failure
+        self._config = config
+        self._metrics = metrics
+        self._clock = clock
+        self._prune_at = 0.0  # loop time of the next pruning of full pacing buckets
+
+    async def handle(self, lane: Lane, seq: int, entry: Entry) -> Next:
+        """One look at the lane's head, inside a worker slot."""
+        channel = lane.channel
+        begin = await self._outbox.begin(entry, seq, self._leases.token, self._leases.ttl_ms)
+        if begin.verdict == "done":  # done elsewhere (another consumer, or before a crash)
+            await self._outbox.ack([entry.id])
+            return DONE
+        if begin.verdict == "wait":
+            return Next(gate=begin.handled)
+        if begin.verdict != "go":  # busy: another consumer is sending to this channel
+            return Next(busy=True)
+        # From here this consumer holds the channel's lease: give it back on every way out.
+        try:
+            if isinstance(entry, BadEntry):
+                await self._failure.give_up(lane, entry, seq, entry.error, Outcome.GIVE_UP)
+                return DONE
+            if lane.gone is not None:
+                reason = f"channel disabled: {lane.gone}"
+                await self._failure.give_up(lane, entry, seq, reason, Outcome.PERMANENT)
+                return DONE
+            sender = self._senders.get(channel.platform)
+            if sender is None:
+                reason = f"no sender for {channel.platform}"
+                await self._failure.give_up(lane, entry, seq, reason, Outcome.GIVE_UP)
+                return DONE
+            wait = self._pace(lane)
+            if wait > 0:  # rate limited (our buckets or a 429): wait without the lease
+                await self._leases.release_channel(channel)
+                return Next(sleep=wait)
+        except BaseException:
+            await asyncio.shield(self._leases.release_channel(channel))
+            raise
+        # Shielded: a cancelled worker still finishes (and records) a call already made.
+        error = await asyncio.shield(
+            self._inflight.spawn(self._deliver(lane, entry, sender, begin))
+        )
+        if error is None:
+            return DONE
+        return await self._failure.after_error(lane, entry, seq, error)
+
+    def _pace(self, lane: Lane) -> float:
+        now = asyncio.get_running_loop().time()
+        if now >= self._prune_at:  # bounded memory with many channels
+            self._pacer.prune(now)
+            self._prune_at = now + self._config.min_idle / 4
+        return self._pacer.acquire(lane.channel, now)
+
+    async def _deliver(
+        self, lane: Lane, entry: OutboxEntry, sender: ChatSender, begin: Begin
+    ) -> DeliveryError | None:
+        """Holding the channel's lease: send, record (releasing the lease), acknowledge.
+        Returns the chat error (nothing recorded, the lease still held) or None (done)."""
+        channel = entry.channel
+        key = entry.alert.key
+        newest = lane.newest(entry)
+        parent = begin.parent
+        plan = plan_delivery(
+            entry.alert.kind,
+            has_parent=parent is not None,
+            parent_current=parent is not None and lane.shows.get(key) == newest.alert_id,
+        )
+        renewer = asyncio.create_task(self._leases.keep_channel(channel))  # a slow call
+        try:
+            ref, first = await self._send(lane, entry, sender, plan, parent, newest)
+        except DeliveryError as e:
+            return e
+        except Exception as e:  # a sender bug: log it, retry like a transient error
+            log.exception("delivery: sender %s failed unexpectedly", type(sender).__name__)
+            return DeliveryError(f"sender error: {type(e).__name__}")
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+        within = self._config.redis_retry
+        await persist(
+            partial(
+                self._outbox.complete,
+                channel,
+                entry.seq,
+                outage=key,
+                ref=ref,
+                lease_token=self._leases.token,
+            ),
+            within=within,
+        )
+        await persist(partial(self._outbox.ack, [entry.id]), within=within)
+        platform = str(channel.platform)
+        if first is not None:
+            self._metrics.delivered.labels(platform, str(first)).inc()
+            if entry.queued_at is not None:
+                latency = (self._clock() - entry.queued_at).total_seconds()
+                self._metrics.latency.labels(platform).observe(max(0.0, latency))
+        tries = lane.tries.get(entry.id)
+        if tries is None:  # the first try worked: nothing an operator needs to read
+            log.debug(
+                "delivered %s %s to %s (%s)", entry.alert.kind, entry.alert_id, channel.key,
+                plan.reason,
+            )  # fmt: skip
+        else:
+            log.info(
+                "delivered %s %s to %s (%s) after %d failed attempts, the last: %s",
+                entry.alert.kind,
+                entry.alert_id,
+                channel.key,
+                plan.reason,
+                tries.transient + tries.rate_limited + tries.parent_gone,
+                tries.last,
+            )
+        return None
+
+    async def _send(
+        self,
+        lane: Lane,
+        entry: OutboxEntry,
+        sender: ChatSender,
+        plan: Plan,
+        parent: MessageRef | None,
+        newest: OutboxEntry,
+    ) -> tuple[MessageRef | None, Step | None]:
+        """Make the plan's calls. Returns (the parent ref to store, or None to keep it; the
+        first step made). Raises: DeliveryError from the sender (a hung call: "timeout")."""
+        key = entry.alert.key
+        ref: MessageRef | None = None
+        for step in plan.steps:
+            if step is Step.POST:
+                ref = await self._call(sender.post(entry.channel, entry.alert))
+                lane.shows[key] = entry.alert_id
+            elif step is Step.EDIT:
+                assert parent is not None
+                await self._call(sender.edit(parent, newest.alert))
+                lane.shows[key] = newest.alert_id
+            else:
+                assert parent is not None
+                threaded = await self._call(
+                    sender.reply(parent, entry.alert, broadcast=plan.broadcast)
+                )
+                if threaded != parent and threaded.channel == parent.channel:
+                    ref = threaded
+        return ref, plan.steps[0] if plan.steps else None
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self._config.call_timeout):
+                return await call
+        except TimeoutError:
+            raise DeliveryError("timeout") from None

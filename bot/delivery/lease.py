@@ -1,0 +1,47 @@
+"""This consumer's leases, all under one token: the fan-out lease (one replica fans out at a
+time, so the outbox keeps transition order) and the channel leases (one consumer sends to a
+channel at a time). A dead holder's lease lapses after `ttl`. IO (through OutboxStore)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from bot.core.model import ChannelRef
+from bot.delivery.config import ms
+from bot.delivery.loop import REDIS_ERRORS
+from bot.store import keys
+from bot.store.outbox import OutboxStore
+
+
+class Leases:
+    """token: this consumer's lease token; ttl_ms: the lease time the store takes."""
+
+    def __init__(self, outbox: OutboxStore, token: str, ttl: float) -> None:
+        self._outbox = outbox
+        self.token = token
+        self.ttl = ttl
+        self.ttl_ms = ms(ttl)
+
+    async def take_fanout(self) -> bool:
+        """Take or renew the fan-out lease; False while another consumer holds it."""
+        return await self._outbox.take_lease(keys.fanout_lease(), self.token, self.ttl_ms)
+
+    async def release_fanout(self) -> None:
+        """Give the fan-out lease back (best effort: it lapses by itself)."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._outbox.release_lease(keys.fanout_lease(), self.token)
+
+    async def keep_channel(self, channel: ChannelRef) -> None:
+        """Renew the channel's lease every third of its time, until cancelled (while a slow
+        chat call runs)."""
+        lease = keys.channel_lease(channel.key)
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self._outbox.take_lease(lease, self.token, self.ttl_ms)
+
+    async def release_channel(self, channel: ChannelRef) -> None:
+        """Give the channel's lease back (best effort: it lapses by itself)."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._outbox.release_lease(keys.channel_lease(channel.key), self.token)
