@@ -27,14 +27,21 @@ def _parser() -> argparse.ArgumentParser:
         "your Slack and Discord channels.",
     )
     p.add_argument("--version", action="version", version=f"aistatus {__version__}")
-    p.add_argument("--env-file", default=".env", help="settings file (default: .env)")
+    p.add_argument(
+        "--env-file", default=None, help="settings file (default: ./.env when it exists)"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the bot (watcher, alerts, chat apps) until interrupted")
     status = sub.add_parser("status", help="poll everything once and print a table (exit 0/1/2)")
     status.add_argument("--json", action="store_true", help="print the board document instead")
     demo = sub.add_parser("demo", help="replay a recorded Claude incident on loopback")
     demo.add_argument("--pause", type=float, default=3.0, help="seconds between steps (default 3)")
-    sub.add_parser("check-config", help="validate settings and the catalog")
+    check = sub.add_parser(
+        "check-config", help="validate settings and the catalog: every problem at once"
+    )
+    check.add_argument(
+        "--connect", action="store_true", help="also reach Redis and each status page once"
+    )
     man = sub.add_parser("manifests", help="write manifests/discord-commands.json from the code")
     man.add_argument("--out", default="manifests/discord-commands.json")
     sub.add_parser("deliveries", help="list pending, retrying and dead alert deliveries")
@@ -42,13 +49,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "apscheduler.scheduler"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from bot.ops.logs import configure
+
+    configure(settings.log_level, settings.log_format)
     redact.install(settings.secret_values())  # every handler: third-party DEBUG output too
 
 
@@ -65,8 +68,20 @@ async def _run(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
+    env_file = args.env_file or ".env"
     try:
-        settings = load_settings(args.env_file)
+        if command == "check-config":
+            from bot.cli import check_config
+
+            return asyncio.run(
+                check_config(
+                    env_file,
+                    sys.stdout,
+                    require_file=args.env_file is not None,
+                    connect=args.connect,
+                )
+            )
+        settings = load_settings(env_file, require_file=args.env_file is not None)
         _logging(settings)
         if command == "run":
             return asyncio.run(_run(settings))
@@ -81,10 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 logging.getLogger("bot").setLevel(logging.WARNING)
 
             return asyncio.run(run_demo(settings, sys.stdout, pause=args.pause))
-        if command == "check-config":
-            from bot.cli import check_config
-
-            return check_config(settings, sys.stdout)
         if command == "manifests":
             from bot.cli import manifests
 
@@ -94,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(deliveries(settings, sys.stdout))
     except ConfigError as e:
-        print(f"aistatus: {e}", file=sys.stderr)
+        for line in str(e).splitlines():
+            print(f"aistatus: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import aiohttp
 import discord
@@ -33,22 +34,25 @@ from bot.core.crowd import CrowdThresholds
 from bot.core.model import CommandContext, Platform, Reply
 from bot.core.transitions import Policy
 from bot.delivery.engine import Delivery, DeliveryConfig
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ConfigProblem
+from bot.ops import metrics
 from bot.ops.api import BoardSource, api_routes
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, readiness, start_health_server
 from bot.ops.hook import HOOK_PREFIX, HookServer, build_hook_app, start_hook_server
 from bot.ops.inbound import InboundLimits, install_accept_errors
-from bot.ops.metrics import CHAT_CONNECTED
 from bot.ops.redisproc import RedisProcess
-from bot.settings import Settings
+from bot.settings import Settings, rules
 from bot.store.connect import connect
+from bot.store.outbox import outbox_counts
 from bot.store.surfaces import SurfaceStore
 from bot.watch.hint import Hints
 from bot.watch.scheduler import build_scheduler
 from bot.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 LOGIN_ATTEMPTS = 4  # a chat platform unreachable at start-up: retried, then one clear line
 LOGIN_BACKOFF = Backoff(0.5, 4.0)  # seconds between those tries: 0.5, 1, 2
@@ -64,6 +68,32 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
         headers={"User-Agent": f"aistatus/{__version__} (+self-hosted status bot)"},
         follow_redirects=False,  # fetch_summary follows a bounded number itself
     )
+
+
+def checked(settings: Settings, catalog: Catalog) -> list[ConfigProblem]:
+    """The cross-field rules `run` and `check-config` share (`bot.settings.rules`): warnings
+    are logged and returned. Raises: ConfigError with every refusal at once."""
+    problems = rules(settings, catalog)
+    refusals = [p for p in problems if not p.warning]
+    if refusals:
+        raise ConfigError.of(refusals)
+    warnings = [p for p in problems if p.warning]
+    for p in warnings:
+        log.warning("%s", p)
+    return warnings
+
+
+async def listening(start: Awaitable[T], key: str, host: str, port: int) -> T:
+    """Await a listener's start; a port in use or a host we cannot bind is one line naming the
+    setting to change. Raises: ConfigError."""
+    try:
+        return await start
+    except OSError as e:
+        why = "is in use (another aistatus?)" if e.errno == errno.EADDRINUSE else e.strerror
+        raise ConfigError.of([ConfigProblem(
+            key, "the settings", f"cannot listen on {host}:{port}: {why}",
+            f"stop what holds it, or set {key} to a free port (0 picks one)",
+        )]) from None  # fmt: skip
 
 
 def policy(settings: Settings) -> Policy:
@@ -188,9 +218,13 @@ async def start_hook(settings: Settings, bot: Bot) -> tuple[Hints, HookServer] |
         return None
     hints = Hints(functools.partial(bot.watcher.poll_page, hinted=True))
     app = build_hook_app(settings.hook_secret.get_secret_value(), bot.catalog, hints.hint)
-    server = await start_hook_server(
-        app, settings.hook_host, settings.hook_port, limits=InboundLimits.from_settings(settings)
-    )
+    server = await listening(
+        start_hook_server(
+            app, settings.hook_host, settings.hook_port,
+            limits=InboundLimits.from_settings(settings),
+        ),
+        "AISTATUS_HOOK_PORT", settings.hook_host, settings.hook_port,
+    )  # fmt: skip
     log.info(  # never the secret: it is the URL's only protection
         "status-page hook listening on http://%s:%d%s<secret>",
         settings.hook_host, server.port, HOOK_PREFIX,
@@ -200,17 +234,24 @@ async def start_hook(settings: Settings, bot: Bot) -> tuple[Hints, HookServer] |
 
 @dataclass
 class Chat:
-    """The running chat apps: their senders (for delivery) and how to stop them."""
+    """The running chat apps: their senders (for delivery), whether each live connection is up
+    (Socket Mode, the Discord gateway; for /metrics) and how to stop them."""
 
     senders: dict[Platform, ChatSender] = field(default_factory=dict)
+    connected: dict[Platform, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    # Connections that bring commands in, by name: (up, detail) for /readyz and /metrics.
+    # Connections that bring commands in, by name: (up, detail) for /readyz.
     links: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
 
-    def watch(self, name: str, check: Callable[[], tuple[bool, str]]) -> None:
-        """Report `check` in /readyz and as aistatus_chat_connected{connection=name}."""
+    def watch(self, platform: Platform, name: str, check: Callable[[], tuple[bool, str]]) -> None:
+        """Report `check` in /readyz (as `name`) and, read on each scrape, as
+        aistatus_chat_connected{platform=...}."""
         self.links[name] = check
-        CHAT_CONNECTED.labels(name).set_function(lambda: 1.0 if check()[0] else 0.0)
+
+        async def up() -> bool:
+            return check()[0]
+
+        self.connected[platform] = up
 
     def down(self) -> list[str]:
         """The connections that are not up, each with why."""
@@ -225,6 +266,20 @@ class Chat:
         for stop in reversed(self.stops):
             with contextlib.suppress(Exception):
                 await stop()
+
+
+def scrape_gauges(redis: Redis, chat: Chat) -> Callable[[], Awaitable[None]]:
+    """What /metrics reads at each scrape: the outbox backlog and dead letters (two XLENs) and
+    the chat connections' state."""
+
+    async def refresh() -> None:
+        for platform, up in chat.connected.items():
+            metrics.CHAT_CONNECTED.labels(platform.value).set(1 if await up() else 0)
+        queued, dead = await outbox_counts(redis)
+        metrics.OUTBOX_ENTRIES.set(queued)
+        metrics.DEAD_LETTERS.set(dead)
+
+    return refresh
 
 
 async def start_slack(
@@ -284,23 +339,20 @@ async def start_slack(
         )
         chat.senders[Platform.SLACK] = SlackSender(client)
     if settings.slack_mode == "http":
-        server = await run_http_mode(
-            app,
-            settings.http_host,
-            settings.slack_port,
-            limits=InboundLimits.from_settings(settings),
-        )
+        server = await listening(
+            run_http_mode(
+                app, settings.http_host, settings.slack_port,
+                limits=InboundLimits.from_settings(settings),
+            ),
+            "AISTATUS_SLACK_PORT", settings.http_host, settings.slack_port,
+        )  # fmt: skip
         chat.stops.append(server.stop)
         log.info("Slack: HTTP mode on %s", server.url)
     else:
-        if settings.slack_app_token is None:
-            raise ConfigError(
-                "SLACK_APP_TOKEN is needed for Socket Mode (or set AISTATUS_SLACK_MODE=http)",
-                key="SLACK_APP_TOKEN",
-            )
+        assert settings.slack_app_token is not None  # settings.rules checked it before start
         socket = await run_socket_mode(app, settings.slack_app_token.get_secret_value())
         chat.stops.append(socket.stop)
-        chat.watch("slack_socket_mode", socket.check)
+        chat.watch(Platform.SLACK, "slack_socket_mode", socket.check)
         log.info("Slack: Socket Mode connected")
 
 
@@ -344,7 +396,7 @@ async def start_discord(
     chat.senders[Platform.DISCORD] = DiscordSender(client.http)
     await configure_gateway(client.http)
     supervisor = GatewaySupervisor(client, on_fatal=on_fatal)
-    chat.watch("discord_gateway", supervisor.check)
+    chat.watch(Platform.DISCORD, "discord_gateway", supervisor.check)
     gateway = asyncio.create_task(supervisor.run(), name="discord-gateway")
 
     async def stop() -> None:
@@ -361,6 +413,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
     chat platform configured, every transition and its alerts are printed to `out` instead.
     Raises: ConfigError for settings a platform refuses."""
     catalog = load_catalog(settings.catalog_path)
+    checked(settings, catalog)
     chat_configured = settings.slack_enabled or settings.discord_enabled
     async with redis_for(settings) as redis, http_client(settings) as client:
         # watch -> commit: the watcher reads, decides and commits each change once (Lua CAS);
@@ -383,11 +436,16 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
         )
         # The operator listener (AISTATUS_OPS_HOST/PORT, loopback by default): health, metrics,
         # the JSON API and the web board, behind the inbound deadlines and connection cap.
-        operator = build_health_app(readiness(redis, lambda: bot.watcher.blind, down=chat.down))
-        operator.add_routes(board_routes(bot, lambda: bot.watcher.blind))
-        health = await start_health_server(
-            operator, settings.ops_host, settings.operator_port, limits
+        operator = build_health_app(
+            readiness(redis, lambda: bot.watcher.blind, down=chat.down),
+            refresh=scrape_gauges(redis, chat),
         )
+        operator.add_routes(board_routes(bot, lambda: bot.watcher.blind))
+        port_key = "AISTATUS_OPS_PORT" if settings.ops_port is not None else "AISTATUS_HTTP_PORT"
+        health = await listening(
+            start_health_server(operator, settings.ops_host, settings.operator_port, limits),
+            port_key, settings.ops_host, settings.operator_port,
+        )  # fmt: skip
         exit_code = 0
 
         def on_fatal(reason: str) -> None:
@@ -417,8 +475,8 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
                     clock=utcnow,
                 )
                 tasks.append(asyncio.create_task(delivery.run(delivery_stop), name="delivery"))
+            hook = await start_hook(settings, bot)  # before polling: a busy port fails first
             scheduler.start()
-            hook = await start_hook(settings, bot)
             log.info(
                 "watching %d surfaces on %d status pages every %ss; probes %s; chat: %s",
                 len(catalog.surfaces),

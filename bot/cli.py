@@ -5,16 +5,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import TextIO
 
 from bot.app import http_client, redis_for
 from bot.catalog_file import load_catalog
 from bot.clock import utcnow
+from bot.core.catalog import Catalog
 from bot.core.model import encode_json
+from bot.errors import ConfigError, ConfigProblem, ProbeError
 from bot.ops.board import board_of_rows
 from bot.ops.table import exit_code, render_table, status_rows
-from bot.settings import Settings
+from bot.settings import Settings, load_settings, rules, unknown_keys
+from bot.watch.fetch import fetch_summary
 from bot.watch.probe_run import run_probes
 from bot.watch.read import read_page
 
@@ -82,10 +86,32 @@ async def deliveries(settings: Settings, out: TextIO) -> int:
     return 1 if report.dead_total else 0
 
 
-def check_config(settings: Settings, out: TextIO) -> int:
-    """`aistatus check-config`: the catalog validated and what the settings turn on.
-    Raises: ConfigError naming the file, the key and the value."""
-    catalog = load_catalog(settings.catalog_path)
+async def check_config(
+    env_file: str | Path, out: TextIO, *, require_file: bool = False, connect: bool = False
+) -> int:
+    """`aistatus check-config [--connect]`: every problem at once — bad values, unknown keys
+    (with the closest known one), a bad catalog and the cross-field rules `run` applies —, then
+    what the settings turn on; `connect`: reach Redis and each status page once, a line each.
+    Returns 0, or 1 when something could not be reached.
+    Raises: ConfigError carrying every refusal, each naming the key, the file and the fix."""
+    problems = unknown_keys(env_file)
+    settings: Settings | None = None
+    catalog: Catalog | None = None
+    try:
+        settings = load_settings(env_file, require_file=require_file)
+        catalog = load_catalog(settings.catalog_path)
+        problems += rules(settings, catalog)
+    except ConfigError as e:
+        problems += e.problems or [
+            ConfigProblem(e.key or "AISTATUS_CATALOG", e.source or "the catalog", str(e),
+                          'correct the catalog file (README "The catalog")')
+        ]  # fmt: skip
+    for p in problems:
+        if p.warning:
+            print(f"warning: {p}", file=out)
+    refusals = [p for p in problems if not p.warning]
+    if refusals or settings is None or catalog is None:
+        raise ConfigError.of(refusals)
     claude = ", ".join(catalog.claude_surfaces())
     backups = ", ".join(s for s in catalog.surfaces if s not in catalog.claude_surfaces())
     redis = "REDIS_URL" if settings.redis_url else f"private redis-server in {settings.data_dir}"
@@ -98,11 +124,49 @@ def check_config(settings: Settings, out: TextIO) -> int:
         ("slack", slack),
         ("discord", "on" if settings.discord_enabled else "off"),
         ("probes", "on" if settings.probes_enabled else "off"),
+        ("logs", f"{settings.log_format}, {settings.log_level}"),
     ]
     print(f"settings ok; catalog ok: {len(catalog.surfaces)} surfaces", file=out)
     for label, value in rows:
         print(f"  {label + ':':17}{value}", file=out)
-    return 0
+    if not connect:
+        return 0
+    return await _connect(settings, catalog, out)
+
+
+async def _connect(settings: Settings, catalog: Catalog, out: TextIO) -> int:
+    """Reach Redis and every watched status page once; one line each. 1 when any failed."""
+    failed = False
+    started = time.perf_counter()
+    try:
+        async with redis_for(settings) as redis:
+            await redis.ping()
+        ms = (time.perf_counter() - started) * 1000
+        print(f"reach redis: ok ({ms:.0f} ms)", file=out)
+    except ConfigError as e:
+        failed = True
+        print(f"reach redis: FAILED: {e}", file=out)
+    deadline = settings.read_timeout * 2
+    async with http_client(settings) as client:
+
+        async def reach(provider: str) -> tuple[str, str, str | None]:
+            url = catalog.providers[provider].statuspage or ""
+            try:
+                got = await fetch_summary(
+                    client, url, max_bytes=settings.max_response_bytes, deadline=deadline
+                )
+            except ProbeError as e:
+                return provider, url, e.reason
+            return provider, url, f"ok (HTTP {got.status_code}, {got.elapsed_ms:.0f} ms)"
+
+        for provider, url, result in await asyncio.gather(
+            *(reach(p) for p in catalog.watched_providers())
+        ):
+            ok = result is not None and result.startswith("ok ")
+            failed = failed or not ok
+            print(f"reach status page {provider} ({url}): {result if ok else f'FAILED: {result}'}",
+                  file=out)  # fmt: skip
+    return 1 if failed else 0
 
 
 def manifests(settings: Settings, path: str, out: TextIO) -> int:

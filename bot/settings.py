@@ -4,13 +4,19 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.errors import ConfigError
+from bot.core.catalog import Catalog
+from bot.errors import ConfigError, ConfigProblem
 
 
 class Settings(BaseSettings):
@@ -60,6 +66,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", alias="AISTATUS_LOG_LEVEL"
     )
+    # text: one readable line per record; json: one JSON object per line with its context
+    # (surface, provider, outage, channel, attempt) for Loki, journald or Cloud Logging.
+    log_format: Literal["text", "json"] = Field(default="text", alias="AISTATUS_LOG_FORMAT")
     # Operators' endpoints (/healthz, /readyz, /metrics) listen on their own host, loopback unless
     # set: exposing Slack's HTTP mode (AISTATUS_HTTP_HOST) no longer exposes them. Their port is
     # AISTATUS_OPS_PORT, or AISTATUS_HTTP_PORT when unset (the older setting, kept working).
@@ -111,6 +120,16 @@ class Settings(BaseSettings):
         default=8, ge=1, le=100, alias="AISTATUS_DELIVERY_MAX_ATTEMPTS"
     )
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:  # AISTATUS_LOG_LEVEL=info is as good as INFO
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("log_format", "slack_mode", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:  # AISTATUS_SLACK_MODE=HTTP is as good as http
+        return v.strip().lower() if isinstance(v, str) else v
+
     @property
     def slack_oauth_enabled(self) -> bool:
         """Multi-workspace Slack: installs via OAuth, tokens from the installation store."""
@@ -135,17 +154,177 @@ class Settings(BaseSettings):
         return self.discord_token is not None
 
 
-def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
-    """Settings from the environment and `env_file`. Raises: ConfigError naming key and file."""
+def load_settings(
+    env_file: str | Path | None = ".env", *, require_file: bool = False, **overrides: object
+) -> Settings:
+    """Settings from the environment and `env_file` (`require_file`: a missing file is an error,
+    as when the operator named it). Raises: ConfigError with every bad value at once, each
+    naming the key, where it came from and the fix."""
+    if require_file and env_file is not None and not Path(env_file).exists():
+        raise ConfigError.of(
+            [
+                ConfigProblem(
+                    "--env-file",
+                    str(env_file),
+                    "no such file",
+                    "check the path, or leave --env-file out to read ./.env when present",
+                )
+            ]
+        )
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as e:
-        err = e.errors()[0]
-        key = str(err["loc"][0]) if err["loc"] else "?"
-        where = f"the environment or {env_file}" if env_file else "the environment"
-        value = err.get("input")
-        raise ConfigError(
-            f"{key} (from {where}): {err['msg']} (value {value!r})",
-            source=str(env_file or "environment"),
-            key=key,
-        ) from e
+        file_keys = {k.upper() for k in _file_values(env_file)}
+        env_keys = {k.upper() for k in os.environ}
+        fields = {f.alias: f for f in Settings.model_fields.values() if f.alias}
+        problems = []
+        for err in e.errors():
+            key = str(err["loc"][0]) if err["loc"] else "?"
+            if key.upper() in env_keys or env_file is None:
+                where = "the environment"
+            elif key.upper() in file_keys:
+                where = str(env_file)
+            else:
+                where = f"the environment or {env_file}"
+            field = fields.get(key)
+            default = "" if field is None or field.default is None else f" ({field.default})"
+            problems.append(
+                ConfigProblem(
+                    key,
+                    where,
+                    f"{err['msg']} (value {err.get('input')!r})",
+                    f"correct it, or remove it to use the default{default}",
+                )
+            )
+        raise ConfigError.of(problems) from e
+
+
+# Read by our scripts, not by the bot: known, so never reported as misspelled.
+SCRIPT_KEYS = frozenset({"AISTATUS_VENV"})
+PREFIXES = ("AISTATUS_", "SLACK_", "DISCORD_")
+
+
+def known_keys() -> frozenset[str]:
+    """Every environment key the bot or its scripts read."""
+    aliases = {f.alias for f in Settings.model_fields.values() if f.alias}
+    return frozenset(aliases) | SCRIPT_KEYS
+
+
+def unknown_keys(
+    env_file: str | Path | None, environ: Mapping[str, str] | None = None
+) -> list[ConfigProblem]:
+    """`AISTATUS_*`, `SLACK_*` and `DISCORD_*` keys (in the environment and `env_file`) that no
+    setting reads: usually a typo, named with the closest known key."""
+    known = known_keys()
+    env = os.environ if environ is None else environ
+    sources = [("the environment", list(env)), (str(env_file), list(_file_values(env_file)))]
+    problems = []
+    for where, keys in sources:
+        for key in sorted({k.upper() for k in keys}):
+            if not key.startswith(PREFIXES) or key in known:
+                continue
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            fix = f"did you mean {close[0]}?" if close else "remove it (see .env.example)"
+            problems.append(ConfigProblem(key, where, "no setting has this name", fix))
+    return problems
+
+
+def _file_values(env_file: str | Path | None) -> Mapping[str, str | None]:
+    if env_file is None or not Path(env_file).is_file():
+        return {}
+    return dotenv_values(env_file)
+
+
+POLL_REFUSED = 1.0  # seconds: faster than this is a flood of the status page, refused
+POLL_WARNED = 10.0  # seconds: faster than this works, but is worth a line
+
+
+def rules(settings: Settings, catalog: Catalog) -> list[ConfigProblem]:
+    """The cross-field rules and bounds, the same for `run` and `check-config`:
+    1) Slack in Socket Mode needs SLACK_APP_TOKEN; in HTTP mode SLACK_SIGNING_SECRET;
+    2) OAuth (many workspaces) needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and
+       AISTATUS_SLACK_REDIRECT_URI together, and HTTP mode for its install pages;
+       and AISTATUS_ENCRYPTION_KEY (a Fernet key, or a comma-separated list) to encrypt the
+       installation tokens it keeps in Redis;
+    3) a poll interval under POLL_REFUSED s is refused, under POLL_WARNED s warned — unless every
+       status page polled at that rate is on loopback (a demo, a test, a local mirror)."""
+    where = "the settings"
+    out: list[ConfigProblem] = []
+    if settings.slack_enabled and settings.slack_mode == "socket" and not settings.slack_app_token:
+        out.append(ConfigProblem(
+            "SLACK_APP_TOKEN", where, "Slack's Socket Mode (the default) needs an app token",
+            "set SLACK_APP_TOKEN=xapp-… (scope connections:write), or AISTATUS_SLACK_MODE=http",
+        ))  # fmt: skip
+    http = settings.slack_mode == "http"
+    if settings.slack_enabled and http and not settings.slack_signing_secret:
+        out.append(ConfigProblem(
+            "SLACK_SIGNING_SECRET", where, "AISTATUS_SLACK_MODE=http verifies every request",
+            "set SLACK_SIGNING_SECRET (Slack app > Basic Information > Signing Secret)",
+        ))  # fmt: skip
+    trio = {
+        "SLACK_CLIENT_ID": settings.slack_client_id,
+        "SLACK_CLIENT_SECRET": settings.slack_client_secret,
+        "AISTATUS_SLACK_REDIRECT_URI": settings.slack_redirect_uri,
+    }
+    if any(trio.values()):
+        for key in (k for k, v in trio.items() if not v):
+            out.append(ConfigProblem(
+                key, where, "Slack OAuth (many workspaces) needs all of " + ", ".join(trio),
+                f"set {key}, or unset the others for a single workspace (SLACK_BOT_TOKEN)",
+            ))  # fmt: skip
+        if settings.slack_mode != "http":
+            out.append(ConfigProblem(
+                "AISTATUS_SLACK_MODE", where, "the OAuth install pages need HTTP mode",
+                "set AISTATUS_SLACK_MODE=http (and SLACK_SIGNING_SECRET)",
+            ))  # fmt: skip
+    if settings.slack_oauth_enabled or settings.encryption_key is not None:
+        out.extend(_encryption_rule(settings))
+    fast: dict[tuple[str, float], list[str]] = {}  # (key, seconds) -> the pages polled so
+    for pid in catalog.watched_providers():
+        provider = catalog.providers[pid]
+        every = provider.poll_interval or settings.poll_interval
+        if every >= POLL_WARNED or _loopback(provider.statuspage or ""):
+            continue
+        key = "AISTATUS_POLL_INTERVAL" if provider.poll_interval is None else f"{pid}.poll_interval"
+        fast.setdefault((key, every), []).append(pid)
+    for (key, every), pages in fast.items():
+        rate = f"polls {', '.join(pages)} every {every:g} s"
+        if every < POLL_REFUSED:
+            out.append(ConfigProblem(
+                key, where, f"{rate}: a flood of someone else's status page",
+                f"use {POLL_WARNED:g} s or more (the default is 15)",
+            ))  # fmt: skip
+        else:
+            out.append(ConfigProblem(
+                key, where, f"{rate}: faster than a status page changes",
+                f"use {POLL_WARNED:g} s or more unless you own the page", warning=True,
+            ))  # fmt: skip
+    return out
+
+
+def _encryption_rule(settings: Settings) -> list[ConfigProblem]:
+    """OAuth keeps installation tokens in Redis, encrypted: AISTATUS_ENCRYPTION_KEY must be set
+    then, and when set it must hold Fernet keys."""
+    from bot.store.crypto import HOW_TO_GENERATE, KEY_SETTING, TokenCipher
+
+    if settings.encryption_key is None:
+        return [ConfigProblem(
+            KEY_SETTING, "the settings",
+            "Slack OAuth (SLACK_CLIENT_ID/SLACK_CLIENT_SECRET) keeps installation tokens in Redis, "
+            "encrypted with this key",
+            f"make one with {HOW_TO_GENERATE} and set it in the environment or .env",
+        )]  # fmt: skip
+    try:
+        TokenCipher.from_setting(settings.encryption_key.get_secret_value())
+    except ConfigError:
+        return [ConfigProblem(
+            KEY_SETTING, "the settings",
+            "not a Fernet key (32 url-safe base64 bytes; a comma-separated list rotates)",
+            f"make one with {HOW_TO_GENERATE}",
+        )]  # fmt: skip
+    return []
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")

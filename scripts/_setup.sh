@@ -65,3 +65,17 @@ ensure_chromium() {
     echo "aistatus setup: chromium not found (Debian/Ubuntu: sudo apt-get install -y chromium); the browser test will skip" >&2
   fi
 }
+
+ensure_promtool() {
+  # promtool (Debian's `prometheus` package) checks /metrics and unit-tests the alert rules in
+  # manifests/prometheus/. Installed as root when missing; otherwise one line, and those tests skip.
+  command -v promtool >/dev/null 2>&1 && return 0
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    echo "aistatus setup: installing promtool (Debian's prometheus package) with apt-get" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+      || echo "aistatus setup: could not install promtool; the Prometheus tests will skip" >&2
+  else
+    echo "aistatus setup: promtool not found (Debian/Ubuntu: sudo apt-get install -y prometheus); the Prometheus tests will skip" >&2
+  fi
+}

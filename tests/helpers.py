@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hashlib
 import hmac
 import json
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.catalog_file import load_catalog, shipped_data
@@ -44,7 +46,7 @@ from bot.core.model import (
     Transition,
     TransitionKind,
 )
-from bot.delivery.engine import Delivery, DeliveryConfig
+from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics
 from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
 from bot.ops.demo import fixture, with_update
@@ -351,10 +353,10 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def aistatus_run(env: Mapping[str, str], cwd: Path) -> AsyncIterator[Running]:
-    """`python -m bot run` with settings from `env` only (no .env file), in `cwd`; killed if it is
-    still running when the block ends."""
+    """`python -m bot run` with settings from `env` only (an empty env file), in `cwd`; killed
+    if it is still running when the block ends."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--env-file", str(cwd / "none.env"), "run",
+        sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(env), cwd=cwd,
     )  # fmt: skip
     assert proc.stdout is not None and proc.stderr is not None
@@ -448,7 +450,7 @@ async def running_bot(
     """`python -m bot run` with `env` (no .env file); yields (process, stderr lines, logs).
     On exit the process is killed if still running and `logs` gets stderr + stdout in full."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--env-file", str(cwd / "no.env"), "run",
+        sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd,
         **popen,
     )  # fmt: skip
@@ -463,3 +465,188 @@ async def running_bot(
             await proc.wait()
         logs.append(await err.close())
         logs.append(await out.close())
+
+
+# -- the truth rig: one status page, the real pipeline, Slack and Discord at once -----------------
+
+OPERATIONAL_PAGE = "claude/summary_all_operational.json"
+INVESTIGATING_PAGE = "claude/summary_incident_investigating.json"
+RECOVERED_PAGE = "claude/summary_recovered.json"
+API_COMPONENT = "k8w3r06qmzrp"
+
+
+def derived_monitoring(components: str | None = "operational") -> dict[str, Any]:
+    """Derived from the investigating capture: the incident moved to `monitoring` (a third,
+    synthesised update) and, unless `components` is None, the incident's components set to it."""
+    page = with_update(
+        fixture(INVESTIGATING_PAGE),
+        datetime(2026, 9, 22, 3, 0, tzinfo=UTC),
+        status="monitoring",
+        body="A fix has been implemented and we are monitoring the results.",
+        update_id="derivedmon01",
+    )
+    if components is not None:
+        named = {c["id"] for c in page["incidents"][0]["components"]}
+        for c in [*page["components"], *page["incidents"][0]["components"]]:
+            if c["id"] in named:
+                c["status"] = components
+    return page
+
+
+def derived_component(page: dict[str, Any], component: str, **change: Any) -> dict[str, Any]:
+    """Derived: `page` with one component changed (its status, or its `id`), in the page's list
+    and the incident's; `id=None` removes it from both (a vanished component id)."""
+    out = copy.deepcopy(page)
+    lists = [out["components"], *(i.get("components") or [] for i in out.get("incidents") or [])]
+    for comps in lists:
+        for c in list(comps):
+            if c["id"] != component:
+                continue
+            if "id" in change and change["id"] is None:
+                comps.remove(c)
+            else:
+                c.update(change)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What one channel holds: its parents as shown now, the replies in their threads (first
+    line), and what the channel itself shows (posted parents and broadcast replies, as posted)."""
+
+    parents: tuple[str, ...]
+    thread: tuple[str, ...]
+    visible: tuple[str, ...]
+    calls: int  # chat API calls made for the channel
+
+
+def slack_seen(api: SlackApi, channel: str) -> Seen:
+    """A Slack channel as the loopback Web API holds it."""
+    posts = api.accepted_to("chat.postMessage", channel)
+    alerts = [c for c in posts if "blocks" in c.params]
+    tops = [c for c in alerts if "thread_ts" not in c.params]
+    replies = [c for c in alerts if "thread_ts" in c.params]
+    first = lambda c: str(c.params["blocks"][0]["text"]["text"])  # noqa: E731
+    parents = []
+    for (ch, _ts), m in api.messages.items():
+        if ch == channel and "thread_ts" not in m and "blocks" in m:
+            parents.append(str(m["blocks"][0]["text"]["text"]))
+    visible = [first(c) for c in tops] + [first(c) for c in replies if c.params["reply_broadcast"]]
+    calls = [c for c in api.accepted if c.params.get("channel") == channel]
+    return Seen(tuple(parents), tuple(first(c) for c in replies), tuple(visible), len(calls))
+
+
+def discord_seen(api: Any, channel: str) -> Seen:
+    """A Discord channel as the loopback REST server holds it (threads are keyed by the id of
+    the message they started from)."""
+    own = api.posted(channel)
+    parents = [m for m in own if "message_reference" not in m]
+    thread = [m["content"] for p in parents for m in api.posted(p["id"])]
+    replies = [m["content"] for m in own if "message_reference" in m]
+    firsts = [
+        c for c in api.calls if c.method == "POST" and c.path == f"/channels/{channel}/messages"
+    ]
+    visible = [str((c.json or {}).get("content", "")) for c in firsts]
+    ids = {channel, *(p["id"] for p in parents)}
+    calls = [c for c in api.calls if any(c.path.startswith(f"/channels/{i}/") for i in ids)]
+    return Seen(
+        tuple(m["content"] for m in parents), tuple(thread or replies), tuple(visible), len(calls)
+    )
+
+
+@dataclass
+class Scene:
+    """The product on one manual clock: a loopback Claude status page -> the real watcher ->
+    Redis -> the delivery engine -> the real SlackSender and DiscordSender -> the loopback Slack
+    and Discord servers. `step` serves a page, polls it once and delivers what follows."""
+
+    redis: aioredis.Redis
+    page: StatusServer
+    slack: SlackApi
+    discord: Any  # tests.peers.discord_api.DiscordAPI
+    clock: ManualClock
+    watcher: Watcher
+    delivery: Delivery
+    svc: Services
+    poll: float = 15.0
+
+    async def command(self, channel: ChannelRef, text: str) -> None:
+        """`/aistatus <text>` in `channel` through the real command layer."""
+        ctx = CommandContext(channel, "U42", "maria", self.clock(), can_manage=True)
+        reply = await handle(text, ctx, self.svc)
+        assert not reply.error, reply.text
+
+    async def step(self, summary: Any = None, *, drain: bool = True, within: float = 20.0) -> Any:
+        """One poll interval later: serve `summary` (None: as before), poll, deliver."""
+        self.clock.advance(self.poll)
+        if summary is not None:
+            self.page.set_summary(summary)
+        report = await self.watcher.poll_page("claude")
+        if drain:
+            await self.delivery.drain(within)
+        return report
+
+    def seen(self, channel: ChannelRef) -> Seen:
+        if channel.platform is Platform.SLACK:
+            return slack_seen(self.slack, channel.channel)
+        return discord_seen(self.discord, channel.channel)
+
+
+@contextlib.asynccontextmanager
+async def scene(
+    redis: aioredis.Redis,
+    *,
+    at: datetime = datetime(2026, 9, 22, 1, 0, 45, tzinfo=UTC),
+    config: DeliveryConfig = FAST,
+    probes: Sequence[str] = (),
+) -> AsyncIterator[Scene]:
+    """The truth rig, the page all operational (read once at `at`, so backups are known);
+    `probes`: surfaces probed at the page's /probe/<surface> (set their answers with
+    `page.set_probe`)."""
+    import httpx
+    from discord.http import Route
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.app import build_bot, services
+    from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
+    from bot.chat.slack.sender import SlackSender
+    from bot.settings import Settings
+    from tests.peers.discord_api import TOKEN as DISCORD_TOKEN
+    from tests.peers.discord_api import DiscordAPI
+
+    before = Route.BASE
+    discord = await DiscordAPI().start()
+    configure_api_base(discord.url)
+    http = await open_rest_client(DISCORD_TOKEN)
+    try:
+        async with (
+            StatusServer() as page,
+            SlackApi(tokens={TOKEN: "T0001"}) as slack,
+            httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0)) as client,
+        ):
+            page.set_summary(fixture(OPERATIONAL_PAGE))
+            clock = ManualClock(at)
+            settings = Settings(_env_file=None)  # type: ignore[call-arg]
+            specs = {sid: [{"url": f"{page.url}/probe/{sid}"}] for sid in probes}
+            for sid in probes:
+                page.set_probe(sid)
+            catalog = catalog_for(page.url, probes=specs)
+            bot = build_bot(settings, catalog, redis, client, clock=clock)
+            web = AsyncWebClient(token=TOKEN, base_url=slack.base_url, timeout=2, retry_handlers=[])
+            svc = services(bot)
+            delivery = Delivery(
+                redis,
+                {Platform.SLACK: SlackSender(web), Platform.DISCORD: DiscordSender(http)},
+                bot.store,
+                svc.subscriptions,
+                bot.catalog,
+                config=config,
+                clock=clock,
+                metrics=DeliveryMetrics.create(CollectorRegistry()),
+            )
+            assert (await bot.watcher.poll_page("claude")).claimed
+            yield Scene(redis, page, slack, discord, clock, bot.watcher, delivery, svc)
+    finally:
+        await http.close()
+        await discord.close()
+        Route.BASE = before

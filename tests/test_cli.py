@@ -153,9 +153,7 @@ def alert_kinds(out: str) -> list[str]:
 
 
 def assert_start_update_recovery(kinds: list[str]) -> None:
-    assert kinds.count("recovery") == 1
-    assert "start" in kinds and "update" in kinds
-    assert kinds.index("start") < kinds.index("update") < kinds.index("recovery")
+    assert kinds == ["start", "update", "recovery"], "one incident, start to resolution"
 
 
 def snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
@@ -165,9 +163,17 @@ def snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
 async def test_the_demo_replays_the_incident_start_update_recovery(tmp_path):
     code, out, err = await aistatus("demo", "--pause", "0", env={}, cwd=tmp_path, within=90)
     assert code == 0, err
-    assert_start_update_recovery(alert_kinds(out))
+    assert alert_kinds(out) == ["start", "update", "recovery"], "one incident, start to resolution"
     assert "Elevated errors for multiple models" in out
-    assert "Backups up now" in out and "Claude Console" in out
+    assert "OpenAI" not in out and "ChatGPT" not in out, "no unrelated alert"
+    assert "No backups are up" not in out
+    assert out.count("Backups up now:") == 2 and "Claude Console" in out
+    # The resolution quotes a resolution update, synthesised (no capture holds it) and said so.
+    recovery = out[out.index("alert (recovery)") :]
+    assert "> This incident has been resolved. (synthesised by aistatus demo" in recovery
+    assert "The issue has been identified" not in recovery
+    # No update is dated after the demo's own clock: every quoted time is before its step.
+    assert "Official update, 05:58 UTC:" in recovery
     assert "Traceback" not in err
 
 
@@ -201,3 +207,20 @@ async def test_the_demo_refuses_the_db_redis_url_selects(own_redis: RedisProcess
     assert "alert (" not in out
     assert client.get("aistatus:v1:{p:claude}:state:api") == b"the bot's own state"
     client.close()
+
+
+async def test_the_demo_page_serves_incidents_json_like_a_real_page():
+    from bot.ops.demo import RESOLVED_AT
+    from bot.ops.demo import resolved_incidents as demo_incidents
+    from bot.watch.statuspage import parse_incidents
+
+    investigating = fixture_json("claude/summary_incident_investigating.json")
+    doc = demo_incidents(investigating, RESOLVED_AT)
+    [incident] = parse_incidents(
+        json.dumps(doc).encode(), provider="claude", observed_at=RESOLVED_AT,
+        base_url="https://status.claude.com",
+    )  # fmt: skip
+    assert (incident.id, incident.status, incident.update_status) == (
+        "7g1qpkyz5gxh", "resolved", "resolved",
+    )  # fmt: skip
+    assert incident.update_at == RESOLVED_AT

@@ -80,7 +80,7 @@ async def test_three_replicas_poll_once_per_slot_and_deliver_each_alert_once(
         try:
             for n in range(REPLICAS):
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bot", "--env-file", str(tmp_path / "no.env"), "run",
+                    sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
                     env=_env(tmp_path, catalog, api, redis_server.url, n, health[n]), cwd=tmp_path,
                 )  # fmt: skip

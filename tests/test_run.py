@@ -117,7 +117,7 @@ async def test_run_with_discord_unreachable_says_so_in_one_line(tmp_path: Path, 
         "AISTATUS_HTTP_PORT": "0",
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run",
+        sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
     )  # fmt: skip
     async with asyncio.timeout(60):

@@ -11,11 +11,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.core.catalog import Catalog
-from bot.core.duration import humanize
-from bot.core.model import Alert, AlertKind, Incident, Signal, Status, SurfaceState, Transition
+from bot.core.duration import humanize, lead_text
+from bot.core.model import (
+    Alert,
+    AlertKind,
+    Backup,
+    Incident,
+    Signal,
+    Status,
+    SurfaceState,
+    Transition,
+)
 from bot.core.model import Reason as R
 from bot.core.model import TransitionKind as TK
-from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT, suggest_many
+from bot.core.suggest import BACKUPS_HEADING, no_backups_text, suggest_many, unchecked_many
 from bot.core.text import clock, shorten
 
 UPDATE_TEXT_LIMIT = 600  # characters of the official update body kept in an alert
@@ -25,8 +34,17 @@ BACKUP_LIMIT = 5
 END_KINDS = frozenset(
     {AlertKind.RECOVERY, AlertKind.SUSPECTED_WITHDRAWN, AlertKind.MAINTENANCE_END}
 )
+# Kinds shown green, without backups or report buttons: the endings, and "recovering" (back up
+# while the incident is still open: the outage is not over, nothing needs routing around).
+CALM_KINDS = END_KINDS | {AlertKind.RECOVERING}
 _START_KINDS = frozenset({AlertKind.START, AlertKind.SUSPECTED, AlertKind.MAINTENANCE_START})
-_END_PRECEDENCE = (AlertKind.RECOVERY, AlertKind.MAINTENANCE_END, AlertKind.SUSPECTED_WITHDRAWN)
+_END_PRECEDENCE = (
+    AlertKind.RECOVERY,
+    AlertKind.MAINTENANCE_END,
+    AlertKind.SUSPECTED_WITHDRAWN,
+    AlertKind.RECOVERING,
+)
+ONGOING_AFTER = timedelta(minutes=30)  # a start first seen this late says "ongoing since 01:01"
 
 # What each kind is called where a message says what changed (a thread reply's first line).
 HEADLINES: Mapping[AlertKind, str] = {
@@ -35,11 +53,16 @@ HEADLINES: Mapping[AlertKind, str] = {
     AlertKind.RECOVERY: "Resolved",
     AlertKind.MAINTENANCE_START: "Maintenance started",
     AlertKind.MAINTENANCE_END: "Maintenance ended",
+    AlertKind.RECOVERING: "Recovering",
     AlertKind.SUSPECTED: "Suspected outage",
     AlertKind.SUSPECTED_WITHDRAWN: "Suspected outage withdrawn",
     AlertKind.CONFIRMED: "Confirmed on the official status page",
 }
 NOT_OFFICIAL_YET = "not on the official status page yet"  # what makes an outage "suspected"
+NO_OFFICIAL_PAGE = "it has no official status page"  # ... of a surface that has none
+RESOLVED_ON_PAGE = "The official status page shows it resolved."  # no resolution text to quote
+MONITORING = "recovering — fix out, the page is monitoring"
+SETTLING = "recovering — up again, watching that it holds"
 OPEN_INCIDENT = "Open incident"  # the button linking to the official incident
 AFFECTED_TOO = "I'm affected too"  # the button that reports the surface (`report <surface>`)
 _WHY_SUSPECTED = {
@@ -59,16 +82,19 @@ def build_alerts(
     """One Alert per outage among `transitions` (grouped by `outage_id`, first-seen order).
 
     Rules for the kind of one group (`states` are the live states after the transitions):
-    1. Every transition ends something (recovered, withdrawn, maintenance ended): RECOVERY,
-       MAINTENANCE_END or SUSPECTED_WITHDRAWN when no surface of the outage is still out in
-       `states`; otherwise UPDATE, with `ends` saying what its own surfaces did.
+    1. Every transition ends something (recovered, withdrawn, maintenance ended) or is back up
+       while the outage stays open (recovering): when no surface of the outage is still out in
+       `states`, RECOVERING if any is recovering, else RECOVERY, MAINTENANCE_END or
+       SUSPECTED_WITHDRAWN; otherwise UPDATE, with `ends` saying what its own surfaces did.
+       A RECOVERY made only of settled flaps is `quiet` (its end was broadcast once already).
     2. Any transition confirms a suspected outage (reason CONFIRMED): CONFIRMED.
     3. Every transition starts something and no other surface of the outage was already out:
        MAINTENANCE_START (all maintenance), SUSPECTED (all suspected), else START.
     4. Anything else (worsened, improved, a new official update, a surface joining an ongoing
        outage, a mix): UPDATE.
-    Backups (live alternatives of the surfaces still out) ride on every kind but the endings of
-    rule 1, which have nothing left to route around.
+    Backups (live alternatives of the surfaces still out) ride on every kind but those of
+    rule 1, which have nothing left to route around. A RECOVERY quotes the incident's update
+    only when it is the resolution; else the renderers say the page shows it resolved.
     """
     groups: dict[str, list[Transition]] = {}
     for t in transitions:
@@ -100,6 +126,8 @@ def for_channel(alert: Alert, surfaces: Collection[str] | None) -> Alert | None:
     kind = alert.kind
     if alert.ends is not None and statuses and not any(_is_out(s) for s in statuses):
         kind = alert.ends
+        if kind is AlertKind.RECOVERY and alert.update_text and not alert.resolution:
+            alert = replace(alert, update_text=None, update_at=None)
     kept = {alert.surfaces[i] for i in keep}
     if alert.starts is not None and kind is AlertKind.UPDATE and kept <= set(changed):
         kind = alert.starts  # the outage began elsewhere, but for this channel it starts now
@@ -107,19 +135,22 @@ def for_channel(alert: Alert, surfaces: Collection[str] | None) -> Alert | None:
         out = {alert.surfaces[i] for i, st in zip(keep, statuses, strict=True) if _is_out(st)}
     else:  # an alert without per-surface statuses: every kept surface counts as out
         out = {alert.surfaces[i] for i in keep}
-    backups = (
-        ()
-        if kind in END_KINDS
-        else tuple(b for b in alert.backups if not b.backs_up or out.intersection(b.backs_up))
-    )
+
+    def covered(items: tuple[Backup, ...]) -> tuple[Backup, ...]:
+        if kind in CALM_KINDS:
+            return ()
+        return tuple(b for b in items if not b.backs_up or out.intersection(b.backs_up))
+
     narrowed = replace(
         alert,
         kind=kind,
+        no_page=tuple(s for s in alert.no_page if s in kept),
         surfaces=tuple(alert.surfaces[i] for i in keep),
         surface_names=tuple(alert.surface_names[i] for i in keep),
         statuses=statuses,
         changed=changed,
-        backups=backups,
+        backups=covered(alert.backups),
+        unchecked=covered(alert.unchecked),
         transition_ids=tuple(
             tid for tid in alert.transition_ids if _surface_of(tid) in wanted | {None}
         ),
@@ -132,6 +163,18 @@ def alert_id(alert: Alert) -> str:
     same id on every replica."""
     material = "\x1f".join((alert.key, str(alert.kind), *sorted(alert.transition_ids)))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
+
+
+def as_start(alert: Alert) -> Alert:
+    """`alert` as a channel's first message about its outage: an update (or a confirmation)
+    for a channel that has heard nothing yet reads as a start (a `--min major` channel first
+    hears of an outage when it turns major). Other kinds are returned as they are."""
+    if alert.kind not in (AlertKind.UPDATE, AlertKind.CONFIRMED):
+        return alert
+    if not any(_is_out(st) for st in alert.statuses):
+        return alert
+    kind = AlertKind.SUSPECTED if alert.suspected else AlertKind.START
+    return _finish(replace(alert, kind=kind, changed=alert.surfaces, ends=None, starts=kind))
 
 
 def alert_text(alert: Alert) -> str:
@@ -151,15 +194,17 @@ def alert_text(alert: Alert) -> str:
         when = f", {clock(alert.update_at, alert.at)}" if alert.update_at else ""
         lines.append(f"Official update{when}:")
         lines.extend(f"> {line}" if line else ">" for line in alert.update_text.split("\n"))
+    elif alert.kind is AlertKind.RECOVERY:
+        lines.append(RESOLVED_ON_PAGE)
     lines.append(f"Started {clock(alert.started_at, alert.at)}, {alert.duration_text}")
-    if alert.kind not in END_KINDS:
+    if alert.kind not in CALM_KINDS:
         if alert.backups:
             lines.append(f"{BACKUPS_HEADING}:")
             for b in alert.backups:
                 bits = [b.name, *([b.note] if b.note else []), *([b.url] if b.url else [])]
                 lines.append("• " + " — ".join(bits))
         else:
-            lines.append(NO_BACKUPS_TEXT)
+            lines.append(no_backups_text(alert.unchecked))
     if alert.url:
         lines.append(alert.url)
     return "\n".join(lines)
@@ -171,14 +216,23 @@ def why_suspected(alert: Alert) -> str:
     return why or "our checks fail"
 
 
+def suspicion_note(alert: Alert) -> str:
+    """Why a suspicion is one: 'our probes fail; not on the official status page yet' — the
+    second half only for surfaces that have an official page to be on."""
+    if set(alert.surfaces) <= set(alert.no_page):
+        return f"{why_suspected(alert)}; {NO_OFFICIAL_PAGE}"
+    return f"{why_suspected(alert)}; {NOT_OFFICIAL_YET}"
+
+
 def still_suspected(alert: Alert) -> bool:
     """An open suspicion: to be labelled "suspected" (a withdrawn one is over, not suspected)."""
-    return alert.suspected and alert.kind not in END_KINDS
+    return alert.suspected and alert.kind not in CALM_KINDS
 
 
 def shown_status(alert: Alert) -> Status:
-    """The status a message shows for the alert: operational once it ended, else its severity."""
-    return Status.OPERATIONAL if alert.kind in END_KINDS else alert.severity
+    """The status a message shows for the alert: operational once it ended or while it is
+    recovering, else its severity."""
+    return Status.OPERATIONAL if alert.kind in CALM_KINDS else alert.severity
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -228,7 +282,9 @@ def _build_one(
         else:
             starts = AlertKind.START
     ends = next((k for k in _END_PRECEDENCE if k in kinds), None)
-    if kinds <= END_KINDS:
+    if AlertKind.RECOVERING in kinds and kinds <= CALM_KINDS:
+        ends = AlertKind.RECOVERING  # the outage is not over while one surface is recovering
+    if kinds <= CALM_KINDS:
         kind = (ends or AlertKind.RECOVERY) if not out else AlertKind.UPDATE
     elif AlertKind.CONFIRMED in kinds:
         kind = AlertKind.CONFIRMED
@@ -251,8 +307,17 @@ def _build_one(
     source = next((t.source for t in reversed(ordered) if t.source is not None), None)
     backups = (
         ()
-        if kind in END_KINDS
+        if kind in CALM_KINDS
         else suggest_many(out, states, catalog, now=now, history=history, limit=BACKUP_LIMIT)
+    )
+    # A recovery quotes the resolution, never an older update as if it were the latest.
+    resolution = incident is not None and incident.resolved
+    quoted = incident if incident and (resolution or kind is not AlertKind.RECOVERY) else None
+    leads = [lead for t in ordered if (lead := t.official_lead) is not None]
+    unchecked = (
+        ()
+        if kind in CALM_KINDS or backups
+        else unchecked_many(out, states, catalog, limit=BACKUP_LIMIT)
     )
     alert = Alert(
         key=key,
@@ -262,10 +327,10 @@ def _build_one(
         severity=Status.UNKNOWN,  # set by _finish
         title="",  # set by _finish
         incident_title=incident.name if incident else None,
-        update_text=shorten(incident.update_body, UPDATE_TEXT_LIMIT)
-        if incident and incident.update_body
+        update_text=shorten(quoted.update_body, UPDATE_TEXT_LIMIT)
+        if quoted and quoted.update_body
         else None,
-        update_at=incident.update_at if incident else None,
+        update_at=quoted.update_at if quoted else None,
         started_at=min(started),
         at=now,
         duration_text="",  # set by _finish
@@ -279,6 +344,15 @@ def _build_one(
         starts=starts,
         source=source,
         audience=_joint_audience(ordered),
+        unchecked=unchecked,
+        official_lead_s=max(leads).total_seconds() if leads else None,
+        quiet=bool(ordered) and all(t.reason is R.SETTLED for t in ordered),
+        flip=bool(ordered) and all(t.reason in (R.RECOVERING, R.RELAPSED) for t in ordered),
+        no_page=tuple(
+            s for s in surfaces if s in catalog.surfaces and not catalog.surfaces[s].official
+        ),
+        monitoring=incident is not None and incident.status == "monitoring",
+        resolution=resolution,
     )
     return _finish(alert)
 
@@ -300,6 +374,8 @@ def _kind_of(t: Transition) -> AlertKind:
         return AlertKind.MAINTENANCE_END
     if t.kind is TK.RECOVERY or t.reason is R.RECOVERED:
         return AlertKind.RECOVERY
+    if t.kind is TK.UPDATE and not _is_out(t.status):
+        return AlertKind.RECOVERING
     if t.reason is R.MAINTENANCE_STARTED or (t.kind is TK.START and t.status is Status.MAINTENANCE):
         return AlertKind.MAINTENANCE_START
     if t.reason is R.CONFIRMED or (t.kind is TK.UPDATE and t.prev_suspected and not t.suspected):
@@ -326,15 +402,18 @@ def _finish(alert: Alert) -> Alert:
     """Severity, title and duration derived from the alert's structural fields."""
     statuses = alert.statuses or (alert.severity,)
     names = dict(zip(alert.surfaces, alert.surface_names, strict=True))
-    out = [names[s] for s, st in zip(alert.surfaces, alert.statuses, strict=False) if _is_out(st)]
+    pairs = [
+        (names[s], st) for s, st in zip(alert.surfaces, alert.statuses, strict=False) if _is_out(st)
+    ]
     if not alert.statuses:  # an alert built elsewhere: every surface counts as out
-        out = list(alert.surface_names)
+        pairs = [(n, alert.severity) for n in alert.surface_names]
+    out = [n for n, _ in pairs]
     recovered = [
         names[s]
         for s, st in zip(alert.surfaces, alert.statuses, strict=False)
         if s in alert.changed and not _is_out(st)
     ]
-    if alert.kind in END_KINDS:
+    if alert.kind in CALM_KINDS:
         severity = Status.OPERATIONAL
     else:
         severity = max(statuses, key=lambda st: st.rank)
@@ -342,31 +421,52 @@ def _finish(alert: Alert) -> Alert:
     kind = alert.kind
     label = severity.label
     all_names = _join(list(alert.surface_names))
+    grouped = _grouped(pairs) or f"{all_names}: {label}"
+    has_page = not set(alert.surfaces) <= set(alert.no_page)
     if kind is AlertKind.START:
-        title = f"{_join(out) or all_names}: {label}"
+        title = grouped
     elif kind is AlertKind.SUSPECTED:
         what = _join(out) or all_names
-        title = f"Suspected outage: {what} ({why_suspected(alert)}; {NOT_OFFICIAL_YET})"
+        title = f"Suspected outage: {what} ({suspicion_note(alert)})"
+    elif kind is AlertKind.CONFIRMED and len({st for _, st in pairs}) > 1:
+        title = f"Confirmed: {grouped} (now on the official status page)"
     elif kind is AlertKind.CONFIRMED:
         title = f"Confirmed {label}: {_join(out) or all_names} (now on the official status page)"
     elif kind is AlertKind.UPDATE and recovered:
         still = [n for n in out if n not in recovered]
-        title = f"Recovered: {_join(recovered)}; still out: {_join(still) or 'none'}"
+        back = "Recovering" if alert.ends is AlertKind.RECOVERING else "Recovered"
+        title = f"{back}: {_join(recovered)}; still out: {_join(still) or 'none'}"
     elif kind is AlertKind.UPDATE:
         what = "suspected outage of " if alert.suspected else ""
-        title = f"Update on {what}{_join(out) or all_names}: {label}"
+        title = f"Update on {what}{grouped}"
+    elif kind is AlertKind.RECOVERING:
+        title = f"{all_names}: {MONITORING if alert.monitoring else SETTLING}"
     elif kind is AlertKind.RECOVERY:
         title = f"Resolved: {all_names} after {humanize(elapsed)}"
-    elif kind is AlertKind.SUSPECTED_WITHDRAWN:
+    elif kind is AlertKind.SUSPECTED_WITHDRAWN and has_page:
         title = f"All clear: {all_names} working again (never on the official status page)"
+    elif kind is AlertKind.SUSPECTED_WITHDRAWN:
+        title = f"All clear: {all_names} working again (the suspected outage is withdrawn)"
     elif kind is AlertKind.MAINTENANCE_START:
         title = f"Scheduled maintenance: {_join(out) or all_names}"
     else:  # MAINTENANCE_END
         title = f"{HEADLINES[AlertKind.MAINTENANCE_END]}: {all_names}"
-    return replace(alert, severity=severity, title=title, duration_text=_duration(kind, elapsed))
+    duration = _duration(kind, elapsed, since=alert.started_at, at=alert.at)
+    if kind is AlertKind.CONFIRMED and alert.official_lead_s is not None:
+        duration += f" · {lead_text(timedelta(seconds=alert.official_lead_s))}"
+    return replace(alert, severity=severity, title=title, duration_text=duration)
 
 
-def _duration(kind: AlertKind, elapsed: timedelta) -> str:
+def _grouped(pairs: Sequence[tuple[str, Status]]) -> str:
+    """Names grouped by their own severity, in order: 'claude.ai, Code: partial outage · API:
+    major outage' (never the worst severity for all of them)."""
+    groups: dict[Status, list[str]] = {}
+    for name, status in pairs:
+        groups.setdefault(status, []).append(name)
+    return " · ".join(f"{_join(group)}: {status.label}" for status, group in groups.items())
+
+
+def _duration(kind: AlertKind, elapsed: timedelta, *, since: datetime, at: datetime) -> str:
     if kind is AlertKind.RECOVERY:
         return f"resolved after {humanize(elapsed)}"
     if kind is AlertKind.MAINTENANCE_END:
@@ -375,6 +475,8 @@ def _duration(kind: AlertKind, elapsed: timedelta) -> str:
         return f"cleared after {humanize(elapsed)}"
     if elapsed < timedelta(minutes=1):
         return "just started"
+    if kind in _START_KINDS and elapsed >= ONGOING_AFTER:
+        return f"ongoing since {clock(since, at)}"  # first seen late: not "just started"
     return f"for {humanize(elapsed)}"
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.alerting.alert import END_KINDS
+from bot.alerting.alert import CALM_KINDS
 from bot.core.catalog import Catalog
 from bot.core.model import AlertKind, ChannelRef, Status
 
@@ -91,8 +91,9 @@ def skip_reason(
     5. Maintenance alerts (start, end) go only to subscriptions with `maintenance` on
        (NO_MAINTENANCE).
     6. MAINTENANCE_START goes.
-    7. RECOVERY, SUSPECTED_WITHDRAWN and MAINTENANCE_END close a message: only with `has_parent`
-       (NO_PARENT: a channel never told about an outage is not told it ended).
+    7. RECOVERY, SUSPECTED_WITHDRAWN, MAINTENANCE_END and RECOVERING close (or calm) a message:
+       only with `has_parent` (NO_PARENT: a channel never told about an outage is not told it
+       ended).
     8. UPDATE and CONFIRMED go where the channel already has this outage's message
        (`has_parent`: the thread continues even if the outage eased below the minimum).
     9. START and SUSPECTED open a message, and so do UPDATE and CONFIRMED without one (an outage
@@ -110,7 +111,7 @@ def skip_reason(
         return Skip.NO_MAINTENANCE
     if kind is AlertKind.MAINTENANCE_START:
         return None
-    if kind in END_KINDS:
+    if kind in CALM_KINDS:
         return None if has_parent else Skip.NO_PARENT
     if kind in _FOLLOW_UP_KINDS and has_parent:
         return None

@@ -18,7 +18,7 @@ from bot.chat.commands import USAGE, Command, Verb, parse
 from bot.core.catalog import Catalog
 from bot.core.crowd import CrowdThresholds, count
 from bot.core.model import CommandContext, Observation, Reply, Status, SurfaceState, Transition
-from bot.core.suggest import suggest
+from bot.core.suggest import suggest, unchecked_many
 from bot.errors import CommandError
 from bot.store.crowd import CrowdStore
 from bot.store.subscriptions import SubscriptionStore
@@ -146,6 +146,7 @@ async def _status(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
         state = states.get(s) or SurfaceState(s)
         troubled = state.status.is_outage or state.status is Status.MAINTENANCE
         backups = suggest(s, states, svc.catalog, now=ctx.now) if troubled else None
+        unchecked = unchecked_many([s], states, svc.catalog) if troubled and not backups else ()
         parts.append(
             replies.surface_detail(
                 s,
@@ -155,6 +156,7 @@ async def _status(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
                 count(reports.get(s, []), ctx.now, window).users,
                 backups,
                 window_min=_minutes(window),
+                unchecked=unchecked,
             )
         )
     return replies.combine(parts)
@@ -265,17 +267,22 @@ async def _history(cmd: Command, ctx: CommandContext, svc: Services) -> Reply:
         for s in (list(dict.fromkeys(cmd.surfaces)) or svc.catalog.claude_surfaces())
         if s in svc.catalog.surfaces
     ]
-    found = await asyncio.gather(
+    states, *found = await asyncio.gather(
+        svc.surfaces.read_all(svc.providers),
         *(
             svc.surfaces.history(svc.catalog.surfaces[s].provider, s, limit=HISTORY_LIMIT)
             for s in shown
-        )
+        ),
     )
     transitions: dict[str, Sequence[Transition]] = dict(zip(shown, found, strict=True))
+    seen = {s: st.first_seen for s, st in states.items()}
     if not cmd.surfaces:
-        return replies.history(None, transitions, svc.catalog, cmd.days, ctx.now)
+        return replies.history(None, transitions, svc.catalog, cmd.days, ctx.now, first_seen=seen)
     return replies.combine(
-        [replies.history(s, {s: transitions[s]}, svc.catalog, cmd.days, ctx.now) for s in shown]
+        [
+            replies.history(s, {s: transitions[s]}, svc.catalog, cmd.days, ctx.now, first_seen=seen)
+            for s in shown
+        ]
     )
 
 

@@ -5,18 +5,27 @@ adapters render it). Pure: values and `now` in, a Reply out; every Reply has a p
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.alerting.alert import NOT_OFFICIAL_YET
+from bot.alerting.alert import NO_OFFICIAL_PAGE, NOT_OFFICIAL_YET
 from bot.alerting.subscription import Subscription, severity_phrase
 from bot.chat.commands import HELP_LINES, USAGE, Verb
 from bot.core.catalog import Catalog
-from bot.core.duration import humanize
+from bot.core.duration import humanize, lead_text
+from bot.core.freshness import BLIND_TEXT, PageHealth, monitoring_blind, page_health, page_line
 from bot.core.model import Backup, Reply, Section, Signal, Status, SurfaceState, Transition
-from bot.core.model import TransitionKind as Kind
-from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
+from bot.core.suggest import BACKUPS_HEADING, no_backups_text
 from bot.core.text import clock, shorten
-from bot.core.uptime import bar, daily_bars, percent, uptime
+from bot.core.uptime import (
+    OutageSpan,
+    bar,
+    daily_bars,
+    observed_from,
+    observed_uptime,
+    outages,
+    percent,
+)
 from bot.errors import CommandError
 
 FORBIDDEN_TEXT = (
@@ -25,7 +34,7 @@ FORBIDDEN_TEXT = (
 )
 INTERNAL_ERROR_TEXT = "Sorry, something went wrong on our side. Please try again in a minute."
 UPDATE_CHARS = 400  # an incident update quoted in `status` is cut to this many characters
-HISTORY_LINES = 10  # transitions listed by `history`
+HISTORY_LINES = 10  # outages listed by `history`
 
 _SOURCE = {
     Signal.OFFICIAL: "the official status page",
@@ -87,9 +96,41 @@ def _board_line(surface: str, state: SurfaceState, catalog: Catalog, now: dateti
     return line
 
 
-def board(states: Mapping[str, SurfaceState], catalog: Catalog, now: datetime) -> Reply:
+def page_healths(states: Mapping[str, SurfaceState], catalog: Catalog) -> list[PageHealth]:
+    """The status pages behind the board: Claude's first, then the other watched pages."""
+    order = ["claude", *(p for p in catalog.watched_providers() if p != "claude")]
+    found = (page_health(states, catalog, p) for p in order)
+    return [h for h in found if h is not None]
+
+
+def source_lines(
+    states: Mapping[str, SurfaceState], catalog: Catalog, now: datetime
+) -> tuple[str, ...]:
+    """How fresh the board is: Claude's page always (when it last answered, or since when it
+    has not), any other page only while it is not answering."""
+    return tuple(
+        page_line(h, now)
+        for h in page_healths(states, catalog)
+        if h.provider == "claude" or not h.answering
+    )
+
+
+def board(
+    states: Mapping[str, SurfaceState],
+    catalog: Catalog,
+    now: datetime,
+    *,
+    blind: bool | None = None,
+) -> Reply:
     """Every surface of the catalog: emoji, name, status, since when, the active incident's
-    title. Claude surfaces first, then the backups."""
+    title. Claude surfaces first, then the backups. Rules for the top:
+
+    1. While monitoring is blind (`blind`, else derived from the stored probe signals) the
+       headline is BLIND_TEXT: our network, not a Claude outage.
+    2. Then how fresh the sources are (`source_lines`): when the status page last answered,
+       or "not answering (HTTP 500 since 10:02 UTC); last known (10:01 UTC): the states below".
+    """
+    blind = monitoring_blind(states) if blind is None else blind
     claude = catalog.claude_surfaces()
     backups = [s for s in catalog.surfaces if s not in claude]
 
@@ -104,22 +145,27 @@ def board(states: Mapping[str, SurfaceState], catalog: Catalog, now: datetime) -
         headline = "All Claude surfaces are operational."
     else:
         headline = "No Claude surface reports an outage."
+    if blind:
+        headline = BLIND_TEXT
+    fresh = source_lines(states, catalog, now)
     claude_lines, backup_lines = lines(claude), lines(backups)
     sections = (
-        Section(title=headline),
+        Section(title=headline, lines=fresh),
         Section(title="Claude", lines=claude_lines),
         Section(title="Backups", lines=backup_lines),
     )
-    text = "\n".join([headline, "", "Claude", *claude_lines, "", "Backups", *backup_lines])
+    text = "\n".join([headline, *fresh, "", "Claude", *claude_lines, "", "Backups", *backup_lines])
     return Reply(text=text, sections=sections)
 
 
-def _source_line(state: SurfaceState) -> str | None:
+def _source_line(state: SurfaceState, catalog: Catalog) -> str | None:
     if state.source is None:
         return None if state.status is not Status.UNKNOWN else "No signal has reported on it yet."
     line = f"Source: {_SOURCE.get(state.source, str(state.source))}"
+    spec = catalog.surfaces.get(state.surface)
     if state.suspected:
-        line += f" (suspected: {NOT_OFFICIAL_YET})"
+        has_page = spec is None or spec.official is not None
+        line += f" (suspected: {NOT_OFFICIAL_YET if has_page else NO_OFFICIAL_PAGE})"
     return line
 
 
@@ -132,15 +178,23 @@ def surface_detail(
     backups: Sequence[Backup] | None,
     *,
     window_min: int = 10,
+    unchecked: Sequence[Backup] = (),
 ) -> Reply:
     """One surface in depth: status, which source says so (and whether only suspected), since
     when, the active incident with its latest update quoted, recent crowd reports, and the
-    backups that are up now (`backups` None: not asked, e.g. while the surface is fine)."""
+    backups that are up now (`backups` None: not asked, e.g. while the surface is fine; with none
+    up, the `unchecked` alternatives are named: unknown is not down)."""
     name = catalog.name_of(surface)
     title = f"{state.status.emoji} {name}: {state_label(state)}"
     lines: list[str] = []
-    if (source := _source_line(state)) is not None:
+    spec = catalog.surfaces.get(surface)
+    health = page_health({surface: state}, catalog, spec.provider) if spec else None
+    if health is not None and health.answering and state.source is Signal.OFFICIAL:
+        lines.append(page_line(health, now))  # "Source: the Anthropic status page, last ..."
+    elif (source := _source_line(state, catalog)) is not None:
         lines.append(source)
+    if health is not None and not health.answering and health.failures:
+        lines.append(page_line(health, now, last_known=state_label(state)))
     if state.since is not None and state.status is not Status.UNKNOWN:
         lines.append(f"Since {clock(state.since, now)} ({humanize(now - state.since)} ago)")
     inc = state.incident
@@ -158,7 +212,7 @@ def surface_detail(
         if backups:
             lines.append(f"{BACKUPS_HEADING}: " + ", ".join(_backup_text(b) for b in backups))
         else:
-            lines.append(NO_BACKUPS_TEXT)
+            lines.append(no_backups_text(unchecked))
     return _reply(title, lines)
 
 
@@ -334,19 +388,25 @@ def reported(
 # -- history --------------------------------------------------------------------------------------
 
 
-def _transition_line(t: Transition, catalog: Catalog, now: datetime) -> str:
-    name = catalog.name_of(t.surface)
-    suspected = "suspected " if t.suspected else ""
-    if t.kind is Kind.RECOVERY:
-        what = f"recovered after {humanize(t.at - t.started_at)}"
-    elif t.kind is Kind.START:
-        what = f"{suspected}{t.status.label} started"
+def outage_line(o: OutageSpan, catalog: Catalog, now: datetime) -> str:
+    """'Sep 22 00:57 → 06:01 UTC 🟠 Elevated errors for multiple models — claude.ai, Claude API ·
+    5 h 3 min · aistatus saw this 7 min before the status page'."""
+    names = ", ".join(catalog.name_of(s) for s in o.surfaces)
+    what = o.title or (f"suspected {o.worst.label}" if o.suspected else o.worst.label)
+    if o.ended_at is not None:
+        span = (
+            f"{clock(o.started_at, now).removesuffix(' UTC')} → {clock(o.ended_at, o.started_at)}"
+        )
+        lasted = humanize(o.ended_at - o.started_at)
     else:
-        what = f"now {suspected}{t.status.label} ({humanize(t.at - t.started_at)} in)"
-    source = (
-        f" ({_SOURCE[t.source]})" if t.source in _SOURCE and t.kind is not Kind.RECOVERY else ""
-    )
-    return f"{clock(t.at, now)} {t.status.emoji} {name}: {what}{source}"
+        span = f"since {clock(o.started_at, now)}"
+        lasted = f"ongoing, {humanize(now - o.started_at)} so far"
+    line = f"{span} {o.worst.emoji} {one_line(what, 120)} — {names} · {lasted}"
+    if o.suspected and o.ended_at is not None:
+        line += " · never on the official status page"
+    if o.official_lead is not None:
+        line += f" · {lead_text(o.official_lead)}"
+    return line
 
 
 def history(
@@ -355,39 +415,57 @@ def history(
     catalog: Catalog,
     days: int,
     now: datetime,
+    *,
+    first_seen: Mapping[str, datetime | None] | None = None,
 ) -> Reply:
-    """Recent transitions with durations, uptime over `days`, and (for one surface) a bar per
-    UTC day. `transitions` maps each surface shown to its transitions (newest first)."""
+    """Uptime over `days`, and (for one surface) a bar per UTC day, then one line per outage
+    (`outage_line`). `transitions` maps each surface shown to its transitions (newest first);
+    `first_seen` its states' first known decision. Rules:
+
+    1. Uptime counts only the time the bot watched (`observed_from`): days before it ran are
+       "no data", never 100 %.
+    2. Outages overlapping the window, newest first, at most HISTORY_LINES.
+    """
     start = now - timedelta(days=days)
     span = "day" if days == 1 else f"{days} days"
     title = f"History of {catalog.name_of(surface) if surface else 'Claude'}, last {span}"
+    seen = first_seen or {}
+    since = {s: observed_from(ts, seen.get(s)) for s, ts in transitions.items()}
     sections: list[Section] = []
     if surface is not None:
         ts = transitions.get(surface, ())
-        pct = uptime(ts, start=start, end=now)
+        pct = observed_uptime(ts, start=start, end=now, since=since.get(surface))
         bars = tuple(
             f"{day:%b} {day.day:>2} {bar(p)} {percent(p)}"
-            for day, p in daily_bars(ts, days=days, end=now)
+            for day, p in daily_bars(ts, days=days, end=now, since=since.get(surface))
         )
         sections.append(Section(title=f"Uptime {percent(pct)}", lines=bars))
     else:
         lines = tuple(
             f"{bar(p)} {percent(p)} {catalog.name_of(s)}"
             for s, ts in transitions.items()
-            for p in [uptime(ts, start=start, end=now)]
+            for p in [observed_uptime(ts, start=start, end=now, since=since[s])]
         )
         sections.append(Section(title="Uptime", lines=lines))
-    recent = sorted(
-        (t for ts in transitions.values() for t in ts if t.at >= start),
-        key=lambda t: t.at,
-        reverse=True,
-    )[:HISTORY_LINES]
+    watched = [t for t in since.values() if t is not None]
+    if not watched or min(watched) > start:
+        note = (
+            f"Counts only the time aistatus watched (since {clock(min(watched), now)})."
+            if watched
+            else "aistatus has not watched these surfaces yet."
+        )
+        sections[-1] = replace(sections[-1], lines=(*sections[-1].lines, note))
+    spans = [
+        o
+        for o in outages(t for ts in transitions.values() for t in ts)
+        if o.ended_at is None or o.ended_at >= start
+    ][:HISTORY_LINES]
     events = (
-        tuple(_transition_line(t, catalog, now) for t in recent)
-        if recent
-        else (f"No changes recorded in the last {span}.",)
+        tuple(outage_line(o, catalog, now) for o in spans)
+        if spans
+        else (f"No outages recorded in the last {span}.",)
     )
-    sections.append(Section(title="Recent changes", lines=events))
+    sections.append(Section(title="Outages", lines=events))
     text_lines = [title]
     for sec in sections:
         text_lines += ["", sec.title or "", *sec.lines]

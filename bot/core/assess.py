@@ -59,12 +59,73 @@ def _newest(incidents: Sequence[Incident]) -> Incident | None:
     return max(incidents, key=lambda i: i.update_at or i.started_at or _NEVER)
 
 
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """What the store remembers of one surface, for a page that no longer lists its component
+    id (fact 12): the component's last known name, and the incident its open outage is about."""
+
+    component_name: str | None = None
+    incident: str | None = None
+
+
+def _worst(statuses: Sequence[Status]) -> Status:
+    return max(statuses, key=lambda st: st.rank, default=Status.OPERATIONAL)
+
+
+def _vanished(
+    reading: PageReading, surface: Surface, recall: Recall, *, observed_at: datetime
+) -> Observation | ComponentReading:
+    """A readable page without the surface's component id. Rules, first match wins:
+
+    1. A component with the last known name: read it instead (returned, with a note).
+    2. The incident the surface's outage is about is still open on the page: the surface
+       follows it — the worst status of the incident's own components on the page, else
+       degraded while it is active, else operational (monitoring: recovering).
+    3. That incident resolved or vanished: operational — the outage ends, it never stays open.
+    4. Nothing to go by: `unknown`, with the reason.
+    """
+    sid = surface.id
+    wanted = (
+        (surface.official.component or surface.official.component_name) if surface.official else "?"
+    )
+    gone = f"component {wanted} is not on the {reading.provider} status page"
+    if recall.component_name:
+        named = reading.component(None, recall.component_name)
+        if named is not None:
+            return named
+    if recall.incident:
+        incident = next((i for i in reading.incidents if i.id == recall.incident), None)
+        if incident is not None and not incident.resolved:
+            own = [
+                reading.components[c].status for c in incident.components if c in reading.components
+            ]
+            status = _worst([st for st in own if st is not Status.UNKNOWN])
+            if status is Status.OPERATIONAL and (
+                incident.status in ACTIVE_INCIDENT and incident.impact in NOTICEABLE_IMPACT
+            ):
+                status = Status.DEGRADED
+            note = f"{gone}; following its incident {incident.id}"
+            return Observation(
+                sid, Signal.OFFICIAL, status, observed_at, incident=incident, note=note
+            )
+        note = f"{gone} and its incident {recall.incident} is over: the outage ends"
+        return Observation(
+            sid, Signal.OFFICIAL, Status.OPERATIONAL, observed_at, incident=incident, note=note
+        )
+    return Observation(sid, Signal.OFFICIAL, Status.UNKNOWN, observed_at, error=gone, note=gone)
+
+
 def official_observation(
-    reading: PageReading, surface: Surface, *, observed_at: datetime
+    reading: PageReading,
+    surface: Surface,
+    *,
+    observed_at: datetime,
+    recall: Recall | None = None,
 ) -> Observation:
     """The official signal for one surface. Rules, first match wins:
 
-    1. An unreadable page, or a component missing from it, is `unknown` with the reason.
+    1. An unreadable page is `unknown` with the reason; a component missing from a readable
+       page is re-matched or ends the outage (`_vanished`, with `recall`).
     2. A component that says anything but operational is believed as it is (the indicator is
        ignored: it can be milder than the incident, fact 1).
     3. An in-progress maintenance naming the component: under maintenance.
@@ -78,19 +139,25 @@ def official_observation(
     if not reading.ok:
         return Observation(sid, Signal.OFFICIAL, Status.UNKNOWN, observed_at, error=reading.error)
     comp = _component(reading, surface)
+    note = None
     if comp is None:
-        wanted = (
-            surface.official.component or surface.official.component_name
-            if surface.official
-            else "?"
+        found = _vanished(reading, surface, recall or Recall(), observed_at=observed_at)
+        if isinstance(found, Observation):
+            return found
+        comp = found
+        wanted = surface.official.component if surface.official else "?"
+        note = (
+            f"component {wanted} is not on the page; re-matched by name {comp.name!r} ({comp.id})"
         )
-        return Observation(
-            sid,
-            Signal.OFFICIAL,
-            Status.UNKNOWN,
-            observed_at,
-            error=f"component {wanted} is not on the {reading.provider} status page",
-        )
+    obs = _read_component(reading, surface, comp, observed_at=observed_at)
+    return replace(obs, component_name=comp.name, note=note)
+
+
+def _read_component(
+    reading: PageReading, surface: Surface, comp: ComponentReading, *, observed_at: datetime
+) -> Observation:
+    """Rules 2-5 of `official_observation` for the component found."""
+    sid = surface.id
     naming = [i for i in reading.incidents if comp.id in i.components]
     unnamed = [i for i in reading.incidents if not i.components and _mentions(i, surface)]
     incident = _newest(naming) or _newest(unnamed)
@@ -123,11 +190,16 @@ def official_observation(
 
 
 def official_observations(
-    reading: PageReading, catalog: Catalog, *, observed_at: datetime
+    reading: PageReading,
+    catalog: Catalog,
+    *,
+    observed_at: datetime,
+    recall: Mapping[str, Recall] | None = None,
 ) -> list[Observation]:
     """One official observation per surface of the reading's provider that reads the page."""
+    recall = recall or {}
     return [
-        official_observation(reading, s, observed_at=observed_at)
+        official_observation(reading, s, observed_at=observed_at, recall=recall.get(s.id))
         for s in catalog.surfaces_of(reading.provider)
         if s.official is not None
     ]

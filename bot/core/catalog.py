@@ -67,6 +67,9 @@ class Alternative(_Strict):
 
 class Surface(_Strict):
     id: str = ""  # filled from the mapping key
+    # false: left out of the catalog (and of every alternatives list) until an operator opts in
+    # with `surfaces: {<id>: {enabled: true}}`; local-ollama ships off.
+    enabled: bool = True
     name: str
     provider: str
     claude: bool = False  # a route to Claude itself (same-model backups rank first)
@@ -94,10 +97,12 @@ class Catalog(_Strict):
     def _ids(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("surfaces"), dict):
             data = dict(data)
+            off = {k for k, v in data["surfaces"].items() if v is None or _disabled(v)}
+            data = _without_alternatives(data, off)
             data["surfaces"] = {
                 k: ({**v, "id": k} if isinstance(v, dict) else v)
                 for k, v in data["surfaces"].items()
-                if v is not None
+                if k not in off
             }
             if isinstance(data.get("providers"), dict):
                 data["providers"] = {k: v for k, v in data["providers"].items() if v is not None}
@@ -184,6 +189,15 @@ def overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """The operator's catalog data over the shipped data: merged key by key (`merge`), and every
     surface the operator removed dropped from the other surfaces' alternatives."""
     return _without_alternatives(merge(base, over), _removed_surfaces(over))
+
+
+def _disabled(surface: Any) -> bool:
+    """`enabled: false` (YAML's false, or the strings an operator might write for it)."""
+    if not isinstance(surface, Mapping):
+        return False
+    flag = surface.get("enabled", True)
+    off = {"false", "no", "off"}
+    return flag is False or (isinstance(flag, str) and flag.strip().lower() in off)
 
 
 def _removed_surfaces(over: Mapping[str, Any]) -> set[str]:

@@ -71,3 +71,8 @@ def _show(text: str) -> str:
     """The user's text, on one line and short, for an error message."""
     flat = " ".join(text.split())
     return flat if len(flat) <= _SHOWN else flat[: _SHOWN - 1] + "…"
+
+
+def lead_text(lead: timedelta) -> str:
+    """'aistatus saw this 7 min before the status page': how far the official page lagged."""
+    return f"aistatus saw this {humanize(lead)} before the status page"

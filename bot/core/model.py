@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar
@@ -98,6 +98,14 @@ class Reason(StrEnum):
     WITHDRAWN = "withdrawn"  # a suspected outage ended without official confirmation
     MAINTENANCE_STARTED = "maintenance_started"
     MAINTENANCE_ENDED = "maintenance_ended"
+    RECOVERING = "recovering"  # back to operational while the outage's incident is still open,
+    # or after a relapse (flapping): the outage stays open until it settles
+    RELAPSED = "relapsed"  # out again while recovering, or soon after it ended: the same outage
+    SETTLED = "settled"  # a reopened outage ended for good: its ending was already broadcast
+
+
+# Incident statuses that mean it is over (Statuspage's, and `completed` for maintenances).
+RESOLVED_STATUSES = frozenset({"resolved", "postmortem", "completed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,11 @@ class Incident:
     started_at: datetime | None = None
     is_maintenance: bool = False
 
+    @property
+    def resolved(self) -> bool:
+        """The page says it is over: its newest update (the resolution text) or its status."""
+        return self.status in RESOLVED_STATUSES or self.update_status in RESOLVED_STATUSES
+
 
 @dataclass(frozen=True, slots=True)
 class Observation:
@@ -132,6 +145,8 @@ class Observation:
     # Workspaces (`<platform>:<workspace id>`) a crowd-only suspicion may be shown to; empty:
     # everyone. Set only by crowd reports below the multi-workspace threshold (README Security).
     audience: tuple[str, ...] = ()
+    component_name: str | None = None  # official: the page's name of the component read
+    note: str | None = None  # official: how a vanished component id was dealt with (logged once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +176,11 @@ class SignalState:
     latency_ms: float | None = None
     error: str | None = None  # why the latest observation was unknown or failing
     audience: tuple[str, ...] = ()  # crowd: the latest observation's audience (empty: everyone)
+    # When the current run of `unknown` observations began (the first poll the page did not
+    # answer); None while the signal answers. The board's "not answering since 10:02" is this.
+    failing_since: datetime | None = None
+    # The page's name of the component last read: a vanished component id is re-matched by it.
+    component_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +202,21 @@ class SurfaceState:
     since: datetime | None = None  # when `status` last changed
     signals: Mapping[str, SignalState] = field(default_factory=dict)
     version: int = 0
+    # The first decision that was not `unknown`: uptime counts from here, never from before the
+    # bot could see the surface (set once by `decide`).
+    first_seen: datetime | None = None
+    # Recovering: `status` operational while `outage_id` is still set (its incident is still
+    # open, or the outage relapsed): the outage ends only when the incident is gone / it settled.
+    reopened: bool = False  # this outage ended once and relapsed: its end was already broadcast
+    # The outage that ended last (its id, start and end): a relapse soon after continues it.
+    last_outage_id: str | None = None
+    last_started_at: datetime | None = None
+    last_ended_at: datetime | None = None
+
+    @property
+    def recovering(self) -> bool:
+        """Operational again, but the outage is not over yet (incident open, or settling)."""
+        return self.outage_id is not None and self.status is Status.OPERATIONAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +238,15 @@ class Transition:
     started_at: datetime  # outage start
     at: datetime  # when it was recorded
     audience: tuple[str, ...] = ()  # only these workspaces' channels hear of it; empty: everyone
+
+    @property
+    def official_lead(self) -> timedelta | None:
+        """For a confirmation (a suspected outage now on the official page): how long before
+        the page our probes or crowd saw it (our first sight is the outage's start). None for
+        every other transition."""
+        if self.reason is not Reason.CONFIRMED:
+            return None
+        return max(self.at - self.started_at, timedelta(0))
 
 
 # -- chat-side values ---------------------------------------------------------------------------
@@ -248,6 +292,7 @@ class AlertKind(StrEnum):
     RECOVERY = "recovery"
     MAINTENANCE_START = "maintenance_start"
     MAINTENANCE_END = "maintenance_end"
+    RECOVERING = "recovering"  # operational again, the outage not over (incident monitoring)
     SUSPECTED = "suspected"
     SUSPECTED_WITHDRAWN = "suspected_withdrawn"
     CONFIRMED = "confirmed"
@@ -293,6 +338,15 @@ class Alert:
     starts: AlertKind | None = None  # START / SUSPECTED / MAINTENANCE_START: all `changed` start
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
     audience: tuple[str, ...] = ()  # only these workspaces' channels get it; empty: everyone
+    # Alternatives whose state is unknown (status UNKNOWN): "couldn't check", never "none up".
+    unchecked: tuple[Backup, ...] = ()
+    # A confirmation: how long before the official page aistatus saw the outage (seconds).
+    official_lead_s: float | None = None
+    quiet: bool = False  # an ending already broadcast once (a flap settled): thread only
+    flip: bool = False  # only relapses / recoveries of an open outage: coalesced when superseded
+    no_page: tuple[str, ...] = ()  # surfaces of `surfaces` that have no official status page
+    monitoring: bool = False  # the incident is in `monitoring` (a fix is out)
+    resolution: bool = False  # `update_text` is the incident's resolution
 
 
 # -- codec ---------------------------------------------------------------------------------------

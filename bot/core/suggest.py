@@ -13,6 +13,7 @@ from bot.core.model import Backup, Status, SurfaceState, Transition
 
 BACKUPS_HEADING = "Backups up now"  # the heading of every list of backups, on every platform
 NO_BACKUPS_TEXT = "No backups are up right now."
+UNCHECKED_LABEL = "couldn't check"  # alternatives whose state is unknown: not "down", not "up"
 STABILITY_WINDOW = timedelta(hours=24)
 
 
@@ -59,8 +60,67 @@ def suggest_many(
        fit - its best position in the affected surfaces' alternatives lists (catalog order);
        recent_transitions - its transitions in `history` within the 24 h before `now` (fewer is
        steadier); first_seen - order of first appearance, so equal keys keep catalog order.
-    4. At most `limit` backups; an empty tuple when nothing is up (render `NO_BACKUPS_TEXT`).
+    4. At most `limit` backups; an empty tuple when nothing is up (render `no_backups_text`,
+       which names the alternatives `unchecked_many` finds: unknown is not down).
     """
+    ranked: list[tuple[tuple[bool, int, int, int], Backup]] = []
+    for c in _candidates(surfaces, catalog).values():
+        state = states.get(c.surface)
+        if state is None or state.status is not Status.OPERATIONAL:
+            continue
+        spec = catalog.surfaces[c.surface]
+        key = (not spec.claude, c.fit, _recent(history, c.surface, now), c.first_seen)
+        ranked.append((key, _backup(c, catalog, Status.OPERATIONAL)))
+    ranked.sort(key=lambda kb: kb[0])
+    return tuple(b for _, b in ranked[: max(0, limit)])
+
+
+def unchecked_many(
+    surfaces: Sequence[str],
+    states: Mapping[str, SurfaceState],
+    catalog: Catalog,
+    *,
+    limit: int = 5,
+) -> tuple[Backup, ...]:
+    """The alternatives of `surfaces` we could not check (never observed, or `unknown` now), in
+    catalog fit order, status UNKNOWN: shown as "couldn't check", never as up nor as down."""
+    found = [
+        c
+        for c in _candidates(surfaces, catalog).values()
+        if (st := states.get(c.surface)) is None or st.status is Status.UNKNOWN
+    ]
+    found.sort(key=lambda c: (not catalog.surfaces[c.surface].claude, c.fit, c.first_seen))
+    return tuple(_backup(c, catalog, Status.UNKNOWN) for c in found[: max(0, limit)])
+
+
+def unchecked_text(unchecked: Sequence[Backup]) -> str:
+    """ "couldn't check: Gemini, Perplexity"."""
+    return f"{UNCHECKED_LABEL}: " + ", ".join(b.name for b in unchecked)
+
+
+def no_backups_text(unchecked: Sequence[Backup] = ()) -> str:
+    """What a message says when no backup is up: NO_BACKUPS_TEXT only when every alternative is
+    known not to be up; else it names the ones we could not check."""
+    if not unchecked:
+        return NO_BACKUPS_TEXT
+    return f"No backup we could check is up right now ({unchecked_text(unchecked)})."
+
+
+def _backup(c: _Candidate, catalog: Catalog, status: Status) -> Backup:
+    spec = catalog.surfaces[c.surface]
+    return Backup(
+        surface=c.surface,
+        name=spec.name,
+        url=spec.url,
+        status=status,
+        same_model=spec.claude,
+        note=c.note,
+        backs_up=c.backs_up,
+    )
+
+
+def _candidates(surfaces: Sequence[str], catalog: Catalog) -> dict[str, _Candidate]:
+    """Every alternative of `surfaces` (rule 1 of `suggest_many`), once, with its best fit."""
     affected = set(surfaces)
     candidates: dict[str, _Candidate] = {}
     for sid in surfaces:
@@ -84,28 +144,7 @@ def suggest_many(
                 alt.note if (better and alt.note) or not seen.note else seen.note,
                 (*seen.backs_up, sid) if sid not in seen.backs_up else seen.backs_up,
             )
-
-    ranked: list[tuple[tuple[bool, int, int, int], Backup]] = []
-    for c in candidates.values():
-        state = states.get(c.surface)
-        if state is None or state.status is not Status.OPERATIONAL:
-            continue
-        spec = catalog.surfaces.get(c.surface)
-        if spec is None:
-            continue
-        key = (not spec.claude, c.fit, _recent(history, c.surface, now), c.first_seen)
-        backup = Backup(
-            surface=c.surface,
-            name=spec.name,
-            url=spec.url,
-            status=Status.OPERATIONAL,
-            same_model=spec.claude,
-            note=c.note,
-            backs_up=c.backs_up,
-        )
-        ranked.append((key, backup))
-    ranked.sort(key=lambda kb: kb[0])
-    return tuple(b for _, b in ranked[: max(0, limit)])
+    return {sid: c for sid, c in candidates.items() if sid in catalog.surfaces}
 
 
 def _recent(history: Mapping[str, Sequence[Transition]] | None, surface: str, now: datetime) -> int:

@@ -45,6 +45,10 @@ class Policy:
         }
     )
     staleness: Staleness = field(default_factory=Staleness)
+    # Out again this soon after an outage ended: the same outage reopened (in its thread).
+    flap_window: timedelta = timedelta(minutes=15)
+    # A reopened outage ends once operational has held this long (and its incident is gone).
+    settle: timedelta = timedelta(minutes=5)
 
     @classmethod
     def with_probe_thresholds(cls, failures: int, successes: int) -> Policy:
@@ -84,7 +88,8 @@ def observe_signal(prev: SignalState | None, obs: Observation, threshold: Thresh
     """Hysteresis of one signal. Rules:
 
     1. `unknown` moves nothing: the effective status and the time of the last good observation
-       stay (our blindness is not their outage, nor their recovery); only the error is kept.
+       stay (our blindness is not their outage, nor their recovery); only the error and when
+       the failures began (`failing_since`) are kept. A known observation clears both.
     2. Observations of the same class (outage / operational / maintenance) extend the streak.
     3. The effective status changes once the streak reaches the threshold: `down` to enter an
        outage from anything else, `up` for every other change. Inside an outage the severity
@@ -92,9 +97,20 @@ def observe_signal(prev: SignalState | None, obs: Observation, threshold: Thresh
     """
     if obs.status is Status.UNKNOWN:
         if prev is None:
-            return SignalState(Status.UNKNOWN, 1, Status.UNKNOWN, obs.observed_at, error=obs.error)
+            return SignalState(
+                Status.UNKNOWN,
+                1,
+                Status.UNKNOWN,
+                obs.observed_at,
+                error=obs.error,
+                failing_since=obs.observed_at,
+            )
+        failing = prev.raw is Status.UNKNOWN and prev.failing_since is not None
         streak = prev.streak + 1 if prev.raw is Status.UNKNOWN else 1
-        return replace(prev, raw=Status.UNKNOWN, streak=streak, error=obs.error)
+        since = prev.failing_since if failing else obs.observed_at
+        return replace(
+            prev, raw=Status.UNKNOWN, streak=streak, error=obs.error, failing_since=since
+        )
     same_class = prev is not None and _klass(prev.raw) == _klass(obs.status)
     streak = prev.streak + 1 if (prev is not None and same_class) else 1
     effective = prev.effective if prev is not None else Status.UNKNOWN
@@ -115,6 +131,7 @@ def observe_signal(prev: SignalState | None, obs: Observation, threshold: Thresh
         latency_ms=obs.latency_ms,
         error=obs.error,
         audience=obs.audience,
+        component_name=obs.component_name or (prev.component_name if prev else None),
     )
 
 
@@ -174,6 +191,29 @@ def _reason(prev: SurfaceState, verdict: Verdict) -> Reason | None:
     return None
 
 
+def _still_open(prev: SurfaceState, verdict: Verdict) -> bool:
+    """The official page still lists the incident the outage is about, unresolved (it is in
+    `monitoring`: a fix is out, the page has not said it is over)."""
+    incident = verdict.incident
+    if verdict.source is not Signal.OFFICIAL or incident is None:
+        return False
+    if incident.resolved or incident.is_maintenance:
+        return False
+    held = {prev.outage_id, prev.incident.id if prev.incident else None}
+    return incident.id in held
+
+
+def _relapse_of(prev: SurfaceState, verdict: Verdict, now: datetime, policy: Policy) -> bool:
+    """Out again soon after an official outage ended: the same outage, not a new one."""
+    return (
+        prev.last_outage_id is not None
+        and prev.last_ended_at is not None
+        and now - prev.last_ended_at <= policy.flap_window
+        and verdict.status is not Status.MAINTENANCE
+        and not verdict.suspected
+    )
+
+
 def decide(
     prev: SurfaceState,
     observations: Sequence[Observation],
@@ -187,14 +227,21 @@ def decide(
     1. Each observation moves its signal's hysteresis (`observe_signal`); then `assess` combines.
     2. An `unknown` verdict never opens or closes an outage.
     3. Operational -> outage or maintenance: START (outage id: the official incident's id, else
-       one shared by every surface that changed in this poll).
-    4. Outage or maintenance -> operational: RECOVERY (WITHDRAWN when it was only ever suspected,
-       MAINTENANCE_ENDED after maintenance).
-    5. Still out: UPDATE when the severity changes, a suspicion is confirmed, or the official
+       one shared by every surface that changed in this poll) — unless an official outage of
+       the surface ended less than `flap_window` ago: then that outage is reopened, an UPDATE
+       (RELAPSED) in its thread, never a second start (flapping is damped).
+    4. Outage -> operational while the outage's incident is still open on the page (monitoring),
+       or in an outage that relapsed: UPDATE (RECOVERING); the outage stays open ("recovering").
+    5. Outage or maintenance -> operational otherwise: RECOVERY (WITHDRAWN when it was only ever
+       suspected, MAINTENANCE_ENDED after maintenance).
+    6. Recovering -> out again: UPDATE (RELAPSED), same outage id, same thread. Recovering and
+       still operational: RECOVERY once the incident is gone or resolved and, in a reopened
+       outage, operational has held for `settle` (SETTLED: its end was already broadcast once).
+    7. Still out: UPDATE when the severity changes, a suspicion is confirmed, or the official
        incident has a new update (keyed on update ids: a re-saved incident is no news, fact 5).
        The outage id stays, so a confirmation threads under the suspected alert.
-    6. First sight of a healthy surface (unknown -> operational) is recorded, not announced.
-    7. A crowd-only suspicion carries its audience (the reporting workspaces) into the
+    8. First sight of a healthy surface (unknown -> operational) is recorded, not announced.
+    9. A crowd-only suspicion carries its audience (the reporting workspaces) into the
        transition; one that widens to more workspaces, or to everyone, is an UPDATE.
     """
     policy = policy or Policy()
@@ -205,15 +252,35 @@ def decide(
         signals[key] = observe_signal(signals.get(key), obs, threshold)
     verdict = assess(prev.surface, signals, now=now, staleness=policy.staleness)
     version = prev.version + 1
-    base = replace(prev, signals=signals, version=version)
+    seen = prev.first_seen or (now if verdict.status is not Status.UNKNOWN else None)
+    base = replace(prev, signals=signals, version=version, first_seen=seen)
 
     if verdict.status is Status.UNKNOWN:
         return Decision(base, None, verdict)
 
+    recovering = prev.recovering
     was_out = prev.status.rank >= Status.MAINTENANCE.rank
     is_out = verdict.status.rank >= Status.MAINTENANCE.rank
+    reopened = prev.reopened
+    held_id, held_start = prev.outage_id, prev.started_at
+    outage_id = held_id or f"unknown-{prev.surface}"
+    started_at = held_start or now
 
-    if not was_out and not is_out:
+    if recovering and is_out:
+        kind, reason = TransitionKind.UPDATE, Reason.RELAPSED
+    elif recovering:
+        settling = reopened and now - (prev.since or now) < policy.settle
+        if _still_open(prev, verdict) or settling:
+            new = verdict.incident
+            old = prev.incident
+            if not (new and new.update_id and (old is None or old.update_id != new.update_id)):
+                state = replace(base, incident=verdict.incident or prev.incident)
+                return Decision(state, None, verdict)
+            kind, reason = TransitionKind.UPDATE, Reason.RECOVERING  # news while monitoring
+        else:
+            kind = TransitionKind.RECOVERY
+            reason = Reason.SETTLED if reopened else Reason.RECOVERED
+    elif not was_out and not is_out:
         since = prev.since if prev.status is Status.OPERATIONAL else now
         state = replace(
             base,
@@ -224,8 +291,12 @@ def decide(
             since=since,
         )
         return Decision(state, None, verdict)
-
-    if not was_out and is_out:
+    elif not was_out and _relapse_of(prev, verdict, now, policy):
+        kind, reason = TransitionKind.UPDATE, Reason.RELAPSED
+        outage_id = prev.last_outage_id or outage_id
+        started_at = prev.last_started_at or now
+        reopened = True
+    elif not was_out:
         kind, reason = (
             TransitionKind.START,
             (
@@ -238,18 +309,18 @@ def decide(
             _outage_id(provider, prev.surface, verdict, now),
             _start(verdict, now),
         )
-    elif was_out and not is_out:
-        kind = TransitionKind.RECOVERY
+        reopened = False
+    elif not is_out:
         if prev.status is Status.MAINTENANCE:
-            reason = Reason.MAINTENANCE_ENDED
+            kind, reason = TransitionKind.RECOVERY, Reason.MAINTENANCE_ENDED
         elif prev.suspected:
-            reason = Reason.WITHDRAWN
+            kind, reason = TransitionKind.RECOVERY, Reason.WITHDRAWN
+        elif _still_open(prev, verdict) or reopened:
+            kind, reason = TransitionKind.UPDATE, Reason.RECOVERING
         else:
-            reason = Reason.RECOVERED
-        outage_id, started_at = prev.outage_id or f"unknown-{prev.surface}", prev.started_at or now
+            kind, reason = TransitionKind.RECOVERY, Reason.RECOVERED
     else:
         maybe = _reason(prev, verdict)
-        outage_id, started_at = prev.outage_id or f"unknown-{prev.surface}", prev.started_at or now
         if maybe is None:
             state = replace(base, incident=verdict.incident or prev.incident)
             return Decision(state, None, verdict)
@@ -277,15 +348,20 @@ def decide(
         at=now,
         audience=audience,
     )
-    recovered = kind is TransitionKind.RECOVERY
+    ended = kind is TransitionKind.RECOVERY
+    remembered = ended and reason in (Reason.RECOVERED, Reason.SETTLED)
     state = replace(
         base,
         status=verdict.status,
         source=verdict.source,
         suspected=verdict.suspected,
-        incident=None if recovered else incident,
-        outage_id=None if recovered else outage_id,
-        started_at=None if recovered else started_at,
+        incident=None if ended else incident,
+        outage_id=None if ended else outage_id,
+        started_at=None if ended else started_at,
         since=now if verdict.status is not prev.status else prev.since,
+        reopened=False if ended else reopened,
+        last_outage_id=outage_id if remembered else prev.last_outage_id,
+        last_started_at=started_at if remembered else prev.last_started_at,
+        last_ended_at=now if remembered else prev.last_ended_at,
     )
     return Decision(state, transition, verdict)

@@ -84,7 +84,9 @@ class Attempt:
                 reason = f"no sender for {channel.platform}"
                 await self._failure.give_up(lane, entry, seq, reason, Outcome.GIVE_UP)
                 return DONE
-            wait = self._pace(lane)
+            # A flip that a newer queued alert supersedes makes no call (plan rule 2): no wait.
+            coalesced = entry.alert.flip and lane.newest(entry) is not entry
+            wait = 0.0 if coalesced else self._pace(lane)
             if wait > 0:  # rate limited (our buckets or a 429): wait without the lease
                 await self._leases.release_channel(channel)
                 return Next(sleep=wait)
@@ -119,6 +121,8 @@ class Attempt:
             entry.alert.kind,
             has_parent=parent is not None,
             parent_current=parent is not None and lane.shows.get(key) == newest.alert_id,
+            superseded=entry.alert.flip and newest is not entry,
+            quiet=entry.alert.quiet,
         )
         renewer = asyncio.create_task(self._leases.keep_channel(channel))  # a slow call
         try:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from bot.alerting.alert import alert_id, build_alerts, for_channel
+from bot.alerting.alert import alert_id, as_start, build_alerts, for_channel
 from bot.alerting.subscription import Skip, skip_reason
 from bot.core.catalog import Catalog
 from bot.core.model import Alert, ChannelRef, Platform
@@ -139,7 +139,8 @@ class FanOut:
                 audience=audience,
             )
             if reason is None:
-                items.append((mine, aid, sub.channel))
+                # A channel's first message about an outage reads as a start (Truth rules).
+                items.append((mine if has_parent else as_start(mine), aid, sub.channel))
             else:
                 skipped[reason] += 1
         written = await self._outbox.enqueue(_interleave(items), now=now)

@@ -31,20 +31,34 @@ class Plan:
     reason: str
 
 
-def plan_delivery(kind: AlertKind, *, has_parent: bool, parent_current: bool) -> Plan:
+def plan_delivery(
+    kind: AlertKind,
+    *,
+    has_parent: bool,
+    parent_current: bool,
+    superseded: bool = False,
+    quiet: bool = False,
+) -> Plan:
     """The calls that deliver one alert to one channel (a redelivered entry never gets here:
     the channel's handled sequence number stops it first, bot/store/lua/outbox_begin.lua).
 
     Rules, first match wins:
     1. no parent message for the outage in the channel -> POST a new parent (an update or
        recovery for a channel without a parent becomes the parent: nothing is lost);
-    2. a parent -> EDIT it to the newest queued state, unless it already shows that state
+    2. a flip (a relapse or recovery inside an open outage, never broadcast) `superseded` by
+       a newer queued alert of the same outage in this channel -> nothing: the newer one edits
+       the parent and replies (a flap storm's flips coalesce instead of queueing a backlog);
+    3. a parent -> EDIT it to the newest queued state, unless it already shows that state
        (coalescing: several queued updates edit once), then REPLY this alert under it,
-       broadcast for endings and re-openings.
+       broadcast for endings and re-openings — unless `quiet` (an ending already broadcast
+       once: a flap that settled).
     Only the last step is not idempotent (POST or REPLY): a retry repeats edits, never a post.
     """
     if not has_parent:
         return Plan((Step.POST,), False, "new parent")
+    broadcast = kind in BROADCAST_KINDS and not quiet
+    if superseded and not broadcast:
+        return Plan((), False, "coalesced into a newer alert of the outage")
     steps = (Step.REPLY,) if parent_current else (Step.EDIT, Step.REPLY)
     reason = "reply, parent current" if parent_current else "edit parent, reply"
-    return Plan(steps, kind in BROADCAST_KINDS, reason)
+    return Plan(steps, broadcast, reason)

@@ -145,8 +145,13 @@ def api_routes(source: BoardSource, *, token: str | None = None) -> list[web.Rou
         if not 1 <= days <= MAX_HISTORY_DAYS:
             return _error(400, f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}")
         shown = [surface] if surface else source.catalog.claude_surfaces()
+        states = await source.states()
         doc = build_history(
-            await source.transitions(shown), source.catalog, days=days, now=source.clock()
+            await source.transitions(shown),
+            source.catalog,
+            days=days,
+            now=source.clock(),
+            first_seen={s: st.first_seen for s, st in states.items()},
         )
         return answer(request, encode_json(doc), "application/json")
 

@@ -9,19 +9,16 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from bot.chat.replies import board as board_reply
-from bot.chat.replies import one_line, state_label
+from bot.chat.replies import one_line, outage_line, page_healths, state_label
 from bot.core.assess import Staleness
 from bot.core.catalog import Catalog
+from bot.core.freshness import monitoring_blind, page_line
 from bot.core.model import Backup, Incident, Signal, Status, SurfaceState, Transition
 from bot.core.suggest import suggest, suggest_many
-from bot.core.uptime import daily_bars, percent, uptime
+from bot.core.uptime import daily_bars, observed_from, observed_uptime, outages, percent
 from bot.ops.table import StatusRow
 
 VERSION = 1
-BLIND_TEXT = (
-    "Monitoring is blind: every probe and canary failed, so our own network is probably down. "
-    "The states below are the last ones we could check."
-)
 TITLE_CHARS = 200  # an incident title is cut to this many characters
 MAX_HISTORY_DAYS = 90
 ENDED = frozenset({"resolved", "postmortem", "completed"})  # incident statuses that are over
@@ -76,6 +73,19 @@ class SurfaceView:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceView:
+    """A status page behind the board: when it last answered, and since when it has not."""
+
+    provider: str
+    name: str
+    answering: bool  # False after a few failed polls in a row (bot.core.freshness)
+    answered_at: datetime | None  # the newest readable answer
+    failing_since: datetime | None  # the first failed poll of the current run
+    error: str | None  # "HTTP 500", "timed out after 10 s", ...
+    text: str  # the line the chat board shows for it
+
+
+@dataclass(frozen=True, slots=True)
 class Board:
     """The whole board: `monitoring_blind` first, because then every state may be old."""
 
@@ -83,6 +93,7 @@ class Board:
     monitoring_blind: bool
     headline: str
     updated_at: datetime | None  # the newest observation behind any surface
+    sources: tuple[SourceView, ...]  # the status pages behind it, Claude's first
     surfaces: tuple[SurfaceView, ...]  # Claude surfaces first, then the backups (catalog order)
     incidents: tuple[IncidentView, ...]  # distinct active incidents
     backups: tuple[Backup, ...]  # up now for every troubled Claude surface, ranked
@@ -144,7 +155,9 @@ def build_board(
        are those for all troubled Claude surfaces together (suggest_many).
     3. An incident is listed once, with every surface it is shown on, while a surface still
        carries it (an operational surface whose incident is still open reads "recovering").
-    4. `monitoring_blind` puts BLIND_TEXT in the headline: our blindness is not their outage.
+    4. `monitoring_blind` (`blind`, or every stored probe signal says so) makes BLIND_TEXT the
+       headline: our blindness is not their outage.
+    5. `sources` say when each status page last answered, or since when it has not.
     """
     staleness = staleness or Staleness()
     claude = catalog.claude_surfaces()
@@ -180,13 +193,27 @@ def build_board(
             )
         )
     troubled = [s for s in claude if full[s].status.is_outage]
-    headline = board_reply(full, catalog, now).sections[0].title or ""
+    blind = blind or monitoring_blind(full)
+    headline = board_reply(full, catalog, now, blind=blind).sections[0].title or ""
     seen = [v.freshness.observed_at for v in views if v.freshness.observed_at is not None]
+    sources = tuple(
+        SourceView(
+            h.provider,
+            h.name,
+            h.answering,
+            h.answered_at,
+            h.failing_since,
+            h.error,
+            page_line(h, now),
+        )
+        for h in page_healths(full, catalog)
+    )
     return Board(
         version=VERSION,
         monitoring_blind=blind,
-        headline=f"{BLIND_TEXT} {headline}" if blind else headline,
+        headline=headline,
         updated_at=max(seen) if seen else None,
+        sources=sources,
         surfaces=tuple(views),
         incidents=tuple(incidents.values()),
         backups=suggest_many(troubled, full, catalog, now=now) if troubled else (),
@@ -225,17 +252,33 @@ class Change:
 @dataclass(frozen=True, slots=True)
 class DayUptime:
     day: date  # a UTC day
-    uptime_percent: float
+    uptime_percent: float | None  # None: aistatus did not watch that day
 
 
 @dataclass(frozen=True, slots=True)
 class SurfaceHistory:
     surface: str
     name: str
-    uptime_percent: float
-    uptime_text: str  # "100%", "99.9%" (never a false "100.0%")
+    observed_since: datetime | None  # uptime counts only from here (None: never watched)
+    uptime_percent: float | None
+    uptime_text: str  # "100%", "99.9%" (never a false "100.0%"), "no data"
     daily: tuple[DayUptime, ...]  # oldest first, one per UTC day
     changes: tuple[Change, ...]  # newest first, within the window
+
+
+@dataclass(frozen=True, slots=True)
+class OutageView:
+    """One outage in the window: its span, title, surfaces and duration."""
+
+    id: str
+    started_at: datetime
+    ended_at: datetime | None  # None: still open
+    title: str | None
+    surfaces: tuple[str, ...]
+    worst: Status
+    suspected: bool
+    official_lag_seconds: float | None  # how long before the status page aistatus saw it
+    text: str  # the line `/aistatus history` shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +288,7 @@ class History:
     start: datetime
     end: datetime
     surfaces: tuple[SurfaceHistory, ...]
+    outages: tuple[OutageView, ...]  # newest first, every surface above together
 
 
 def build_history(
@@ -253,6 +297,7 @@ def build_history(
     *,
     days: int,
     now: datetime,
+    first_seen: Mapping[str, datetime | None] | None = None,
 ) -> History:
     """Uptime over `days` (whole window and per UTC day, from bot.core.uptime) and the changes
     within it, for each surface of `transitions` in its order.
@@ -260,18 +305,22 @@ def build_history(
     if not 1 <= days <= MAX_HISTORY_DAYS:
         raise ValueError(f"days must be 1..{MAX_HISTORY_DAYS}")
     start = now - timedelta(days=days)
+    seen = first_seen or {}
     out = []
     for surface, ts in transitions.items():
-        pct = uptime(ts, start=start, end=now)
+        since = observed_from(ts, seen.get(surface))
+        pct = observed_uptime(ts, start=start, end=now, since=since)
         changes = sorted((t for t in ts if start <= t.at <= now), key=lambda t: t.at, reverse=True)
         out.append(
             SurfaceHistory(
                 surface=surface,
                 name=catalog.name_of(surface),
-                uptime_percent=round(pct, 4),
+                observed_since=since,
+                uptime_percent=None if pct is None else round(pct, 4),
                 uptime_text=percent(pct),
                 daily=tuple(
-                    DayUptime(d, round(p, 4)) for d, p in daily_bars(ts, days=days, end=now)
+                    DayUptime(d, None if p is None else round(p, 4))
+                    for d, p in daily_bars(ts, days=days, end=now, since=since)
                 ),
                 changes=tuple(
                     Change(
@@ -293,4 +342,19 @@ def build_history(
                 ),
             )
         )
-    return History(VERSION, days, start, now, tuple(out))
+    spans = tuple(
+        OutageView(
+            id=o.id,
+            started_at=o.started_at,
+            ended_at=o.ended_at,
+            title=one_line(o.title, TITLE_CHARS) if o.title else None,
+            surfaces=o.surfaces,
+            worst=o.worst,
+            suspected=o.suspected,
+            official_lag_seconds=o.official_lead.total_seconds() if o.official_lead else None,
+            text=outage_line(o, catalog, now),
+        )
+        for o in outages(t for ts in transitions.values() for t in ts)
+        if o.ended_at is None or o.ended_at >= start
+    )
+    return History(VERSION, days, start, now, tuple(out), spans)

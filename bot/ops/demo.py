@@ -38,11 +38,16 @@ def fixture(name: str) -> dict[str, Any]:
     return json.loads(FIXTURES.joinpath(name).read_text("utf-8"))
 
 
+SYNTHESISED = "(synthesised by aistatus demo: no capture holds this update's text)"
+RESOLVED_AT = datetime(2026, 9, 22, 5, 58, tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     at: datetime  # the moment on the incident's own timeline
     claude: dict[str, Any]
     note: str
+    incidents: dict[str, Any] | None = None  # incidents.json from this step on (None: as before)
 
 
 def with_update(
@@ -75,6 +80,23 @@ def identified_update(investigating: dict[str, Any], at: datetime) -> dict[str, 
     )
 
 
+def resolved_incidents(investigating: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """incidents.json as the page would serve it once 7g1qpkyz5gxh resolved: the recorded
+    incident with a resolution update on top. No capture holds its resolution text, so the
+    update is synthesised, and says so in its own body."""
+    page = with_update(
+        investigating,
+        at,
+        status="resolved",
+        body=f"This incident has been resolved. {SYNTHESISED}",
+        update_id="demo0resolvd",
+    )
+    incident = page["incidents"][0]
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    incident.update(resolved_at=stamp, status="resolved")
+    return {"page": page["page"], "incidents": [incident]}
+
+
 def timeline() -> list[Step]:
     """The incident 7g1qpkyz5gxh 'Elevated errors for multiple models' as the page showed it."""
     start = datetime(2026, 9, 22, 0, 45, tzinfo=UTC)
@@ -90,21 +112,27 @@ def timeline() -> list[Step]:
     steps.append(Step(t_id, identified_update(out, t_id), "new official update (synthesised)"))
     steps.append(Step(t_id + timedelta(hours=1), identified_update(out, t_id), "quiet poll"))
     steps.append(
-        Step(datetime(2026, 9, 22, 6, 1, tzinfo=UTC), recovered, "recovered (recorded ~06:01Z)")
+        Step(
+            datetime(2026, 9, 22, 6, 1, tzinfo=UTC),
+            recovered,
+            "recovered (recorded ~06:01Z); its resolution update is synthesised",
+            incidents=resolved_incidents(out, RESOLVED_AT),
+        )
     )
     steps.append(Step(datetime(2026, 9, 22, 6, 16, tzinfo=UTC), recovered, "quiet poll"))
     return steps
 
 
-def demo_catalog(claude_url: str, openai_url: str) -> Catalog:
-    """The shipped catalog pointed at the loopback pages. Pages we have no recording of are never
-    polled: their surfaces stay unknown, and unknown is never suggested as a backup."""
-    override = {
-        "providers": {
-            "claude": {"statuspage": claude_url},
-            "openai": {"statuspage": openai_url},
-        },
-    }
+def step_page() -> dict[str, Any]:
+    """The recorded page's `page` object (id, name, url, time zone)."""
+    return fixture("claude/summary_all_operational.json")["page"]
+
+
+def demo_catalog(claude_url: str) -> Catalog:
+    """The shipped catalog with Claude's page on loopback. No other page was recorded on the
+    incident's day (the OpenAI capture is from another week), so the demo polls none: their
+    surfaces stay unknown, never suggested as backups ("couldn't check"), never alerted on."""
+    override = {"providers": {"claude": {"statuspage": claude_url}}}
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         json.dump(override, f)  # JSON is YAML
         path = Path(f.name)
@@ -186,13 +214,9 @@ async def run_demo(settings: Settings, out: TextIO, *, pause: float = 3.0) -> in
         "pipeline (status server -> watcher -> Redis -> alerts).\n",
         file=out,
     )
-    async with (
-        demo_redis(settings) as redis,
-        StatusServer() as claude_page,
-        StatusServer() as openai_page,
-    ):
-        openai_page.set_summary(fixture("openai/summary_two_incidents_degraded.json"))
-        catalog = demo_catalog(claude_page.url, openai_page.url)
+    async with demo_redis(settings) as redis, StatusServer() as claude_page:
+        claude_page.set_incidents({"page": step_page(), "incidents": []})
+        catalog = demo_catalog(claude_page.url)
         steps = timeline()
         clock = ManualClock(steps[0].at)
         demo_settings = settings.model_copy(update={"probes_enabled": False})
@@ -202,10 +226,11 @@ async def run_demo(settings: Settings, out: TextIO, *, pause: float = 3.0) -> in
             for step in steps:
                 clock.now = step.at
                 claude_page.set_summary(step.claude)
+                if step.incidents is not None:
+                    claude_page.set_incidents(step.incidents)
                 when = text.clock(step.at, step.at)
                 print(f"── {when} · status page: {step.note}", file=out)
-                for provider in ("claude", "openai"):
-                    await bot.watcher.poll_page(provider)
+                await bot.watcher.poll_page("claude")
                 out.flush()
                 await asyncio.sleep(pause)
     print("\ndemo done: one alert per outage, threaded updates, one recovery.", file=out)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
@@ -10,6 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from redis.asyncio import Redis
 
 from bot.ops.inbound import InboundLimits, serve
+
+log = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -36,8 +39,15 @@ def readiness(
     return ready
 
 
-def build_health_app(ready: Check, *, registry: CollectorRegistry = REGISTRY) -> web.Application:
-    """The app; `ready` answers (ok, detail) — e.g. Redis PING and "monitoring blind"."""
+def build_health_app(
+    ready: Check,
+    *,
+    registry: CollectorRegistry = REGISTRY,
+    refresh: Callable[[], Awaitable[None]] | None = None,
+) -> web.Application:
+    """The app; `ready` answers (ok, detail) — e.g. Redis PING and "monitoring blind";
+    `refresh` updates the gauges read on scrape (outbox, dead letters, chat connections) first:
+    a failing refresh leaves their last values and never fails the scrape."""
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -47,6 +57,11 @@ def build_health_app(ready: Check, *, registry: CollectorRegistry = REGISTRY) ->
         return web.json_response({"ok": ok, "detail": detail}, status=200 if ok else 503)
 
     async def metrics(_: web.Request) -> web.Response:
+        if refresh is not None:
+            try:
+                await refresh()
+            except Exception as e:  # a scrape reports what it has; Redis down shows in /readyz
+                log.debug("metrics refresh failed: %s: %s", type(e).__name__, e)
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

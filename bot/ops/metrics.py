@@ -1,4 +1,5 @@
-"""Prometheus metrics, exported on /metrics: the watcher's module-level collectors (the
+"""Prometheus metrics, exported on /metrics and named by Prometheus conventions (base units,
+`_seconds`, `_total`, `_info`): the watcher's and the bot's module-level collectors (the
 prometheus_client convention; they hold counts, not clients or settings) and the delivery
 engine's `DeliveryMetrics` (a registry can be passed in, for tests). IO (prometheus_client)."""
 
@@ -6,7 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from bot import __version__
+
+BUILD = Info("aistatus_build", "The running aistatus build (exported as aistatus_build_info).")
+BUILD.info({"version": __version__})
 
 POLLS = Counter(
     "aistatus_polls_total",
@@ -38,11 +44,39 @@ SURFACE_STATUS = Gauge(
     "3 partial outage, 4 major outage.",
     ["surface"],
 )
+PROBE_SECONDS = Histogram(
+    "aistatus_probe_seconds",
+    "Wall time of one synthetic check by surface and result (ok: an expected status; "
+    "bad_status: another status; error: no HTTP answer).",
+    ["surface", "result"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30),
+)
+LAST_POLL = Gauge(
+    "aistatus_last_successful_poll_timestamp_seconds",
+    "Unix time of the last status page poll that read the page (200 or 304), by provider.",
+    ["provider"],
+)
+OFFICIAL_LAG = Histogram(
+    "aistatus_official_lag_seconds",
+    "How long the official status page lagged our own evidence: from a suspected outage's "
+    "start (probes, crowd) to the page confirming it, per incident.",
+    buckets=(30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200),
+)
+OUTBOX_ENTRIES = Gauge(
+    "aistatus_outbox_entries",
+    "Alert deliveries not yet accepted by a chat API (queued, in flight or retrying); "
+    "read from Redis on each scrape.",
+)
+DEAD_LETTERS = Gauge(
+    "aistatus_dead_letters",
+    "Dead-lettered deliveries kept in Redis (listed by `aistatus deliveries`); "
+    "read on each scrape.",
+)
 CHAT_CONNECTED = Gauge(
     "aistatus_chat_connected",
-    "1 while a chat connection that brings commands in is up (discord_gateway, slack_socket_mode), "
-    "0 while it is down or reconnecting.",
-    ["connection"],
+    "1 while the chat platform's live connection is up (Discord gateway, Slack Socket Mode), "
+    "else 0; read on each scrape.",
+    ["platform"],
 )
 
 

@@ -9,9 +9,10 @@ from datetime import datetime
 
 from bot.chat.replies import state_label
 from bot.core.catalog import Catalog
+from bot.core.freshness import BLIND_TEXT
 from bot.core.model import Backup, Status, SurfaceState
 from bot.core.suggest import suggest
-from bot.ops.board import BLIND_TEXT, VERSION
+from bot.ops.board import VERSION
 
 ITSELF_NOTE = "it is up"
 

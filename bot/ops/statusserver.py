@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -53,6 +53,7 @@ class Fault:
     delay: seconds before the headers; with `drip`, seconds between body chunks instead.
     drip: send the body DRIP_CHUNK bytes at a time (a slow-drip server).
     size: pad the body with spaces to this many bytes, streamed without Content-Length.
+    headers: extra response headers (`Retry-After` with a 429).
     """
 
     status: int | None = None
@@ -61,6 +62,7 @@ class Fault:
     delay: float = 0.0
     drip: bool = False
     size: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +227,11 @@ class StatusServer:
         delay: float = 0.0,
         drip: bool = False,
         size: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Make every /api/v2/* answer misbehave (see `Fault`) until `clear_fault()`."""
-        self._fault = Fault(status, body, content_type, max(0.0, delay), drip, size)
+        extra = tuple((headers or {}).items())
+        self._fault = Fault(status, body, content_type, max(0.0, delay), drip, size, extra)
 
     def clear_fault(self) -> None:
         self._fault = None
@@ -333,9 +337,10 @@ class StatusServer:
         ctype = fault.content_type or (
             "text/html; charset=utf-8" if body.lstrip().startswith(b"<") else "application/json"
         )
+        headers = {"Content-Type": ctype, **dict(fault.headers)}
         if not (fault.drip or fault.size is not None):
-            return web.Response(status=status, body=body, headers={"Content-Type": ctype})
-        resp = web.StreamResponse(status=status, headers={"Content-Type": ctype})
+            return web.Response(status=status, body=body, headers=headers)
+        resp = web.StreamResponse(status=status, headers=headers)
         resp.enable_chunked_encoding()
         await resp.prepare(request)
         step = DRIP_CHUNK if fault.drip else 65536

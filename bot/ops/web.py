@@ -9,10 +9,11 @@ from datetime import datetime
 from html import escape
 
 from bot.core.duration import humanize
+from bot.core.freshness import BLIND_TEXT
 from bot.core.model import Backup, Status
 from bot.core.suggest import NO_BACKUPS_TEXT
 from bot.core.text import clock
-from bot.ops.board import BLIND_TEXT, Board, IncidentView, SurfaceView
+from bot.ops.board import Board, IncidentView, SurfaceView
 
 REFRESH_S = 30
 API_PATH = "/api/v1/status"
@@ -169,7 +170,13 @@ def render_board(board: Board, *, now: datetime, refresh_s: int = REFRESH_S) -> 
         if board.updated_at
         else "No status has been read yet"
     )
-    headline = board.headline.removeprefix(f"{BLIND_TEXT} ")  # said by the alert box instead
+    headline = "" if board.monitoring_blind else board.headline  # the alert box says it instead
+    sources = "".join(
+        f'<p class="{"meta" if s.answering else "blind"}" data-source="{escape(s.provider)}">'
+        f"{escape(s.text)}</p>"
+        for s in board.sources
+        if s.provider == "claude" or not s.answering
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -179,7 +186,7 @@ def render_board(board: Board, *, now: datetime, refresh_s: int = REFRESH_S) -> 
         "<header><h1>Claude status</h1>"
         f'<p class="headline" id="headline">{escape(headline)}</p>'
         f'<p class="meta" id="updated">{updated} · refreshes every {int(refresh_s)} s</p>'
-        f"{blind}</header>"
+        f"{blind}{sources}</header>"
         '<main id="main">'
         '<section aria-labelledby="incidents-h"><h2 id="incidents-h">Active incidents</h2>'
         f"{incidents}</section>{backups}"

@@ -5,6 +5,7 @@ and a whole-call deadline. IO, thin: the bytes it returns are read by `bot.watch
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -155,7 +156,8 @@ async def _get_following(
                 target = following
                 continue
             if code >= 300:
-                raise ProbeError(f"HTTP {code}")
+                wait = retry_after(resp.headers.get("Retry-After"), now=time.time())
+                raise ProbeError(f"HTTP {code}", retry_after=wait if code in (429, 503) else None)
             body = await _read_capped(resp, max_bytes)
             return FetchResult(
                 not_modified=False,
@@ -181,6 +183,24 @@ async def _read_capped(resp: httpx.Response, max_bytes: int) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+MAX_RETRY_AFTER = 3600.0  # a page asking for longer is polled again after an hour anyway
+
+
+def retry_after(value: str | None, *, now: float) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date, capped at MAX_RETRY_AFTER); None
+    when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return min(float(text), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
 
 
 def _validators(resp: httpx.Response, *, fallback: Validators | None) -> Validators:

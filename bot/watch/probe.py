@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.catalog import ProbeSpec
+from bot.core.freshness import BLIND_ERROR
 from bot.core.model import Observation, Signal, SignalState, Status
 from bot.core.transitions import settling
 
-BLIND = "monitoring blind"
+BLIND = BLIND_ERROR  # the error of every probe while monitoring is blind
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from bot.core.catalog import ProbeSpec
 from bot.core.model import Observation
+from bot.ops import metrics
 from bot.watch.http import deadline_reason, transport_reason
 from bot.watch.probe import ProbeResult, blind_observations, is_blind, probe_observation
 from bot.watch.redirects import redirect_problem
@@ -140,16 +141,22 @@ async def run_probes(
     answer; if they fail too, every observation is UNKNOWN "monitoring blind"."""
     gate = asyncio.Semaphore(max(1, concurrency))
 
-    async def one(spec: ProbeSpec) -> ProbeResult:
+    async def one(sid: str, spec: ProbeSpec) -> ProbeResult:
         async with gate:
-            return await run_probe(client, spec, api_key=api_key, model=model, deadline=deadline)
+            started = time.perf_counter()
+            result = await run_probe(client, spec, api_key=api_key, model=model, deadline=deadline)
+        outcome = "error" if not result.answered else "ok"
+        if result.answered and result.status_code not in spec.expect:
+            outcome = "bad_status"
+        metrics.PROBE_SECONDS.labels(sid, outcome).observe(time.perf_counter() - started)
+        return result
 
     async def canary(url: str) -> ProbeResult:
         async with gate:
             return await _request(client, "GET", url, deadline=deadline)
 
     pairs = [(sid, spec) for sid, specs in specs_by_surface.items() for spec in specs]
-    results = await asyncio.gather(*(one(spec) for _, spec in pairs))
+    results = await asyncio.gather(*(one(sid, spec) for sid, spec in pairs))
     surfaces = list(dict.fromkeys(sid for sid, _ in pairs))
     if results and not any(r.answered for r in results):
         checked = await asyncio.gather(*(canary(url) for url in canaries))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
-from bot.core.model import Incident, Status
+from bot.core.model import RESOLVED_STATUSES, Incident, Status
 from bot.core.text import normalise
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,6 @@ class RawSummary(TypedDict):
 
 # -- values ----------------------------------------------------------------------------------------
 
-RESOLVED_STATUSES = frozenset({"resolved", "postmortem", "completed"})
 ACTIVE_MAINTENANCE_STATUSES = frozenset({"in_progress", "verifying"})
 _STATUS_VALUES = {s.value for s in Status if s is not Status.UNKNOWN}
 

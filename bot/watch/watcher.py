@@ -8,20 +8,22 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 from pydantic import SecretStr
 
 from bot.chat.ports import Sink
+from bot.core.assess import Recall
 from bot.core.catalog import Catalog, ProbeSpec
 from bot.core.model import Observation, Signal, Status, SurfaceState, Transition
+from bot.core.problem import Phase, Problems
 from bot.core.transitions import Policy, decide, settling
 from bot.ops import metrics
 from bot.store.surfaces import PageCache, SurfaceStore, Write
 from bot.watch.probe import BLIND, recheck_due
 from bot.watch.probe_run import run_probes
-from bot.watch.read import read_page
+from bot.watch.read import EndpointBackoff, read_page
 from bot.watch.statuspage import PageReading
 
 log = logging.getLogger(__name__)
@@ -61,10 +63,18 @@ class Watcher:
     api_key: str | SecretStr | None = None  # enables the authenticated API check
     read_deadline: float | None = 30.0
     blind: bool = False  # every probe and canary failed in the last probe run
+    # incidents.json that keeps answering 404 (incident.io pages) is not asked every poll.
+    backoff: EndpointBackoff = field(default_factory=EndpointBackoff)
+    # A page that answered 429 with Retry-After is not polled before this (per process).
+    held_until: dict[str, datetime] = field(default_factory=dict)
+    # The note of each surface whose component id vanished: logged when it starts and ends.
+    notes: dict[str, str] = field(default_factory=dict)
     # Surfaces whose probe signal is on its way to a change, as this replica last saw them: the
     # fast path's work list. In memory only: a replica that did not see the failure leaves the
     # re-checks to the one that did; the claim's fresh states drop the ones settled meanwhile.
     _settling: set[str] = field(default_factory=set, init=False, repr=False)
+    # Page problems open on this replica (unreadable, skipped parts): logged on change only.
+    _problems: Problems = field(default_factory=Problems, init=False, repr=False)
 
     def interval_of(self, provider: str) -> float:
         return self.catalog.providers[provider].poll_interval or self.poll_interval
@@ -79,6 +89,10 @@ class Watcher:
         poll once."""
         started = time.perf_counter()
         now = self.clock()
+        until = self.held_until.get(provider)
+        if until is not None and now < until:  # the page asked us to wait (429 Retry-After)
+            metrics.POLLS.labels(provider, "held").inc()
+            return PollReport(provider, claimed=False)
         job, interval = ("hint", HINT_WINDOW) if hinted else ("page", self.interval_of(provider))
         slot = int(now.timestamp() // interval)
         surfaces = [s.id for s in self.catalog.surfaces_of(provider) if s.official]
@@ -95,22 +109,53 @@ class Watcher:
             now=now,
             cache=claim.page,
             held={st.incident.id for st in claim.states.values() if st.incident},
+            recall={sid: _recall(st) for sid, st in claim.states.items()},
+            backoff=self.backoff,
             max_bytes=self.max_response_bytes,
             deadline=self.read_deadline,
         )
         reading = read.reading
-        if read.failed:
-            log.warning("%s status page %s: %s", provider, read.outcome, reading.error)
-        else:
-            for problem in reading.problems:
-                log.info("%s status page: skipped %s", provider, problem)
+        self._hold(provider, now, read.retry_after)
+        self._log_notes(read.observations)
+        failure = f"{read.outcome}: {reading.error}" if read.failed else None
+        self._log_problem(provider, "unreadable", failure, now)
+        skipped = "; ".join(reading.problems) if not read.failed and reading.problems else None
+        self._log_problem(provider, "skipped parts", skipped, now)
         transitions, states = await self._commit(
             provider, claim.states, read.observations, now, read.cache
         )
         metrics.POLLS.labels(provider, "error" if read.failed else read.outcome).inc()
+        if not read.failed:
+            metrics.LAST_POLL.labels(provider).set(now.timestamp())
         metrics.POLL_SECONDS.labels(provider).observe(time.perf_counter() - started)
         not_modified = read.outcome == "not_modified"
         return PollReport(provider, True, reading, not_modified, tuple(transitions), states)
+
+    def _hold(self, provider: str, now: datetime, retry_after: float | None) -> None:
+        """Honour a Retry-After: no poll of the page before it (logged when a hold starts)."""
+        if retry_after is None:
+            if self.held_until.pop(provider, None) is not None:
+                log.warning("%s status page: polled again after its Retry-After", provider)
+            return
+        if provider not in self.held_until:
+            log.warning(
+                "%s status page asked us to wait %.0f s (Retry-After): not polled before", provider,
+                retry_after,
+            )  # fmt: skip
+        self.held_until[provider] = now + timedelta(seconds=retry_after)
+
+    def _log_notes(self, observations: Iterable[Observation]) -> None:
+        """A vanished component id is logged once when it starts and once when it ends."""
+        for obs in observations:
+            before = self.notes.get(obs.surface)
+            if obs.note == before:
+                continue
+            if obs.note is None:
+                del self.notes[obs.surface]
+                log.warning("%s: its component is on the status page again", obs.surface)
+            else:
+                self.notes[obs.surface] = obs.note
+                log.warning("%s: %s", obs.surface, obs.note)
 
     # -- probes --------------------------------------------------------------------------------
 
@@ -185,6 +230,24 @@ class Watcher:
                 self._settling.add(surface)
             else:
                 self._settling.discard(surface)
+
+    def _log_problem(self, provider: str, what: str, reason: str | None, now: datetime) -> None:
+        """A page problem is one line when it starts, one reminder, one when it ends."""
+        change = self._problems.see(f"{provider} status page {what}", reason, now)
+        extra = {"provider": provider}
+        if change is None:
+            return
+        if change.phase is Phase.STARTED:
+            log.warning("%s: %s", change.key, change.reason, extra=extra)
+        elif change.phase is Phase.STILL:
+            log.warning(
+                "%s still, after %s: %s", change.key, change.lasted(now), change.reason, extra=extra
+            )
+        else:
+            log.info(
+                "%s no more, after %s (was: %s)",
+                change.key, change.lasted(now), change.reason, extra=extra,
+            )  # fmt: skip
 
     def _see(self, blind: bool) -> None:
         """Record whether the last probe run was blind; log when blindness starts and ends."""
@@ -275,15 +338,29 @@ class Watcher:
             current.update(await self.store.read(provider, missed))
             metrics.CAS_CONFLICTS.labels(provider).inc()
             pending = missed
+        confirmed: set[str] = set()  # incidents whose lag is observed: once each, not per surface
         for t in recorded:
             metrics.TRANSITIONS.labels(t.surface, t.kind.value).inc()
+            incident = t.incident.id if t.incident else t.outage_id
+            lead = t.official_lead
+            if lead is not None and incident not in confirmed:
+                confirmed.add(incident)
+                metrics.OFFICIAL_LAG.observe(lead.total_seconds())
             log.info(
                 "transition %s %s: %s -> %s (%s, outage %s)",
                 t.surface, t.kind.value, t.prev_status.value, t.status.value, t.reason.value,
                 t.outage_id,
+                extra={"surface": t.surface, "provider": t.provider, "outage_id": t.outage_id},
             )  # fmt: skip
         for surface, st in current.items():
             metrics.SURFACE_STATUS.labels(surface).set(st.status.rank)
         if recorded and self.sink is not None:
             await self.sink.publish(recorded)
         return recorded, current
+
+
+def _recall(state: SurfaceState) -> Recall:
+    """What the store remembers of a surface that helps re-match a vanished component."""
+    official = state.signals.get(Signal.OFFICIAL.value)
+    incident = state.incident.id if state.outage_id and state.incident else None
+    return Recall(official.component_name if official else None, incident)

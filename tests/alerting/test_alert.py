@@ -231,6 +231,9 @@ def test_suspected_then_confirmed_keeps_the_same_key() -> None:
     assert not second.suspected
     assert second.incident_title == "Elevated errors for multiple models"
     assert "official status page" in second.title
+    assert confirmed.official_lead == timedelta(minutes=12)
+    assert second.duration_text == ("for 12 min · aistatus saw this 12 min before the status page")
+    assert "aistatus saw this 12 min before the status page" in alert_text(second)
 
 
 def test_a_withdrawn_suspicion_says_all_clear() -> None:
@@ -385,6 +388,20 @@ def test_alert_text_shows_the_update_time_quote_and_backups() -> None:
 def test_alert_text_says_so_when_no_backup_is_up() -> None:
     live = during()
     live.update(
+        {
+            sid: state(sid, Status.MAJOR_OUTAGE, outage_id="other")
+            for sid in CATALOG.surfaces
+            if sid not in live or live[sid].status is Status.OPERATIONAL
+        }
+    )
+    alert = only(build_alerts([make_transition(s) for s in FOUR], live, CATALOG, now=T0))
+    assert alert.backups == () and alert.unchecked == ()
+    assert NO_BACKUPS_TEXT in alert_text(alert).splitlines()
+
+
+def test_alternatives_we_could_not_check_are_not_called_down() -> None:
+    live = during()
+    live.update(
         {sid: state(sid, Status.MAJOR_OUTAGE, outage_id="other") for sid in BACKUP_SURFACES}
     )
     live.update(
@@ -396,7 +413,12 @@ def test_alert_text_says_so_when_no_backup_is_up() -> None:
     )
     alert = only(build_alerts([make_transition(s) for s in FOUR], live, CATALOG, now=T0))
     assert alert.backups == ()
-    assert NO_BACKUPS_TEXT in alert_text(alert).splitlines()
+    text = alert_text(alert).splitlines()
+    assert NO_BACKUPS_TEXT not in text
+    assert any(
+        line.startswith("No backup we could check is up right now (couldn't check: ")
+        for line in text
+    )
 
 
 def test_recovery_text_has_no_backups_section() -> None:

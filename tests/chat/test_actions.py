@@ -287,16 +287,23 @@ async def test_history_shows_recorded_outages_with_uptime(svc):
         at=end,
         started_at=start,
     )
-    await seed(svc, "code", Status.MAJOR_OUTAGE, transition=t1, since=start)
-    await seed(svc, "code", Status.OPERATIONAL, transition=t2, since=end)
+    watched = NOW - timedelta(days=30)  # the bot has watched for a month
+    for s in ("claude.ai", "code"):
+        await seed(svc, s, Status.OPERATIONAL, first_seen=watched)
+    await seed(svc, "code", Status.MAJOR_OUTAGE, transition=t1, since=start, first_seen=watched)
+    await seed(svc, "code", Status.OPERATIONAL, transition=t2, since=end, first_seen=watched)
     reply = await handle("history code --days 1", ctx(), svc)
     lines = reply.text.splitlines()
     assert lines[0] == "History of Claude Code, last day"
     assert "Uptime 96.7%" in lines  # 47 min of 24 h
-    assert "Sep 21 21:17 UTC ✅ Claude Code: recovered after 47 min" in lines
+    assert (
+        "Sep 21 20:30 → 21:17 UTC 🔴 Elevated errors for multiple models — Claude Code · 47 min"
+        in lines
+    )
     overview = await handle("history", ctx(), svc)
     assert "99.5% Claude Code" in overview.text  # 47 min of 7 days
     assert "100% claude.ai" in overview.text
+    assert "no data Claude API" in overview.text, "never watched: no figure, not 100 %"
 
 
 async def test_help_lists_the_verbs(svc):

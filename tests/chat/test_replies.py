@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,16 +11,19 @@ from bot.alerting.subscription import Subscription
 from bot.catalog_file import load_catalog
 from bot.chat import replies
 from bot.chat.commands import USAGE, Verb
+from bot.core.freshness import BLIND_ERROR
 from bot.core.model import (
     Backup,
     ChannelRef,
     Incident,
     Platform,
+    Reason,
     Signal,
     SignalState,
     Status,
     SurfaceState,
 )
+from bot.core.model import TransitionKind as Kind
 from bot.core.suggest import NO_BACKUPS_TEXT
 from bot.errors import CommandError
 from tests.helpers import make_transition
@@ -97,6 +101,68 @@ def test_board_marks_suspected_outages_and_unknown_surfaces():
     assert "❔ claude.ai: unknown (no data yet)" in text
 
 
+def failing(surface: str, status: Status, *, answered: datetime, since: datetime, polls: int):
+    """`surface` last known `status` (read at `answered`), its page failing `polls` polls in a
+    row since `since` with HTTP 500 (what `observe_signal` keeps across unknown polls)."""
+    sig = SignalState(
+        raw=Status.UNKNOWN,
+        streak=polls,
+        effective=status,
+        observed_at=answered,
+        error="HTTP 500",
+        failing_since=since,
+    )
+    return SurfaceState(
+        surface=surface, status=status, source=Signal.OFFICIAL, signals={"official": sig}
+    )
+
+
+def test_every_board_says_when_the_status_page_last_answered():
+    reply = replies.board(all_up(), CATALOG, NOW)
+    assert reply.text.splitlines()[:2] == [
+        "All Claude surfaces are operational.",
+        "Source: the Anthropic status page, last answered 01:30 UTC",
+    ]
+
+
+def test_after_a_few_failed_polls_the_board_says_the_page_is_not_answering():
+    live = all_up()
+    answered, since = NOW - timedelta(minutes=7), NOW - timedelta(minutes=6, seconds=45)
+    for sid in CATALOG.claude_surfaces():
+        live[sid] = failing(sid, Status.PARTIAL_OUTAGE, answered=answered, since=since, polls=3)
+    lines = replies.board(live, CATALOG, NOW).text.splitlines()
+    assert lines[1] == (
+        "The Anthropic status page is not answering (HTTP 500 since 01:23 UTC); "
+        "last known (01:23 UTC): the states below"
+    )
+    detail = replies.surface_detail("claude.ai", live["claude.ai"], CATALOG, NOW, 0, None)
+    assert (
+        "The Anthropic status page is not answering (HTTP 500 since 01:23 UTC); "
+        "last known (01:23 UTC): partial outage"
+    ) in detail.text.splitlines()
+
+
+def test_one_failed_poll_is_not_yet_news():
+    live = all_up()
+    for sid in CATALOG.claude_surfaces():
+        live[sid] = failing(sid, Status.OPERATIONAL, answered=NOW, since=NOW, polls=1)
+    assert "not answering" not in replies.board(live, CATALOG, NOW).text
+
+
+def test_while_monitoring_is_blind_the_board_says_so_first_not_no_outage():
+    live = all_up()
+    blind = SignalState(Status.UNKNOWN, 2, Status.OPERATIONAL, NOW, error=BLIND_ERROR)
+    for sid, spec in CATALOG.surfaces.items():
+        if spec.probes:
+            live[sid] = replace(live[sid], signals={**live[sid].signals, "probe": blind})
+    text = replies.board(live, CATALOG, NOW).text
+    assert text.startswith(
+        "aistatus cannot reach the internet right now — this is not a Claude outage."
+    )
+    assert "No Claude surface reports an outage" not in text
+    assert "All Claude surfaces are operational" not in text
+
+
 # -- surface detail -------------------------------------------------------------------------------
 
 
@@ -121,7 +187,7 @@ def test_detail_names_source_since_incident_update_crowd_and_backups():
     reply = replies.surface_detail("claude.ai", st, CATALOG, NOW, 3, backups)
     lines = reply.text.splitlines()
     assert lines[0] == "🟠 claude.ai: partial outage"
-    assert "Source: the official status page" in lines
+    assert "Source: the Anthropic status page, last answered 01:30 UTC" in lines
     assert "Since 00:43 UTC (47 min ago)" in lines
     assert (
         "Incident: Elevated errors for multiple models (investigating) https://stspg.io/abc"
@@ -254,10 +320,10 @@ def test_a_repeated_report_is_not_counted_twice_and_says_so():
 # -- history --------------------------------------------------------------------------------------
 
 
-def test_history_of_one_surface_has_durations_uptime_and_daily_bars():
+def api_outage() -> list:
     start = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)
     end = start + timedelta(hours=2, minutes=13)
-    ts = [
+    return [
         make_transition(
             version=2,
             status=Status.OPERATIONAL,
@@ -267,22 +333,69 @@ def test_history_of_one_surface_has_durations_uptime_and_daily_bars():
         ),
         make_transition(status=Status.MAJOR_OUTAGE, at=start),
     ]
-    reply = replies.history("api", {"api": ts}, CATALOG, 2, NOW)
+
+
+WATCHED_LONG = {s: NOW - timedelta(days=30) for s in CATALOG.surfaces}
+
+
+def test_history_of_one_surface_has_uptime_daily_bars_and_one_line_per_outage():
+    reply = replies.history("api", {"api": api_outage()}, CATALOG, 2, NOW, first_seen=WATCHED_LONG)
     lines = reply.text.splitlines()
     assert lines[0] == "History of Claude API, last 2 days"
     assert "Uptime 95.3%" in lines  # 2 h 13 min down in 48 h: 95.38%, never rounded up
     assert "Sep 21 █████████░ 90.7%" in lines  # 2 h 13 min of 24 h
     assert "Sep 22 ██████████ 100%" in lines
-    assert "Sep 21 14:13 UTC ✅ Claude API: recovered after 2 h 13 min" in lines
-    assert (
-        "Sep 21 12:00 UTC 🔴 Claude API: major outage started (the official status page)" in lines
-    )
+    outages = lines[lines.index("Outages") + 1 :]
+    assert outages == [
+        "Sep 21 12:00 → 14:13 UTC 🔴 Elevated errors for multiple models — Claude API · 2 h 13 min"
+    ]
+
+
+def test_uptime_counts_only_the_time_aistatus_watched():
+    since = {"api": datetime(2026, 9, 21, 10, 0, tzinfo=UTC)}  # NOW is Sep 22 01:30
+    reply = replies.history("api", {"api": api_outage()}, CATALOG, 7, NOW, first_seen=since)
+    lines = reply.text.splitlines()
+    assert "Sep 19 ·········· no data" in lines, "a day before the bot ran is not 100 %"
+    assert "Uptime 85.6%" in lines  # 2 h 13 min down of the 15 h 30 min it watched
+    assert "Counts only the time aistatus watched (since Sep 21 10:00 UTC)." in lines
+    never = replies.history(None, {"code": []}, CATALOG, 7, NOW)
+    assert "·········· no data Claude Code" in never.text
+    assert "100%" not in never.text
+
+
+def test_history_groups_an_outage_and_shows_how_far_ahead_of_the_page_aistatus_was():
+    t0 = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
+    probe_id = "probe-claude-1"
+    ts = [
+        make_transition(
+            "claude.ai", status=Status.MAJOR_OUTAGE, source=Signal.PROBE, suspected=True,
+            outage_id=probe_id, incident=None, at=t0, started_at=t0,
+        ),
+        make_transition(
+            "claude.ai", version=2, kind=Kind.UPDATE, reason=Reason.CONFIRMED,
+            status=Status.PARTIAL_OUTAGE, prev=Status.MAJOR_OUTAGE, prev_suspected=True,
+            outage_id=probe_id, at=t0 + timedelta(minutes=7), started_at=t0,
+        ),
+        make_transition(
+            "api", status=Status.PARTIAL_OUTAGE, outage_id=probe_id,
+            at=t0 + timedelta(minutes=7), started_at=t0,
+        ),
+    ]  # fmt: skip
+    by = {"claude.ai": ts[:2], "api": ts[2:]}
+    reply = replies.history(None, by, CATALOG, 1, NOW, first_seen=WATCHED_LONG)
+    lines = reply.text.splitlines()
+    assert lines[lines.index("Outages") + 1 :] == [
+        "since 00:50 UTC 🔴 Elevated errors for multiple models — claude.ai, Claude API · "
+        "ongoing, 40 min so far · aistatus saw this 7 min before the status page"
+    ]
 
 
 def test_history_without_outages_says_so():
-    reply = replies.history(None, {s: [] for s in CATALOG.claude_surfaces()}, CATALOG, 7, NOW)
+    reply = replies.history(
+        None, {s: [] for s in CATALOG.claude_surfaces()}, CATALOG, 7, NOW, first_seen=WATCHED_LONG
+    )
     assert "██████████ 100% claude.ai" in reply.text
-    assert "No changes recorded in the last 7 days." in reply.text
+    assert "No outages recorded in the last 7 days." in reply.text
 
 
 # -- help and errors ------------------------------------------------------------------------------

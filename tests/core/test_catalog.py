@@ -10,7 +10,7 @@ import pytest
 from bot.catalog_file import load_catalog
 from bot.errors import ConfigError
 
-# status.claude.com's components, by id (DESIGN.md): names change, ids do not.
+# status.claude.com's components, by id (docs/DESIGN.md): names change, ids do not.
 CLAUDE_COMPONENTS = {
     "claude.ai": "rwppv331jlwc",
     "console": "0qbwn08sd68x",
@@ -108,3 +108,25 @@ def test_unreadable_or_malformed_files_say_which_and_why(tmp_path):
         load_catalog(override(tmp_path, "surfaces: [\n"))
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_catalog(override(tmp_path, "- a\n- b\n"))
+
+
+def test_local_ollama_ships_off_and_is_no_ones_backup():
+    catalog = load_catalog()
+    assert "local-ollama" not in catalog.surfaces
+    for sid, spec in catalog.surfaces.items():
+        assert "local-ollama" not in [a.surface for a in spec.alternatives], sid
+
+
+def test_one_override_line_turns_local_ollama_on(tmp_path: Path):
+    path = override(tmp_path, "surfaces: {local-ollama: {enabled: true}}\n")
+    catalog = load_catalog(path)
+    assert catalog.surfaces["local-ollama"].probes[0].url == "http://127.0.0.1:11434/api/version"
+    assert "local-ollama" in [a.surface for a in catalog.surfaces["api"].alternatives]
+
+
+def test_deepl_is_a_probe_only_surface_with_backups():
+    catalog = load_catalog()
+    deepl = catalog.surfaces["deepl"]
+    assert deepl.official is None, "no Statuspage API we could confirm: probes only"
+    assert deepl.probes[0].url == "https://api.deepl.com/v2/usage"
+    assert [a.surface for a in deepl.alternatives][:1] == ["claude.ai"]

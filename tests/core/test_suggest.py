@@ -9,7 +9,13 @@ import pytest
 
 from bot.catalog_file import load_catalog
 from bot.core.model import Signal, Status, SurfaceState, Transition
-from bot.core.suggest import suggest, suggest_many
+from bot.core.suggest import (
+    NO_BACKUPS_TEXT,
+    no_backups_text,
+    suggest,
+    suggest_many,
+    unchecked_many,
+)
 from tests.helpers import make_transition
 
 CATALOG = load_catalog()
@@ -51,7 +57,7 @@ def test_same_model_routes_come_first_then_other_assistants_in_catalog_order() -
     assert ids(got) == ["console", "code", "api", "bedrock-claude", "vertex-claude"]
     assert all(b.same_model for b in got)
     more = suggest("claude.ai", states(), CATALOG, now=NOW, limit=10)
-    assert ids(more)[5:] == ["chatgpt", "gemini", "perplexity", "copilot", "local-ollama"]
+    assert ids(more)[5:] == ["chatgpt", "gemini", "perplexity", "copilot", "deepl"]
     assert not any(b.same_model for b in more[5:])
 
 
@@ -95,8 +101,35 @@ def test_nothing_up_means_no_backups() -> None:
 
 
 def test_a_surface_without_alternatives_has_no_backups() -> None:
-    assert suggest("chatgpt", states(), CATALOG, now=NOW) == ()
     assert suggest("no-such-surface", states(), CATALOG, now=NOW) == ()
+
+
+@pytest.mark.parametrize("surface", ["chatgpt", "gemini", "perplexity", "deepl"])
+def test_a_backup_assistant_that_is_down_gets_claude_as_its_backup(surface: str) -> None:
+    got = suggest(surface, states(**{surface: Status.MAJOR_OUTAGE}), CATALOG, now=NOW)
+    assert ids(got)[0] == "claude.ai", "Claude surfaces that are up come first"
+    assert got[0].same_model
+
+
+def test_every_backup_tool_has_backups_itself() -> None:
+    for sid, spec in CATALOG.surfaces.items():
+        assert spec.alternatives, f"{sid} has no alternatives"
+
+
+def test_unknown_alternatives_are_named_as_unchecked_not_as_down() -> None:
+    live = states(chatgpt=Status.MAJOR_OUTAGE, **{"claude.ai": Status.MAJOR_OUTAGE})
+    live["gemini"] = SurfaceState("gemini")  # never observed: unknown
+    del live["perplexity"]  # not stored at all
+    live["console"] = SurfaceState("console", status=Status.PARTIAL_OUTAGE)
+    live["copilot"] = SurfaceState("copilot", status=Status.DEGRADED)
+    assert suggest("chatgpt", live, CATALOG, now=NOW) == ()
+    unchecked = unchecked_many(["chatgpt"], live, CATALOG)
+    assert ids(unchecked) == ["gemini", "perplexity"]
+    assert all(b.status is Status.UNKNOWN for b in unchecked)
+    assert no_backups_text(unchecked) == (
+        "No backup we could check is up right now (couldn't check: Gemini, Perplexity)."
+    )
+    assert no_backups_text(()) == NO_BACKUPS_TEXT
 
 
 def test_grouped_suggestions_exclude_every_affected_surface_and_appear_once() -> None:

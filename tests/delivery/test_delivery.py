@@ -127,7 +127,8 @@ class Rig:
         incident = Incident(
             id=outage,
             name="Elevated errors for multiple models",
-            status="investigating",
+            # A recovery's incident is resolved: the recovery quotes its resolution update.
+            status="resolved" if kind is TransitionKind.RECOVERY else "investigating",
             impact="major",
             update_id=f"u{self.updates}",
             update_body=f"Update number {self.updates}.",

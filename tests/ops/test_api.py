@@ -225,8 +225,8 @@ async def test_while_monitoring_is_blind_the_board_and_the_route_say_so_first(re
     validate(board, "board-v1.json")
     validate(route, "route-v1.json")
     assert board["monitoring_blind"] is True and route["monitoring_blind"] is True
-    assert board["headline"].startswith("Monitoring is blind")
-    assert route["reason"].startswith("Monitoring is blind")
+    assert board["headline"].startswith("aistatus cannot reach the internet right now")
+    assert route["reason"].startswith("aistatus cannot reach the internet right now")
     assert surface(board, "bedrock-claude")["status"] == "unknown", "blindness is not an outage"
     assert surface(board, "api")["status"] == "partial_outage", "the official page still reads"
 
@@ -254,7 +254,7 @@ async def test_aistatus_run_serves_the_api_and_the_web_board(tmp_path: Path, red
             "AISTATUS_API_TOKEN": "tok-run-3b8e",
         }
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run",
+            sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
         )  # fmt: skip
         auth = {"Authorization": "Bearer tok-run-3b8e"}
@@ -303,7 +303,7 @@ async def test_status_json_prints_the_board_document_of_one_poll(tmp_path: Path)
             "AISTATUS_READ_TIMEOUT": "1",
         }
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "status",
+            sys.executable, "-m", "bot", "--env-file", os.devnull, "status",
             "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
             cwd=tmp_path,
         )  # fmt: skip

@@ -120,12 +120,21 @@ def test_history_counts_only_the_window_and_rejects_silly_days():
             Status.OPERATIONAL, Signal.OFFICIAL, False, False, "o", INCIDENT, start, start,
         ),
     ]  # fmt: skip
-    doc = build_history({"api": ts}, CATALOG, days=1, now=NOW)
+    watched = {"api": NOW - timedelta(days=3)}
+    doc = build_history({"api": ts}, CATALOG, days=1, now=NOW, first_seen=watched)
     validate(encode(doc), "history-v1.json")
     [api] = doc.surfaces
     assert [c.kind for c in api.changes] == ["recovery", "start"]
     assert api.uptime_percent == pytest.approx(100 * 23 / 24, abs=1e-3)
     assert api.uptime_text == "95.8%"
+    [outage] = doc.outages
+    assert (outage.started_at, outage.ended_at, outage.surfaces) == (start, ts[0].at, ("api",))
+    assert outage.text.endswith("— Claude API · 1 h")
+    # Watched only since the outage began: the hour before it is no data, not "100 %".
+    short = build_history({"api": ts}, CATALOG, days=1, now=NOW)
+    validate(encode(short), "history-v1.json")
+    assert short.surfaces[0].observed_since == start
+    assert short.surfaces[0].uptime_text == "50.0%"
     for days in (0, 91):
         with pytest.raises(ValueError, match="days"):
             build_history({"api": ts}, CATALOG, days=days, now=NOW)

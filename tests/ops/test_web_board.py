@@ -198,4 +198,4 @@ def test_the_page_is_readable_by_people_and_phones():
 def test_a_blind_board_says_so_first():
     board = build_board(_hostile_states(), _catalog(), now=NOW, blind=True)
     html = render_board(board, now=NOW)
-    assert html.index('role="alert">Monitoring is blind') < html.index("<main")
+    assert html.index('role="alert">aistatus cannot reach the internet') < html.index("<main")

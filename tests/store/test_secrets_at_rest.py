@@ -83,6 +83,7 @@ async def test_a_debug_oauth_install_leaves_no_token_in_logs_redis_or_the_aof(tm
             ANTHROPIC_API_KEY=API_KEY,
             AISTATUS_SLACK_MODE="http",
             AISTATUS_SLACK_PORT=str(slack_port),
+            AISTATUS_SLACK_REDIRECT_URI=f"http://127.0.0.1:{slack_port}/slack/oauth_redirect",
             SLACK_API_URL=api.base_url,
             AISTATUS_CATALOG=loopback_catalog(tmp_path / "catalog.json", pages.url),
             AISTATUS_PROBES="false",

@@ -4,6 +4,7 @@ redis-server, the real store scripts. Asserts what was recorded (the Redis strea
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
 import httpx
@@ -312,3 +313,20 @@ async def test_reassessing_a_suspicion_that_still_holds_writes_nothing(page, red
     clock.advance(60)
     assert await w.reassess() == []
     assert (await w.store.read("google", ["gemini"]))["gemini"].version == before
+
+
+async def test_an_unreadable_page_is_logged_when_it_starts_once_after_30_min_and_when_it_ends(
+    page, redis, client, clock, caplog
+):
+    w = watcher_for(catalog_for(page.url), redis, client, clock)
+    caplog.set_level(logging.INFO, logger="bot.watch.watcher")
+    page.set_fault(status=500)
+    for _ in range(130):  # 32.5 min of polls every 15 s, each one failing
+        await w.poll_page("claude")
+        clock.advance(15)
+    page.clear_fault()
+    await w.poll_page("claude")
+    lines = [r.getMessage() for r in caplog.records if "status page unreadable" in r.getMessage()]
+    assert len(lines) == 3, lines
+    assert "still, after 30 min" in lines[1] and "no more, after 32 min" in lines[2]
+    assert all(r.provider == "claude" for r in caplog.records if "unreadable" in r.getMessage())

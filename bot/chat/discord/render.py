@@ -11,17 +11,18 @@ from typing import Any
 
 from bot.alerting.alert import (
     AFFECTED_TOO,
-    END_KINDS,
+    CALM_KINDS,
     HEADLINES,
-    NOT_OFFICIAL_YET,
     OPEN_INCIDENT,
+    RESOLVED_ON_PAGE,
     shown_status,
     still_suspected,
+    suspicion_note,
 )
 from bot.chat.commands import complete
 from bot.core.catalog import Catalog
-from bot.core.model import Alert, Reply, Status
-from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
+from bot.core.model import Alert, AlertKind, Reply, Status
+from bot.core.suggest import BACKUPS_HEADING, no_backups_text
 
 # -- Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_MAX = 2000
@@ -60,7 +61,12 @@ COLOURS: dict[Status, int] = {
 REPLY_COLOUR = 0x5865F2  # Discord blurple, for command answers
 ERROR_COLOUR = 0xE74C3C
 
-SUSPECTED_FOOTER = f"suspected — {NOT_OFFICIAL_YET}"
+
+def suspected_footer(alert: Alert) -> str:
+    """`suspected — our probes fail; not on the official status page yet`."""
+    return f"suspected — {suspicion_note(alert)}"
+
+
 ELLIPSIS = "…"
 
 
@@ -87,14 +93,14 @@ def to_discord_thread_update(alert: Alert) -> dict[str, Any]:
     if quoted:
         lines.append(quoted)
     if still_suspected(alert):
-        lines.append(f"_{SUSPECTED_FOOTER}_")
+        lines.append(f"_{suspected_footer(alert)}_")
     embed: dict[str, Any] = {
         "description": "\n\n".join(lines),
         "color": colour(alert),
         "timestamp": alert.at.isoformat(),
         "fields": [{"name": "Duration", "value": alert.duration_text or "—", "inline": True}],
     }
-    if alert.kind not in END_KINDS:
+    if alert.kind not in CALM_KINDS:
         embed["fields"].append(_backups_field(alert))
     return {
         "content": clip(headline(alert), CONTENT_MAX),
@@ -161,17 +167,17 @@ def _alert_embed(alert: Alert) -> dict[str, Any]:
         {"name": "Status", "value": status, "inline": True},
         {"name": "Duration", "value": alert.duration_text or "—", "inline": True},
     ]
-    if alert.kind not in END_KINDS:
+    if alert.kind not in CALM_KINDS:
         fields.append(_backups_field(alert))
     embed["fields"] = fields
     if still_suspected(alert):
-        embed["footer"] = {"text": SUSPECTED_FOOTER}
+        embed["footer"] = {"text": suspected_footer(alert)}
     return embed
 
 
 def _status_text(alert: Alert) -> str:
     """One status for the whole alert, or one line per surface when they differ."""
-    if alert.kind in END_KINDS:
+    if alert.kind in CALM_KINDS:
         text = shown_status(alert).label
     elif len(alert.statuses) == len(alert.surfaces) and len(set(alert.statuses)) > 1:
         text = "\n".join(
@@ -192,7 +198,7 @@ def _what_changed(alert: Alert) -> str:
 def _quoted_update(alert: Alert) -> str:
     """The official update as a block quote, stamped with its time."""
     if not alert.update_text:
-        return ""
+        return RESOLVED_ON_PAGE if alert.kind is AlertKind.RECOVERY else ""
     text = alert.update_text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         return ""
@@ -204,7 +210,8 @@ def _quoted_update(alert: Alert) -> str:
 
 def _backups_field(alert: Alert) -> dict[str, Any]:
     if not alert.backups:
-        return {"name": BACKUPS_HEADING, "value": NO_BACKUPS_TEXT, "inline": False}
+        value = escape_markdown(no_backups_text(alert.unchecked))
+        return {"name": BACKUPS_HEADING, "value": value, "inline": False}
     lines: list[str] = []
     for b in alert.backups:
         name = _escape_link_text(b.name)
@@ -219,7 +226,7 @@ def _backups_field(alert: Alert) -> dict[str, Any]:
 
 
 def _components(alert: Alert) -> list[dict[str, Any]]:
-    if alert.kind in END_KINDS:
+    if alert.kind in CALM_KINDS:
         return []
     buttons: list[dict[str, Any]] = []
     if web_url(alert.url):

@@ -21,16 +21,16 @@ from typing import Any
 
 from bot.alerting.alert import (
     AFFECTED_TOO,
-    END_KINDS,
+    CALM_KINDS,
     HEADLINES,
-    NOT_OFFICIAL_YET,
     OPEN_INCIDENT,
+    RESOLVED_ON_PAGE,
     shown_status,
     still_suspected,
-    why_suspected,
+    suspicion_note,
 )
 from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Status
-from bot.core.suggest import BACKUPS_HEADING, NO_BACKUPS_TEXT
+from bot.core.suggest import BACKUPS_HEADING, no_backups_text
 from bot.core.text import clock
 
 # -- Slack's limits (docs.slack.dev/reference/block-kit) -------------------------------------------
@@ -173,7 +173,7 @@ def _status_lines(alert: Alert) -> list[str]:
             lines.append(f"• *{escape(name)}* — {status.emoji} {status.label}")
     else:
         lines.append(f"*Affected:* {_names(alert)}")
-        if alert.kind in END_KINDS:
+        if alert.kind in CALM_KINDS:
             lines.append(f"*Status:* {_RECOVERED_EMOJI} operational again")
         else:
             lines.append(f"*Status:* {alert.severity.emoji} {alert.severity.label}")
@@ -188,7 +188,7 @@ def _status_lines(alert: Alert) -> list[str]:
 
 def _update_block(alert: Alert) -> dict[str, Any] | None:
     if not alert.update_text or not alert.update_text.strip():
-        return None
+        return _section(RESOLVED_ON_PAGE) if alert.kind is AlertKind.RECOVERY else None
     when = f" · {_date(alert.update_at)}" if alert.update_at else ""
     head = f"*Latest official update*{when}\n"
     return _section(head + _fit(_quote(alert.update_text), SECTION_MAX - len(head)))
@@ -202,10 +202,10 @@ def _backup_line(backup: Backup) -> str:
 
 
 def _backups_block(alert: Alert) -> dict[str, Any] | None:
-    if alert.kind in END_KINDS:
+    if alert.kind in CALM_KINDS:
         return None
     if not alert.backups:
-        return _section(f"*{BACKUPS_HEADING}*\n{NO_BACKUPS_TEXT}")
+        return _section(f"*{BACKUPS_HEADING}*\n{escape(no_backups_text(alert.unchecked))}")
     shown = alert.backups[:BACKUPS_SHOWN]
     lines = [f"*{BACKUPS_HEADING}*", *(_backup_line(b) for b in shown)]
     if len(alert.backups) > len(shown):
@@ -217,7 +217,7 @@ def _context_line(alert: Alert) -> str:
     if alert.kind is AlertKind.SUSPECTED_WITHDRAWN:
         origin = "The suspected outage ended without an official incident."
     elif still_suspected(alert):
-        origin = f"⚠️ *Suspected:* {why_suspected(alert)}; {NOT_OFFICIAL_YET}."
+        origin = f"⚠️ *Suspected:* {suspicion_note(alert)}."
     else:
         origin = "Source: official status page."
     return f"{origin} Updated {_date(alert.at)}."
@@ -234,7 +234,7 @@ def _actions_block(alert: Alert, *, interactive: bool) -> dict[str, Any] | None:
                 "url": alert.url,
             }
         )
-    if interactive and alert.kind not in END_KINDS:
+    if interactive and alert.kind not in CALM_KINDS:
         buttons.append(
             {
                 "type": "button",
@@ -280,23 +280,23 @@ def to_slack_blocks(alert: Alert) -> list[dict[str, Any]]:
 def to_slack_text(alert: Alert) -> str:
     """The alert as one line of escaped text: the notification and screen-reader fallback."""
     title = _title(alert)
-    state = ["operational again" if alert.kind in END_KINDS else alert.severity.label]
+    state = ["operational again" if alert.kind in CALM_KINDS else alert.severity.label]
     if alert.duration_text:
         state.append(alert.duration_text)
     names = ", ".join(alert.surface_names) or ", ".join(alert.surfaces)
     if all(n in title for n in alert.surface_names):
         # Built titles already name the surfaces and severity ("claude.ai: partial outage",
         # "Resolved: claude.ai after 2 h"): say only how long, and never it twice.
-        lasted = "" if alert.kind in END_KINDS else f", {alert.duration_text}"
+        lasted = "" if alert.kind in CALM_KINDS else f", {alert.duration_text}"
         text = escape(f"{title}{lasted}" if alert.duration_text else title)
     else:
         text = escape(f"{title} — {names}: {', '.join(state)}")
-    if alert.kind not in END_KINDS:
+    if alert.kind not in CALM_KINDS:
         if alert.backups:
             names = ", ".join(b.name for b in alert.backups[:BACKUPS_SHOWN])
             text += f". {BACKUPS_HEADING}: {escape(names)}."
         else:
-            text += f". {NO_BACKUPS_TEXT}"
+            text += f". {escape(no_backups_text(alert.unchecked))}"
     return _fit(text, TEXT_MAX)
 
 
@@ -318,7 +318,7 @@ def _change_line(alert: Alert) -> str:
         said = _sentence(done) if done.lower().startswith("resolved") else f"Resolved {done}"
         return f"{_RECOVERED_EMOJI} *{escape(said.strip())}* · {_names(alert)} · {when}"
     label = HEADLINES[alert.kind]
-    if alert.kind in END_KINDS:
+    if alert.kind in CALM_KINDS:
         return f"{_RECOVERED_EMOJI} *{label}* · {_names(alert)} · {when}"
     if alert.kind is AlertKind.UPDATE and not (alert.update_text or "").strip():
         status = f"{alert.severity.emoji} now {alert.severity.label}"

@@ -14,7 +14,6 @@ from bot.chat.discord.render import (
     COLOURS,
     EMBED_TOTAL_MAX,
     EPHEMERAL,
-    SUSPECTED_FOOTER,
     command_text,
     embed_length,
     escape_markdown,
@@ -136,7 +135,9 @@ def test_a_suspected_alert_is_labelled_so():
         kind=AlertKind.SUSPECTED, suspected=True, incident_title=None, update_text=None, url=None
     )
     msg = to_discord_message(alert)
-    assert embed_of(msg)["footer"] == {"text": SUSPECTED_FOOTER}
+    assert embed_of(msg)["footer"] == {
+        "text": "suspected — our checks fail; not on the official status page yet"
+    }
     assert fields_of(msg)["Status"] == "partial outage (suspected)"
     (row,) = msg["components"]
     assert [b["label"] for b in row["components"]] == ["I'm affected too"]  # no link without url
@@ -210,7 +211,10 @@ def test_the_thread_recovery_post_has_no_backups():
         update_text=None,
     )
     msg = to_discord_thread_update(alert)
-    assert embed_of(msg)["description"] == "**Resolved** — operational, resolved after 2 h 13 min"
+    assert embed_of(msg)["description"] == (
+        "**Resolved** — operational, resolved after 2 h 13 min\n\n"
+        "The official status page shows it resolved."  # no resolution text to quote
+    )
     assert list(fields_of(msg)) == ["Duration"]
     assert embed_of(msg)["color"] == COLOURS[Status.OPERATIONAL]
 

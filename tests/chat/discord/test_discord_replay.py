@@ -384,7 +384,7 @@ async def test_run_delivers_over_rest_while_the_discord_gateway_is_unreachable(
                 AISTATUS_DATA_DIR=str(tmp_path / "data"),
             )
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run",
+                sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
                 cwd=tmp_path,
             )  # fmt: skip

@@ -131,13 +131,13 @@ async def test_a_running_bot_reports_its_gateway_and_exits_non_zero_on_a_reset_t
             await api.wait_for(lambda a: a.gateway_attempts >= 2, within=20)
             ready: Any = (await http.get(base + "/readyz")).json()
             assert ready["ok"] is False and "discord_gateway: reconnecting" in ready["detail"]
-            assert await gauge(http) == 'aistatus_chat_connected{connection="discord_gateway"} 0.0'
+            assert await gauge(http) == 'aistatus_chat_connected{platform="discord"} 0.0'
             api.gateway_refusals = 0
             await api.wait_for(lambda a: a.gateway_ready >= 1, within=20)
             await err.wait_for("Discord gateway connected again", within=10)
             resp = await http.get(base + "/readyz")
             assert resp.status_code == 200, resp.text
-            assert await gauge(http) == 'aistatus_chat_connected{connection="discord_gateway"} 1.0'
+            assert await gauge(http) == 'aistatus_chat_connected{platform="discord"} 1.0'
             await api.drop_sessions(4004)
             await proc.wait()
     finally:

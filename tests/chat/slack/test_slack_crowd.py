@@ -55,6 +55,7 @@ async def test_crowd_suspicion_reaches_only_reporting_teams_until_it_spreads(
             AISTATUS_ENCRYPTION_KEY=ENCRYPTION_KEY,
             AISTATUS_SLACK_MODE="http",
             AISTATUS_SLACK_PORT=str(slack_port),
+            AISTATUS_SLACK_REDIRECT_URI=f"http://127.0.0.1:{slack_port}/slack/oauth_redirect",
             SLACK_API_URL=api.base_url,
             REDIS_URL=redis_server.url,
             AISTATUS_CATALOG=loopback_catalog(tmp_path / "catalog.json", claude.url),

@@ -526,7 +526,7 @@ async def test_aistatus_run_answers_signed_commands_and_alerts_the_subscribed_ch
             AISTATUS_DATA_DIR=str(tmp_path / "data"),
         )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "no.env"), "run",
+            sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
         )  # fmt: skip
         assert proc.stdout is not None and proc.stderr is not None
