@@ -1,6 +1,6 @@
 """Redis side of delivery: the fan-out consumer group on the transitions streams, the outbox stream
 with its `workers` group, per-channel sequence numbers (assigned and handled), leases, retry notes
-and dead letters. IO: thin wrappers over streams and three Lua scripts in `lua/`.
+and dead letters (listed, retried, dropped). IO: thin wrappers over streams and Lua in `lua/`.
 
 An outbox entry holds: c channel key, a alert id, k outage id (alert key), n per-channel sequence
 number, q queued-at (ISO-8601), alert (Alert JSON). Entries are deleted when acknowledged, so the
@@ -102,13 +102,48 @@ class RetryingDelivery:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    id: str  # dead-letter stream id
+    """One dead letter as `aistatus deliveries` names it. kind, surfaces and outage come from
+    the alert it carries; kind is None when that does not decode (a malformed entry: it cannot
+    be retried, only dropped)."""
+
+    id: str  # dead-letter stream id: what --retry / --drop take
     entry_id: str
     channel: str
     alert_id: str
     error: str
     attempts: int
     at: str
+    kind: str | None = None
+    surfaces: tuple[str, ...] = ()
+    outage: str = "?"
+
+    @property
+    def what(self) -> str:
+        """ "start of 7g1qpkyz5gxh (api, code)", or what is known of a malformed one."""
+        kind = self.kind or "undecodable alert"
+        surfaces = f" ({', '.join(self.surfaces)})" if self.surfaces else ""
+        return f"{kind} of {self.outage}{surfaces}"
+
+
+def decode_dead_letter(dead_id: str, raw: Mapping[Any, Any]) -> DeadLetter:
+    """A dead-letter stream entry as a value; never raises (unreadable parts become "?")."""
+    f = _fields(raw)
+    try:
+        attempts = int(f.get("attempts", "0"))
+    except ValueError:
+        attempts = 0
+    kind: str | None = None
+    surfaces: tuple[str, ...] = ()
+    outage = f.get("k", "?")
+    try:
+        alert = decode_json(Alert, f["alert"])
+        kind, surfaces, outage = str(alert.kind), alert.surfaces, alert.key
+    except (KeyError, ValueError, ValidationError):
+        pass
+    return DeadLetter(
+        dead_id, f.get("entry", ""), f.get("c", "?"), f.get("a", "?"), f.get("error", ""),
+        attempts, f.get("at", ""), kind, surfaces, outage,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +197,7 @@ class OutboxStore:
         self._complete = redis.register_script(_script("outbox_complete.lua"))
         self._begin = redis.register_script(_script("outbox_begin.lua"))
         self._lease = redis.register_script(_script("delivery_lease.lua"))
+        self._retry = redis.register_script(_script("outbox_retry.lua"))
 
     # -- fan-out side --------------------------------------------------------------------------
 
@@ -353,6 +389,43 @@ class OutboxStore:
         )
         return _text(dead_id)
 
+    # -- dead letters (the operator's `aistatus deliveries --retry / --drop`) ---------------------
+
+    async def dead_letters(self, which: str) -> list[DeadLetter]:
+        """The dead letter with id `which`, or every one kept for "all" (oldest first); [] for
+        an id that is not there (or is not a stream id at all)."""
+        try:
+            if which == "all":
+                raw = await self._redis.xrange(keys.dead_letters(), min="-", max="+")
+            else:
+                raw = await self._redis.xrange(keys.dead_letters(), min=which, max=which)
+        except ResponseError:  # "Invalid stream ID specified"
+            return []
+        return [decode_dead_letter(_text(i), f) for i, f in raw]
+
+    async def retry_dead(self, dead: DeadLetter, *, now: datetime) -> str | None:
+        """Queue a dead letter again (outbox_retry.lua: the channel's next sequence number, the
+        letter removed in the same step). Returns the new outbox entry id; None when it cannot
+        be retried (an undecodable alert) or is gone (retried or dropped meanwhile)."""
+        if dead.kind is None:
+            return None
+        reply = await self._retry(
+            keys=[
+                keys.dead_letters(),
+                keys.outbox(),
+                keys.outbox_seq(dead.channel),
+                keys.queued(dead.channel, dead.outage),
+            ],
+            args=[dead.id, dead.channel, now.isoformat(), self.marker_ttl_ms],
+        )
+        return _text(reply) if reply else None
+
+    async def drop_dead(self, dead_ids: Sequence[str]) -> int:
+        """Delete dead letters for good. Returns how many were there."""
+        if not dead_ids:
+            return 0
+        return int(await self._redis.xdel(keys.dead_letters(), *dead_ids))
+
     async def take_lease(self, key: str, token: str, ttl_ms: int) -> bool:
         """Take or renew the lease at `key` for `token`; False while someone else holds it."""
         return int(await self._lease(keys=[key], args=[token, ttl_ms, "take"])) == 1
@@ -516,23 +589,6 @@ async def deliveries_report(redis: Redis, *, dead_limit: int = 20) -> DeliveryRe
             )
         except (ValueError, TypeError, AttributeError):
             log.warning("deliveries report: unreadable retry note %s", _text(entry_id))
-    dead = []
-    for dead_id, raw in dead_raw or []:
-        f = _fields(raw)
-        try:
-            attempts = int(f.get("attempts", "0"))
-        except ValueError:
-            attempts = 0
-        dead.append(
-            DeadLetter(
-                _text(dead_id),
-                f.get("entry", ""),
-                f.get("c", "?"),
-                f.get("a", "?"),
-                f.get("error", ""),
-                attempts,
-                f.get("at", ""),
-            )
-        )
+    dead = [decode_dead_letter(_text(i), raw) for i, raw in dead_raw or []]
     retrying.sort(key=lambda r: r.entry_id)
     return DeliveryReport(int(queued), pending, tuple(retrying), tuple(dead), int(dead_total))
