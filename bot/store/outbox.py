@@ -147,6 +147,19 @@ def decode_dead_letter(dead_id: str, raw: Mapping[Any, Any]) -> DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class Tally:
+    """An alert whose entries are all finished: `total` channels, first queued at `queued_at`,
+    `retried` of them needed more than one attempt, `dead` were dead-lettered."""
+
+    alert_id: str
+    what: str  # "start of 7g1qpkyz5gxh"
+    total: int
+    retried: int
+    dead: int
+    queued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """What `aistatus deliveries` shows. queued: outbox entries not yet acknowledged; pending: of
     those, read by a worker (in flight, waiting or retrying); dead_total: all dead letters kept."""
@@ -218,6 +231,7 @@ class OutboxStore:
                         keys.fanned(aid, channel.key),
                         keys.outbox_seq(channel.key),
                         keys.queued(channel.key, alert.key),
+                        keys.tally(aid),
                     ],
                     args=[
                         self.marker_ttl_ms,
@@ -226,6 +240,7 @@ class OutboxStore:
                         alert.key,
                         queued_at,
                         encode_json(alert),
+                        f"{alert.kind} of {alert.key}",
                     ],
                     client=pipe,
                 )
@@ -355,6 +370,25 @@ class OutboxStore:
             pipe.xdel(keys.outbox(), *entry_ids)
             pipe.hdel(keys.retrying(), *entry_ids)
             await pipe.execute()
+
+    async def count_done(self, alert_id: str, *, retried: bool, dead: bool) -> Tally | None:
+        """Count one finished entry of the alert (MULTI on its tally hash). Returns the tally
+        to the one caller whose entry finished the last of them, None to every other."""
+        key = keys.tally(alert_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "done", 1)
+            pipe.hincrby(key, "retried", int(retried))
+            pipe.hincrby(key, "dead", int(dead))
+            pipe.hgetall(key)
+            *_, raw = await pipe.execute()
+        f = _fields(raw)
+        total = int(f.get("total", "0"))
+        if total == 0 or int(f["done"]) != total:  # not the last (or written before tallies)
+            return None
+        queued = datetime.fromisoformat(f["q"]) if f.get("q") else None
+        return Tally(
+            alert_id, f.get("what", alert_id), total, int(f["retried"]), int(f["dead"]), queued
+        )
 
     async def note_retry(
         self, entry_id: str, channel: ChannelRef, alert_id: str, attempts: int, error: str

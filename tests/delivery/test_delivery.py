@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import json
 import logging
 import os
 import random
@@ -720,6 +722,52 @@ async def test_the_report_lists_an_entry_waiting_for_its_next_attempt(rig):
         (chan.key, 1, rig.peer.server_error_reason)
     ]
     assert report.queued == 1 and report.dead == ()
+
+
+async def test_a_50_channel_fan_out_logs_one_summary_and_no_line_per_delivered_channel(rig, caplog):
+    chans = rig.peer.channels(50)
+    await rig.subscribe(chans)
+    flaky = chans[:2]
+    for c in flaky:
+        rig.peer.server_error(c)  # one failed attempt each, then delivered
+    caplog.set_level(logging.DEBUG, logger="bot")
+    await rig.outage()
+    await rig.delivery().drain(20)
+
+    assert_threads(rig, chans, ["start"])
+    info = [r for r in caplog.records if r.name == "bot.delivery" and r.levelno >= logging.INFO]
+    summaries = [r.getMessage() for r in info if r.getMessage().startswith("start of")]
+    assert summaries == [f"start of {OUTAGE}: 50 channels in 0 s, 2 retried, 0 dead"]
+    naming = {c.key for r in info for c in chans if c.key in r.getMessage()}
+    assert naming == {c.key for c in flaky}, "only the failures are INFO, never a success"
+    assert all("delivered" not in r.getMessage() for r in info)
+
+
+async def test_a_delivery_failure_line_in_json_names_its_channel_alert_and_attempt(rig):
+    from bot.ops.logs import JsonFormatter
+
+    (chan,) = rig.peer.channels(1)
+    await rig.subscribe([chan])
+    rig.peer.server_error(chan, times=2)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("bot.delivery")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        await rig.outage()
+        await rig.delivery().drain(10)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    failed = [d for d in lines if d["message"].startswith(f"delivery: {chan.key} failed")]
+    assert [d["attempt"] for d in failed] == [1], lines  # logged when the error starts
+    [line] = failed
+    assert line["channel"] == chan.key and line["alert_id"] and line["level"] == "INFO"
 
 
 async def test_a_malformed_outbox_entry_is_dead_lettered_and_the_channel_goes_on(rig):
