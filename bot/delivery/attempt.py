@@ -22,7 +22,9 @@ from bot.delivery.loop import InFlight, persist
 from bot.delivery.pacing import Pacer
 from bot.delivery.plan import Plan, Step, plan_delivery
 from bot.delivery.retry import Outcome
+from bot.delivery.tally import count_done
 from bot.errors import DeliveryError
+from bot.ops.logs import context
 from bot.ops.metrics import DeliveryMetrics
 from bot.store.outbox import BadEntry, Begin, Entry, OutboxEntry, OutboxStore
 
@@ -60,7 +62,15 @@ class Attempt:
         self._prune_at = 0.0  # loop time of the next pruning of full pacing buckets
 
     async def handle(self, lane: Lane, seq: int, entry: Entry) -> Next:
-        """One look at the lane's head, inside a worker slot."""
+        """One look at the lane's head, inside a worker slot. Every line logged meanwhile
+        (here, in the failure handler, in a sender) carries channel, alert_id and attempt."""
+        tries = lane.tries.get(entry.id)
+        attempt = 1 + (tries.transient + tries.rate_limited + tries.parent_gone if tries else 0)
+        alert_id = entry.alert_id if isinstance(entry, OutboxEntry) else None
+        with context(channel=lane.channel.key, alert_id=alert_id, attempt=attempt):
+            return await self._handle(lane, seq, entry)
+
+    async def _handle(self, lane: Lane, seq: int, entry: Entry) -> Next:
         channel = lane.channel
         begin = await self._outbox.begin(entry, seq, self._leases.token, self._leases.ttl_ms)
         if begin.verdict == "done":  # done elsewhere (another consumer, or before a crash)
@@ -155,13 +165,19 @@ class Attempt:
                 latency = (self._clock() - entry.queued_at).total_seconds()
                 self._metrics.latency.labels(platform).observe(max(0.0, latency))
         tries = lane.tries.get(entry.id)
-        if tries is None:  # the first try worked: nothing an operator needs to read
+        # Successes are DEBUG: the alert's one INFO line is its summary (bot.delivery.tally).
+        await persist(
+            partial(count_done, self._outbox, entry, retried=tries is not None, dead=False,
+                    now=self._clock()),
+            within=within,
+        )  # fmt: skip
+        if tries is None:
             log.debug(
                 "delivered %s %s to %s (%s)", entry.alert.kind, entry.alert_id, channel.key,
                 plan.reason,
             )  # fmt: skip
         else:
-            log.info(
+            log.debug(
                 "delivered %s %s to %s (%s) after %d failed attempts, the last: %s",
                 entry.alert.kind,
                 entry.alert_id,

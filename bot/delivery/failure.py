@@ -21,6 +21,7 @@ from bot.delivery.lease import Leases
 from bot.delivery.loop import persist
 from bot.delivery.pacing import Pacer
 from bot.delivery.retry import Outcome, Tries, next_step
+from bot.delivery.tally import count_done
 from bot.errors import DeliveryError
 from bot.ops.metrics import DeliveryMetrics
 from bot.store.messages import MessageStore
@@ -164,6 +165,9 @@ class FailureHandler:
         )
         await persist(lambda: self._outbox.ack([entry.id]), within=within)
         self._metrics.dead.labels(str(channel.platform), str(outcome)).inc()
+        if isinstance(entry, OutboxEntry):
+            tally = partial(count_done, self._outbox, entry, retried=attempts > 0, dead=True)
+            await persist(partial(tally, now=now), within=within)
 
     async def _tell_subscriber(self, sub: Subscription, reason: str) -> None:
         """Where possible, tell whoever subscribed the channel that its alerts stopped, and why.

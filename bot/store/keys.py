@@ -116,6 +116,13 @@ def outbox_seq(channel_key: str) -> str:
     return f"{PREFIX}:{{o}}:seq:{channel_key}"
 
 
+def tally(alert_id: str) -> str:
+    """Hash {total, done, retried, dead, q first queued-at, what}: an alert's entries written
+    (enqueue script) and finished (workers); the worker whose entry makes done == total logs
+    the alert's one summary line."""
+    return f"{PREFIX}:{{o}}:tally:{alert_id}"
+
+
 def retrying() -> str:
     """Hash outbox entry id -> JSON {channel, alert_id, attempts, error}: entries that failed at
     least once and wait for another attempt; read by `aistatus deliveries`."""

@@ -113,6 +113,10 @@ class SlackApi:
         """Every call naming `channel` answers HTTP 200 ok=false with `error`."""
         self.channel_errors[channel] = error
 
+    def heal_channel(self, channel: str) -> None:
+        """`channel` works again (the bot was added back): its calls succeed."""
+        self.channel_errors.pop(channel, None)
+
     def delete_message(self, channel: str, ts: str) -> None:
         """The message is gone: chat.update says message_not_found, thread replies
         thread_not_found."""

@@ -738,13 +738,16 @@ async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api
             click = urlencode({"payload": json.dumps(block_action(api, ACTION_MUTE, "1h"))})
             assert (await post(session, server.url, click, sign(click), FORM))[0] == 200
             [muted] = await api.wait_for("respond:btn")
+            await api.wait_for("chat.postMessage", count=2)
     finally:
         await server.stop()
 
     assert done.params["response_type"] == "ephemeral"
     assert "Claude API" in done.params["text"] or "api" in done.params["text"]
-    [announce] = api.calls_to("chat.postMessage")
+    announce, announce_mute = api.calls_to("chat.postMessage")
     assert announce.params["text"].startswith("<@U42> subscribed this channel to")
+    # The Mute button announces in the channel, exactly as `/aistatus mute` does.
+    assert announce_mute.params["text"].startswith("<@U7> muted aistatus alerts here until")
     assert "Alerts here:" in json.dumps(listed.params["blocks"])
     assert "mute" in muted.params["text"].lower()
     sub = await subscriptions.get(CHANNEL)
