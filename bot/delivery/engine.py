@@ -130,8 +130,9 @@ class Delivery:
                 t.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await self.lanes.stop()
-            await self._inflight.finish(self.config.call_timeout * 3)
+            await self._inflight.finish(self.config.stop_grace)
             await self.fanout.release()
+            await self.reader.leave()  # what is still ours is taken over by others at once
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 (the brief's API)
         """Run until every transition is fanned out and the outbox is empty (tests, demos).
