@@ -147,6 +147,20 @@ def channel_lease(channel_key: str) -> str:
     return f"{PREFIX}:{{c:{channel_key}}}:lease"
 
 
+def sending(channel_key: str) -> str:
+    """The sequence number of the channel's entry whose chat call may have been made but is not
+    recorded done (set by outbox_begin, cleared by outbox_complete / outbox_release): when it
+    is still there at the next attempt, that attempt's outcome is unknown and the sender checks
+    the channel before sending again."""
+    return f"{PREFIX}:{{c:{channel_key}}}:sending"
+
+
+def consumer_beat(consumer: str) -> str:
+    """SET PX heartbeat of one delivery consumer, refreshed every second: a consumer whose
+    heartbeat is gone (stopped, or dead) has its pending outbox entries taken over at once."""
+    return f"{PREFIX}:{{o}}:beat:{consumer}"
+
+
 def installation(team_id: str) -> str:
     """Hash {installation, bot}: JSON of the Slack installation (bot token etc.) of one workspace,
     for multi-workspace deployments; written by the OAuth flow, read by the Bolt app and sender."""

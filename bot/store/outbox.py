@@ -75,11 +75,13 @@ Entry = OutboxEntry | BadEntry
 @dataclass(frozen=True, slots=True)
 class Begin:
     """The answer of `OutboxStore.begin`: verdict done | wait | busy | go (see outbox_begin.lua);
-    with `go` the caller holds the channel's lease and gets the parent ref."""
+    with `go` the caller holds the channel's lease and gets the parent ref, and `unsure` says an
+    earlier attempt at the entry began and never ended (its call may have been applied)."""
 
     verdict: str
     handled: int
     parent: MessageRef | None = None
+    unsure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +211,7 @@ class OutboxStore:
         self._enqueue = redis.register_script(_script("outbox_enqueue.lua"))
         self._complete = redis.register_script(_script("outbox_complete.lua"))
         self._begin = redis.register_script(_script("outbox_begin.lua"))
+        self._release = redis.register_script(_script("outbox_release.lua"))
         self._lease = redis.register_script(_script("delivery_lease.lua"))
         self._retry = redis.register_script(_script("outbox_retry.lua"))
 
@@ -301,12 +304,25 @@ class OutboxStore:
             raise ValueError("an entry without a channel has no order to keep")
         outage = entry.alert.key if isinstance(entry, OutboxEntry) else "-"
         ref_key = keys.message(channel.key, outage)
-        verdict, handled, raw = await self._begin(
-            keys=[keys.handled_seq(channel.key), keys.channel_lease(channel.key), ref_key],
-            args=[seq, token, lease_ms],
+        verdict, handled, raw, unsure = await self._begin(
+            keys=[
+                keys.handled_seq(channel.key),
+                keys.channel_lease(channel.key),
+                ref_key,
+                keys.sending(channel.key),
+            ],
+            args=[seq, token, lease_ms, self.marker_ttl_ms],
         )
-        return Begin(
-            _text(verdict), int(handled), decode_ref(raw, channel, ref_key) if raw else None
+        ref = decode_ref(raw, channel, ref_key) if raw else None
+        return Begin(_text(verdict), int(handled), ref, bool(int(unsure)))
+
+    async def release(self, channel: ChannelRef, seq: int, token: str, *, unsent: bool) -> None:
+        """Give back the channel's lease held by `token` without recording entry `seq` done;
+        `unsent`: no call of this attempt can have been applied (a pacing wait, a 429), so the
+        next attempt need not check the channel first (see outbox_release.lua)."""
+        await self._release(
+            keys=[keys.channel_lease(channel.key), keys.sending(channel.key)],
+            args=[token, seq, "1" if unsent else "0"],
         )
 
     async def complete(
@@ -330,6 +346,7 @@ class OutboxStore:
                 keys.handled_seq(channel.key),
                 keys.message(channel.key, outage or "-"),
                 keys.channel_lease(channel.key),
+                keys.sending(channel.key),
             ],
             args=[
                 seq,
@@ -360,6 +377,49 @@ class OutboxStore:
         if keep:
             await self._redis.xclaim(keys.outbox(), WORKERS, consumer, 0, keep, justid=True)
         return keep
+
+    async def beat(self, consumer: str, ttl_ms: int) -> None:
+        """Refresh `consumer`'s heartbeat: it lives `ttl_ms` unless refreshed again."""
+        await self._redis.set(keys.consumer_beat(consumer), "1", px=ttl_ms)
+
+    async def leave(self, consumer: str) -> None:
+        """Drop `consumer`'s heartbeat: others take over what it still holds at once."""
+        await self._redis.delete(keys.consumer_beat(consumer))
+
+    async def orphans(self, consumer: str) -> list[str]:
+        """The other consumers of the `workers` group that hold pending entries and have no
+        heartbeat (stopped or dead). Two round trips."""
+        try:
+            found = await self._redis.xinfo_consumers(keys.outbox(), WORKERS)
+        except ResponseError as e:
+            if "NOGROUP" in str(e) or "no such key" in str(e):
+                return []
+            raise
+        names = [_text(c["name"]) for c in found if int(c.get("pending", 0))]
+        names = [n for n in names if n != consumer]
+        if not names:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.exists(keys.consumer_beat(name))
+            alive = await pipe.execute()
+        return [n for n, a in zip(names, alive, strict=True) if not int(a)]
+
+    async def take_over(self, dead: str, consumer: str, *, count: int) -> list[Entry]:
+        """XCLAIM up to `count` of `dead`'s pending entries to `consumer` whatever their idle
+        time (its heartbeat is gone). Entries deleted meanwhile are acknowledged away."""
+        pending = await self._redis.xpending_range(
+            keys.outbox(), WORKERS, min="-", max="+", count=count, consumername=dead
+        )
+        ids = [_text(p["message_id"]) for p in pending]
+        if not ids:
+            return []
+        claimed = await self._redis.xclaim(keys.outbox(), WORKERS, consumer, 0, ids)
+        entries = [decode_entry(_text(i), f) for i, f in claimed if f]
+        gone = set(ids) - {e.id for e in entries}
+        if gone:
+            await self._redis.xack(keys.outbox(), WORKERS, *gone)
+        return entries
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
         """Acknowledge and delete entries (and their retry notes): they are done."""

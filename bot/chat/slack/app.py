@@ -51,6 +51,10 @@ REQUIRED_SCOPES: Mapping[str, tuple[str, ...]] = {
     # chat:write.public: post alerts and announcements in public channels without being invited.
     "chat.postMessage": ("chat:write", "chat:write.public"),
     "chat.update": ("chat:write",),
+    # Before re-sending an alert whose earlier attempt's answer was lost, the engine looks for its
+    # metadata in the channel's recent history (public channels, private ones) or thread.
+    "conversations.history": ("channels:history", "groups:history"),
+    "conversations.replies": ("channels:history", "groups:history"),
     "views.publish": (),  # App Home: needs no scope
     "auth.test": (),  # Bolt's single-workspace authorization
     "apps.connections.open": (),  # Socket Mode: the app-level token's connections:write

@@ -705,7 +705,9 @@ async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: S
         await server.stop()
     assert resp.status == 200
     assert "client_id=111.222" in page
-    assert "scope=chat:write,chat:write.public,commands&amp;" in page
+    assert (
+        "scope=channels:history,chat:write,chat:write.public,commands,groups:history&amp;" in page
+    )
     assert await redis.keys(keys.oauth_state("*"))  # the state lives in Redis
 
 
