@@ -44,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     man = sub.add_parser("manifests", help="write manifests/discord-commands.json from the code")
     man.add_argument("--out", default="manifests/discord-commands.json")
-    sub.add_parser("deliveries", help="list pending, retrying and dead alert deliveries")
+    dl = sub.add_parser("deliveries", help="list pending, retrying and dead alert deliveries")
+    act = dl.add_mutually_exclusive_group()
+    act.add_argument(
+        "--retry", metavar="ID|all", help="queue dead letters again (the running bot sends them)"
+    )
+    act.add_argument("--drop", metavar="ID|all", help="delete dead letters for good")
     return p
 
 
@@ -103,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "deliveries":
             from bot.cli import deliveries
 
-            return asyncio.run(deliveries(settings, sys.stdout))
+            return asyncio.run(deliveries(settings, sys.stdout, retry=args.retry, drop=args.drop))
     except ConfigError as e:
         for line in str(e).splitlines():
             print(f"aistatus: {line}", file=sys.stderr)
