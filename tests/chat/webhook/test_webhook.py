@@ -164,6 +164,5 @@ async def test_a_recorded_incident_reaches_a_webhook_as_start_update_recovery(ri
     assert {b["outage_id"] for b in bodies} == {"7g1qpkyz5gxh"}
     assert len({b["id"] for b in bodies}) == 3
     assert all(verified(hook.secret, r.headers, r.body) for r in receiver.accepted)
-    # Only Claude's page is watched here: the other assistants are "couldn't check", not down.
-    assert bodies[0]["unchecked"] and bodies[2]["backups"] == bodies[2]["unchecked"] == []
+    assert bodies[2]["backups"] == bodies[2]["unchecked"] == []  # a recovery offers none
     assert bodies[2]["incident"]["update"]["text"]  # the resolution, quoted
