@@ -43,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     man = sub.add_parser("manifests", help="write manifests/discord-commands.json from the code")
     man.add_argument("--out", default="manifests/discord-commands.json")
-    sub.add_parser("deliveries", help="list pending, retrying and dead alert deliveries")
+    dl = sub.add_parser("deliveries", help="list pending, retrying and dead alert deliveries")
+    act = dl.add_mutually_exclusive_group()
+    act.add_argument(
+        "--retry", metavar="ID|all", help="queue dead letters again (the running bot sends them)"
+    )
+    act.add_argument("--drop", metavar="ID|all", help="delete dead letters for good")
     hooks = sub.add_parser("webhooks", help="outgoing webhooks: add, list, remove")
     verbs = hooks.add_subparsers(dest="webhooks", metavar="VERB", required=True)
     add = verbs.add_parser("add", help="POST alerts about some surfaces to a URL")
@@ -136,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "deliveries":
             from bot.cli import deliveries
 
-            return asyncio.run(deliveries(settings, sys.stdout))
+            return asyncio.run(deliveries(settings, sys.stdout, retry=args.retry, drop=args.drop))
         if command == "webhooks":
             return asyncio.run(_webhooks(settings, args))
     except ConfigError as e:

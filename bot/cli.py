@@ -6,16 +6,19 @@ root and prints to `out`.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from redis.asyncio import Redis
+
 from bot.app import http_client, redis_for
 from bot.catalog_file import load_catalog
 from bot.clock import utcnow
 from bot.core.catalog import Catalog
-from bot.core.model import encode_json
+from bot.core.model import ChannelRef, encode_json
 from bot.errors import ConfigError, ConfigProblem, ProbeError
 from bot.ops.board import board_of_rows
 from bot.ops.table import exit_code, render_table, status_rows
@@ -74,12 +77,26 @@ async def status(settings: Settings, out: TextIO, *, as_json: bool = False) -> i
     return code
 
 
-async def deliveries(settings: Settings, out: TextIO) -> int:
-    """`aistatus deliveries`: what is queued, retrying and dead. Exit 1 when anything is dead.
+async def deliveries(
+    settings: Settings,
+    out: TextIO,
+    *,
+    retry: str | None = None,
+    drop: str | None = None,
+    err: TextIO = sys.stderr,
+) -> int:
+    """`aistatus deliveries [--retry ID|all | --drop ID|all]`: what is queued, retrying and dead
+    (each dead letter by its id, channel key, alert kind, outage id and surfaces). Exit 1 when
+    anything is dead. `retry` puts dead letters back into the outbox (a running bot delivers
+    them, once, in the channel's order after what is queued; a channel disabled by a permanent
+    error is enabled again: retrying says the cause is fixed); `drop` deletes them. Exit 2 for
+    an id that is not a dead letter, 1 when some could not be retried.
     Raises: ConfigError when Redis cannot be reached."""
     from bot.delivery.engine import deliveries_report
 
     async with redis_for(settings) as redis:
+        if retry is not None or drop is not None:
+            return await _dead_letters(redis, out, err, retry=retry, drop=drop)
         report = await deliveries_report(redis)
     summary = f"queued: {report.queued}  in flight or retrying: {report.pending}"
     print(f"{summary}  dead: {report.dead_total}", file=out)
@@ -89,9 +106,51 @@ async def deliveries(settings: Settings, out: TextIO) -> int:
             file=out,
         )
     for d in report.dead:
-        what = f"{d.channel}  alert {d.alert_id}  {d.at}  {d.attempts} attempts"
+        what = f"{d.id}  {d.channel}  {d.what}  {d.at}  {d.attempts} attempts"
         print(f"  dead      {what}: {d.error}", file=out)
     return 1 if report.dead_total else 0
+
+
+async def _dead_letters(
+    redis: Redis, out: TextIO, err: TextIO, *, retry: str | None, drop: str | None
+) -> int:
+    """--retry / --drop of `deliveries`: one line per dead letter handled."""
+    from bot.store.outbox import OutboxStore
+    from bot.store.subscriptions import SubscriptionStore
+
+    which = retry if retry is not None else drop
+    assert which is not None
+    outbox = OutboxStore(redis)
+    letters = await outbox.dead_letters(which)
+    if not letters and which != "all":
+        print(f"aistatus: no dead letter {which} (ids are listed by `aistatus deliveries`)",
+              file=err)  # fmt: skip
+        return 2
+    if drop is not None:
+        gone = await outbox.drop_dead([d.id for d in letters])
+        for d in letters:
+            print(f"dropped   {d.id}  {d.channel}  {d.what}", file=out)
+        print(f"dropped {gone} dead letters", file=out)
+        return 0
+    subs = SubscriptionStore(redis)
+    failed = 0
+    enabled: set[str] = set()
+    now = utcnow()
+    for d in letters:
+        entry = await outbox.retry_dead(d, now=now)
+        if entry is None:
+            failed += 1
+            why = "undecodable alert: drop it" if d.kind is None else "gone meanwhile"
+            print(f"not retried {d.id}  {d.channel}  {d.what}: {why}", file=err)
+            continue
+        print(f"retried   {d.id}  {d.channel}  {d.what}: queued again as {entry}", file=out)
+        channel = ChannelRef.parse(d.channel)
+        sub = await subs.get(channel) if d.channel not in enabled else None
+        if sub is not None and sub.disabled_reason is not None:
+            await subs.enable(channel, now=now)
+            enabled.add(d.channel)
+            print(f"enabled   {d.channel} again (was disabled: {sub.disabled_reason})", file=out)
+    return 1 if failed else 0
 
 
 async def check_config(

@@ -25,8 +25,9 @@ _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar
 @contextlib.contextmanager
 def context(**fields: Any) -> Iterator[None]:
     """Every record logged inside the block (this task and the tasks it starts) carries
-    `fields`, besides its own `extra=`."""
-    token = _context.set({**(_context.get() or {}), **fields})
+    `fields` (those not None), besides its own `extra=`."""
+    set_ = {k: v for k, v in fields.items() if v is not None}
+    token = _context.set({**(_context.get() or {}), **set_})
     try:
         yield
     finally:

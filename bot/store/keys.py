@@ -116,6 +116,13 @@ def outbox_seq(channel_key: str) -> str:
     return f"{PREFIX}:{{o}}:seq:{channel_key}"
 
 
+def tally(alert_id: str) -> str:
+    """Hash {total, done, retried, dead, q first queued-at, what}: an alert's entries written
+    (enqueue script) and finished (workers); the worker whose entry makes done == total logs
+    the alert's one summary line."""
+    return f"{PREFIX}:{{o}}:tally:{alert_id}"
+
+
 def retrying() -> str:
     """Hash outbox entry id -> JSON {channel, alert_id, attempts, error}: entries that failed at
     least once and wait for another attempt; read by `aistatus deliveries`."""
@@ -138,6 +145,20 @@ def handled_seq(channel_key: str) -> str:
 def channel_lease(channel_key: str) -> str:
     """SET NX PX lease: the one worker sending to this channel right now (across replicas)."""
     return f"{PREFIX}:{{c:{channel_key}}}:lease"
+
+
+def sending(channel_key: str) -> str:
+    """The sequence number of the channel's entry whose chat call may have been made but is not
+    recorded done (set by outbox_begin, cleared by outbox_complete / outbox_release): when it
+    is still there at the next attempt, that attempt's outcome is unknown and the sender checks
+    the channel before sending again."""
+    return f"{PREFIX}:{{c:{channel_key}}}:sending"
+
+
+def consumer_beat(consumer: str) -> str:
+    """SET PX heartbeat of one delivery consumer, refreshed every second: a consumer whose
+    heartbeat is gone (stopped, or dead) has its pending outbox entries taken over at once."""
+    return f"{PREFIX}:{{o}}:beat:{consumer}"
 
 
 def installation(team_id: str) -> str:

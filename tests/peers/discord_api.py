@@ -189,6 +189,10 @@ class DiscordAPI:
         """As if someone deleted the message: edits and thread starts get 10008."""
         self.messages.get(channel, {}).pop(message, None)
 
+    def heal(self, channel: str) -> None:
+        """`channel` works again: every scripted answer for it is forgotten."""
+        self._scripts.pop(channel, None)
+
     def _script(self, channel: str, s: Scripted) -> None:
         self._scripts.setdefault(channel, []).append(s)
 

@@ -51,6 +51,10 @@ REQUIRED_SCOPES: Mapping[str, tuple[str, ...]] = {
     # chat:write.public: post alerts and announcements in public channels without being invited.
     "chat.postMessage": ("chat:write", "chat:write.public"),
     "chat.update": ("chat:write",),
+    # Before re-sending an alert whose earlier attempt's answer was lost, the engine looks for its
+    # metadata in the channel's recent history (public channels, private ones) or thread.
+    "conversations.history": ("channels:history", "groups:history"),
+    "conversations.replies": ("channels:history", "groups:history"),
     "views.publish": (),  # App Home: needs no scope
     "auth.test": (),  # Bolt's single-workspace authorization
     "apps.connections.open": (),  # Socket Mode: the app-level token's connections:write
@@ -203,7 +207,11 @@ def build_slack_app(
         if reply.announce:
             await _announce(client, respond, ctx, reply.announce)
 
-    async def clicked(text: str, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def clicked(
+        text: str, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        """A button runs its command like the slash command does: a private answer, then the
+        announcement in the channel (the Mute button says who muted, like `/aistatus mute`)."""
         ctx = _action_context(body)
         if ctx is None:
             log.info("button %r clicked outside a channel; ignored", text)
@@ -211,22 +219,30 @@ def build_slack_app(
         reply = await handler(text, ctx)
         message = {**to_slack_reply(reply), "response_type": "ephemeral"}
         await _respond(respond, **message, replace_original=False)
+        if reply.announce:
+            await _announce(client, respond, ctx, reply.announce)
 
     @app.action(ACTION_MUTE)
-    async def on_mute(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_mute(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
-        await clicked(f"mute {MUTE_VALUE}", body, respond)
+        await clicked(f"mute {MUTE_VALUE}", body, respond, client)
 
     @app.action(ACTION_REPORT)
     async def on_report(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
         await ack()
         surface = _WORD.fullmatch(str(action.get("value", "")).strip())
         if surface is None:
             log.info("report button with an unexpected value; ignored")
             return
-        await clicked(f"report {surface.group()}", body, respond)
+        await clicked(f"report {surface.group()}", body, respond, client)
 
     @app.action(ACTION_OPEN)
     async def on_open(ack: AsyncAck) -> None:

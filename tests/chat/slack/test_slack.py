@@ -705,7 +705,9 @@ async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: S
         await server.stop()
     assert resp.status == 200
     assert "client_id=111.222" in page
-    assert "scope=chat:write,chat:write.public,commands&amp;" in page
+    assert (
+        "scope=channels:history,chat:write,chat:write.public,commands,groups:history&amp;" in page
+    )
     assert await redis.keys(keys.oauth_state("*"))  # the state lives in Redis
 
 
@@ -738,13 +740,16 @@ async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api
             click = urlencode({"payload": json.dumps(block_action(api, ACTION_MUTE, "1h"))})
             assert (await post(session, server.url, click, sign(click), FORM))[0] == 200
             [muted] = await api.wait_for("respond:btn")
+            await api.wait_for("chat.postMessage", count=2)
     finally:
         await server.stop()
 
     assert done.params["response_type"] == "ephemeral"
     assert "Claude API" in done.params["text"] or "api" in done.params["text"]
-    [announce] = api.calls_to("chat.postMessage")
+    announce, announce_mute = api.calls_to("chat.postMessage")
     assert announce.params["text"].startswith("<@U42> subscribed this channel to")
+    # The Mute button announces in the channel, exactly as `/aistatus mute` does.
+    assert announce_mute.params["text"].startswith("<@U7> muted aistatus alerts here until")
     assert "Alerts here:" in json.dumps(listed.params["blocks"])
     assert "mute" in muted.params["text"].lower()
     sub = await subscriptions.get(CHANNEL)
