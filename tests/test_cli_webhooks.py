@@ -10,7 +10,7 @@ from bot.core.model import ChannelRef, Platform, Status
 from bot.ops.redisproc import RedisProcess
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.webhooks import WebhookStore
-from tests.test_cli import aistatus
+from tests.helpers import aistatus
 
 URL = "http://127.0.0.1:9/hooks/T000/B000/sekritpath"
 
