@@ -50,6 +50,23 @@ def _parser() -> argparse.ArgumentParser:
         "--retry", metavar="ID|all", help="queue dead letters again (the running bot sends them)"
     )
     act.add_argument("--drop", metavar="ID|all", help="delete dead letters for good")
+    hooks = sub.add_parser("webhooks", help="outgoing webhooks: add, list, remove")
+    verbs = hooks.add_subparsers(dest="webhooks", metavar="VERB", required=True)
+    add = verbs.add_parser("add", help="POST alerts about some surfaces to a URL")
+    add.add_argument("url", metavar="URL", help="an http(s) URL")
+    add.add_argument(
+        "--surfaces", nargs="+", required=True, metavar="SURFACE", help="surface ids, or all"
+    )
+    add.add_argument("--min", choices=("degraded", "partial", "major"), default=None)
+    add.add_argument("--format", choices=("json", "slack", "teams"), default="json")
+    add.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow loopback and private-network URLs (refused by default: SSRF)",
+    )
+    verbs.add_parser("list", help="every webhook, its surfaces and state")
+    remove = verbs.add_parser("remove", help="stop and forget a webhook")
+    remove.add_argument("id", metavar="ID")
     return p
 
 
@@ -68,6 +85,24 @@ async def _run(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return await run(settings, stop=stop, out=sys.stdout)
+
+
+async def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import cli
+
+    if args.webhooks == "add":
+        return await cli.webhooks_add(
+            settings,
+            args.url,
+            args.surfaces,
+            sys.stdout,
+            min_flag=args.min,
+            fmt=args.format,
+            allow_private=args.allow_private,
+        )
+    if args.webhooks == "list":
+        return await cli.webhooks_list(settings, sys.stdout)
+    return await cli.webhooks_remove(settings, args.id, sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.cli import deliveries
 
             return asyncio.run(deliveries(settings, sys.stdout, retry=args.retry, drop=args.drop))
+        if command == "webhooks":
+            return asyncio.run(_webhooks(settings, args))
     except ConfigError as e:
         for line in str(e).splitlines():
             print(f"aistatus: {line}", file=sys.stderr)

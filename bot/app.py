@@ -70,6 +70,19 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+def webhook_sender(
+    settings: Settings, redis: Redis, client: httpx.AsyncClient, clock: Callable[[], datetime]
+) -> ChatSender:
+    """The outgoing webhooks' sender, on the shared client with explicit timeouts."""
+    from bot.chat.webhook.sender import WebhookSender
+    from bot.store.subscriptions import SubscriptionStore
+    from bot.store.webhooks import WebhookStore
+
+    store = WebhookStore(redis, SubscriptionStore(redis))
+    timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+    return WebhookSender(client, store, timeout=timeout, clock=clock)
+
+
 def checked(settings: Settings, catalog: Catalog) -> list[ConfigProblem]:
     """The cross-field rules `run` and `check-config` share (`bot.settings.rules`): warnings
     are logged and returned. Raises: ConfigError with every refusal at once."""
@@ -463,6 +476,8 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
                 await start_slack(settings, redis, handler, home_provider(svc), chat)
             if settings.discord_enabled:
                 await start_discord(settings, catalog, handler, chat, on_fatal)
+            # Outgoing webhooks need no login: `aistatus webhooks add` may add one at any time.
+            chat.senders[Platform.WEBHOOK] = webhook_sender(settings, redis, client, utcnow)
             if chat.senders:
                 # fan-out -> outbox -> lanes -> sender, composed in the delivery engine.
                 delivery = Delivery(

@@ -1,5 +1,6 @@
-"""The one-shot verbs of the `aistatus` command: `status`, `deliveries`, `check-config` and
-`manifests`. IO: each takes its clients from the composition root and prints to `out`.
+"""The one-shot verbs of the `aistatus` command: `status`, `deliveries`, `check-config`,
+`manifests` and `webhooks add|list|remove`. IO: each takes its clients from the composition
+root and prints to `out`.
 """
 
 from __future__ import annotations
@@ -7,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from redis.asyncio import Redis
 
@@ -24,6 +26,12 @@ from bot.settings import Settings, load_settings, rules, unknown_keys
 from bot.watch.fetch import fetch_summary
 from bot.watch.probe_run import run_probes
 from bot.watch.read import read_page
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from bot.alerting.subscription import Subscription
+    from bot.store.webhooks import WebhookStore
 
 
 async def status(settings: Settings, out: TextIO, *, as_json: bool = False) -> int:
@@ -236,3 +244,106 @@ def manifests(settings: Settings, path: str, out: TextIO) -> int:
     write_manifest(Path(path), load_catalog(settings.catalog_path))
     print(f"wrote {path}", file=out)
     return 0
+
+
+async def _resolved(url: str) -> list[str]:
+    """Every address the URL's host resolves to (empty for an IP literal or no host).
+    Raises: ConfigError when the name does not resolve."""
+    import socket
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname
+    if not host:
+        return []
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise ConfigError(f"webhook URL: cannot resolve {host}: {e.strerror or e}") from None
+    return sorted({str(info[4][0]) for info in infos})
+
+
+async def webhooks_add(
+    settings: Settings,
+    url: str,
+    surfaces: Sequence[str],
+    out: TextIO,
+    *,
+    min_flag: str | None = None,
+    fmt: str = "json",
+    allow_private: bool = False,
+) -> int:
+    """`aistatus webhooks add URL --surfaces … [--min …] [--format …] [--allow-private]`:
+    check the URL and surfaces, store the webhook and its subscription, print its id and its
+    signing secret (shown this once). Raises: ConfigError for a refused URL or surface."""
+    from bot.chat.commands import SEVERITY_FLAGS
+    from bot.chat.webhook.target import WebhookFormat, url_problem
+    from bot.store.webhooks import new_webhook
+
+    catalog = load_catalog(settings.catalog_path)
+    problem = url_problem(url, [], allow_private=True)
+    if problem is None and not allow_private:
+        problem = url_problem(url, await _resolved(url), allow_private=False)
+    if problem:
+        raise ConfigError(f"webhook URL refused: {problem}")
+    unknown = [s for s in surfaces if s != "all" and s not in catalog.surfaces]
+    if unknown or not surfaces:
+        known = ", ".join(catalog.surfaces)
+        raise ConfigError(f"--surfaces: unknown {', '.join(unknown) or '(none)'}; known: {known}")
+    webhook = new_webhook(url, WebhookFormat(fmt))
+    async with redis_for(settings) as redis:
+        sub = await _webhook_store(redis, catalog).add(
+            webhook,
+            [s for s in surfaces if s != "all"],
+            all_claude="all" in surfaces,
+            min_severity=SEVERITY_FLAGS[min_flag] if min_flag else None,
+            now=utcnow(),
+        )
+    print(f"added webhook {webhook.id} ({webhook.format}) for {_covers(sub)}", file=out)
+    print(f"signing secret (shown once, keep it): {webhook.secret}", file=out)
+    return 0
+
+
+async def webhooks_list(settings: Settings, out: TextIO) -> int:
+    """`aistatus webhooks list`: id, format, URL (path elided), surfaces, minimum, state."""
+    from bot.chat.webhook.target import shown_url
+
+    catalog = load_catalog(settings.catalog_path)
+    async with redis_for(settings) as redis:
+        hooks = await _webhook_store(redis, catalog).list()
+    if not hooks:
+        print("no webhooks (add one: aistatus webhooks add URL --surfaces api)", file=out)
+    for hook, sub in hooks:
+        state = (
+            ""
+            if sub is None or sub.disabled_reason is None
+            else f"  DISABLED: {sub.disabled_reason}"
+        )
+        minimum = f"  min {sub.min_severity.label}" if sub is not None else ""
+        print(
+            f"{hook.id}  {hook.format}  {shown_url(hook.url)}  {_covers(sub)}{minimum}{state}",
+            file=out,
+        )
+    return 0
+
+
+async def webhooks_remove(settings: Settings, webhook_id: str, out: TextIO) -> int:
+    """`aistatus webhooks remove ID`: exit 1 when there is no such webhook."""
+    catalog = load_catalog(settings.catalog_path)
+    async with redis_for(settings) as redis:
+        removed = await _webhook_store(redis, catalog).remove(webhook_id, now=utcnow())
+    print(f"removed webhook {webhook_id}" if removed else f"no webhook {webhook_id}", file=out)
+    return 0 if removed else 1
+
+
+def _webhook_store(redis: Redis, catalog: Catalog) -> WebhookStore:
+    from bot.store.subscriptions import SubscriptionStore
+    from bot.store.webhooks import WebhookStore
+
+    return WebhookStore(redis, SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()))
+
+
+def _covers(sub: Subscription | None) -> str:
+    if sub is None:
+        return "nothing"
+    names = sorted(sub.surfaces) + (["all Claude surfaces"] if sub.all_claude else [])
+    return ", ".join(names) or "nothing"

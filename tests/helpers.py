@@ -586,6 +586,20 @@ class Scene:
             await self.delivery.drain(within)
         return report
 
+    async def fan_out_only(self, within: float = 30.0) -> None:
+        """Run the delivery engine's fan-out unit alone until every recorded transition is an
+        outbox entry: the lanes see the whole backlog at once, whatever the machine's speed."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.delivery.fanout.run(stop))
+        try:
+            async with asyncio.timeout(within):
+                while not await self.delivery._feed.caught_up():  # noqa: ASYNC110 (a Redis condition)
+                    await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+            await task
+            await self.delivery.fanout.release()
+
     def seen(self, channel: ChannelRef) -> Seen:
         if channel.platform is Platform.SLACK:
             return slack_seen(self.slack, channel.channel)
@@ -650,3 +664,18 @@ async def scene(
         await http.close()
         await discord.close()
         Route.BASE = before
+
+
+async def aistatus(
+    *args: str, env: dict[str, str], cwd: Path, within: float = 60
+) -> tuple[int, str, str]:
+    """Run `python -m bot ARGS` to its end (bounded by `within`): (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env}, cwd=cwd,
+    )  # fmt: skip
+    async with asyncio.timeout(within):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -15,8 +15,7 @@ from bot.cli import check_config
 from bot.errors import ConfigError
 from bot.ops.statusserver import StatusServer
 from bot.settings import load_settings, rules
-from tests.helpers import ENCRYPTION_KEY, fixture_json, without_platforms
-from tests.test_cli import aistatus
+from tests.helpers import ENCRYPTION_KEY, aistatus, fixture_json, without_platforms
 
 
 @pytest.fixture(autouse=True)

@@ -256,6 +256,7 @@ class Platform(StrEnum):
     SLACK = "slack"
     DISCORD = "discord"
     CONSOLE = "console"
+    WEBHOOK = "webhook"  # an outgoing webhook: workspace = its owner ("cli"), channel = its id
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,3 +177,17 @@ def installation(team_id: str) -> str:
 def oauth_state(state: str) -> str:
     """SET EX: one Slack OAuth `state` we issued; deleted when the install callback consumes it."""
     return f"{PREFIX}:slack:oauth-state:{state}"
+
+
+# -- outgoing webhooks (issue 14) -----------------------------------------------------------------
+
+
+def webhook(channel_key: str) -> str:
+    """Hash {url, secret, format, at}: one outgoing webhook, beside its subscription in the
+    channel's slot; written by `aistatus webhooks add`, read by the webhook sender per POST."""
+    return f"{PREFIX}:{{c:{channel_key}}}:webhook"
+
+
+def webhooks() -> str:
+    """Set of the ids of every outgoing webhook; read by `aistatus webhooks list`."""
+    return f"{PREFIX}:webhooks"
