@@ -38,6 +38,7 @@ COPY --from=build /opt/aistatus /opt/aistatus
 ENV PATH=/opt/aistatus/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    AISTATUS_OPS_HOST=0.0.0.0 \
     AISTATUS_HTTP_HOST=0.0.0.0 \
     AISTATUS_HTTP_PORT=8080
 WORKDIR /app

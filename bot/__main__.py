@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.errors import ConfigError
+from bot.ops import redact
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("aistatus")
@@ -43,7 +44,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     man = sub.add_parser("manifests", help="write manifests/discord-commands.json from the code")
     man.add_argument("--out", default="manifests/discord-commands.json")
-    sub.add_parser("deliveries", help="list pending, retrying and dead alert deliveries")
+    dl = sub.add_parser("deliveries", help="list pending, retrying and dead alert deliveries")
+    act = dl.add_mutually_exclusive_group()
+    act.add_argument(
+        "--retry", metavar="ID|all", help="queue dead letters again (the running bot sends them)"
+    )
+    act.add_argument("--drop", metavar="ID|all", help="delete dead letters for good")
+    hooks = sub.add_parser("webhooks", help="outgoing webhooks: add, list, remove")
+    verbs = hooks.add_subparsers(dest="webhooks", metavar="VERB", required=True)
+    add = verbs.add_parser("add", help="POST alerts about some surfaces to a URL")
+    add.add_argument("url", metavar="URL", help="an http(s) URL")
+    add.add_argument(
+        "--surfaces", nargs="+", required=True, metavar="SURFACE", help="surface ids, or all"
+    )
+    add.add_argument("--min", choices=("degraded", "partial", "major"), default=None)
+    add.add_argument("--format", choices=("json", "slack", "teams"), default="json")
+    add.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow loopback and private-network URLs (refused by default: SSRF)",
+    )
+    verbs.add_parser("list", help="every webhook, its surfaces and state")
+    remove = verbs.add_parser("remove", help="stop and forget a webhook")
+    remove.add_argument("id", metavar="ID")
     return p
 
 
@@ -51,6 +74,7 @@ def _logging(settings: Settings) -> None:
     from bot.ops.logs import configure
 
     configure(settings.log_level, settings.log_format)
+    redact.install(settings.secret_values())  # every handler: third-party DEBUG output too
 
 
 async def _run(settings: Settings) -> int:
@@ -61,6 +85,24 @@ async def _run(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return await run(settings, stop=stop, out=sys.stdout)
+
+
+async def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import cli
+
+    if args.webhooks == "add":
+        return await cli.webhooks_add(
+            settings,
+            args.url,
+            args.surfaces,
+            sys.stdout,
+            min_flag=args.min,
+            fmt=args.format,
+            allow_private=args.allow_private,
+        )
+    if args.webhooks == "list":
+        return await cli.webhooks_list(settings, sys.stdout)
+    return await cli.webhooks_remove(settings, args.id, sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "deliveries":
             from bot.cli import deliveries
 
-            return asyncio.run(deliveries(settings, sys.stdout))
+            return asyncio.run(deliveries(settings, sys.stdout, retry=args.retry, drop=args.drop))
+        if command == "webhooks":
+            return asyncio.run(_webhooks(settings, args))
     except ConfigError as e:
         for line in str(e).splitlines():
             print(f"aistatus: {line}", file=sys.stderr)

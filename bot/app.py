@@ -40,6 +40,7 @@ from bot.ops.api import BoardSource, api_routes
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, readiness, start_health_server
 from bot.ops.hook import HOOK_PREFIX, HookServer, build_hook_app, start_hook_server
+from bot.ops.inbound import InboundLimits, install_accept_errors
 from bot.ops.redisproc import RedisProcess
 from bot.settings import Settings, rules
 from bot.store.connect import connect
@@ -67,6 +68,19 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
         headers={"User-Agent": f"aistatus/{__version__} (+self-hosted status bot)"},
         follow_redirects=False,  # fetch_summary follows a bounded number itself
     )
+
+
+def webhook_sender(
+    settings: Settings, redis: Redis, client: httpx.AsyncClient, clock: Callable[[], datetime]
+) -> ChatSender:
+    """The outgoing webhooks' sender, on the shared client with explicit timeouts."""
+    from bot.chat.webhook.sender import WebhookSender
+    from bot.store.subscriptions import SubscriptionStore
+    from bot.store.webhooks import WebhookStore
+
+    store = WebhookStore(redis, SubscriptionStore(redis))
+    timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+    return WebhookSender(client, store, timeout=timeout, clock=clock)
 
 
 def checked(settings: Settings, catalog: Catalog) -> list[ConfigProblem]:
@@ -218,7 +232,10 @@ async def start_hook(settings: Settings, bot: Bot) -> tuple[Hints, HookServer] |
     hints = Hints(functools.partial(bot.watcher.poll_page, hinted=True))
     app = build_hook_app(settings.hook_secret.get_secret_value(), bot.catalog, hints.hint)
     server = await listening(
-        start_hook_server(app, settings.hook_host, settings.hook_port),
+        start_hook_server(
+            app, settings.hook_host, settings.hook_port,
+            limits=InboundLimits.from_settings(settings),
+        ),
         "AISTATUS_HOOK_PORT", settings.hook_host, settings.hook_port,
     )  # fmt: skip
     log.info(  # never the secret: it is the URL's only protection
@@ -236,6 +253,27 @@ class Chat:
     senders: dict[Platform, ChatSender] = field(default_factory=dict)
     connected: dict[Platform, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Connections that bring commands in, by name: (up, detail) for /readyz.
+    links: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
+
+    def watch(self, platform: Platform, name: str, check: Callable[[], tuple[bool, str]]) -> None:
+        """Report `check` in /readyz (as `name`) and, read on each scrape, as
+        aistatus_chat_connected{platform=...}."""
+        self.links[name] = check
+
+        async def up() -> bool:
+            return check()[0]
+
+        self.connected[platform] = up
+
+    def down(self) -> list[str]:
+        """The connections that are not up, each with why."""
+        out = []
+        for name, check in self.links.items():
+            up, detail = check()
+            if not up:
+                out.append(f"{name}: {detail}")
+        return out
 
     async def stop(self) -> None:
         for stop in reversed(self.stops):
@@ -264,27 +302,61 @@ async def start_slack(
     Raises: ConfigError for a missing or refused token."""
     from bot.chat.slack.app import build_slack_app, run_http_mode, run_socket_mode
     from bot.chat.slack.sender import SlackSender, slack_web_client
+    from bot.store.crypto import HOW_TO_GENERATE, KEY_SETTING, TokenCipher
     from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
+    from bot.store.subscriptions import SubscriptionStore
+
+    subscriptions = SubscriptionStore(redis)
+    installs: RedisInstallationStore | None = None
+
+    async def on_uninstall(team: str) -> None:
+        """The app was removed from `team` (or its bot token revoked): forget the installation,
+        disable the workspace's subscriptions. Logged once."""
+        if installs is not None:
+            await installs.async_delete_all(enterprise_id=None, team_id=team)
+        subs = await subscriptions.list_workspace(Platform.SLACK, team)
+        for sub in subs:
+            await subscriptions.disable(sub.channel, "the app was uninstalled", utcnow())
+        log.info(
+            "Slack workspace %s uninstalled the app: installation deleted, %d subscription(s) "
+            "disabled",
+            team,
+            len(subs),
+        )
 
     session = aiohttp.ClientSession()  # one connection pool for every Web API call
     chat.stops.append(session.close)
     client = slack_web_client(settings, session=session)
     if settings.slack_oauth_enabled:
-        installs = RedisInstallationStore(redis)
+        if settings.encryption_key is None:
+            raise ConfigError(
+                f"SLACK_CLIENT_ID/SLACK_CLIENT_SECRET (multi-workspace installs) need "
+                f"{KEY_SETTING} to encrypt the installation tokens kept in Redis; make one "
+                f"with {HOW_TO_GENERATE} and set it in the environment or .env",
+                key=KEY_SETTING,
+            )
+        cipher = TokenCipher.from_setting(settings.encryption_key.get_secret_value())
+        installs = RedisInstallationStore(redis, cipher)
         app = build_slack_app(
             settings,
             handler=handler,
             home=home,
             installation_store=installs,
             state_store=RedisOAuthStateStore(redis),
+            on_uninstall=on_uninstall,
         )
         chat.senders[Platform.SLACK] = SlackSender(client, tokens=installs.bot_token)
     else:
-        app = build_slack_app(settings, handler=handler, home=home, client=client)
+        app = build_slack_app(
+            settings, handler=handler, home=home, client=client, on_uninstall=on_uninstall
+        )
         chat.senders[Platform.SLACK] = SlackSender(client)
     if settings.slack_mode == "http":
         server = await listening(
-            run_http_mode(app, settings.http_host, settings.slack_port),
+            run_http_mode(
+                app, settings.http_host, settings.slack_port,
+                limits=InboundLimits.from_settings(settings),
+            ),
             "AISTATUS_SLACK_PORT", settings.http_host, settings.slack_port,
         )  # fmt: skip
         chat.stops.append(server.stop)
@@ -293,17 +365,23 @@ async def start_slack(
         assert settings.slack_app_token is not None  # settings.rules checked it before start
         socket = await run_socket_mode(app, settings.slack_app_token.get_secret_value())
         chat.stops.append(socket.stop)
-        chat.connected[Platform.SLACK] = socket.connected
+        chat.watch(Platform.SLACK, "slack_socket_mode", socket.check)
         log.info("Slack: Socket Mode connected")
 
 
 async def start_discord(
-    settings: Settings, catalog: Catalog, handler: CommandHandler, chat: Chat
+    settings: Settings,
+    catalog: Catalog,
+    handler: CommandHandler,
+    chat: Chat,
+    on_fatal: Callable[[str], None],
 ) -> None:
-    """Log in over REST (alerts flow even while the gateway reconnects), then run the gateway.
+    """Log in over REST (alerts flow even while the gateway reconnects), then run the gateway
+    under a supervisor (`on_fatal` when Discord closes it for good).
     Raises: ConfigError when Discord refuses DISCORD_TOKEN."""
     from bot.chat.discord.client import DiscordBot, configure_gateway
     from bot.chat.discord.commands import CommandRunner
+    from bot.chat.discord.gateway import GatewaySupervisor
     from bot.chat.discord.sender import DiscordSender, configure_api_base
 
     assert settings.discord_token is not None
@@ -330,12 +408,9 @@ async def start_discord(
             await asyncio.sleep(LOGIN_BACKOFF.window(streak.failures))
     chat.senders[Platform.DISCORD] = DiscordSender(client.http)
     await configure_gateway(client.http)
-    gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
-
-    async def gateway_up() -> bool:
-        return client.is_ready() and not client.is_closed()
-
-    chat.connected[Platform.DISCORD] = gateway_up
+    supervisor = GatewaySupervisor(client, on_fatal=on_fatal)
+    chat.watch(Platform.DISCORD, "discord_gateway", supervisor.check)
+    gateway = asyncio.create_task(supervisor.run(), name="discord-gateway")
 
     async def stop() -> None:
         await client.close()
@@ -364,14 +439,34 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
             return await actions.handle(text, ctx, svc)
 
         chat = Chat()
+        install_accept_errors(asyncio.get_running_loop())
+        limits = InboundLimits.from_settings(settings)
+        log.info(
+            "inbound connections: at most %d per server, %ss for headers, %ss for a body",
+            limits.capped(),
+            limits.header_timeout,
+            limits.body_timeout,
+        )
+        # The operator listener (AISTATUS_OPS_HOST/PORT, loopback by default): health, metrics,
+        # the JSON API and the web board, behind the inbound deadlines and connection cap.
         operator = build_health_app(
-            readiness(redis, lambda: bot.watcher.blind), refresh=scrape_gauges(redis, chat)
+            readiness(redis, lambda: bot.watcher.blind, down=chat.down),
+            refresh=scrape_gauges(redis, chat),
         )
         operator.add_routes(board_routes(bot, lambda: bot.watcher.blind))
+        port_key = "AISTATUS_OPS_PORT" if settings.ops_port is not None else "AISTATUS_HTTP_PORT"
         health = await listening(
-            start_health_server(operator, settings.http_host, settings.http_port),
-            "AISTATUS_HTTP_PORT", settings.http_host, settings.http_port,
+            start_health_server(operator, settings.ops_host, settings.operator_port, limits),
+            port_key, settings.ops_host, settings.operator_port,
         )  # fmt: skip
+        exit_code = 0
+
+        def on_fatal(reason: str) -> None:
+            """A chat connection closed for good: stop, and exit non-zero (restart or fix)."""
+            nonlocal exit_code
+            exit_code = 1
+            stop.set()
+
         delivery_stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         hook: tuple[Hints, HookServer] | None = None
@@ -380,7 +475,9 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
             if settings.slack_enabled:
                 await start_slack(settings, redis, handler, home_provider(svc), chat)
             if settings.discord_enabled:
-                await start_discord(settings, catalog, handler, chat)
+                await start_discord(settings, catalog, handler, chat, on_fatal)
+            # Outgoing webhooks need no login: `aistatus webhooks add` may add one at any time.
+            chat.senders[Platform.WEBHOOK] = webhook_sender(settings, redis, client, utcnow)
             if chat.senders:
                 # fan-out -> outbox -> lanes -> sender, composed in the delivery engine.
                 delivery = Delivery(
@@ -414,4 +511,4 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
             await asyncio.gather(*tasks, return_exceptions=True)
             await chat.stop()
             await health.cleanup()
-    return 0
+    return exit_code

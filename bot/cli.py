@@ -1,21 +1,25 @@
-"""The one-shot verbs of the `aistatus` command: `status`, `deliveries`, `check-config` and
-`manifests`. IO: each takes its clients from the composition root and prints to `out`.
+"""The one-shot verbs of the `aistatus` command: `status`, `deliveries`, `check-config`,
+`manifests` and `webhooks add|list|remove`. IO: each takes its clients from the composition
+root and prints to `out`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.app import http_client, redis_for
 from bot.catalog_file import load_catalog
 from bot.clock import utcnow
 from bot.core.catalog import Catalog
-from bot.core.model import encode_json
+from bot.core.model import ChannelRef, encode_json
 from bot.errors import ConfigError, ConfigProblem, ProbeError
 from bot.ops.board import board_of_rows
 from bot.ops.table import exit_code, render_table, status_rows
@@ -24,6 +28,12 @@ from bot.store.connect import describe
 from bot.watch.fetch import fetch_summary
 from bot.watch.probe_run import run_probes
 from bot.watch.read import read_page
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from bot.alerting.subscription import Subscription
+    from bot.store.webhooks import WebhookStore
 
 
 async def status(settings: Settings, out: TextIO, *, as_json: bool = False) -> int:
@@ -69,12 +79,26 @@ async def status(settings: Settings, out: TextIO, *, as_json: bool = False) -> i
     return code
 
 
-async def deliveries(settings: Settings, out: TextIO) -> int:
-    """`aistatus deliveries`: what is queued, retrying and dead. Exit 1 when anything is dead.
+async def deliveries(
+    settings: Settings,
+    out: TextIO,
+    *,
+    retry: str | None = None,
+    drop: str | None = None,
+    err: TextIO = sys.stderr,
+) -> int:
+    """`aistatus deliveries [--retry ID|all | --drop ID|all]`: what is queued, retrying and dead
+    (each dead letter by its id, channel key, alert kind, outage id and surfaces). Exit 1 when
+    anything is dead. `retry` puts dead letters back into the outbox (a running bot delivers
+    them, once, in the channel's order after what is queued; a channel disabled by a permanent
+    error is enabled again: retrying says the cause is fixed); `drop` deletes them. Exit 2 for
+    an id that is not a dead letter, 1 when some could not be retried.
     Raises: ConfigError when Redis cannot be reached."""
     from bot.delivery.engine import deliveries_report
 
     async with redis_for(settings) as redis:
+        if retry is not None or drop is not None:
+            return await _dead_letters(redis, out, err, retry=retry, drop=drop)
         report = await deliveries_report(redis)
     summary = f"queued: {report.queued}  in flight or retrying: {report.pending}"
     print(f"{summary}  dead: {report.dead_total}", file=out)
@@ -84,9 +108,51 @@ async def deliveries(settings: Settings, out: TextIO) -> int:
             file=out,
         )
     for d in report.dead:
-        what = f"{d.channel}  alert {d.alert_id}  {d.at}  {d.attempts} attempts"
+        what = f"{d.id}  {d.channel}  {d.what}  {d.at}  {d.attempts} attempts"
         print(f"  dead      {what}: {d.error}", file=out)
     return 1 if report.dead_total else 0
+
+
+async def _dead_letters(
+    redis: Redis, out: TextIO, err: TextIO, *, retry: str | None, drop: str | None
+) -> int:
+    """--retry / --drop of `deliveries`: one line per dead letter handled."""
+    from bot.store.outbox import OutboxStore
+    from bot.store.subscriptions import SubscriptionStore
+
+    which = retry if retry is not None else drop
+    assert which is not None
+    outbox = OutboxStore(redis)
+    letters = await outbox.dead_letters(which)
+    if not letters and which != "all":
+        print(f"aistatus: no dead letter {which} (ids are listed by `aistatus deliveries`)",
+              file=err)  # fmt: skip
+        return 2
+    if drop is not None:
+        gone = await outbox.drop_dead([d.id for d in letters])
+        for d in letters:
+            print(f"dropped   {d.id}  {d.channel}  {d.what}", file=out)
+        print(f"dropped {gone} dead letters", file=out)
+        return 0
+    subs = SubscriptionStore(redis)
+    failed = 0
+    enabled: set[str] = set()
+    now = utcnow()
+    for d in letters:
+        entry = await outbox.retry_dead(d, now=now)
+        if entry is None:
+            failed += 1
+            why = "undecodable alert: drop it" if d.kind is None else "gone meanwhile"
+            print(f"not retried {d.id}  {d.channel}  {d.what}: {why}", file=err)
+            continue
+        print(f"retried   {d.id}  {d.channel}  {d.what}: queued again as {entry}", file=out)
+        channel = ChannelRef.parse(d.channel)
+        sub = await subs.get(channel) if d.channel not in enabled else None
+        if sub is not None and sub.disabled_reason is not None:
+            await subs.enable(channel, now=now)
+            enabled.add(d.channel)
+            print(f"enabled   {d.channel} again (was disabled: {sub.disabled_reason})", file=out)
+    return 1 if failed else 0
 
 
 async def check_config(
@@ -180,3 +246,106 @@ def manifests(settings: Settings, path: str, out: TextIO) -> int:
     write_manifest(Path(path), load_catalog(settings.catalog_path))
     print(f"wrote {path}", file=out)
     return 0
+
+
+async def _resolved(url: str) -> list[str]:
+    """Every address the URL's host resolves to (empty for an IP literal or no host).
+    Raises: ConfigError when the name does not resolve."""
+    import socket
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname
+    if not host:
+        return []
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise ConfigError(f"webhook URL: cannot resolve {host}: {e.strerror or e}") from None
+    return sorted({str(info[4][0]) for info in infos})
+
+
+async def webhooks_add(
+    settings: Settings,
+    url: str,
+    surfaces: Sequence[str],
+    out: TextIO,
+    *,
+    min_flag: str | None = None,
+    fmt: str = "json",
+    allow_private: bool = False,
+) -> int:
+    """`aistatus webhooks add URL --surfaces … [--min …] [--format …] [--allow-private]`:
+    check the URL and surfaces, store the webhook and its subscription, print its id and its
+    signing secret (shown this once). Raises: ConfigError for a refused URL or surface."""
+    from bot.chat.commands import SEVERITY_FLAGS
+    from bot.chat.webhook.target import WebhookFormat, url_problem
+    from bot.store.webhooks import new_webhook
+
+    catalog = load_catalog(settings.catalog_path)
+    problem = url_problem(url, [], allow_private=True)
+    if problem is None and not allow_private:
+        problem = url_problem(url, await _resolved(url), allow_private=False)
+    if problem:
+        raise ConfigError(f"webhook URL refused: {problem}")
+    unknown = [s for s in surfaces if s != "all" and s not in catalog.surfaces]
+    if unknown or not surfaces:
+        known = ", ".join(catalog.surfaces)
+        raise ConfigError(f"--surfaces: unknown {', '.join(unknown) or '(none)'}; known: {known}")
+    webhook = new_webhook(url, WebhookFormat(fmt))
+    async with redis_for(settings) as redis:
+        sub = await _webhook_store(redis, catalog).add(
+            webhook,
+            [s for s in surfaces if s != "all"],
+            all_claude="all" in surfaces,
+            min_severity=SEVERITY_FLAGS[min_flag] if min_flag else None,
+            now=utcnow(),
+        )
+    print(f"added webhook {webhook.id} ({webhook.format}) for {_covers(sub)}", file=out)
+    print(f"signing secret (shown once, keep it): {webhook.secret}", file=out)
+    return 0
+
+
+async def webhooks_list(settings: Settings, out: TextIO) -> int:
+    """`aistatus webhooks list`: id, format, URL (path elided), surfaces, minimum, state."""
+    from bot.chat.webhook.target import shown_url
+
+    catalog = load_catalog(settings.catalog_path)
+    async with redis_for(settings) as redis:
+        hooks = await _webhook_store(redis, catalog).list()
+    if not hooks:
+        print("no webhooks (add one: aistatus webhooks add URL --surfaces api)", file=out)
+    for hook, sub in hooks:
+        state = (
+            ""
+            if sub is None or sub.disabled_reason is None
+            else f"  DISABLED: {sub.disabled_reason}"
+        )
+        minimum = f"  min {sub.min_severity.label}" if sub is not None else ""
+        print(
+            f"{hook.id}  {hook.format}  {shown_url(hook.url)}  {_covers(sub)}{minimum}{state}",
+            file=out,
+        )
+    return 0
+
+
+async def webhooks_remove(settings: Settings, webhook_id: str, out: TextIO) -> int:
+    """`aistatus webhooks remove ID`: exit 1 when there is no such webhook."""
+    catalog = load_catalog(settings.catalog_path)
+    async with redis_for(settings) as redis:
+        removed = await _webhook_store(redis, catalog).remove(webhook_id, now=utcnow())
+    print(f"removed webhook {webhook_id}" if removed else f"no webhook {webhook_id}", file=out)
+    return 0 if removed else 1
+
+
+def _webhook_store(redis: Redis, catalog: Catalog) -> WebhookStore:
+    from bot.store.subscriptions import SubscriptionStore
+    from bot.store.webhooks import WebhookStore
+
+    return WebhookStore(redis, SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()))
+
+
+def _covers(sub: Subscription | None) -> str:
+    if sub is None:
+        return "nothing"
+    names = sorted(sub.surfaces) + (["all Claude surfaces"] if sub.all_claude else [])
+    return ", ".join(names) or "nothing"

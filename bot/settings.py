@@ -55,10 +55,11 @@ class Settings(BaseSettings):
 
     # -- crowd reports ----------------------------------------------------------------------------
     crowd_window: float = Field(default=600.0, gt=0, alias="AISTATUS_CROWD_WINDOW")
-    crowd_users: int = Field(default=3, ge=1, alias="AISTATUS_CROWD_USERS")
-    crowd_workspaces: int = Field(default=2, ge=1, alias="AISTATUS_CROWD_WORKSPACES")
+    # Crowd suspicion reaches every team only when it is spread (see README "Crowd reports").
+    crowd_users: int = Field(default=6, ge=1, alias="AISTATUS_CROWD_USERS")
+    crowd_workspaces: int = Field(default=3, ge=1, alias="AISTATUS_CROWD_WORKSPACES")
     crowd_users_one_workspace: int = Field(
-        default=5, ge=1, alias="AISTATUS_CROWD_USERS_ONE_WORKSPACE"
+        default=3, ge=1, alias="AISTATUS_CROWD_USERS_ONE_WORKSPACE"
     )
 
     # -- operators --------------------------------------------------------------------------------
@@ -68,8 +69,23 @@ class Settings(BaseSettings):
     # text: one readable line per record; json: one JSON object per line with its context
     # (surface, provider, outage, channel, attempt) for Loki, journald or Cloud Logging.
     log_format: Literal["text", "json"] = Field(default="text", alias="AISTATUS_LOG_FORMAT")
-    http_host: str = Field(default="127.0.0.1", alias="AISTATUS_HTTP_HOST")
+    # Operators' endpoints (/healthz, /readyz, /metrics) listen on their own host, loopback unless
+    # set: exposing Slack's HTTP mode (AISTATUS_HTTP_HOST) no longer exposes them. Their port is
+    # AISTATUS_OPS_PORT, or AISTATUS_HTTP_PORT when unset (the older setting, kept working).
+    ops_host: str = Field(default="127.0.0.1", alias="AISTATUS_OPS_HOST")
+    ops_port: int | None = Field(default=None, ge=0, le=65535, alias="AISTATUS_OPS_PORT")
+    http_host: str = Field(default="127.0.0.1", alias="AISTATUS_HTTP_HOST")  # Slack HTTP mode
     http_port: int = Field(default=8080, ge=0, le=65535, alias="AISTATUS_HTTP_PORT")
+    # Every inbound server (operators' endpoints, Slack HTTP mode): connections held at once per
+    # server (lowered to leave descriptors for outbound sockets), and seconds a client may take
+    # to send a request's headers, then its body, before it gets 408 and is closed.
+    inbound_max_connections: int = Field(
+        default=256, ge=8, le=100_000, alias="AISTATUS_INBOUND_MAX_CONNECTIONS"
+    )
+    inbound_header_timeout: float = Field(
+        default=10.0, gt=0, alias="AISTATUS_INBOUND_HEADER_TIMEOUT"
+    )
+    inbound_body_timeout: float = Field(default=10.0, gt=0, alias="AISTATUS_INBOUND_BODY_TIMEOUT")
     # When set, the JSON API and the web board need `Authorization: Bearer <token>`.
     api_token: SecretStr | None = Field(default=None, alias="AISTATUS_API_TOKEN")
 
@@ -89,6 +105,9 @@ class Settings(BaseSettings):
     slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
     slack_client_secret: SecretStr | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
     slack_redirect_uri: str | None = Field(default=None, alias="AISTATUS_SLACK_REDIRECT_URI")
+    # Fernet key(s) encrypting installation tokens in Redis; required with OAuth. A comma-separated
+    # list rotates: the first encrypts, all decrypt.
+    encryption_key: SecretStr | None = Field(default=None, alias="AISTATUS_ENCRYPTION_KEY")
 
     # -- Discord ----------------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
@@ -115,6 +134,16 @@ class Settings(BaseSettings):
     def slack_oauth_enabled(self) -> bool:
         """Multi-workspace Slack: installs via OAuth, tokens from the installation store."""
         return self.slack_client_id is not None and self.slack_client_secret is not None
+
+    @property
+    def operator_port(self) -> int:
+        """Port of /healthz, /readyz, /metrics: AISTATUS_OPS_PORT, else AISTATUS_HTTP_PORT."""
+        return self.ops_port if self.ops_port is not None else self.http_port
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction filter."""
+        values = [getattr(self, name) for name in type(self).model_fields]
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
 
     @property
     def slack_enabled(self) -> bool:
@@ -215,6 +244,8 @@ def rules(settings: Settings, catalog: Catalog) -> list[ConfigProblem]:
     1) Slack in Socket Mode needs SLACK_APP_TOKEN; in HTTP mode SLACK_SIGNING_SECRET;
     2) OAuth (many workspaces) needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and
        AISTATUS_SLACK_REDIRECT_URI together, and HTTP mode for its install pages;
+       and AISTATUS_ENCRYPTION_KEY (a Fernet key, or a comma-separated list) to encrypt the
+       installation tokens it keeps in Redis;
     3) a poll interval under POLL_REFUSED s is refused, under POLL_WARNED s warned — unless every
        status page polled at that rate is on loopback (a demo, a test, a local mirror)."""
     where = "the settings"
@@ -246,6 +277,8 @@ def rules(settings: Settings, catalog: Catalog) -> list[ConfigProblem]:
                 "AISTATUS_SLACK_MODE", where, "the OAuth install pages need HTTP mode",
                 "set AISTATUS_SLACK_MODE=http (and SLACK_SIGNING_SECRET)",
             ))  # fmt: skip
+    if settings.slack_oauth_enabled or settings.encryption_key is not None:
+        out.extend(_encryption_rule(settings))
     fast: dict[tuple[str, float], list[str]] = {}  # (key, seconds) -> the pages polled so
     for pid in catalog.watched_providers():
         provider = catalog.providers[pid]
@@ -267,6 +300,29 @@ def rules(settings: Settings, catalog: Catalog) -> list[ConfigProblem]:
                 f"use {POLL_WARNED:g} s or more unless you own the page", warning=True,
             ))  # fmt: skip
     return out
+
+
+def _encryption_rule(settings: Settings) -> list[ConfigProblem]:
+    """OAuth keeps installation tokens in Redis, encrypted: AISTATUS_ENCRYPTION_KEY must be set
+    then, and when set it must hold Fernet keys."""
+    from bot.store.crypto import HOW_TO_GENERATE, KEY_SETTING, TokenCipher
+
+    if settings.encryption_key is None:
+        return [ConfigProblem(
+            KEY_SETTING, "the settings",
+            "Slack OAuth (SLACK_CLIENT_ID/SLACK_CLIENT_SECRET) keeps installation tokens in Redis, "
+            "encrypted with this key",
+            f"make one with {HOW_TO_GENERATE} and set it in the environment or .env",
+        )]  # fmt: skip
+    try:
+        TokenCipher.from_setting(settings.encryption_key.get_secret_value())
+    except ConfigError:
+        return [ConfigProblem(
+            KEY_SETTING, "the settings",
+            "not a Fernet key (32 url-safe base64 bytes; a comma-separated list rotates)",
+            f"make one with {HOW_TO_GENERATE}",
+        )]  # fmt: skip
+    return []
 
 
 def _loopback(url: str) -> bool:

@@ -37,10 +37,15 @@ ensure_venv() {
     fi
   fi
   local stamp="$VENV/.aistatus-installed"
-  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    echo "aistatus setup: installing the project into $VENV" >&2
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] \
+    || [ "$ROOT/requirements.lock" -nt "$stamp" ]; then
+    echo "aistatus setup: installing the locked dependencies and the project into $VENV" >&2
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+    # Exactly the versions in requirements.lock, each checked against its hash (README
+    # "Dependencies" says how to refresh it), then the project itself without resolving again.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+      -r "$ROOT/requirements.lock"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e "$ROOT"
     touch "$stamp"
   fi
 }

@@ -52,6 +52,7 @@ from bot.delivery.retry import RetryPolicy
 from bot.ops.demo import fixture, with_update
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
+from bot.store.crypto import TokenCipher
 from bot.store.subscriptions import SubscriptionStore
 from bot.watch.statuspage import parse_summary
 from bot.watch.watcher import Watcher
@@ -259,6 +260,9 @@ def command_layer(redis: aioredis.Redis) -> tuple[Services, CommandHandler]:
 
 TOKEN = "xoxb-test-token"
 
+ENCRYPTION_KEY = "3q2-7wAAAAC6vXZgZ4e5cQ8F2M8lVYH2k3l4m5n6o7A="  # a Fernet key for tests only
+CIPHER = TokenCipher([ENCRYPTION_KEY])
+
 
 TOKEN_T2 = "xoxb-second-workspace"
 
@@ -420,6 +424,49 @@ ROOT = Path(__file__).resolve().parent.parent
 """The repository's top folder (README, manifests, pyproject)."""
 
 
+# -- a bot as an operator runs it: `python -m bot run` in a subprocess -----------------------------
+
+
+def bot_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any bot setting, plus `settings`."""
+    env = without_platforms(os.environ)
+    env.update(settings)
+    return env
+
+
+def loopback_catalog(path: Path, claude_url: str) -> str:
+    """Write a catalog override: Claude's page at `claude_url`, every other watched page a 404
+    on the same loopback server. Returns the path as AISTATUS_CATALOG takes it."""
+    nothing = claude_url + "/nothing"
+    pages = {"claude": claude_url, **dict.fromkeys(OTHER_PAGES, nothing)}
+    path.write_text(json.dumps({"providers": {p: {"statuspage": u} for p, u in pages.items()}}))
+    return str(path)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    env: dict[str, str], cwd: Path, **popen: Any
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, Output, list[str]]]:
+    """`python -m bot run` with `env` (no .env file); yields (process, stderr lines, logs).
+    On exit the process is killed if still running and `logs` gets stderr + stdout in full."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd,
+        **popen,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = Output(proc.stdout), Output(proc.stderr)
+    logs: list[str] = []
+    try:
+        yield proc, err, logs
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        logs.append(await err.close())
+        logs.append(await out.close())
+
+
 # -- the truth rig: one status page, the real pipeline, Slack and Discord at once -----------------
 
 OPERATIONAL_PAGE = "claude/summary_all_operational.json"
@@ -539,6 +586,20 @@ class Scene:
             await self.delivery.drain(within)
         return report
 
+    async def fan_out_only(self, within: float = 30.0) -> None:
+        """Run the delivery engine's fan-out unit alone until every recorded transition is an
+        outbox entry: the lanes see the whole backlog at once, whatever the machine's speed."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.delivery.fanout.run(stop))
+        try:
+            async with asyncio.timeout(within):
+                while not await self.delivery._feed.caught_up():  # noqa: ASYNC110 (a Redis condition)
+                    await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+            await task
+            await self.delivery.fanout.release()
+
     def seen(self, channel: ChannelRef) -> Seen:
         if channel.platform is Platform.SLACK:
             return slack_seen(self.slack, channel.channel)
@@ -603,3 +664,18 @@ async def scene(
         await http.close()
         await discord.close()
         Route.BASE = before
+
+
+async def aistatus(
+    *args: str, env: dict[str, str], cwd: Path, within: float = 60
+) -> tuple[int, str, str]:
+    """Run `python -m bot ARGS` to its end (bounded by `within`): (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env}, cwd=cwd,
+    )  # fmt: skip
+    async with asyncio.timeout(within):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

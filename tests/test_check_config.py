@@ -15,8 +15,7 @@ from bot.cli import check_config
 from bot.errors import ConfigError
 from bot.ops.statusserver import StatusServer
 from bot.settings import load_settings, rules
-from tests.helpers import fixture_json, without_platforms
-from tests.test_cli import aistatus
+from tests.helpers import ENCRYPTION_KEY, aistatus, fixture_json, without_platforms
 
 
 @pytest.fixture(autouse=True)
@@ -90,12 +89,24 @@ async def test_a_missing_env_file_named_on_the_command_line_is_an_error(tmp_path
         ({"SLACK_BOT_TOKEN": "xoxb-1", "AISTATUS_SLACK_MODE": "http"}, "SLACK_SIGNING_SECRET"),
         (
             {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "AISTATUS_SLACK_MODE": "http",
-             "SLACK_SIGNING_SECRET": "x"},
+             "SLACK_SIGNING_SECRET": "x", "AISTATUS_ENCRYPTION_KEY": ENCRYPTION_KEY},
             "AISTATUS_SLACK_REDIRECT_URI",
+        ),
+        (
+            {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "AISTATUS_SLACK_MODE": "http",
+             "SLACK_SIGNING_SECRET": "x", "AISTATUS_SLACK_REDIRECT_URI": "https://x.test/r"},
+            "AISTATUS_ENCRYPTION_KEY",
+        ),
+        (
+            {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "AISTATUS_SLACK_MODE": "http",
+             "SLACK_SIGNING_SECRET": "x", "AISTATUS_SLACK_REDIRECT_URI": "https://x.test/r",
+             "AISTATUS_ENCRYPTION_KEY": "not-a-key"},
+            "AISTATUS_ENCRYPTION_KEY",
         ),
         ({"AISTATUS_POLL_INTERVAL": "0.5"}, "AISTATUS_POLL_INTERVAL"),
     ],
-    ids=["socket-without-app-token", "http-without-secret", "oauth-without-redirect", "flood"],
+    ids=["socket-without-app-token", "http-without-secret", "oauth-without-redirect",
+         "oauth-without-encryption-key", "oauth-with-a-bad-key", "flood"],
 )  # fmt: skip
 async def test_check_config_and_run_refuse_the_same_cross_field_mistakes(tmp_path, env, key):
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))

@@ -3,10 +3,7 @@ from the environment."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,21 +17,7 @@ from bot.ops.statusserver import StatusServer
 from bot.store.surfaces import SurfaceStore
 from bot.watch.statuspage import INCIDENTS_PATH
 from bot.watch.watcher import Watcher
-from tests.helpers import fixture_json, resolved_incidents
-
-
-async def aistatus(
-    *args: str, env: dict[str, str], cwd: Path, within: float = 60
-) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **env}, cwd=cwd,
-    )  # fmt: skip
-    async with asyncio.timeout(within):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+from tests.helpers import aistatus, fixture_json, resolved_incidents
 
 
 @pytest.fixture

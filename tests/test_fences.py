@@ -30,6 +30,8 @@ PURE = [
     "bot/ops/table.py",
     "bot/watch/statuspage.py",
     "bot/watch/probe.py",
+    "bot/watch/redirects.py",
+    "bot/ops/redact.py",
 ]
 IO = ["bot/watch/fetch.py", "bot/watch/probe_run.py", "bot/app.py", "bot/clock.py"]
 

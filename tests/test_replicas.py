@@ -22,6 +22,7 @@ from bot.store.connect import connect
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
 from tests.helpers import Output, fixture_json
+from tests.peers.chaos import Chaos
 from tests.peers.slack_api import SlackApi
 
 REPLICAS = 3
@@ -151,3 +152,51 @@ def broadcasts(api: SlackApi) -> list:
         for c in api.accepted_to("chat.postMessage")
         if str(c.params.get("reply_broadcast", "")).lower() in {"true", "1"}
     ]
+
+
+async def test_sigterm_ends_aistatus_run_within_its_grace_period_while_chat_calls_hang(
+    tmp_path: Path, redis_server: RedisProcess
+):
+    redis = connect(redis_server.url)
+    await redis.flushall()
+    now = datetime.now(UTC)
+    for channel in CHANNELS[:5]:
+        await SubscriptionStore(redis).subscribe(channel, (), all_claude=True, user="U1", now=now)
+    hang = Chaos(hang=1.0, methods=frozenset({"chat.postMessage"}))
+    async with (
+        SlackApi(tokens={"xoxb-test": "T0001"}, chaos=hang) as api,
+        StatusServer() as claude,
+    ):
+        claude.set_summary(fixture_json("claude/summary_all_operational.json"))
+        catalog = tmp_path / "catalog.yaml"
+        pages = {p: claude.url + "/nothing" for p in ("openai", "github", "cursor")}
+        pages["claude"] = claude.url
+        catalog.write_text(
+            json.dumps({"providers": {p: {"statuspage": u} for p, u in pages.items()}})
+        )
+        env = _env(tmp_path, catalog, api, redis_server.url, 0, free_port())
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        err = Output(proc.stderr)
+        try:
+            await err.wait_for("Slack: HTTP mode on", within=30)
+            claude.set_summary(fixture_json("claude/summary_incident_investigating.json"))
+            await api.wait_for("chat.postMessage", count=5, within=30)  # every one hangs
+            proc.send_signal(signal.SIGTERM)
+            loop = asyncio.get_running_loop()
+            sent = loop.time()
+            async with asyncio.timeout(25):  # the manifests' grace period is 30 s
+                code = await proc.wait()
+            took = loop.time() - sent
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            log = await err.close()
+    await redis.aclose()
+    assert code == 0, log[-2000:]
+    assert took < 15, took  # stop_grace (10 s), then the hung calls are abandoned

@@ -9,8 +9,7 @@ import socket
 
 import pytest
 
-from tests.helpers import without_platforms
-from tests.test_cli import aistatus
+from tests.helpers import aistatus, without_platforms
 
 NOWHERE = "http://127.0.0.1:9"  # discard port: nothing listens, nothing leaves the machine
 

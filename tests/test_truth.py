@@ -209,6 +209,7 @@ async def test_a_flap_storm_is_one_visible_start_and_one_visible_recovery_per_ch
             await sc.step(inv() if i % 2 == 0 else rec(), drain=False)
         for _ in range(24):  # quiet for 6 min: the reopened outage settles
             await sc.step(rec(), drain=False)
+        await sc.fan_out_only()  # the whole storm queued before any lane sends
         await sc.delivery.drain(30)
         backlog = (await deliveries_report(redis)).queued
         seen = {c: sc.seen(c) for c in (S_ALL, S_API, D_ALL)}

@@ -343,6 +343,7 @@ def _build_one(
         ends=ends,
         starts=starts,
         source=source,
+        audience=_joint_audience(ordered),
         unchecked=unchecked,
         official_lead_s=max(leads).total_seconds() if leads else None,
         quiet=bool(ordered) and all(t.reason is R.SETTLED for t in ordered),
@@ -354,6 +355,13 @@ def _build_one(
         resolution=resolution,
     )
     return _finish(alert)
+
+
+def _joint_audience(transitions: Sequence[Transition]) -> tuple[str, ...]:
+    """Everyone when any transition is for everyone; else the union of their audiences."""
+    if any(not t.audience for t in transitions):
+        return ()
+    return tuple(sorted({w for t in transitions for w in t.audience}))
 
 
 def _kind_of(t: Transition) -> AlertKind:

@@ -21,6 +21,7 @@ class Skip(StrEnum):
     DISABLED = "disabled"  # a chat API said the channel is gone or closed to us
     MUTED = "muted"  # `/aistatus mute`, until it lapses
     NOT_COVERED = "not_covered"  # none of the alert's surfaces is subscribed here
+    NOT_IN_AUDIENCE = "not_in_audience"  # a crowd suspicion scoped to the workspaces that reported
     NO_MAINTENANCE = "no_maintenance"  # a maintenance alert, and maintenance is off here
     BELOW_MIN = "below_min"  # the severity does not reach the channel's minimum
     NO_PARENT = "no_parent"  # the end of an outage the channel was never told about
@@ -73,6 +74,7 @@ def skip_reason(
     has_parent: bool,
     now: datetime,
     catalog: Catalog,
+    audience: Collection[str] = (),
 ) -> Skip | None:
     """Why an alert of `kind` about `surfaces` at `severity` does not go to `sub`'s channel, or
     None when it does.
@@ -83,15 +85,18 @@ def skip_reason(
        `muted_until`.
     3. The alert must touch a surface the subscription covers (NOT_COVERED; `all_claude` covers
        every Claude surface of the catalog).
-    4. Maintenance alerts (start, end) go only to subscriptions with `maintenance` on
+    4. An alert with an `audience` (a crowd suspicion shown only to the workspaces that reported
+       it, "platform:workspace" each) goes only to channels of those workspaces
+       (NOT_IN_AUDIENCE); an empty audience is everyone.
+    5. Maintenance alerts (start, end) go only to subscriptions with `maintenance` on
        (NO_MAINTENANCE).
-    5. MAINTENANCE_START goes.
-    6. RECOVERY, SUSPECTED_WITHDRAWN, MAINTENANCE_END and RECOVERING close (or calm) a message:
+    6. MAINTENANCE_START goes.
+    7. RECOVERY, SUSPECTED_WITHDRAWN, MAINTENANCE_END and RECOVERING close (or calm) a message:
        only with `has_parent` (NO_PARENT: a channel never told about an outage is not told it
        ended).
-    7. UPDATE and CONFIRMED go where the channel already has this outage's message
+    8. UPDATE and CONFIRMED go where the channel already has this outage's message
        (`has_parent`: the thread continues even if the outage eased below the minimum).
-    8. START and SUSPECTED open a message, and so do UPDATE and CONFIRMED without one (an outage
+    9. START and SUSPECTED open a message, and so do UPDATE and CONFIRMED without one (an outage
        that worsened past the minimum): only when `severity` reaches `min_severity` (BELOW_MIN).
     """
     if sub.disabled_reason is not None:
@@ -100,6 +105,8 @@ def skip_reason(
         return Skip.MUTED
     if sub.covers(catalog).isdisjoint(surfaces):
         return Skip.NOT_COVERED
+    if audience and f"{sub.channel.platform}:{sub.channel.workspace}" not in audience:
+        return Skip.NOT_IN_AUDIENCE
     if kind in _MAINTENANCE_KINDS and not sub.maintenance:
         return Skip.NO_MAINTENANCE
     if kind is AlertKind.MAINTENANCE_START:

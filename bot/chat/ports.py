@@ -5,7 +5,7 @@ alert reaches a chat channel (`ChatSender`). Pure: protocols only.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.core.model import (
     Alert,
@@ -63,4 +63,19 @@ class ChatSender(Protocol):
     async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
         """A direct message from the bot to one person (whoever subscribed a channel whose
         alerts had to stop). Slack: the app's Messages tab; Discord: a DM channel."""
+        ...
+
+
+@runtime_checkable
+class SentFinder(Protocol):
+    """A ChatSender that can look in a channel for a message it may have sent already (Slack:
+    the delivery key in the message's metadata). The delivery engine asks it before sending
+    again an entry whose earlier attempt's outcome is unknown (a kill, a lost answer, a
+    timeout). Senders whose platform dedups by itself (Discord: the nonce) need not be one."""
+
+    async def find_sent(
+        self, channel: ChannelRef, alert: Alert, *, thread: MessageRef | None
+    ) -> MessageRef | None:
+        """The message of `alert` in `channel` (None: a parent) or in `thread`'s replies, as
+        post / reply would have returned it; None when it is not there. Raises: DeliveryError."""
         ...

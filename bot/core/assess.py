@@ -263,7 +263,8 @@ def assess(
             else "reports from channel members"
         )
         incident = official.incident if official is not None else None
-        return Verdict(surface, st.effective, sig, True, incident, why, now)
+        audience = st.audience if sig is Signal.CROWD else ()
+        return Verdict(surface, st.effective, sig, True, incident, why, now, audience)
     if known:
         source = Signal.OFFICIAL if official is not None else next(iter(known))
         incident = official.incident if official is not None else None

@@ -19,13 +19,20 @@ Report = tuple[str, str, float]  # (workspace, user, epoch seconds)
 
 @dataclass(frozen=True, slots=True)
 class CrowdThresholds:
-    """When reports add up to a suspected outage: `users` distinct people from at least
-    `workspaces` workspaces, or `users_one_workspace` people of one workspace, within `window_s`."""
+    """When reports add up to a suspected outage, within `window_s`, and who is told:
+    1. everyone: people of at least `workspaces` workspaces, each workspace counting for at most
+       `users // workspaces` of its people, add up to `users`;
+    2. else only the reporting workspaces that have `users_one_workspace` people reporting.
+    A few accounts in one or two workspaces never reach a team that did not report.
+    `user_budget` / `workspace_budget`: reports one person / one workspace may make per window,
+    across surfaces."""
 
     window_s: float = 600.0
-    users: int = 3
-    workspaces: int = 2
-    users_one_workspace: int = 5
+    users: int = 6
+    workspaces: int = 3
+    users_one_workspace: int = 3
+    user_budget: int = 3
+    workspace_budget: int = 20
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CrowdThresholds:
@@ -46,6 +53,7 @@ class CrowdCount:
     users: int
     workspaces: int
     most_in_one_workspace: int
+    per_workspace: tuple[int, ...] = ()  # people of each workspace, most first
 
 
 def count(reports: Sequence[Report], now: datetime, window_s: float) -> CrowdCount:
@@ -59,25 +67,46 @@ def count(reports: Sequence[Report], now: datetime, window_s: float) -> CrowdCou
         users=len(people),
         workspaces=len(per_workspace),
         most_in_one_workspace=max(per_workspace.values(), default=0),
+        per_workspace=tuple(sorted(per_workspace.values(), reverse=True)),
     )
 
 
 def crossed(c: CrowdCount, t: CrowdThresholds) -> bool:
-    """Rules: 1) at least `users` people from at least `workspaces` workspaces, or
-    2) at least `users_one_workspace` people of a single workspace."""
-    spread = c.users >= t.users and c.workspaces >= t.workspaces
-    one_place = c.most_in_one_workspace >= t.users_one_workspace
-    return spread or one_place
+    """The multi-workspace threshold (everyone is told). Rules: 1) reports come from at least
+    `workspaces` workspaces; 2) each workspace counts for at most `users // workspaces` people;
+    3) the counted people reach `users`."""
+    cap = max(1, t.users // t.workspaces)
+    counted = sum(min(n, cap) for n in c.per_workspace)
+    return c.workspaces >= t.workspaces and counted >= t.users
+
+
+def local_audience(reports: Sequence[Report], now: datetime, t: CrowdThresholds) -> tuple[str, ...]:
+    """The workspaces with at least `users_one_workspace` people reporting in the window."""
+    cutoff = now.timestamp() - t.window_s
+    people: dict[str, set[str]] = {}
+    for ws, user, at in reports:
+        if at > cutoff:
+            people.setdefault(ws, set()).add(user)
+    return tuple(sorted(ws for ws, users in people.items() if len(users) >= t.users_one_workspace))
 
 
 def crowd_observation(
     surface: str, reports: Sequence[Report], now: datetime, t: CrowdThresholds
 ) -> Observation:
-    """The CROWD signal's observation of `surface`: PARTIAL_OUTAGE once the reports in the window
-    cross a threshold, else OPERATIONAL (crowd reports never say a surface is unknown)."""
-    status = (
-        Status.PARTIAL_OUTAGE if crossed(count(reports, now, t.window_s), t) else Status.OPERATIONAL
-    )
+    """The CROWD signal's observation of `surface`: PARTIAL_OUTAGE for everyone once the reports
+    cross the multi-workspace threshold, PARTIAL_OUTAGE for the reporting workspaces (`audience`)
+    past the one-workspace threshold, else OPERATIONAL (crowd reports never say unknown)."""
+    audience: tuple[str, ...] = ()
+    if crossed(count(reports, now, t.window_s), t):
+        status = Status.PARTIAL_OUTAGE
+    else:
+        audience = local_audience(reports, now, t)
+        status = Status.PARTIAL_OUTAGE if audience else Status.OPERATIONAL
     return Observation(
-        surface=surface, signal=Signal.CROWD, status=status, observed_at=now, error=None
+        surface=surface,
+        signal=Signal.CROWD,
+        status=status,
+        observed_at=now,
+        error=None,
+        audience=audience,
     )

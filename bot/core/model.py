@@ -142,6 +142,9 @@ class Observation:
     incident: Incident | None = None
     latency_ms: float | None = None
     error: str | None = None  # why it is unknown or failing; short, never contains a secret
+    # Workspaces (`<platform>:<workspace id>`) a crowd-only suspicion may be shown to; empty:
+    # everyone. Set only by crowd reports below the multi-workspace threshold (README Security).
+    audience: tuple[str, ...] = ()
     component_name: str | None = None  # official: the page's name of the component read
     note: str | None = None  # official: how a vanished component id was dealt with (logged once)
 
@@ -157,6 +160,7 @@ class Verdict:
     incident: Incident | None
     reason: str  # one line for logs and `status`: "component partial_outage", "3 probe failures"
     observed_at: datetime
+    audience: tuple[str, ...] = ()  # a crowd-only suspicion's workspaces; empty: everyone
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +175,7 @@ class SignalState:
     incident: Incident | None = None
     latency_ms: float | None = None
     error: str | None = None  # why the latest observation was unknown or failing
+    audience: tuple[str, ...] = ()  # crowd: the latest observation's audience (empty: everyone)
     # When the current run of `unknown` observations began (the first poll the page did not
     # answer); None while the signal answers. The board's "not answering since 10:02" is this.
     failing_since: datetime | None = None
@@ -232,6 +237,7 @@ class Transition:
     incident: Incident | None
     started_at: datetime  # outage start
     at: datetime  # when it was recorded
+    audience: tuple[str, ...] = ()  # only these workspaces' channels hear of it; empty: everyone
 
     @property
     def official_lead(self) -> timedelta | None:
@@ -250,6 +256,7 @@ class Platform(StrEnum):
     SLACK = "slack"
     DISCORD = "discord"
     CONSOLE = "console"
+    WEBHOOK = "webhook"  # an outgoing webhook: workspace = its owner ("cli"), channel = its id
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +338,7 @@ class Alert:
     ends: AlertKind | None = None  # RECOVERY / SUSPECTED_WITHDRAWN / MAINTENANCE_END of `changed`
     starts: AlertKind | None = None  # START / SUSPECTED / MAINTENANCE_START: all `changed` start
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
+    audience: tuple[str, ...] = ()  # only these workspaces' channels get it; empty: everyone
     # Alternatives whose state is unknown (status UNKNOWN): "couldn't check", never "none up".
     unchecked: tuple[Backup, ...] = ()
     # A confirmation: how long before the official page aistatus saw the outage (seconds).

@@ -130,6 +130,7 @@ def observe_signal(prev: SignalState | None, obs: Observation, threshold: Thresh
         incident=obs.incident,
         latency_ms=obs.latency_ms,
         error=obs.error,
+        audience=obs.audience,
         component_name=obs.component_name or (prev.component_name if prev else None),
     )
 
@@ -157,10 +158,25 @@ def _start(verdict: Verdict, now: datetime) -> datetime:
     return now
 
 
+def _audience(state: SurfaceState) -> tuple[str, ...]:
+    """Who may hear of a surface's current outage: a crowd-only suspicion's workspaces."""
+    if state.suspected and state.source is Signal.CROWD:
+        crowd = state.signals.get(Signal.CROWD.value)
+        return crowd.audience if crowd is not None else ()
+    return ()
+
+
+def _widened(before: tuple[str, ...], after: tuple[str, ...]) -> bool:
+    """A scoped suspicion now reaches workspaces it did not (or everyone)."""
+    return bool(before) and (not after or not set(after) <= set(before))
+
+
 def _reason(prev: SurfaceState, verdict: Verdict) -> Reason | None:
     """Why a still-out surface changed, or None when nothing a reader cares about changed."""
     if prev.suspected and not verdict.suspected:
         return Reason.CONFIRMED
+    if verdict.suspected and _widened(_audience(prev), verdict.audience):
+        return Reason.WORSENED  # more teams report it: the newly reached ones hear of it
     if verdict.status.rank > prev.status.rank:
         return Reason.WORSENED
     if verdict.status.rank < prev.status.rank:
@@ -225,6 +241,8 @@ def decide(
        incident has a new update (keyed on update ids: a re-saved incident is no news, fact 5).
        The outage id stays, so a confirmation threads under the suspected alert.
     8. First sight of a healthy surface (unknown -> operational) is recorded, not announced.
+    9. A crowd-only suspicion carries its audience (the reporting workspaces) into the
+       transition; one that widens to more workspaces, or to everyone, is an UPDATE.
     """
     policy = policy or Policy()
     signals = dict(prev.signals)
@@ -309,6 +327,10 @@ def decide(
         kind, reason = TransitionKind.UPDATE, maybe
 
     incident = verdict.incident or (prev.incident if kind is not TransitionKind.START else None)
+    if kind is TransitionKind.RECOVERY:
+        audience = _audience(prev)  # a withdrawn suspicion ends where it was shown
+    else:
+        audience = verdict.audience if verdict.suspected else ()
     transition = Transition(
         id=f"{prev.surface}@{version}",
         surface=prev.surface,
@@ -324,6 +346,7 @@ def decide(
         incident=incident,
         started_at=started_at,
         at=now,
+        audience=audience,
     )
     ended = kind is TransitionKind.RECOVERY
     remembered = ended and reason in (Reason.RECOVERED, Reason.SETTLED)

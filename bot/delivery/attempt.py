@@ -12,17 +12,19 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
-from bot.chat.ports import ChatSender
+from bot.chat.ports import ChatSender, SentFinder
 from bot.core.model import MessageRef, Platform
 from bot.delivery.config import DeliveryConfig
 from bot.delivery.failure import FailureHandler
 from bot.delivery.lane import DONE, Lane, Next
 from bot.delivery.lease import Leases
-from bot.delivery.loop import InFlight, persist
+from bot.delivery.loop import InFlight, deadline, persist
 from bot.delivery.pacing import Pacer
 from bot.delivery.plan import Plan, Step, plan_delivery
 from bot.delivery.retry import Outcome
+from bot.delivery.tally import count_done
 from bot.errors import DeliveryError
+from bot.ops.logs import context
 from bot.ops.metrics import DeliveryMetrics
 from bot.store.outbox import BadEntry, Begin, Entry, OutboxEntry, OutboxStore
 
@@ -60,7 +62,15 @@ class Attempt:
         self._prune_at = 0.0  # loop time of the next pruning of full pacing buckets
 
     async def handle(self, lane: Lane, seq: int, entry: Entry) -> Next:
-        """One look at the lane's head, inside a worker slot."""
+        """One look at the lane's head, inside a worker slot. Every line logged meanwhile
+        (here, in the failure handler, in a sender) carries channel, alert_id and attempt."""
+        tries = lane.tries.get(entry.id)
+        attempt = 1 + (tries.transient + tries.rate_limited + tries.parent_gone if tries else 0)
+        alert_id = entry.alert_id if isinstance(entry, OutboxEntry) else None
+        with context(channel=lane.channel.key, alert_id=alert_id, attempt=attempt):
+            return await self._handle(lane, seq, entry)
+
+    async def _handle(self, lane: Lane, seq: int, entry: Entry) -> Next:
         channel = lane.channel
         begin = await self._outbox.begin(entry, seq, self._leases.token, self._leases.ttl_ms)
         if begin.verdict == "done":  # done elsewhere (another consumer, or before a crash)
@@ -88,10 +98,12 @@ class Attempt:
             coalesced = entry.alert.flip and lane.newest(entry) is not entry
             wait = 0.0 if coalesced else self._pace(lane)
             if wait > 0:  # rate limited (our buckets or a 429): wait without the lease
-                await self._leases.release_channel(channel)
+                await self._leases.release_channel(channel, seq, unsent=not begin.unsure)
                 return Next(sleep=wait)
         except BaseException:
-            await asyncio.shield(self._leases.release_channel(channel))
+            await asyncio.shield(
+                self._leases.release_channel(channel, seq, unsent=not begin.unsure)
+            )
             raise
         # Shielded: a cancelled worker still finishes (and records) a call already made.
         error = await asyncio.shield(
@@ -126,7 +138,9 @@ class Attempt:
         )
         renewer = asyncio.create_task(self._leases.keep_channel(channel))  # a slow call
         try:
-            ref, first = await self._send(lane, entry, sender, plan, parent, newest)
+            ref, first = await self._send(
+                lane, entry, sender, plan, parent, newest, unsure=begin.unsure
+            )
         except DeliveryError as e:
             return e
         except Exception as e:  # a sender bug: log it, retry like a transient error
@@ -155,13 +169,19 @@ class Attempt:
                 latency = (self._clock() - entry.queued_at).total_seconds()
                 self._metrics.latency.labels(platform).observe(max(0.0, latency))
         tries = lane.tries.get(entry.id)
-        if tries is None:  # the first try worked: nothing an operator needs to read
+        # Successes are DEBUG: the alert's one INFO line is its summary (bot.delivery.tally).
+        await persist(
+            partial(count_done, self._outbox, entry, retried=tries is not None, dead=False,
+                    now=self._clock()),
+            within=within,
+        )  # fmt: skip
+        if tries is None:
             log.debug(
                 "delivered %s %s to %s (%s)", entry.alert.kind, entry.alert_id, channel.key,
                 plan.reason,
             )  # fmt: skip
         else:
-            log.info(
+            log.debug(
                 "delivered %s %s to %s (%s) after %d failed attempts, the last: %s",
                 entry.alert.kind,
                 entry.alert_id,
@@ -180,14 +200,20 @@ class Attempt:
         plan: Plan,
         parent: MessageRef | None,
         newest: OutboxEntry,
+        *,
+        unsure: bool,
     ) -> tuple[MessageRef | None, Step | None]:
-        """Make the plan's calls. Returns (the parent ref to store, or None to keep it; the
-        first step made). Raises: DeliveryError from the sender (a hung call: "timeout")."""
+        """Make the plan's calls. `unsure`: an earlier attempt's outcome is unknown, so the
+        message the plan creates (the post or the reply; edits repeat harmlessly) is looked for
+        first, where the sender can (SentFinder), and not sent again when found. Returns (the
+        parent ref to store, or None to keep it; the first step made). Raises: DeliveryError
+        from the sender (a call past `call_timeout`: "timeout")."""
         key = entry.alert.key
         ref: MessageRef | None = None
         for step in plan.steps:
             if step is Step.POST:
-                ref = await self._call(sender.post(entry.channel, entry.alert))
+                found = await self._find(sender, entry, None) if unsure else None
+                ref = found or await self._call(sender.post(entry.channel, entry.alert))
                 lane.shows[key] = entry.alert_id
             elif step is Step.EDIT:
                 assert parent is not None
@@ -195,16 +221,33 @@ class Attempt:
                 lane.shows[key] = newest.alert_id
             else:
                 assert parent is not None
-                threaded = await self._call(
+                found = await self._find(sender, entry, parent) if unsure else None
+                threaded = found or await self._call(
                     sender.reply(parent, entry.alert, broadcast=plan.broadcast)
                 )
                 if threaded != parent and threaded.channel == parent.channel:
                     ref = threaded
         return ref, plan.steps[0] if plan.steps else None
 
+    async def _find(
+        self, sender: ChatSender, entry: OutboxEntry, thread: MessageRef | None
+    ) -> MessageRef | None:
+        """The entry's message if an earlier attempt did send it (None: send it now)."""
+        if not isinstance(sender, SentFinder):
+            return None  # the platform dedups by itself (Discord's nonce)
+        found = await self._call(sender.find_sent(entry.channel, entry.alert, thread=thread))
+        if found is not None:
+            log.info(
+                "delivery: %s %s was already in %s (an earlier attempt's answer was lost): "
+                "recorded, not sent again", entry.alert.kind, entry.alert_id, entry.channel.key,
+            )  # fmt: skip
+        return found
+
     async def _call(self, call: Awaitable[T]) -> T:
+        """One whole chat call under a hard deadline: past `call_timeout` it is abandoned
+        (whatever the library does with its cancellation) and counts as a transient error
+        whose outcome is unknown. Raises: DeliveryError."""
         try:
-            async with asyncio.timeout(self._config.call_timeout):
-                return await call
+            return await deadline(call, self._config.call_timeout)
         except TimeoutError:
             raise DeliveryError("timeout") from None

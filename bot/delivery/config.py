@@ -19,9 +19,13 @@ class DeliveryConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     pacing: Mapping[Platform, PacingPolicy] = field(default_factory=lambda: DEFAULT_POLICIES)
     min_idle: float = 60.0  # an entry unacknowledged this long is reclaimed by another consumer
-    call_timeout: float = 30.0  # bound on one chat API call (a hung sender is a transient error)
-    lease_ttl: float = 30.0  # channel and fan-out leases (renewed while held): a dead holder
+    call_timeout: float = 30.0  # hard bound on one chat API call: past it the call is abandoned,
+    # a transient error whose outcome is unknown (the retry checks the channel first)
+    stop_grace: float = 10.0  # on stop, calls in flight get this long, then are abandoned
+    lease_ttl: float = 5.0  # channel and fan-out leases (renewed while held): a dead holder
     # blocks its channels this long
+    beat: float = 1.0  # how often a consumer refreshes its heartbeat and looks for dead ones
+    beat_ttl: float = 3.0  # a consumer whose heartbeat is this old is dead: its entries are taken
     batch: int = 200  # entries per stream read
     block: float = 1.0  # how long a read waits for new entries
     max_held: int = 5000  # entries held in memory before reading pauses

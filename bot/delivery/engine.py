@@ -9,16 +9,18 @@ Guarantees and where they are kept:
   channel only once n-1 is done (delivered or dead), under the channel's lease (lease.py), and
   records "done" atomically with the parent message ref before it acknowledges; a lane waiting
   for an earlier entry held by another replica is woken by the channel gate (gate.py);
-- an entry is acknowledged only after the chat API accepted it; a consumer that died leaves its
-  entries pending and the outbox reader (reader.py) of another one reclaims them after
-  `min_idle` (live consumers heartbeat the entries they hold, so only a dead one's are taken); a
+- an entry is acknowledged only after the chat API accepted it; every consumer refreshes a
+  heartbeat key each `beat`; a consumer whose heartbeat is gone (stopped: it drops it once its
+  calls are done; dead: it expires after `beat_ttl`) has its pending entries taken over by the
+  outbox reader (reader.py) of another at once; a stalled one's after `min_idle`; a
   redelivered entry whose channel is past it is acknowledged without sending.
 Within a process each channel is one lane (lane.py), a task handling its entries in order; lanes
 run in parallel, at most `workers` chat calls at once per platform.
 
-The one window left is a call the chat API applied whose answer we never saw: a crash (kill -9)
-after it, or a timeout. That message can be sent twice. A cancelled worker finishes its in-flight
-call first, so a stop or cancel never causes it.
+A call the chat API may have applied whose answer we never saw (kill -9, a lost answer, a call
+past the hard `call_timeout`, abandoned) leaves the channel's `sending` marker: the next attempt
+checks the channel before sending again (Slack: the delivery key in the message's metadata;
+Discord: the nonce). A stop gives calls in flight `stop_grace`, then abandons them.
 """
 
 from __future__ import annotations
@@ -130,8 +132,9 @@ class Delivery:
                 t.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await self.lanes.stop()
-            await self._inflight.finish(self.config.call_timeout * 3)
+            await self._inflight.finish(self.config.stop_grace)
             await self.fanout.release()
+            await self.reader.leave()  # what is still ours is taken over by others at once
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 (the brief's API)
         """Run until every transition is fanned out and the outbox is empty (tests, demos).

@@ -21,7 +21,8 @@ from bot.delivery.lease import Leases
 from bot.delivery.loop import persist
 from bot.delivery.pacing import Pacer
 from bot.delivery.retry import Outcome, Tries, next_step
-from bot.errors import DeliveryError
+from bot.delivery.tally import count_done
+from bot.errors import DeliveryError, ErrorKind
 from bot.ops.metrics import DeliveryMetrics
 from bot.store.messages import MessageStore
 from bot.store.outbox import Entry, OutboxEntry, OutboxStore
@@ -85,7 +86,10 @@ class FailureHandler:
         if decision.outcome in (Outcome.PERMANENT, Outcome.GIVE_UP):
             await self.give_up(lane, entry, seq, decision.reason, decision.outcome)
             return DONE
-        await self._leases.release_channel(channel)
+        # A 429 or a missing parent was not applied; anything else may have been (a lost
+        # answer, a timeout): the next attempt checks the channel first.
+        unsent = error.kind in (ErrorKind.RATE_LIMITED, ErrorKind.PARENT_GONE)
+        await self._leases.release_channel(channel, seq, unsent=unsent)
         self._metrics.retried.labels(platform, str(decision.outcome)).inc()
         if decision.outcome is Outcome.PARENT_GONE:
             if changed:
@@ -164,6 +168,9 @@ class FailureHandler:
         )
         await persist(lambda: self._outbox.ack([entry.id]), within=within)
         self._metrics.dead.labels(str(channel.platform), str(outcome)).inc()
+        if isinstance(entry, OutboxEntry):
+            tally = partial(count_done, self._outbox, entry, retried=attempts > 0, dead=True)
+            await persist(partial(tally, now=now), within=within)
 
     async def _tell_subscriber(self, sub: Subscription, reason: str) -> None:
         """Where possible, tell whoever subscribed the channel that its alerts stopped, and why.

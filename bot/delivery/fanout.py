@@ -121,6 +121,7 @@ class FanOut:
         threads = await self._outbox.threads([(s.channel, alert.key) for s in subs])
         items: list[tuple[Alert, str, ChannelRef]] = []
         skipped: Counter[Skip] = Counter()
+        audience = frozenset(alert.audience)  # empty: everyone
         for sub, has_parent in zip(subs, threads, strict=True):
             # Narrow first, then ask: a claude.ai-only channel must judge "claude.ai recovered"
             # (a recovery: only with a parent), not the whole outage's "update".
@@ -136,6 +137,7 @@ class FanOut:
                 has_parent=has_parent,
                 now=now,
                 catalog=self._catalog,
+                audience=audience,
             )
             if reason is None:
                 # A channel's first message about an outage reads as a start (Truth rules).

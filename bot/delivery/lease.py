@@ -41,7 +41,8 @@ class Leases:
             with contextlib.suppress(*REDIS_ERRORS):
                 await self._outbox.take_lease(lease, self.token, self.ttl_ms)
 
-    async def release_channel(self, channel: ChannelRef) -> None:
-        """Give the channel's lease back (best effort: it lapses by itself)."""
+    async def release_channel(self, channel: ChannelRef, seq: int, *, unsent: bool) -> None:
+        """Give the channel's lease back without recording entry `seq` done (best effort: it
+        lapses by itself); `unsent`: no call of this attempt can have been applied."""
         with contextlib.suppress(*REDIS_ERRORS):
-            await self._outbox.release_lease(keys.channel_lease(channel.key), self.token)
+            await self._outbox.release(channel, seq, self.token, unsent=unsent)

@@ -112,6 +112,28 @@ async def persist(write: Callable[[], Awaitable[T]], *, within: float) -> T:
             await asyncio.sleep(WRITE_BACKOFF.window(failures))
 
 
+async def deadline(call: Awaitable[T], seconds: float) -> T:
+    """`call` within `seconds`, or TimeoutError and the call abandoned: it runs as its own task,
+    cancelled but not awaited on overrun, so a call that ignores or outlives its cancellation
+    (a library swallowing it, a hung socket) cannot hold the caller. Raises: TimeoutError."""
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_quiet)  # abandoned: nobody reads its outcome
+        raise TimeoutError
+    return task.result()
+
+
+def _quiet(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" noise
+
+
 class InFlight:
     """Work that must finish even when whoever awaits it is cancelled: a chat call already made
     gets recorded, so it is never made again. `finish` waits for what is left at shutdown."""
@@ -129,6 +151,11 @@ class InFlight:
         return len(self._tasks)
 
     async def finish(self, timeout: float) -> None:  # noqa: ASYNC109 (a bound, not a deadline API)
-        """Wait up to `timeout` seconds for the work in flight."""
+        """Wait up to `timeout` seconds for the work in flight, then abandon what is left
+        (cancelled, not awaited): its outcome is unknown, so whoever takes its entry over checks
+        the channel before sending again (bot.delivery.attempt)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in list(self._tasks):
+            task.cancel()
+            task.add_done_callback(_quiet)

@@ -47,12 +47,16 @@ SLACK = PacingPolicy(channel=Rate(1.0, burst=3), workspace=Rate(4.5, burst=27))
 DISCORD = PacingPolicy(
     channel=Rate(1.0, burst=5), workspace=Rate(45.0, burst=5), workspace_is_global=True
 )
+# Outgoing webhooks: receivers publish no limits; one POST a second per webhook, small bursts
+# (an outage's start, update and recovery rarely come closer), keeps us polite to any of them.
+WEBHOOK = PacingPolicy(channel=Rate(1.0, burst=5), workspace=None)
 _EPSILON = 1e-9  # float dust from summing intervals is not a wait
 UNLIMITED = PacingPolicy(channel=None, workspace=None)
 DEFAULT_POLICIES: Mapping[Platform, PacingPolicy] = {
     Platform.SLACK: SLACK,
     Platform.DISCORD: DISCORD,
     Platform.CONSOLE: UNLIMITED,
+    Platform.WEBHOOK: WEBHOOK,
 }
 
 

@@ -1,6 +1,6 @@
 """The outbox reader: outbox stream -> the entries this consumer holds. Its own pending entries
-after a restart, new entries, and the entries of a dead consumer reclaimed after `min_idle`; a
-heartbeat keeps held entries from looking idle, so only a dead consumer's are taken. IO.
+after a restart, new entries, and the entries of consumers whose heartbeat is gone (stopped or
+dead), taken over within seconds; a stalled consumer's are reclaimed after `min_idle`. IO.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.delivery.config import DeliveryConfig
+from bot.delivery.config import DeliveryConfig, ms
 from bot.delivery.loop import REDIS_ERRORS, forever, is_no_group, pause, persist
 from bot.store.outbox import BadEntry, Entry, OutboxStore
 
@@ -60,17 +60,40 @@ class OutboxReader:
         await forever(stop, "delivery: reading", lambda: self._step(into), reset=regroup)
 
     async def heartbeat(self, stop: asyncio.Event, into: Holder) -> None:
-        """Until `stop`: touch the entries `into` holds (waiting for their turn, or backing off)
-        every quarter of `min_idle`."""
+        """Until `stop`, every `beat`: refresh this consumer's heartbeat and take over the
+        entries of consumers without one; every quarter of `min_idle`, touch the entries `into`
+        holds (waiting for their turn, or backing off) so they never look idle."""
+        config = self._config
+        loop = asyncio.get_running_loop()
+        next_touch = loop.time() + config.min_idle / 4
         while not stop.is_set():
-            await pause(stop, self._config.min_idle / 4)
-            held = into.held_ids()
-            if not held:
-                continue
             try:
-                await self._outbox.touch(self._consumer, held)
+                await self._outbox.beat(self._consumer, ms(config.beat_ttl))
+                if self._started and into.room.is_set():
+                    await self._take_over(into)
+                held = into.held_ids()
+                if held and loop.time() >= next_touch:
+                    await self._outbox.touch(self._consumer, held)
+                    next_touch = loop.time() + config.min_idle / 4
             except REDIS_ERRORS as e:
                 log.debug("delivery: heartbeat failed (will retry): %s", e)
+            await pause(stop, config.beat)
+
+    async def leave(self) -> None:
+        """Drop this consumer's heartbeat (at stop, once nothing is in flight): the others take
+        over its unsent entries at once instead of after `min_idle`."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._outbox.leave(self._consumer)
+
+    async def _take_over(self, into: Holder) -> None:
+        for dead in await self._outbox.orphans(self._consumer):
+            entries = await self._outbox.take_over(dead, self._consumer, count=self._config.batch)
+            if entries:
+                log.info(
+                    "delivery: took over %d entries of %s (its heartbeat is gone)",
+                    len(entries), dead,
+                )  # fmt: skip
+            await self._hand_on(into, entries)
 
     async def _step(self, into: Holder) -> None:
         config = self._config

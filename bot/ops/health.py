@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
 
+from bot.ops.inbound import InboundLimits, serve
 from bot.store import keys
 
 log = logging.getLogger(__name__)
@@ -21,11 +22,17 @@ Check = Callable[[], Awaitable[tuple[bool, str]]]
 PROBE_TIMEOUT_S = 2.0
 
 
-def readiness(redis: Redis, blind: Callable[[], bool]) -> Check:
+def readiness(
+    redis: Redis,
+    blind: Callable[[], bool],
+    *,
+    down: Callable[[], Sequence[str]] = tuple,
+) -> Check:
     """The /readyz check of `aistatus run`: not ready while Redis does not take a write (down, a
     read-only replica, a cluster that is down or moved where we cannot follow — a PING would
-    answer in each case; nothing can be recorded or delivered); ready but saying so while
-    monitoring is blind. The probe is one tiny SET PX in the outbox's slot."""
+    answer in each case; nothing can be recorded or delivered) or while a chat connection that
+    brings commands in is down (`down`: each with why); ready but saying so while monitoring is
+    blind. The Redis probe is one tiny SET PX in the outbox's slot."""
 
     async def ready() -> tuple[bool, str]:
         try:
@@ -35,6 +42,8 @@ def readiness(redis: Redis, blind: Callable[[], bool]) -> Check:
             return False, "redis: no answer within 2 s"
         except Exception as e:  # readiness reports, it does not raise
             return False, f"redis: {type(e).__name__}"
+        if gone := down():
+            return False, "; ".join(gone)
         return True, "monitoring blind" if blind() else "ok"
 
     return ready
@@ -73,9 +82,10 @@ def build_health_app(
     return app
 
 
-async def start_health_server(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Serve `app` on host:port (port 0 picks a free one); stop it with `await runner.cleanup()`."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+async def start_health_server(
+    app: web.Application, host: str, port: int, limits: InboundLimits | None = None
+) -> web.AppRunner:
+    """Serve `app` on host:port (port 0 picks a free one) behind the inbound deadlines and
+    connection cap; stop it with `await runner.cleanup()`. Raises: OSError when it cannot bind."""
+    runner, _ = await serve(app, host, port, limits or InboundLimits(), name="operator endpoints")
     return runner

@@ -14,11 +14,12 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
 from bot.core.catalog import Catalog
+from bot.ops.inbound import INBOUND_SERVERS, ConnectionGuard, InboundLimits
 from bot.watch.statuspage import parse_hook
 
 log = logging.getLogger(__name__)
@@ -137,25 +138,35 @@ class HookServer:
     runner: web.AppRunner
     server: asyncio.Server
     port: int
+    guard: ConnectionGuard
 
     async def stop(self) -> None:
+        self.guard.close()
         self.server.close()
         await self.server.wait_closed()
         await self.runner.cleanup()
 
 
 async def start_hook_server(
-    app: web.Application, host: str, port: int, *, deadline: float = CONNECTION_DEADLINE
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    deadline: float = CONNECTION_DEADLINE,
+    limits: InboundLimits | None = None,
 ) -> HookServer:
-    """Listen on host:port (0 picks a free port). The inbound hardening lives here, in one
-    place, so a shared inbound-server module can take it over."""
+    """Listen on host:port (0 picks a free port). Each connection lives at most `deadline`
+    seconds; the connection cap of every inbound server (`bot.ops.inbound`) holds too, its
+    header deadline left beyond `deadline` so the connection deadline decides."""
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=deadline)
     await runner.setup()
     assert runner.server is not None
     protocol = runner.server
     loop = asyncio.get_running_loop()
+    shared = limits or InboundLimits(servers=INBOUND_SERVERS + 1)
+    guard = ConnectionGuard(replace(shared, header_timeout=deadline * 2), "status-page hook")
     server = await loop.create_server(
-        lambda: _Deadline(protocol(), deadline), host, port, reuse_address=True
+        guard.factory(lambda: _Deadline(protocol(), deadline)), host, port, reuse_address=True
     )
     bound = int(server.sockets[0].getsockname()[1])
-    return HookServer(runner, server, bound)
+    return HookServer(runner, server, bound, guard)

@@ -25,8 +25,9 @@ _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar
 @contextlib.contextmanager
 def context(**fields: Any) -> Iterator[None]:
     """Every record logged inside the block (this task and the tasks it starts) carries
-    `fields`, besides its own `extra=`."""
-    token = _context.set({**(_context.get() or {}), **fields})
+    `fields` (those not None), besides its own `extra=`."""
+    set_ = {k: v for k, v in fields.items() if v is not None}
+    token = _context.set({**(_context.get() or {}), **set_})
     try:
         yield
     finally:
@@ -46,8 +47,8 @@ class JsonFormatter(logging.Formatter):
         }
         doc.update(_context.get() or {})
         doc.update({k: getattr(record, k) for k in FIELDS if getattr(record, k, None) is not None})
-        if record.exc_info:
-            doc["exc_info"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:  # exc_text: as a filter (redaction) left it
+            doc["exc_info"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(doc, ensure_ascii=False, default=str)
 
 

@@ -98,7 +98,7 @@ class DeliveryMetrics:
             skipped=Counter(
                 "aistatus_fanout_skipped_total",
                 "Subscribed channels an alert did not go to, by reason (disabled, muted, "
-                "not_covered, no_maintenance, below_min, no_parent).",
+                "not_covered, not_in_audience, no_maintenance, below_min, no_parent).",
                 ["reason"],
                 registry=reg,
             ),

@@ -21,6 +21,15 @@ INSTALL_HINT = (
 )
 
 
+def _owner_only(top: Path) -> None:
+    """Directories 0700 and files 0600 under `top` (and `top` itself): the AOF holds state."""
+    os.chmod(top, 0o700)
+    for path in top.rglob("*"):
+        if path.is_symlink() or path.is_socket():
+            continue
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
 def find_redis_server(binary: str = "redis-server") -> str:
     """Path of the redis-server binary. Raises: ConfigError with the install hint."""
     path = shutil.which(binary)
@@ -64,7 +73,8 @@ class RedisProcess:
     def start(self, timeout: float = 10.0) -> None:
         """Start and wait until it answers PING. Raises: ConfigError if it does not come up."""
         binary = find_redis_server(self.binary)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _owner_only(self.data_dir)  # a directory made by an older version may be 0755 / 0644
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         args = [
@@ -82,7 +92,11 @@ class RedisProcess:
             *self.extra_args,
         ]  # fmt: skip
         self._proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            umask=0o077,  # the AOF, its manifest and the log: 0600, in 0700 directories
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

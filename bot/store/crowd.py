@@ -51,8 +51,11 @@ class CrowdStore:
         window, and return the counts and the resulting observation, in one round trip.
         `thresholds` overrides the store's own for this call."""
         t = thresholds or self.thresholds
-        rows = await self._run(surface, workspace, user, now, t.window_s)
-        recorded, reports = int(rows[0]) == 1, _reports(rows[1:])
+        if not await self._within_budget(workspace, user, now, t):
+            recorded, reports = False, await self.recent(surface, now, window_s=t.window_s)
+        else:
+            rows = await self._run(surface, workspace, user, now, t.window_s)
+            recorded, reports = int(rows[0]) == 1, _reports(rows[1:])
         c = count(reports, now, t.window_s)
         return CrowdReport(
             recorded=recorded,
@@ -60,6 +63,23 @@ class CrowdStore:
             workspaces=c.workspaces,
             observation=crowd_observation(surface, reports, now, t),
         )
+
+    async def _within_budget(
+        self, workspace: str, user: str, now: datetime, t: CrowdThresholds
+    ) -> bool:
+        """Count this report against the user's and the workspace's budget for the window (one
+        round trip, one slot); False when either is spent. Guards against one account, or one
+        workspace's bots, flooding reports across every surface."""
+        bucket = int(now.timestamp() // t.window_s)
+        ttl = max(1, math.ceil(t.window_s * 2))
+        mine, theirs = (
+            keys.crowd_budget(workspace, bucket, user),
+            keys.crowd_budget(workspace, bucket),
+        )
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(mine).expire(mine, ttl).incr(theirs).expire(theirs, ttl)
+            n_user, _, n_workspace, _ = await pipe.execute()
+        return int(n_user) <= t.user_budget and int(n_workspace) <= t.workspace_budget
 
     async def recent(
         self, surface: str, now: datetime, *, window_s: float | None = None

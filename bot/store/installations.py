@@ -3,7 +3,8 @@ multi-workspace deployments: slack_sdk's AsyncInstallationStore / AsyncOAuthStat
 
 One hash per workspace (keys.installation): field `installation` holds the latest Installation,
 `bot` the bot part (what the app and the sender need). Values are JSON of slack_sdk's own
-attribute dicts, so they round-trip through `Installation(**data)` / `Bot(**data)`.
+attribute dicts (so they round-trip through `Installation(**data)` / `Bot(**data)`), encrypted
+with the TokenCipher (`bot.store.crypto`); a plaintext or old-key value is re-encrypted on read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
 from bot.store import keys
+from bot.store.crypto import TokenCipher
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +37,37 @@ def _workspace(enterprise_id: str | None, team_id: str | None, is_enterprise: bo
     return team_id or ""
 
 
-def _load(raw: bytes | str | None, what: str, workspace: str) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        log.warning("stored Slack %s of workspace %s is not JSON; ignoring it", what, workspace)
-        return None
-    return data if isinstance(data, dict) else None
-
-
 class RedisInstallationStore(AsyncInstallationStore):
-    """Slack installations in Redis, one hash per workspace (or org for org-wide installs)."""
+    """Slack installations in Redis, one hash per workspace (or org for org-wide installs),
+    encrypted: tokens are never in Redis (or its AOF) in clear."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, cipher: TokenCipher) -> None:
         self._redis = redis
+        self._cipher = cipher
+
+    async def _load(self, workspace: str, what: str) -> dict[str, Any] | None:
+        key = keys.installation(workspace)
+        raw = await self._redis.hget(key, what)
+        if raw is None:
+            return None
+        stored = raw.decode() if isinstance(raw, bytes) else raw
+        try:
+            text, current = self._cipher.decrypt(stored)
+            data = json.loads(text)
+        except ValueError:
+            log.warning(
+                "stored Slack %s of workspace %s cannot be read (not JSON, or no key in "
+                "AISTATUS_ENCRYPTION_KEY decrypts it); ignoring it",
+                what,
+                workspace,
+            )
+            return None
+        if not isinstance(data, dict):
+            return None
+        if not current:  # plaintext from an older version, or an old key: rewrite it
+            await self._redis.hset(key, what, self._cipher.encrypt(text))
+            log.info("re-encrypted the stored Slack %s of workspace %s", what, workspace)
+        return data
 
     @property
     def logger(self) -> logging.Logger:
@@ -65,9 +82,9 @@ class RedisInstallationStore(AsyncInstallationStore):
                 installation.is_enterprise_install,
             )
         )
-        fields = {_INSTALLATION: json.dumps(vars(installation))}
+        fields = {_INSTALLATION: self._cipher.encrypt(json.dumps(vars(installation)))}
         if installation.bot_token:
-            fields[_BOT] = json.dumps(vars(installation.to_bot()))
+            fields[_BOT] = self._cipher.encrypt(json.dumps(vars(installation.to_bot())))
         await self._redis.hset(key, mapping=fields)
         log.info("saved Slack installation of workspace %s", installation.team_id)
 
@@ -76,7 +93,7 @@ class RedisInstallationStore(AsyncInstallationStore):
         key = keys.installation(
             _workspace(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
         )
-        await self._redis.hset(key, _BOT, json.dumps(vars(bot)))
+        await self._redis.hset(key, _BOT, self._cipher.encrypt(json.dumps(vars(bot))))
 
     async def async_find_bot(
         self,
@@ -87,7 +104,7 @@ class RedisInstallationStore(AsyncInstallationStore):
     ) -> Bot | None:
         """The bot installed in a workspace, or None."""
         workspace = _workspace(enterprise_id, team_id, is_enterprise_install)
-        data = _load(await self._redis.hget(keys.installation(workspace), _BOT), _BOT, workspace)
+        data = await self._load(workspace, _BOT)
         try:
             return Bot(**data) if data else None
         except TypeError:
@@ -106,8 +123,7 @@ class RedisInstallationStore(AsyncInstallationStore):
     ) -> Installation | None:
         """The latest installation of a workspace (any installer: the app is bot-only), or None."""
         workspace = _workspace(enterprise_id, team_id, is_enterprise_install)
-        raw = await self._redis.hget(keys.installation(workspace), _INSTALLATION)
-        data = _load(raw, _INSTALLATION, workspace)
+        data = await self._load(workspace, _INSTALLATION)
         try:
             return Installation(**data) if data else None
         except TypeError:

@@ -80,6 +80,13 @@ def crowd(surface: str) -> str:
     return f"{PREFIX}:{{s:{surface}}}:crowd"
 
 
+def crowd_budget(workspace: str, bucket: int, user: str | None = None) -> str:
+    """Counter of crowd reports in one window `bucket`: of one user of a workspace (or, without
+    `user`, of the whole workspace). Read and bumped by CrowdStore.report; expires."""
+    who = f":u:{user}" if user is not None else ""
+    return f"{PREFIX}:{{b:{workspace}}}:crowd:budget:{bucket}{who}"
+
+
 def crowd_user(surface: str, workspace: str, user: str) -> str:
     """SET NX EX: one report per user per surface per window."""
     return f"{PREFIX}:{{s:{surface}}}:crowd:u:{workspace}:{user}"
@@ -121,6 +128,13 @@ def outbox_seq(channel_key: str) -> str:
     return f"{PREFIX}:{{o}}:seq:{channel_key}"
 
 
+def tally(alert_id: str) -> str:
+    """Hash {total, done, retried, dead, q first queued-at, what}: an alert's entries written
+    (enqueue script) and finished (workers); the worker whose entry makes done == total logs
+    the alert's one summary line."""
+    return f"{PREFIX}:{{o}}:tally:{alert_id}"
+
+
 def retrying() -> str:
     """Hash outbox entry id -> JSON {channel, alert_id, attempts, error}: entries that failed at
     least once and wait for another attempt; read by `aistatus deliveries`."""
@@ -145,6 +159,20 @@ def channel_lease(channel_key: str) -> str:
     return f"{PREFIX}:{{c:{channel_key}}}:lease"
 
 
+def sending(channel_key: str) -> str:
+    """The sequence number of the channel's entry whose chat call may have been made but is not
+    recorded done (set by outbox_begin, cleared by outbox_complete / outbox_release): when it
+    is still there at the next attempt, that attempt's outcome is unknown and the sender checks
+    the channel before sending again."""
+    return f"{PREFIX}:{{c:{channel_key}}}:sending"
+
+
+def consumer_beat(consumer: str) -> str:
+    """SET PX heartbeat of one delivery consumer, refreshed every second: a consumer whose
+    heartbeat is gone (stopped, or dead) has its pending outbox entries taken over at once."""
+    return f"{PREFIX}:{{o}}:beat:{consumer}"
+
+
 def installation(team_id: str) -> str:
     """Hash {installation, bot}: JSON of the Slack installation (bot token etc.) of one workspace,
     for multi-workspace deployments; written by the OAuth flow, read by the Bolt app and sender."""
@@ -154,3 +182,17 @@ def installation(team_id: str) -> str:
 def oauth_state(state: str) -> str:
     """SET EX: one Slack OAuth `state` we issued; deleted when the install callback consumes it."""
     return f"{PREFIX}:slack:oauth-state:{state}"
+
+
+# -- outgoing webhooks (issue 14) -----------------------------------------------------------------
+
+
+def webhook(channel_key: str) -> str:
+    """Hash {url, secret, format, at}: one outgoing webhook, beside its subscription in the
+    channel's slot; written by `aistatus webhooks add`, read by the webhook sender per POST."""
+    return f"{PREFIX}:{{c:{channel_key}}}:webhook"
+
+
+def webhooks() -> str:
+    """Set of the ids of every outgoing webhook; read by `aistatus webhooks list`."""
+    return f"{PREFIX}:webhooks"

@@ -1,6 +1,6 @@
 """Redis side of delivery: the fan-out consumer group on the transitions streams, the outbox stream
 with its `workers` group, per-channel sequence numbers (assigned and handled), leases, retry notes
-and dead letters. IO: thin wrappers over streams and three Lua scripts in `lua/`.
+and dead letters (listed, retried, dropped). IO: thin wrappers over streams and Lua in `lua/`.
 
 An outbox entry holds: c channel key, a alert id, k outage id (alert key), n per-channel sequence
 number, q queued-at (ISO-8601), alert (Alert JSON). Entries are deleted when acknowledged, so the
@@ -78,11 +78,13 @@ Entry = OutboxEntry | BadEntry
 @dataclass(frozen=True, slots=True)
 class Begin:
     """The answer of `OutboxStore.begin`: verdict done | wait | busy | go (see outbox_begin.lua);
-    with `go` the caller holds the channel's lease and gets the parent ref."""
+    with `go` the caller holds the channel's lease and gets the parent ref, and `unsure` says an
+    earlier attempt at the entry began and never ended (its call may have been applied)."""
 
     verdict: str
     handled: int
     parent: MessageRef | None = None
+    unsure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +107,61 @@ class RetryingDelivery:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    id: str  # dead-letter stream id
+    """One dead letter as `aistatus deliveries` names it. kind, surfaces and outage come from
+    the alert it carries; kind is None when that does not decode (a malformed entry: it cannot
+    be retried, only dropped)."""
+
+    id: str  # dead-letter stream id: what --retry / --drop take
     entry_id: str
     channel: str
     alert_id: str
     error: str
     attempts: int
     at: str
+    kind: str | None = None
+    surfaces: tuple[str, ...] = ()
+    outage: str = "?"
+
+    @property
+    def what(self) -> str:
+        """ "start of 7g1qpkyz5gxh (api, code)", or what is known of a malformed one."""
+        kind = self.kind or "undecodable alert"
+        surfaces = f" ({', '.join(self.surfaces)})" if self.surfaces else ""
+        return f"{kind} of {self.outage}{surfaces}"
+
+
+def decode_dead_letter(dead_id: str, raw: Mapping[Any, Any]) -> DeadLetter:
+    """A dead-letter stream entry as a value; never raises (unreadable parts become "?")."""
+    f = _fields(raw)
+    try:
+        attempts = int(f.get("attempts", "0"))
+    except ValueError:
+        attempts = 0
+    kind: str | None = None
+    surfaces: tuple[str, ...] = ()
+    outage = f.get("k", "?")
+    try:
+        alert = decode_json(Alert, f["alert"])
+        kind, surfaces, outage = str(alert.kind), alert.surfaces, alert.key
+    except (KeyError, ValueError, ValidationError):
+        pass
+    return DeadLetter(
+        dead_id, f.get("entry", ""), f.get("c", "?"), f.get("a", "?"), f.get("error", ""),
+        attempts, f.get("at", ""), kind, surfaces, outage,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """An alert whose entries are all finished: `total` channels, first queued at `queued_at`,
+    `retried` of them needed more than one attempt, `dead` were dead-lettered."""
+
+    alert_id: str
+    what: str  # "start of 7g1qpkyz5gxh"
+    total: int
+    retried: int
+    dead: int
+    queued_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +214,9 @@ class OutboxStore:
         self._enqueue = redis.register_script(_script("outbox_enqueue.lua"))
         self._complete = redis.register_script(_script("outbox_complete.lua"))
         self._begin = redis.register_script(_script("outbox_begin.lua"))
+        self._release = redis.register_script(_script("outbox_release.lua"))
         self._lease = redis.register_script(_script("delivery_lease.lua"))
+        self._retry = redis.register_script(_script("outbox_retry.lua"))
 
     # -- fan-out side --------------------------------------------------------------------------
 
@@ -184,8 +236,17 @@ class OutboxStore:
                     keys.fanned(aid, channel.key),
                     keys.outbox_seq(channel.key),
                     keys.queued(channel.key, alert.key),
+                    keys.tally(aid),
                 ],
-                [self.marker_ttl_ms, channel.key, aid, alert.key, queued_at, encode_json(alert)],
+                [
+                    self.marker_ttl_ms,
+                    channel.key,
+                    aid,
+                    alert.key,
+                    queued_at,
+                    encode_json(alert),
+                    f"{alert.kind} of {alert.key}",
+                ],
             )
             for alert, aid, channel in items
         ]
@@ -246,12 +307,25 @@ class OutboxStore:
             raise ValueError("an entry without a channel has no order to keep")
         outage = entry.alert.key if isinstance(entry, OutboxEntry) else "-"
         ref_key = keys.message(channel.key, outage)
-        verdict, handled, raw = await self._begin(
-            keys=[keys.handled_seq(channel.key), keys.channel_lease(channel.key), ref_key],
-            args=[seq, token, lease_ms],
+        verdict, handled, raw, unsure = await self._begin(
+            keys=[
+                keys.handled_seq(channel.key),
+                keys.channel_lease(channel.key),
+                ref_key,
+                keys.sending(channel.key),
+            ],
+            args=[seq, token, lease_ms, self.marker_ttl_ms],
         )
-        return Begin(
-            _text(verdict), int(handled), decode_ref(raw, channel, ref_key) if raw else None
+        ref = decode_ref(raw, channel, ref_key) if raw else None
+        return Begin(_text(verdict), int(handled), ref, bool(int(unsure)))
+
+    async def release(self, channel: ChannelRef, seq: int, token: str, *, unsent: bool) -> None:
+        """Give back the channel's lease held by `token` without recording entry `seq` done;
+        `unsent`: no call of this attempt can have been applied (a pacing wait, a 429), so the
+        next attempt need not check the channel first (see outbox_release.lua)."""
+        await self._release(
+            keys=[keys.channel_lease(channel.key), keys.sending(channel.key)],
+            args=[token, seq, "1" if unsent else "0"],
         )
 
     async def complete(
@@ -275,6 +349,7 @@ class OutboxStore:
                 keys.handled_seq(channel.key),
                 keys.message(channel.key, outage or "-"),
                 keys.channel_lease(channel.key),
+                keys.sending(channel.key),
             ],
             args=[
                 seq,
@@ -306,6 +381,49 @@ class OutboxStore:
             await self._redis.xclaim(keys.outbox(), WORKERS, consumer, 0, keep, justid=True)
         return keep
 
+    async def beat(self, consumer: str, ttl_ms: int) -> None:
+        """Refresh `consumer`'s heartbeat: it lives `ttl_ms` unless refreshed again."""
+        await self._redis.set(keys.consumer_beat(consumer), "1", px=ttl_ms)
+
+    async def leave(self, consumer: str) -> None:
+        """Drop `consumer`'s heartbeat: others take over what it still holds at once."""
+        await self._redis.delete(keys.consumer_beat(consumer))
+
+    async def orphans(self, consumer: str) -> list[str]:
+        """The other consumers of the `workers` group that hold pending entries and have no
+        heartbeat (stopped or dead). Two round trips."""
+        try:
+            found = await self._redis.xinfo_consumers(keys.outbox(), WORKERS)
+        except ResponseError as e:
+            if "NOGROUP" in str(e) or "no such key" in str(e):
+                return []
+            raise
+        names = [_text(c["name"]) for c in found if int(c.get("pending", 0))]
+        names = [n for n in names if n != consumer]
+        if not names:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.exists(keys.consumer_beat(name))
+            alive = await pipe.execute()
+        return [n for n, a in zip(names, alive, strict=True) if not int(a)]
+
+    async def take_over(self, dead: str, consumer: str, *, count: int) -> list[Entry]:
+        """XCLAIM up to `count` of `dead`'s pending entries to `consumer` whatever their idle
+        time (its heartbeat is gone). Entries deleted meanwhile are acknowledged away."""
+        pending = await self._redis.xpending_range(
+            keys.outbox(), WORKERS, min="-", max="+", count=count, consumername=dead
+        )
+        ids = [_text(p["message_id"]) for p in pending]
+        if not ids:
+            return []
+        claimed = await self._redis.xclaim(keys.outbox(), WORKERS, consumer, 0, ids)
+        entries = [decode_entry(_text(i), f) for i, f in claimed if f]
+        gone = set(ids) - {e.id for e in entries}
+        if gone:
+            await self._redis.xack(keys.outbox(), WORKERS, *gone)
+        return entries
+
     async def ack(self, entry_ids: Sequence[str]) -> None:
         """Acknowledge and delete entries (and their retry notes): they are done."""
         if not entry_ids:
@@ -315,6 +433,25 @@ class OutboxStore:
             pipe.xdel(keys.outbox(), *entry_ids)
             pipe.hdel(keys.retrying(), *entry_ids)
             await pipe.execute()
+
+    async def count_done(self, alert_id: str, *, retried: bool, dead: bool) -> Tally | None:
+        """Count one finished entry of the alert (MULTI on its tally hash). Returns the tally
+        to the one caller whose entry finished the last of them, None to every other."""
+        key = keys.tally(alert_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "done", 1)
+            pipe.hincrby(key, "retried", int(retried))
+            pipe.hincrby(key, "dead", int(dead))
+            pipe.hgetall(key)
+            *_, raw = await pipe.execute()
+        f = _fields(raw)
+        total = int(f.get("total", "0"))
+        if total == 0 or int(f["done"]) != total:  # not the last (or written before tallies)
+            return None
+        queued = datetime.fromisoformat(f["q"]) if f.get("q") else None
+        return Tally(
+            alert_id, f.get("what", alert_id), total, int(f["retried"]), int(f["dead"]), queued
+        )
 
     async def note_retry(
         self, entry_id: str, channel: ChannelRef, alert_id: str, attempts: int, error: str
@@ -348,6 +485,43 @@ class OutboxStore:
             keys.dead_letters(), fields, maxlen=self.dead_maxlen, approximate=True
         )
         return _text(dead_id)
+
+    # -- dead letters (the operator's `aistatus deliveries --retry / --drop`) ---------------------
+
+    async def dead_letters(self, which: str) -> list[DeadLetter]:
+        """The dead letter with id `which`, or every one kept for "all" (oldest first); [] for
+        an id that is not there (or is not a stream id at all)."""
+        try:
+            if which == "all":
+                raw = await self._redis.xrange(keys.dead_letters(), min="-", max="+")
+            else:
+                raw = await self._redis.xrange(keys.dead_letters(), min=which, max=which)
+        except ResponseError:  # "Invalid stream ID specified"
+            return []
+        return [decode_dead_letter(_text(i), f) for i, f in raw]
+
+    async def retry_dead(self, dead: DeadLetter, *, now: datetime) -> str | None:
+        """Queue a dead letter again (outbox_retry.lua: the channel's next sequence number, the
+        letter removed in the same step). Returns the new outbox entry id; None when it cannot
+        be retried (an undecodable alert) or is gone (retried or dropped meanwhile)."""
+        if dead.kind is None:
+            return None
+        reply = await self._retry(
+            keys=[
+                keys.dead_letters(),
+                keys.outbox(),
+                keys.outbox_seq(dead.channel),
+                keys.queued(dead.channel, dead.outage),
+            ],
+            args=[dead.id, dead.channel, now.isoformat(), self.marker_ttl_ms],
+        )
+        return _text(reply) if reply else None
+
+    async def drop_dead(self, dead_ids: Sequence[str]) -> int:
+        """Delete dead letters for good. Returns how many were there."""
+        if not dead_ids:
+            return 0
+        return int(await self._redis.xdel(keys.dead_letters(), *dead_ids))
 
     async def take_lease(self, key: str, token: str, ttl_ms: int) -> bool:
         """Take or renew the lease at `key` for `token`; False while someone else holds it."""
@@ -549,23 +723,6 @@ async def deliveries_report(redis: Redis, *, dead_limit: int = 20) -> DeliveryRe
             )
         except (ValueError, TypeError, AttributeError):
             log.warning("deliveries report: unreadable retry note %s", _text(entry_id))
-    dead = []
-    for dead_id, raw in dead_raw or []:
-        f = _fields(raw)
-        try:
-            attempts = int(f.get("attempts", "0"))
-        except ValueError:
-            attempts = 0
-        dead.append(
-            DeadLetter(
-                _text(dead_id),
-                f.get("entry", ""),
-                f.get("c", "?"),
-                f.get("a", "?"),
-                f.get("error", ""),
-                attempts,
-                f.get("at", ""),
-            )
-        )
+    dead = [decode_dead_letter(_text(i), raw) for i, raw in dead_raw or []]
     retrying.sort(key=lambda r: r.entry_id)
     return DeliveryReport(int(queued), pending, tuple(retrying), tuple(dead), int(dead_total))

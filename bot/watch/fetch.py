@@ -14,6 +14,7 @@ import httpx
 
 from bot.errors import ProbeError
 from bot.watch.http import deadline_reason, transport_reason
+from bot.watch.redirects import redirect_problem
 from bot.watch.statuspage import INCIDENTS_PATH, SUMMARY_PATH
 
 
@@ -148,7 +149,11 @@ async def _get_following(
                 location = resp.headers.get("Location")
                 if not location:
                     raise ProbeError(f"HTTP {code} without a Location")
-                target = resp.url.join(location)
+                following = resp.url.join(location)
+                problem = redirect_problem(str(resp.url), str(following))
+                if problem is not None:
+                    raise ProbeError(problem)
+                target = following
                 continue
             if code >= 300:
                 wait = retry_after(resp.headers.get("Retry-After"), now=time.time())

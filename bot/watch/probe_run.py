@@ -18,6 +18,7 @@ from bot.core.model import Observation
 from bot.ops import metrics
 from bot.watch.http import deadline_reason, transport_reason
 from bot.watch.probe import ProbeResult, blind_observations, is_blind, probe_observation
+from bot.watch.redirects import redirect_problem
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 DEFAULT_MODEL = "claude-haiku-4-5"
 MAX_CONCURRENCY = 16
 MAX_BODY_READ = 64 * 1024  # bytes of a probe answer we read (latency includes them); rest dropped
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def _secret(api_key: str | SecretStr | None) -> str | None:
@@ -82,17 +85,36 @@ async def _request(
     def failed(reason: str) -> ProbeResult:
         return ProbeResult(url, None, None, reason, authenticated)  # no answer: no latency
 
+    target, code = httpx.URL(url), None
     try:
         async with asyncio.timeout(deadline):
-            async with client.stream(
-                method, url, headers=headers, json=json, follow_redirects=True
-            ) as resp:
-                read = 0
-                async for chunk in resp.aiter_raw():
-                    read += len(chunk)
-                    if read >= MAX_BODY_READ:
-                        break
-                code = resp.status_code
+            for _hop in range(MAX_REDIRECTS + 1):  # followed here: each hop is checked
+                async with client.stream(
+                    method, target, headers=headers, json=json, follow_redirects=False
+                ) as resp:
+                    location = resp.headers.get("Location")
+                    if resp.status_code in _REDIRECTS and location:
+                        following = resp.url.join(location)
+                        problem = redirect_problem(
+                            str(resp.url), str(following), with_credentials=authenticated
+                        )
+                        if problem is not None:
+                            return failed(problem)
+                        if resp.status_code == 303 or (
+                            resp.status_code in (301, 302) and method == "POST"
+                        ):
+                            method, json = "GET", None
+                        target = following
+                        continue
+                    read = 0
+                    async for chunk in resp.aiter_raw():
+                        read += len(chunk)
+                        if read >= MAX_BODY_READ:
+                            break
+                    code = resp.status_code
+                    break
+            else:
+                return failed("too many redirects")
     except TimeoutError:
         return failed(deadline_reason(deadline))
     except httpx.HTTPError as e:

@@ -189,6 +189,43 @@ def test_every_alert_kind_goes_to_a_channel_with_its_outage_at_its_minimum(kind)
     assert got is None
 
 
+@pytest.mark.parametrize(
+    ("audience", "expected"),
+    [
+        ((), None),  # everyone
+        (("slack:T1",), None),
+        (("slack:T2", "discord:G1"), Skip.NOT_IN_AUDIENCE),
+        (("discord:T1",), Skip.NOT_IN_AUDIENCE),  # the same id on the other platform
+    ],
+)
+def test_a_crowd_suspicion_reaches_only_its_audience(audience, expected):
+    got = skip_reason(
+        BASE,
+        ["api"],
+        S.PARTIAL_OUTAGE,
+        kind=K.SUSPECTED,
+        has_parent=False,
+        now=NOW,
+        catalog=CATALOG,
+        audience=audience,
+    )
+    assert got is expected
+
+
+def test_a_channel_not_covered_is_not_covered_whatever_the_audience():
+    got = skip_reason(
+        BASE,
+        ["code"],
+        S.PARTIAL_OUTAGE,
+        kind=K.SUSPECTED,
+        has_parent=False,
+        now=NOW,
+        catalog=CATALOG,
+        audience=("slack:T2",),
+    )
+    assert got is Skip.NOT_COVERED
+
+
 # -- store ----------------------------------------------------------------------------------------
 
 

@@ -23,39 +23,63 @@ def at(seconds_ago: float) -> float:
 
 
 @pytest.mark.parametrize(
-    ("reports", "status"),
+    ("reports", "status", "audience"),
     [
-        pytest.param([("w1", "a", at(5)), ("w2", "b", at(5))], Status.OPERATIONAL, id="2-users"),
+        pytest.param(
+            [("w1", "a", at(5)), ("w2", "b", at(5))], Status.OPERATIONAL, (), id="2-users"
+        ),
         pytest.param(
             [("w1", "a", at(5)), ("w1", "b", at(5)), ("w2", "c", at(5))],
-            Status.PARTIAL_OUTAGE,
-            id="3-users-2-workspaces",
-        ),
-        pytest.param(
-            [("w1", u, at(5)) for u in "abcd"], Status.OPERATIONAL, id="4-users-1-workspace"
-        ),
-        pytest.param(
-            [("w1", u, at(5)) for u in "abcde"], Status.PARTIAL_OUTAGE, id="5-users-1-workspace"
-        ),
-        pytest.param(
-            [("w1", "a", at(700)), ("w1", "b", at(5)), ("w2", "c", at(5))],
             Status.OPERATIONAL,
+            (),
+            id="3-users-2-workspaces-reach-nobody",
+        ),
+        pytest.param(
+            [("w1", u, at(5)) for u in "abc"],
+            Status.PARTIAL_OUTAGE,
+            ("w1",),
+            id="3-users-1-workspace-tell-only-it",
+        ),
+        pytest.param(
+            [("w1", u, at(5)) for u in "abcdefghij"],
+            Status.PARTIAL_OUTAGE,
+            ("w1",),
+            id="10-users-1-workspace-still-only-it",
+        ),
+        pytest.param(
+            [*[("w1", u, at(5)) for u in "abcdef"], ("w2", "x", at(5)), ("w3", "y", at(5))],
+            Status.PARTIAL_OUTAGE,
+            ("w1",),
+            id="one-big-workspace-and-two-helpers-count-4",
+        ),
+        pytest.param(
+            [(w, u, at(5)) for w in ("w1", "w2", "w3") for u in "ab"],
+            Status.PARTIAL_OUTAGE,
+            (),
+            id="2-users-in-each-of-3-workspaces-tell-everyone",
+        ),
+        pytest.param(
+            [*[(w, u, at(5)) for w in ("w1", "w2", "w3") for u in "ab"][1:], ("w1", "a", at(700))],
+            Status.OPERATIONAL,
+            (),
             id="old-report-decayed",
         ),
         pytest.param(
             [("w1", "a", at(5)), ("w1", "a", at(4)), ("w2", "a", at(5))],
             Status.OPERATIONAL,
+            (),
             id="same-user-counts-once-per-workspace",
         ),
     ],
 )
-def test_crowd_observation_crosses_only_at_the_thresholds(reports, status):
+def test_crowd_observation_crosses_only_at_the_thresholds(reports, status, audience):
     obs = crowd_observation("claude.ai", reports, NOW, T)
-    assert (obs.surface, obs.signal, obs.status, obs.error) == (
+    assert (obs.surface, obs.signal, obs.status, obs.error, obs.audience) == (
         "claude.ai",
         Signal.CROWD,
         status,
         None,
+        audience,
     )
     assert obs.observed_at == NOW
 
@@ -91,31 +115,48 @@ async def test_reports_of_one_surface_do_not_count_for_another(redis):
     assert other.recorded and other.users == 1
 
 
-async def test_three_people_from_two_workspaces_cross_the_threshold(redis):
+async def test_two_people_from_each_of_three_workspaces_cross_the_threshold(redis):
     store = CrowdStore(redis)
-    r1 = await store.report("claude.ai", "w1", "a", NOW)
-    r2 = await store.report("claude.ai", "w1", "b", NOW + timedelta(seconds=10))
-    r3 = await store.report("claude.ai", "w2", "c", NOW + timedelta(seconds=20))
-    assert [r.observation.status for r in (r1, r2, r3)] == [
-        Status.OPERATIONAL,
-        Status.OPERATIONAL,
-        Status.PARTIAL_OUTAGE,
+    people = [(w, u) for w in ("w1", "w2", "w3") for u in "ab"]
+    results = [
+        await store.report("claude.ai", w, u, NOW + timedelta(seconds=i))
+        for i, (w, u) in enumerate(people)
     ]
-    assert (r3.users, r3.workspaces) == (3, 2)
+    assert [r.observation.status for r in results] == [Status.OPERATIONAL] * 5 + [
+        Status.PARTIAL_OUTAGE
+    ]
+    assert (results[-1].users, results[-1].workspaces) == (6, 3)
 
 
-async def test_five_people_of_one_workspace_cross_the_threshold(redis):
+async def test_no_number_of_people_in_one_workspace_reaches_another(redis):
     store = CrowdStore(redis)
     results = [
-        await store.report("code", "w1", f"u{i}", NOW + timedelta(seconds=i)) for i in range(5)
+        await store.report("code", "w1", f"u{i}", NOW + timedelta(seconds=i)) for i in range(15)
     ]
-    assert results[3].observation.status is Status.OPERATIONAL
-    assert results[4].observation.status is Status.PARTIAL_OUTAGE
-    assert (results[4].users, results[4].workspaces) == (5, 1)
+    assert [r.observation.status for r in results[:3]] == [Status.OPERATIONAL] * 2 + [
+        Status.PARTIAL_OUTAGE
+    ]
+    assert all(r.observation.audience == ("w1",) for r in results[2:])
+
+
+async def test_a_user_and_a_workspace_have_a_report_budget_across_surfaces(redis):
+    store = CrowdStore(redis)
+    surfaces = ["claude.ai", "api", "code", "console", "mobile"]
+    mine = [(await store.report(s, "w1", "maria", NOW)).recorded for s in surfaces]
+    assert mine == [True, True, True, False, False]
+    others = [
+        (await store.report(s, "w1", f"bot{i}", NOW)).recorded
+        for i in range(10)
+        for s in surfaces[:2]
+    ]
+    assert others.count(True) == 20 - 5  # the workspace budget counts attempts: maria made 5
+    assert (await store.report("api", "w2", "maria", NOW)).recorded  # other workspaces unaffected
+    later = NOW + timedelta(seconds=601)
+    assert (await store.report("mobile", "w1", "maria", later)).recorded  # a new window
 
 
 async def test_reports_decay_after_the_window(redis):
-    store = CrowdStore(redis)
+    store = CrowdStore(redis, CrowdThresholds(users=3, workspaces=1, users_one_workspace=5))
     for seconds, ws, user in [(0, "w1", "a"), (300, "w1", "b"), (310, "w2", "c")]:
         crossing = await store.report("claude.ai", ws, user, NOW + timedelta(seconds=seconds))
     assert crossing.observation.status is Status.PARTIAL_OUTAGE

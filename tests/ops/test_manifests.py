@@ -63,7 +63,7 @@ def test_the_deployment_runs_two_replicas_probed_on_the_operator_listener():
     container = bot_container()
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["AISTATUS_HTTP_HOST"] == "0.0.0.0"
+    assert env["AISTATUS_OPS_HOST"] == env["AISTATUS_HTTP_HOST"] == "0.0.0.0"
     assert ports == {
         "http": int(env["AISTATUS_HTTP_PORT"]),
         "slack": int(env["AISTATUS_SLACK_PORT"]),

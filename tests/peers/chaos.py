@@ -1,5 +1,6 @@
 """Seeded random faults for the loopback chat servers (generic, Slack, Discord): fractions of
-requests answered 429, 500, or left hanging until the server stops (never applied)."""
+requests answered 429, 500, left hanging until the server stops (never applied), or applied and
+then the connection dropped before the answer ("lost", where the server offers it)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class Chaos:
     rate_limited: float = 0.0
     server_error: float = 0.0
     hang: float = 0.0
+    lost: float = 0.0
     retry_after: float = 0.05
     seed: int = 0
     global_share: float = 0.0
@@ -28,7 +30,7 @@ class Chaos:
         return self.methods is None or method in self.methods
 
     def pick(self) -> str | None:
-        """The fault for the next request: "429", "429-global", "500", "hang", or None."""
+        """The fault for the next request: "429", "429-global", "500", "hang", "lost", or None."""
         x = self.rng.random()
         if x < self.rate_limited:
             if self.global_share and self.rng.random() < self.global_share:
@@ -38,4 +40,7 @@ class Chaos:
         if x < self.server_error:
             return "500"
         x -= self.server_error
-        return "hang" if x < self.hang else None
+        if x < self.hang:
+            return "hang"
+        x -= self.hang
+        return "lost" if x < self.lost else None

@@ -104,6 +104,16 @@ class DiscordAPI:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # The websocket gateway: refuse the next `gateway_refusals` connections (HTTP 503 at the
+        # upgrade), close each identified session with `gateway_close_code` when set, or send
+        # `gateway_bad_event` (a dispatch its parser cannot read) once after READY.
+        self.gateway_refusals = 0
+        self.gateway_url: str | None = None  # what /gateway/bot names instead of the websocket
+        self.gateway_close_code: int | None = None
+        self.gateway_bad_event: dict[str, Any] | None = None
+        self.gateway_attempts = 0
+        self.gateway_ready = 0  # sessions that got READY or RESUMED
+        self._sockets: list[web.WebSocketResponse] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -124,6 +134,7 @@ class DiscordAPI:
         r.add_post(PREFIX + "/webhooks/{app}/{token}", self._followup)
         r.add_patch(PREFIX + "/webhooks/{app}/{token}/messages/{message}", self._edit_original)
         r.add_get(PREFIX + "/webhooks/{app}/{token}/messages/{message}", self._get_original)
+        r.add_get("/gateway/ws", self._gateway_ws)
         r.add_route("*", "/{tail:.*}", self._not_found)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -134,6 +145,8 @@ class DiscordAPI:
 
     async def close(self) -> None:
         self._closing.set()  # hung requests answer now, so the server can stop
+        for ws in list(self._sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -188,6 +201,10 @@ class DiscordAPI:
     def delete_message(self, channel: str, message: str) -> None:
         """As if someone deleted the message: edits and thread starts get 10008."""
         self.messages.get(channel, {}).pop(message, None)
+
+    def heal(self, channel: str) -> None:
+        """`channel` works again: every scripted answer for it is forgotten."""
+        self._scripts.pop(channel, None)
 
     def _script(self, channel: str, s: Scripted) -> None:
         self._scripts.setdefault(channel, []).append(s)
@@ -328,7 +345,61 @@ class DiscordAPI:
     async def _gateway(self, request: web.Request) -> web.Response:
         await self._record(request)
         limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return self._ok({"url": "ws://127.0.0.1:9", "shards": 1, "session_start_limit": limit})
+        url = self.gateway_url or f"ws://127.0.0.1:{self.port}/gateway/ws"
+        return self._ok({"url": url, "shards": 1, "session_start_limit": limit})
+
+    async def drop_sessions(self, code: int) -> None:
+        """Close every open gateway session with `code` (as Discord does on a reset token)."""
+        for ws in list(self._sockets):
+            await ws.close(code=code, message=b"scripted")
+
+    async def _gateway_ws(self, request: web.Request) -> web.StreamResponse:
+        """Discord's gateway protocol, the part a bot needs: HELLO, IDENTIFY -> READY (or
+        RESUME -> RESUMED), heartbeats acknowledged; plain JSON text frames."""
+        async with self._changed:
+            self.gateway_attempts += 1
+            self._changed.notify_all()
+        if self.gateway_refusals > 0:
+            self.gateway_refusals -= 1
+            return web.Response(status=503, text="gateway unavailable")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        seq = 0
+        try:
+            await ws.send_json({"op": 10, "d": {"heartbeat_interval": 40000}})
+            async for msg in ws:
+                frame = json.loads(msg.data)
+                op = frame.get("op")
+                if op == 1:
+                    await ws.send_json({"op": 11})
+                elif op in (2, 6):
+                    if self.gateway_close_code is not None:
+                        await ws.close(code=self.gateway_close_code, message=b"scripted")
+                        break
+                    seq += 1
+                    if op == 2:
+                        ready = {
+                            "v": 10,
+                            "user": BOT_USER,
+                            "guilds": [],
+                            "session_id": "session-1",
+                            "resume_gateway_url": f"ws://127.0.0.1:{self.port}/gateway/ws",
+                            "application": {"id": APP_ID, "flags": 0},
+                        }
+                        await ws.send_json({"op": 0, "t": "READY", "s": seq, "d": ready})
+                    else:
+                        await ws.send_json({"op": 0, "t": "RESUMED", "s": seq, "d": {}})
+                    async with self._changed:
+                        self.gateway_ready += 1
+                        self._changed.notify_all()
+                    if self.gateway_bad_event is not None:
+                        bad, self.gateway_bad_event = self.gateway_bad_event, None
+                        seq += 1
+                        await ws.send_json({"op": 0, "s": seq, **bad})
+        finally:
+            self._sockets.remove(ws)
+        return ws
 
     async def _sync(self, request: web.Request) -> web.Response:
         call = await self._record(request)

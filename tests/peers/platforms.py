@@ -192,6 +192,9 @@ class SlackPeer(_Applied):
     def gone(self, channel: ChannelRef) -> None:
         self.api.fail_channel(channel.channel, "channel_not_found")
 
+    def heal(self, channel: ChannelRef) -> None:
+        self.api.heal_channel(channel.channel)
+
     def revoke(self, channel: ChannelRef) -> None:
         self.api.fail_channel(channel.channel, "token_revoked")
 
@@ -329,6 +332,9 @@ class DiscordPeer(_Applied):
 
     def gone(self, channel: ChannelRef) -> None:
         self.api.fail(channel.channel, 10003, times=None)
+
+    def heal(self, channel: ChannelRef) -> None:
+        self.api.heal(channel.channel)
 
     def revoke(self, channel: ChannelRef) -> None:
         self.api.fail(channel.channel, 0, status=401, times=None)

@@ -1,7 +1,8 @@
 """A loopback Slack Web API for tests: aiohttp on 127.0.0.1:0 speaking the real shapes of the
 methods the bot calls, recording every call, with scriptable failures and seeded chaos (429 +
-Retry-After, 500, hangs); plus `response_url` endpoints and a Socket Mode websocket. Point
-AsyncWebClient(base_url=SlackApi.base_url) at it.
+Retry-After, 500, hangs, answers lost after the call was applied); message metadata kept and
+served back by conversations.history / .replies; plus `response_url` endpoints and a Socket
+Mode websocket. Point AsyncWebClient(base_url=SlackApi.base_url) at it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,12 +61,14 @@ class SlackApi:
     # The calls Slack applied (answered ok=true), in the order it answered them.
     accepted: list[Call] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)  # chaos answered, by kind
+    # OAuth install codes oauth.v2.access exchanges: code -> (team id, the bot token it grants).
+    oauth_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
     port: int = 0
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[_Failure]] = {}
         self._closing = asyncio.Event()
-        self._ts = itertools.count(1)
+        self._last_ts = 0.0
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._sockets: list[web.WebSocketResponse] = []
@@ -112,6 +116,10 @@ class SlackApi:
     def fail_channel(self, channel: str, error: str) -> None:
         """Every call naming `channel` answers HTTP 200 ok=false with `error`."""
         self.channel_errors[channel] = error
+
+    def heal_channel(self, channel: str) -> None:
+        """`channel` works again (the bot was added back): its calls succeed."""
+        self.channel_errors.pop(channel, None)
 
     def delete_message(self, channel: str, ts: str) -> None:
         """The message is gone: chat.update says message_not_found, thread replies
@@ -208,7 +216,10 @@ class SlackApi:
         return str(token) if token else None
 
     def _next_ts(self) -> str:
-        return f"1790000000.{next(self._ts):06d}"
+        # Slack's ts is its clock at posting, unique per channel: the wall clock, kept increasing
+        # (the `oldest` bound of conversations.history compares it with the bot's clock).
+        self._last_ts = max(round(time.time(), 6), round(self._last_ts + 0.000001, 6))
+        return f"{self._last_ts:.6f}"
 
     def _take_failure(self, method: str, channel: str) -> _Failure | None:
         for queue in (self._failures.get(method) or [], self._failures.get("*") or []):
@@ -240,6 +251,8 @@ class SlackApi:
             if fault == "hang":  # the client times out; nothing is applied
                 await self._closing.wait()
                 return web.Response(status=503, text="shutting down")
+            if fault == "lost" and method.startswith("chat."):
+                await self._lose_answer(method, params, team, call, request)
             if fault == "429":
                 failure = _Failure(429, "ratelimited", retry_after=str(self.chaos.retry_after))
             elif fault == "500":
@@ -256,6 +269,8 @@ class SlackApi:
             if token not in self.app_tokens:
                 return _error("invalid_auth")
             return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"})
+        if method == "oauth.v2.access":
+            return self._oauth_access(params)
         if token is None:
             return _error("not_authed")
         if team is None:
@@ -264,15 +279,22 @@ class SlackApi:
         if channel and channel in self.channel_errors:
             return _error(self.channel_errors[channel])
 
+        return await self._apply(method, params, team, call)
+
+    async def _apply(
+        self, method: str, params: dict[str, Any], team: str | None, call: Call
+    ) -> web.Response:
         handler = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "views.publish": self._views_publish,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._history,
+            "conversations.replies": self._replies,
         }.get(method)
-        if handler is None:
-            return _error("unknown_method")
+        if handler is None or team is None:
+            return _error("unknown_method" if handler is None else "invalid_auth")
         response = handler(params, team)
         body = response.body if isinstance(response.body, bytes) else b"{}"
         if response.status == 200 and json.loads(body).get("ok") is True:
@@ -280,6 +302,42 @@ class SlackApi:
             async with self._changed:
                 self._changed.notify_all()
         return response
+
+    def _oauth_access(self, params: dict[str, Any]) -> web.Response:
+        grant = self.oauth_codes.pop(str(params.get("code", "")), None)
+        if grant is None:
+            return _error("invalid_code")
+        team, token = grant
+        self.tokens = {**self.tokens, token: team}
+        return web.json_response(
+            {
+                "ok": True,
+                "app_id": "A0001",
+                "authed_user": {"id": "U42"},
+                "scope": "chat:write,chat:write.public,commands",
+                "token_type": "bot",
+                "access_token": token,
+                "bot_user_id": f"U{team}BOT",
+                "team": {"id": team, "name": f"Team {team}"},
+                "enterprise": None,
+                "is_enterprise_install": False,
+            }
+        )
+
+    async def _lose_answer(
+        self,
+        method: str,
+        params: dict[str, Any],
+        team: str | None,
+        call: Call,
+        request: web.Request,
+    ) -> None:
+        """Apply the call, then drop the connection before answering (the answer is lost)."""
+        self.faults["lost-applied"] += 1
+        await self._apply(method, params, team, call)
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("answer lost on purpose")
 
     def _auth_test(self, params: dict[str, Any], team: str) -> web.Response:
         return web.json_response(
@@ -304,7 +362,7 @@ class SlackApi:
             "user": "UBOT",
             "bot_id": "BBOT",
         }
-        for name in ("blocks", "attachments", "thread_ts"):
+        for name in ("blocks", "attachments", "thread_ts", "metadata"):
             if name in params:
                 message[name] = params[name]
         return message
@@ -338,6 +396,48 @@ class SlackApi:
                 "message": message,
             }
         )
+
+    def _listing(self, params: dict[str, Any], found: list[dict[str, Any]]) -> web.Response:
+        """A conversations.history / .replies page: newest first for history, `limit` long,
+        after `oldest`, metadata only with include_all_metadata (as Slack does)."""
+        oldest = float(params.get("oldest") or 0)
+        limit = int(params.get("limit") or 100)
+        metadata = str(params.get("include_all_metadata", "")).lower() in {"true", "1"}
+        page = [m for m in found if float(m["ts"]) > oldest][:limit]
+        if not metadata:
+            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
+        return web.json_response(
+            {
+                "ok": True,
+                "messages": page,
+                "has_more": False,
+                "pin_count": 0,
+                "response_metadata": {"next_cursor": ""},
+            }
+        )
+
+    def _history(self, params: dict[str, Any], team: str) -> web.Response:
+        channel = str(params.get("channel", ""))
+        found = [
+            m
+            for (c, ts), m in self.messages.items()
+            if c == channel and (c, ts) not in self.deleted
+            and m.get("thread_ts") in (None, ts)
+        ]  # fmt: skip
+        found.sort(key=lambda m: float(m["ts"]), reverse=True)
+        return self._listing(params, found)
+
+    def _replies(self, params: dict[str, Any], team: str) -> web.Response:
+        channel, thread = str(params.get("channel", "")), str(params.get("ts", ""))
+        if (channel, thread) not in self.messages or (channel, thread) in self.deleted:
+            return _error("thread_not_found")
+        found = [
+            m
+            for (c, ts), m in self.messages.items()
+            if c == channel and (ts == thread or m.get("thread_ts") == thread)
+        ]
+        found.sort(key=lambda m: float(m["ts"]))
+        return self._listing(params, found)
 
     def _views_publish(self, params: dict[str, Any], team: str) -> web.Response:
         view = params.get("view")

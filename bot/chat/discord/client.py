@@ -56,11 +56,18 @@ def bot_intents() -> discord.Intents:
 class _OneLineReconnects(logging.Filter):
     """discord.py logs each failed gateway (re)connect with a full traceback, every few seconds
     while the gateway is unreachable. That is an expected state (alerts still go over REST):
-    one warning line naming the error instead."""
+    one warning line naming the error instead, and nothing while the same error repeats."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = ""  # the error last logged; cleared when the gateway is up again
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
             error = record.exc_info[1]
+            if f"{type(error).__name__}: {error}" == self.last:
+                return False
+            self.last = f"{type(error).__name__}: {error}"
             record.msg = "Discord gateway unreachable (%s: %s); reconnecting in %.2fs"
             record.args = (type(error).__name__, error, *(record.args or ()))  # type: ignore[misc]
             record.exc_info = None
@@ -70,6 +77,11 @@ class _OneLineReconnects(logging.Filter):
 
 
 _RECONNECTS = _OneLineReconnects()
+
+
+def reset_reconnect_log() -> None:
+    """The gateway is up: the next failed reconnect is a new problem, logged again."""
+    _RECONNECTS.last = ""
 
 
 class DiscordBot(discord.Client):
@@ -103,6 +115,9 @@ class DiscordBot(discord.Client):
             synced = await self.tree.sync(guild=guild)
         except (discord.HTTPException, discord.app_commands.CommandSyncFailure) as e:
             log.error("could not sync /aistatus to Discord: %s", e)
+            return
+        except Exception as e:  # a bug or a surprise: alerts still go out, commands may be stale
+            log.error("could not sync /aistatus to Discord", exc_info=e)
             return
         where = f"guild {self.dev_guild_id}" if guild else "all guilds"
         log.info("synced %d command(s) to %s", len(synced), where)

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -146,8 +147,12 @@ async def _quietly(call: Awaitable[Any]) -> None:
     never raised: there is nobody left to tell."""
     try:
         await call
-    except discord.HTTPException as e:
-        log.warning("discord refused an interaction answer: %s %s", e.status, e.code)
+    except discord.HTTPException as e:  # its text carries Discord's field errors
+        log.warning(
+            "discord refused an interaction answer: %s %s %s", e.status, e.code, e.text[:300]
+        )
+    except (aiohttp.ClientError, OSError, TimeoutError) as e:
+        log.warning("could not send an interaction answer: %s", type(e).__name__)
 
 
 SEVERITY_CHOICES = [

@@ -150,8 +150,8 @@ def _alert_embed(alert: Alert) -> dict[str, Any]:
         "color": colour(alert),
         "timestamp": alert.at.isoformat(),
     }
-    if alert.url:
-        embed["url"] = alert.url
+    if url := web_url(alert.url):
+        embed["url"] = url
     parts: list[str] = []
     if alert.incident_title and alert.incident_title != alert.title:
         parts.append(f"**{escape_markdown(alert.incident_title)}**")
@@ -215,7 +215,8 @@ def _backups_field(alert: Alert) -> dict[str, Any]:
     lines: list[str] = []
     for b in alert.backups:
         name = _escape_link_text(b.name)
-        link = f"[{name}]({b.url})" if b.url and len(b.url) <= URL_MAX else name
+        url = web_url(b.url)
+        link = f"[{name}]({url})" if url else name
         lines.append(f"{b.status.emoji} {link}" + (f" — {b.note}" if b.note else ""))
     return {
         "name": BACKUPS_HEADING,
@@ -228,7 +229,7 @@ def _components(alert: Alert) -> list[dict[str, Any]]:
     if alert.kind in CALM_KINDS:
         return []
     buttons: list[dict[str, Any]] = []
-    if alert.url and len(alert.url) <= URL_MAX:
+    if web_url(alert.url):
         buttons.append(
             {"type": BUTTON, "style": BUTTON_LINK, "label": OPEN_INCIDENT, "url": alert.url}
         )
@@ -425,6 +426,14 @@ _MARKDOWN = re.compile(
 def escape_markdown(text: str) -> str:
     """Untrusted text shown as written in Discord markdown: `a_b *c*` -> `a\\_b \\*c\\*`."""
     return _MARKDOWN.sub(lambda m: m["url"] or "\\" + m["markdown"], text)
+
+
+def web_url(url: str | None) -> str | None:
+    """`url` when it is an http(s) URL Discord accepts (no spaces, not too long), else None:
+    a `javascript:` or `data:` link from a compromised page never becomes a link or button."""
+    if not url or len(url) > URL_MAX or not re.fullmatch(r"https?://[^\s<>]+", url):
+        return None
+    return url
 
 
 def _escape_link_text(text: str) -> str:

@@ -55,8 +55,13 @@ PERMANENT = {
 }
 # Thread creation refused for a reason that a plain reply in the channel avoids.
 NO_THREADS = frozenset({WRONG_CHANNEL_TYPE, MISSING_PERMISSIONS, THREAD_LOCKED, TOO_MANY_THREADS})
-# Posting into a thread we started failed, but the channel itself may be fine.
-THREAD_GONE = frozenset({UNKNOWN_CHANNEL, MISSING_ACCESS, ARCHIVED_THREAD, THREAD_LOCKED})
+# Posting into a thread we started failed, but the channel itself may be fine. Missing
+# Permissions here is "Send Messages in Threads" denied while "Create Public Threads" is not.
+THREAD_GONE = frozenset(
+    {UNKNOWN_CHANNEL, MISSING_ACCESS, ARCHIVED_THREAD, THREAD_LOCKED, MISSING_PERMISSIONS}
+)
+# Refusals that hold for the whole channel: its later updates go straight to channel replies.
+THREADLESS = frozenset({MISSING_PERMISSIONS, WRONG_CHANNEL_TYPE})
 
 
 def configure_api_base(url: str) -> None:
@@ -98,6 +103,10 @@ class DiscordSender:
     ) -> None:
         self.http = http
         self.thread_archive_minutes = thread_archive_minutes
+        # Channels where threads are refused (permission, channel type), learned from Discord's
+        # answers: their updates are channel replies without asking again. Per process; a
+        # restart asks once more.
+        self.threadless: set[str] = set()
 
     async def post(self, channel: ChannelRef, alert: Alert) -> MessageRef:
         """Post the parent message. Raises: DeliveryError."""
@@ -120,7 +129,10 @@ class DiscordSender:
         unset when the update became a reply in the channel. Raises: DeliveryError."""
         update = to_discord_thread_update(alert)
         where = parent.channel.channel
-        thread = parent.thread or await self._start_thread(parent, alert)
+        if where in self.threadless:
+            thread = None
+        else:
+            thread = parent.thread or await self._start_thread(parent, alert)
         if thread is not None:
             in_thread = {**update, **once(alert, where, "thread")}
             try:
@@ -130,6 +142,7 @@ class DiscordSender:
             except _Refused as e:
                 log.info("thread %s unusable (discord %s): replying in the channel", thread, e.code)
                 thread = None
+                self._learn(parent.channel, e.code)
         if thread is None or broadcast:
             await self._reply_in_channel(parent, {**update, **once(alert, where, "reply")})
         return MessageRef(channel=parent.channel, ts=parent.ts, thread=thread)
@@ -163,8 +176,16 @@ class DiscordSender:
             if e.code == THREAD_EXISTS:
                 return parent.ts
             log.info("no thread in %s (discord %s): replying instead", parent.channel.key, e.code)
+            self._learn(parent.channel, e.code)
             return None
         return str(data["id"])
+
+    def _learn(self, channel: ChannelRef, code: int) -> None:
+        if code in THREADLESS and channel.channel not in self.threadless:
+            self.threadless.add(channel.channel)
+            log.info(
+                "%s refuses threads (discord %s): updates are channel replies", channel.key, code
+            )
 
     async def _reply_in_channel(self, parent: MessageRef, payload: dict[str, Any]) -> None:
         reference = {

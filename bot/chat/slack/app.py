@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_server import AsyncSlackAppServer
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
@@ -24,6 +24,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.ports import CommandHandler, HomeProvider
+from bot.chat.slack.gate import slack_gate
 from bot.chat.slack.render import (
     ACTION_MUTE,
     ACTION_OPEN,
@@ -37,6 +38,7 @@ from bot.chat.slack.sender import slack_api_error
 from bot.clock import utcnow
 from bot.core.model import ChannelRef, CommandContext, Platform
 from bot.errors import ConfigError, ErrorKind
+from bot.ops.inbound import InboundLimits, serve
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,10 @@ REQUIRED_SCOPES: Mapping[str, tuple[str, ...]] = {
     # chat:write.public: post alerts and announcements in public channels without being invited.
     "chat.postMessage": ("chat:write", "chat:write.public"),
     "chat.update": ("chat:write",),
+    # Before re-sending an alert whose earlier attempt's answer was lost, the engine looks for its
+    # metadata in the channel's recent history (public channels, private ones) or thread.
+    "conversations.history": ("channels:history", "groups:history"),
+    "conversations.replies": ("channels:history", "groups:history"),
     "views.publish": (),  # App Home: needs no scope
     "auth.test": (),  # Bolt's single-workspace authorization
     "apps.connections.open": (),  # Socket Mode: the app-level token's connections:write
@@ -143,6 +149,7 @@ def build_slack_app(
     installation_store: AsyncInstallationStore | None = None,
     state_store: AsyncOAuthStateStore | None = None,
     client: AsyncWebClient | None = None,
+    on_uninstall: Callable[[str], Awaitable[None]] | None = None,
 ) -> AsyncApp:
     """The Bolt app: `/aistatus`, the alert buttons and the App Home.
 
@@ -188,11 +195,19 @@ def build_slack_app(
 
     @app.command(COMMAND)
     async def on_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()  # inside Slack's 3 s, before any work
+        team = command["team_id"]
+        authorized = context.authorize_result
+        if not multi and authorized is not None and authorized.team_id:
+            team = authorized.team_id  # one workspace: the installed one, whatever the payload says
         ctx = CommandContext(
-            channel=ChannelRef(Platform.SLACK, command["team_id"], command["channel_id"]),
+            channel=ChannelRef(Platform.SLACK, team, command["channel_id"]),
             user_id=command["user_id"],
             user_name=command.get("user_name") or command["user_id"],
             now=utcnow(),
@@ -203,7 +218,11 @@ def build_slack_app(
         if reply.announce:
             await _announce(client, respond, ctx, reply.announce)
 
-    async def clicked(text: str, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def clicked(
+        text: str, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        """A button runs its command like the slash command does: a private answer, then the
+        announcement in the channel (the Mute button says who muted, like `/aistatus mute`)."""
         ctx = _action_context(body)
         if ctx is None:
             log.info("button %r clicked outside a channel; ignored", text)
@@ -211,26 +230,48 @@ def build_slack_app(
         reply = await handler(text, ctx)
         message = {**to_slack_reply(reply), "response_type": "ephemeral"}
         await _respond(respond, **message, replace_original=False)
+        if reply.announce:
+            await _announce(client, respond, ctx, reply.announce)
 
     @app.action(ACTION_MUTE)
-    async def on_mute(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_mute(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
-        await clicked(f"mute {MUTE_VALUE}", body, respond)
+        await clicked(f"mute {MUTE_VALUE}", body, respond, client)
 
     @app.action(ACTION_REPORT)
     async def on_report(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
     ) -> None:
         await ack()
         surface = _WORD.fullmatch(str(action.get("value", "")).strip())
         if surface is None:
             log.info("report button with an unexpected value; ignored")
             return
-        await clicked(f"report {surface.group()}", body, respond)
+        await clicked(f"report {surface.group()}", body, respond, client)
 
     @app.action(ACTION_OPEN)
     async def on_open(ack: AsyncAck) -> None:
         await ack()  # Slack opens the URL itself
+
+    async def gone(body: dict[str, Any]) -> None:
+        team = str(body.get("team_id") or "")
+        if on_uninstall is not None and team:
+            await on_uninstall(team)
+
+    @app.event("app_uninstalled")
+    async def on_app_uninstalled(body: dict[str, Any]) -> None:
+        await gone(body)
+
+    @app.event("tokens_revoked")
+    async def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if (event.get("tokens") or {}).get("bot"):  # a revoked user token leaves the bot working
+            await gone(body)
 
     @app.event("app_home_opened")
     async def on_home(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -276,19 +317,22 @@ class SlackHttpServer:
 
 
 async def run_http_mode(
-    app: AsyncApp, host: str, port: int, *, path: str = "/slack/events"
+    app: AsyncApp,
+    host: str,
+    port: int,
+    *,
+    path: str = "/slack/events",
+    limits: InboundLimits | None = None,
 ) -> SlackHttpServer:
     """Serve the app over HTTP (Bolt's aiohttp server; signatures checked by Bolt's
-    RequestVerification: forged, stale or unsigned requests get 401). Port 0 picks a free port.
+    RequestVerification: forged, stale or unsigned requests get 401), behind the inbound
+    deadlines and connection cap (`bot.ops.inbound`). Port 0 picks a free port.
     Raises: OSError when the address cannot be bound."""
     server = AsyncSlackAppServer(port=port, path=path, app=app, host=host)
-    runner = web.AppRunner(server.web_app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError:
-        await runner.cleanup()
-        raise
+    server.web_app.middlewares.append(slack_gate(app._signing_secret, events_path=path))
+    runner, _ = await serve(
+        server.web_app, host, port, limits or InboundLimits(), name="Slack HTTP"
+    )
     bound = runner.addresses[0][1] if runner.addresses else port
     log.info("Slack HTTP mode listening on %s:%s%s", host, bound, path)
     return SlackHttpServer(runner=runner, host=host, port=bound, path=path)
@@ -299,6 +343,13 @@ class SlackSocketMode:
     """A connected Socket Mode session (reconnects by itself until stopped)."""
 
     handler: AsyncSocketModeHandler
+
+    def check(self) -> tuple[bool, str]:
+        """(connected, detail) for /readyz and the aistatus_chat_connected gauge."""
+        client = self.handler.client
+        session = client.current_session
+        up = not client.closed and session is not None and not session.closed
+        return up, "connected" if up else "reconnecting"
 
     async def stop(self) -> None:
         """Disconnect and release the websocket."""

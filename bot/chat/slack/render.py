@@ -257,13 +257,13 @@ def _actions_block(alert: Alert, *, interactive: bool) -> dict[str, Any] | None:
     return {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": buttons}
 
 
-def _parent_body(alert: Alert) -> list[dict[str, Any]]:
+def _parent_body(alert: Alert, *, interactive: bool = True) -> list[dict[str, Any]]:
     blocks = [
         _section("\n".join(_status_lines(alert))),
         _update_block(alert),
         _backups_block(alert),
         _context(_context_line(alert)),
-        _actions_block(alert, interactive=True),
+        _actions_block(alert, interactive=interactive),
     ]
     return [b for b in blocks if b is not None]
 
@@ -309,6 +309,17 @@ def _wrap(alert: Alert, top: dict[str, Any], body: list[dict[str, Any]]) -> Slac
 def to_slack_parent(alert: Alert) -> SlackMessage:
     """The parent message: the outage's current state, edited in place as it develops."""
     return _wrap(alert, _header(alert), _parent_body(alert))
+
+
+def to_slack_webhook(alert: Alert) -> dict[str, Any]:
+    """The alert as a Slack incoming-webhook body (`text` + `blocks`, no attachments: Slack
+    workflows, Mattermost and Rocket.Chat read it; the latter two show `text`). The parent's
+    content without the Mute and Report buttons: no app answers an incoming webhook's clicks."""
+    blocks = [_header(alert), *_parent_body(alert, interactive=False)]
+    return {
+        "text": to_slack_text(alert),
+        "blocks": _limit_blocks(blocks, MESSAGE_BLOCKS_MAX, "…"),
+    }
 
 
 def _change_line(alert: Alert) -> str:

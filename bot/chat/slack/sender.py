@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection
+from datetime import timedelta
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.alerting.alert import alert_id
 from bot.chat.slack.render import (
     SlackMessage,
     escape,
@@ -104,6 +107,35 @@ def slack_api_error(e: SlackApiError, *, gone: Collection[str] = ()) -> Delivery
     return slack_error(status, error, headers.get("Retry-After"), gone=gone)
 
 
+# -- exactly once (pure) --------------------------------------------------------------------------
+
+EVENT_TYPE = "aistatus_alert"
+LOOK_BACK = 50  # recent messages searched for a delivery whose answer was lost
+SKEW = timedelta(minutes=10)  # the history searched starts this long before the alert was made
+
+
+def delivery_metadata(alert: Alert) -> dict[str, Any]:
+    """The metadata every alert message carries: its delivery key (the alert's stable id, one
+    message per (alert, channel)), so a re-send can find it first."""
+    return {"event_type": EVENT_TYPE, "event_payload": {"delivery": alert_id(alert)}}
+
+
+def find_delivery(messages: object, alert: Alert) -> str | None:
+    """The ts of the message in a conversations.history / .replies page carrying the alert's
+    delivery key, else None."""
+    key = alert_id(alert)
+    for message in messages if isinstance(messages, list) else []:
+        meta = message.get("metadata") if isinstance(message, dict) else None
+        payload = meta.get("event_payload") if isinstance(meta, dict) else None
+        if (
+            isinstance(payload, dict)
+            and meta.get("event_type") == EVENT_TYPE
+            and payload.get("delivery") == key
+        ):
+            return str(message.get("ts"))
+    return None
+
+
 # -- the sender ------------------------------------------------------------------------------------
 
 
@@ -167,12 +199,41 @@ class SlackSender:
             self._client.chat_postMessage(
                 channel=channel.channel,
                 **message.kwargs(),
+                metadata=delivery_metadata(alert),
                 unfurl_links=False,
                 unfurl_media=False,
                 **await self._auth(channel),
             )
         )
         return MessageRef(channel=channel, ts=str(resp["ts"]))
+
+    async def find_sent(
+        self, channel: ChannelRef, alert: Alert, *, thread: MessageRef | None
+    ) -> MessageRef | None:
+        """The alert's message, if a post (thread None: the channel's recent history) or a reply
+        (the thread's replies) whose answer was lost did make it. Raises: DeliveryError."""
+        oldest = f"{(alert.at - SKEW).timestamp():.6f}"
+        auth = await self._auth(channel)
+        if thread is None:
+            resp = await self._call(
+                self._client.conversations_history(
+                    channel=channel.channel, limit=LOOK_BACK, oldest=oldest,
+                    include_all_metadata=True, **auth,
+                )
+            )  # fmt: skip
+        else:
+            resp = await self._call(
+                self._client.conversations_replies(
+                    channel=channel.channel, ts=thread.thread or thread.ts, limit=LOOK_BACK,
+                    oldest=oldest, include_all_metadata=True, **auth,
+                )
+            )  # fmt: skip
+        ts = find_delivery(resp.get("messages"), alert)
+        if ts is None:
+            return None
+        if thread is None:
+            return MessageRef(channel=channel, ts=ts)
+        return MessageRef(channel=thread.channel, ts=thread.ts, thread=thread.thread or thread.ts)
 
     async def edit(self, ref: MessageRef, alert: Alert) -> None:
         """Edit the parent to the alert's current state. Raises: DeliveryError (PARENT_GONE
@@ -199,6 +260,7 @@ class SlackSender:
                 thread_ts=thread,
                 reply_broadcast=broadcast,
                 **message.kwargs(),
+                metadata=delivery_metadata(alert),
                 unfurl_links=False,
                 unfurl_media=False,
                 **await self._auth(parent.channel),

@@ -5,6 +5,7 @@
 -- numbered at or below it, and fan-out's `fanned` marker gives an (alert, channel) one number.
 --
 -- KEYS[1] the channel's handled seq   KEYS[2] the message ref   KEYS[3] the channel's lease
+-- KEYS[4] the channel's `sending` marker (cleared: nothing of this entry is in doubt any more)
 -- ARGV[1] entry seq   ARGV[2] ref op 'keep' | 'set' | 'del'   ARGV[3] MessageRef JSON
 -- ARGV[4] ref TTL (ms)   ARGV[5] lease owner token ('' when the caller holds no lease)
 --
@@ -22,5 +23,8 @@ else
 end
 if ARGV[5] ~= '' and redis.call('GET', KEYS[3]) == ARGV[5] then
   redis.call('DEL', KEYS[3])
+end
+if redis.call('GET', KEYS[4]) == ARGV[1] then
+  redis.call('DEL', KEYS[4])
 end
 return before

@@ -587,3 +587,18 @@ def test_the_readme_invite_asks_for_exactly_the_permissions_the_bot_needs():
     readme = (ROOT / "README.md").read_text()
     value = invite_permissions().value
     assert f"permissions={value}" in readme and f"`{value}`" in readme
+
+
+async def test_a_refused_post_into_the_new_thread_falls_back_and_is_remembered(api, sender):
+    parent = await sender.post(WHERE, make_alert())
+    api.fail(parent.ts, 50013, on="post")  # the thread has the parent's id: Send in Threads denied
+    ref = await sender.reply(
+        parent, make_alert(kind=AlertKind.UPDATE, title="worse"), broadcast=False
+    )
+    assert ref.thread is None  # no DeliveryError: the subscription stays enabled
+    assert api.posted(CHANNEL)[-1]["message_reference"]["message_id"] == parent.ts
+    starts = len(api.find("POST", f"/channels/{CHANNEL}/messages/"))
+    second = await sender.post(WHERE, make_alert(title="another outage"))
+    await sender.reply(second, make_alert(kind=AlertKind.UPDATE), broadcast=False)
+    assert len(api.find("POST", f"/channels/{CHANNEL}/messages/")) == starts  # no thread asked
+    assert api.posted(CHANNEL)[-1]["message_reference"]["message_id"] == second.ts

@@ -49,6 +49,7 @@ from bot.settings import Settings
 from bot.store import keys
 from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
 from tests.helpers import (
+    CIPHER,
     SECRET,
     TOKEN,
     TOKEN_T2,
@@ -580,7 +581,7 @@ async def test_socket_mode_with_a_refused_app_token_is_a_config_error(api: Slack
 
 
 async def test_an_installation_round_trips_through_redis(redis):
-    store = RedisInstallationStore(redis)
+    store = RedisInstallationStore(redis, CIPHER)
     await store.async_save(installation("T0002", TOKEN_T2))
 
     bot = await store.async_find_bot(enterprise_id=None, team_id="T0002")
@@ -604,7 +605,7 @@ async def test_a_corrupt_stored_installation_reads_as_not_installed(redis):
     await redis.hset(
         keys.installation("T0003"), mapping={"bot": "{not json", "installation": "[1]"}
     )
-    store = RedisInstallationStore(redis)
+    store = RedisInstallationStore(redis, CIPHER)
     assert await store.bot_token("T0003") is None
     assert await store.async_find_installation(enterprise_id=None, team_id="T0003") is None
 
@@ -618,7 +619,7 @@ async def test_an_oauth_state_is_consumed_exactly_once(redis):
 
 
 async def test_the_sender_uses_each_workspaces_own_token(redis, api: SlackApi):
-    store = RedisInstallationStore(redis)
+    store = RedisInstallationStore(redis, CIPHER)
     await store.async_save(installation("T0002", TOKEN_T2))
     client = AsyncWebClient(base_url=api.base_url, retry_handlers=[])  # no token of its own
     sender = SlackSender(client, tokens=store.bot_token)
@@ -639,7 +640,7 @@ async def test_a_redis_outage_during_token_lookup_is_transient(own_redis, api: S
     client = aioredis.Redis.from_url(own_redis.url)
     sender = SlackSender(
         AsyncWebClient(base_url=api.base_url, retry_handlers=[]),
-        tokens=RedisInstallationStore(client).bot_token,
+        tokens=RedisInstallationStore(client, CIPHER).bot_token,
     )
     own_redis.stop()
     try:
@@ -652,7 +653,7 @@ async def test_a_redis_outage_during_token_lookup_is_transient(own_redis, api: S
 
 
 async def test_commands_from_an_installed_workspace_are_authorized_from_redis(redis, api: SlackApi):
-    store = RedisInstallationStore(redis)
+    store = RedisInstallationStore(redis, CIPHER)
     await store.async_save(installation("T0002", TOKEN_T2))
     recorder = Recorder(reply=Reply(text="ok", announce="maria subscribed"))
     app = build_slack_app(
@@ -677,7 +678,7 @@ async def test_commands_from_an_installed_workspace_are_authorized_from_redis(re
 
 
 async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: SlackApi):
-    store = RedisInstallationStore(redis)
+    store = RedisInstallationStore(redis, CIPHER)
     settings = settings_for(
         api, slack_bot_token=None, slack_client_id="111.222", slack_client_secret="shh"
     )
@@ -705,7 +706,9 @@ async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: S
         await server.stop()
     assert resp.status == 200
     assert "client_id=111.222" in page
-    assert "scope=chat:write,chat:write.public,commands&amp;" in page
+    assert (
+        "scope=channels:history,chat:write,chat:write.public,commands,groups:history&amp;" in page
+    )
     assert await redis.keys(keys.oauth_state("*"))  # the state lives in Redis
 
 
@@ -738,13 +741,16 @@ async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api
             click = urlencode({"payload": json.dumps(block_action(api, ACTION_MUTE, "1h"))})
             assert (await post(session, server.url, click, sign(click), FORM))[0] == 200
             [muted] = await api.wait_for("respond:btn")
+            await api.wait_for("chat.postMessage", count=2)
     finally:
         await server.stop()
 
     assert done.params["response_type"] == "ephemeral"
     assert "Claude API" in done.params["text"] or "api" in done.params["text"]
-    [announce] = api.calls_to("chat.postMessage")
+    announce, announce_mute = api.calls_to("chat.postMessage")
     assert announce.params["text"].startswith("<@U42> subscribed this channel to")
+    # The Mute button announces in the channel, exactly as `/aistatus mute` does.
+    assert announce_mute.params["text"].startswith("<@U7> muted aistatus alerts here until")
     assert "Alerts here:" in json.dumps(listed.params["blocks"])
     assert "mute" in muted.params["text"].lower()
     sub = await subscriptions.get(CHANNEL)

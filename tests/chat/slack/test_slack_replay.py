@@ -45,7 +45,15 @@ from bot.store.installations import RedisInstallationStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.watch.scheduler import build_scheduler
 from tests.conftest import ManualClock
-from tests.helpers import Output, catalog_for, command_form, fixture_json, installation, sign
+from tests.helpers import (
+    CIPHER,
+    Output,
+    catalog_for,
+    command_form,
+    fixture_json,
+    installation,
+    sign,
+)
 from tests.peers.chaos import Chaos
 from tests.peers.slack_api import Call, SlackApi
 
@@ -185,7 +193,7 @@ async def replay_rig(
             clock=clock,
         )
         if tokens:  # many workspaces: each one's bot token from the installation store
-            installs = RedisInstallationStore(redis)
+            installs = RedisInstallationStore(redis, CIPHER)
             for token, team in api.tokens.items():
                 await installs.async_save(installation(team, token))
             web = AsyncWebClient(base_url=api.base_url, timeout=2, retry_handlers=[])
