@@ -17,7 +17,7 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,6 @@ from bot.chat import actions
 from bot.chat.slack.sender import SlackSender
 from bot.core.model import ChannelRef, CommandContext, Platform
 from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics, deliveries_report
-from bot.delivery.pacing import UNLIMITED
-from bot.delivery.retry import RetryPolicy
 from bot.ops.demo import identified_update, timeline, with_update
 from bot.ops.redisproc import RedisProcess, free_port
 from bot.ops.statusserver import StatusServer
@@ -47,6 +45,7 @@ from bot.watch.scheduler import build_scheduler
 from tests.conftest import ManualClock
 from tests.helpers import (
     CIPHER,
+    FAST,
     Output,
     catalog_for,
     command_form,
@@ -342,17 +341,7 @@ async def test_a_user_reads_the_official_update_and_the_backups_that_are_up(repl
 # Pacing off (UNLIMITED): 200 channels of one workspace would otherwise wait on Slack's workspace
 # budget for minutes; the 429s here come from Slack itself. A hung call ends at the web client's
 # 1 s timeout (a transient error); the engine's own bound stays above it.
-UNDER_FIRE = DeliveryConfig(
-    workers=32,
-    min_idle=1.0,
-    call_timeout=5.0,
-    lease_ttl=2.0,
-    block=0.05,
-    batch=500,
-    gate_poll_max=0.1,
-    pacing={p: UNLIMITED for p in Platform},
-    retry=RetryPolicy(max_attempts=8, base=0.01, cap=0.05),
-)
+UNDER_FIRE = replace(FAST, workers=32, call_timeout=5.0)
 
 
 def full_outage() -> list[tuple[datetime, dict[str, Any]]]:
