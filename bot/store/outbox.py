@@ -435,18 +435,21 @@ class OutboxStore:
             await pipe.execute()
 
     async def count_done(self, alert_id: str, *, retried: bool, dead: bool) -> Tally | None:
-        """Count one finished entry of the alert (MULTI on its tally hash). Returns the tally
-        to the one caller whose entry finished the last of them, None to every other."""
+        """Count one finished entry of the alert (one pipeline on its tally hash, one slot, so it
+        runs on Redis Cluster too). Returns the tally to the one caller whose entry finished the
+        last of them, None to every other: "last" is the caller whose own `done` increment
+        reached the total (an atomic HINCRBY answer), and every caller counts its retried/dead
+        before its done, so the last one reads them complete."""
         key = keys.tally(alert_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, "done", 1)
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(key, "retried", int(retried))
             pipe.hincrby(key, "dead", int(dead))
+            pipe.hincrby(key, "done", 1)
             pipe.hgetall(key)
-            *_, raw = await pipe.execute()
+            *_, done, raw = await pipe.execute()
         f = _fields(raw)
         total = int(f.get("total", "0"))
-        if total == 0 or int(f["done"]) != total:  # not the last (or written before tallies)
+        if total == 0 or int(done) != total:  # not the last (or written before tallies)
             return None
         queued = datetime.fromisoformat(f["q"]) if f.get("q") else None
         return Tally(
