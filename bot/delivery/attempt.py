@@ -1,5 +1,6 @@
-"""One attempt: a lane's head entry -> the chat API. Take the channel's turn and lease, check the
-entry may go (decodable, channel enabled, a sender, pacing), make the calls of its pure
+"""One attempt: a lane's head entry -> the chat API. Book the call's pacing slot (no Redis while
+waiting for it), take the channel's turn and lease, check the entry may go (decodable, channel
+enabled, a sender), make the calls of its pure
 `plan_delivery`, record and acknowledge. IO; failures go to `bot.delivery.failure`.
 """
 
@@ -72,6 +73,18 @@ class Attempt:
 
     async def _handle(self, lane: Lane, seq: int, entry: Entry) -> Next:
         channel = lane.channel
+        sender = self._senders.get(channel.platform)
+        # A flip that a newer queued alert supersedes makes no call (plan rule 2): no wait.
+        coalesced = (
+            isinstance(entry, OutboxEntry) and entry.alert.flip and lane.newest(entry) is not entry
+        )
+        sends = isinstance(entry, OutboxEntry) and lane.gone is None and sender is not None
+        if sends and not coalesced and not lane.booked:
+            # The pacer first, Redis second: a channel waiting for its turn costs no round trip
+            # and holds no lease, and it wakes once, at its own turn (Pacer.reserve).
+            wait, lane.booked = self._reserve(lane)
+            if wait > 0:
+                return Next(sleep=wait)
         begin = await self._outbox.begin(entry, seq, self._leases.token, self._leases.ttl_ms)
         if begin.verdict == "done":  # done elsewhere (another consumer, or before a crash)
             await self._outbox.ack([entry.id])
@@ -89,17 +102,12 @@ class Attempt:
                 reason = f"channel disabled: {lane.gone}"
                 await self._failure.give_up(lane, entry, seq, reason, Outcome.PERMANENT)
                 return DONE
-            sender = self._senders.get(channel.platform)
             if sender is None:
                 reason = f"no sender for {channel.platform}"
                 await self._failure.give_up(lane, entry, seq, reason, Outcome.GIVE_UP)
                 return DONE
-            # A flip that a newer queued alert supersedes makes no call (plan rule 2): no wait.
-            coalesced = entry.alert.flip and lane.newest(entry) is not entry
-            wait = 0.0 if coalesced else self._pace(lane)
-            if wait > 0:  # rate limited (our buckets or a 429): wait without the lease
-                await self._leases.release_channel(channel, seq, unsent=not begin.unsure)
-                return Next(sleep=wait)
+            if not coalesced:
+                lane.booked = False  # this call uses the slot booked for it
         except BaseException:
             await asyncio.shield(
                 self._leases.release_channel(channel, seq, unsent=not begin.unsure)
@@ -113,12 +121,13 @@ class Attempt:
             return DONE
         return await self._failure.after_error(lane, entry, seq, error)
 
-    def _pace(self, lane: Lane) -> float:
+    def _reserve(self, lane: Lane) -> tuple[float, bool]:
+        """Book the lane's next call with the pacer: (seconds to sleep first, booked)."""
         now = asyncio.get_running_loop().time()
         if now >= self._prune_at:  # bounded memory with many channels
             self._pacer.prune(now)
             self._prune_at = now + self._config.min_idle / 4
-        return self._pacer.acquire(lane.channel, now)
+        return self._pacer.reserve(lane.channel, now)
 
     async def _deliver(
         self, lane: Lane, entry: OutboxEntry, sender: ChatSender, begin: Begin
