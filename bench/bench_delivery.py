@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -259,10 +260,11 @@ async def slack_token(workspace: str) -> str:
     return f"{SLACK_TOKEN_PREFIX}{workspace}"
 
 
-def slack_sender(base_url: str) -> SlackSender:
-    """The real SlackSender on `slack_web_client`, one bot token per workspace (OAuth mode)."""
+def slack_sender(base_url: str, session: aiohttp.ClientSession) -> SlackSender:
+    """The real SlackSender on `slack_web_client`, one bot token per workspace (OAuth mode),
+    over one long-lived `session` as `aistatus run` has (bot.app)."""
     settings = Settings(_env_file=None, slack_api_url=base_url)  # type: ignore[call-arg]
-    client = slack_web_client(settings, token=f"{SLACK_TOKEN_PREFIX}unused")
+    client = slack_web_client(settings, token=f"{SLACK_TOKEN_PREFIX}unused", session=session)
     return SlackSender(client, tokens=slack_token)
 
 
@@ -417,7 +419,8 @@ async def limited_run(
     bounds = lower_bounds(load)
     bound = max(b.seconds for b in bounds) + LATENCY
     await chat.config(latency=LATENCY, limits=True)
-    slack = slack_sender(chat.urls["slack"])
+    session = aiohttp.ClientSession()
+    slack = slack_sender(chat.urls["slack"], session)
     discord, http = await discord_sender(chat.urls["discord"])
     config = DeliveryConfig()
     delivery, registry = build_delivery(
@@ -465,6 +468,7 @@ async def limited_run(
             await task
         cpu = time.process_time() - cpu0
         await http.close()
+        await session.close()
     stats = await chat.stats(per_channel=True)
     redis_cpu = (await server_counters(redis)).cpu - redis0.cpu
     rows = tally(stats, chans)
@@ -696,7 +700,8 @@ async def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One worker process: senders and a Delivery with pacing off; ready -> "go" -> drain."""
     catalog = load_catalog()
     redis = connect(spec["redis"])
-    slack = slack_sender(spec["slack"])
+    session = aiohttp.ClientSession()
+    slack = slack_sender(spec["slack"], session)
     discord, http = await discord_sender(spec["discord"])
     config = DeliveryConfig(pacing={p: UNLIMITED for p in Platform})
     delivery, registry = build_delivery(
@@ -723,6 +728,7 @@ async def _worker(spec: dict[str, Any]) -> dict[str, Any]:
             cpu = 0.0
     finally:
         await http.close()
+        await session.close()
         await redis.aclose()
     delivered = sum(samples(registry, "aistatus_deliveries_total").values())
     return {"ok": ok, "cpu": cpu, "delivered": delivered}

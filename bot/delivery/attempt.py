@@ -23,7 +23,7 @@ from bot.delivery.loop import InFlight, deadline, persist
 from bot.delivery.pacing import Pacer
 from bot.delivery.plan import Plan, Step, plan_delivery
 from bot.delivery.retry import Outcome
-from bot.delivery.tally import count_done
+from bot.delivery.tally import finish
 from bot.errors import DeliveryError
 from bot.ops.logs import context
 from bot.ops.metrics import DeliveryMetrics
@@ -170,7 +170,6 @@ class Attempt:
             ),
             within=within,
         )
-        await persist(partial(self._outbox.ack, [entry.id]), within=within)
         platform = str(channel.platform)
         if first is not None:
             self._metrics.delivered.labels(platform, str(first)).inc()
@@ -178,9 +177,10 @@ class Attempt:
                 latency = (self._clock() - entry.queued_at).total_seconds()
                 self._metrics.latency.labels(platform).observe(max(0.0, latency))
         tries = lane.tries.get(entry.id)
-        # Successes are DEBUG: the alert's one INFO line is its summary (bot.delivery.tally).
+        # Acknowledged and counted in one step. Successes are DEBUG: the alert's one INFO line
+        # is its summary (bot.delivery.tally).
         await persist(
-            partial(count_done, self._outbox, entry, retried=tries is not None, dead=False,
+            partial(finish, self._outbox, entry, retried=tries is not None, dead=False,
                     now=self._clock()),
             within=within,
         )  # fmt: skip

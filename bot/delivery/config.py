@@ -27,7 +27,7 @@ class DeliveryConfig:
     beat: float = 1.0  # how often a consumer refreshes its heartbeat and looks for dead ones
     beat_ttl: float = 3.0  # a consumer whose heartbeat is this old is dead: its entries are taken
     batch: int = 200  # entries per stream read
-    block: float = 1.0  # how long a read waits for new entries
+    block: float = 10.0  # how long an idle read waits for new entries (new ones wake it at once)
     max_held: int = 5000  # entries held in memory before reading pauses
     gate_poll_max: float = 5.0  # fallback: longest a lane waits on the watcher before looking
     gate_tick: float = 0.05  # how often the gate watcher reads the waiting channels' progress

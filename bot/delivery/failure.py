@@ -21,7 +21,7 @@ from bot.delivery.lease import Leases
 from bot.delivery.loop import persist
 from bot.delivery.pacing import Pacer
 from bot.delivery.retry import Outcome, Tries, next_step
-from bot.delivery.tally import count_done
+from bot.delivery.tally import finish
 from bot.errors import DeliveryError, ErrorKind
 from bot.ops.metrics import DeliveryMetrics
 from bot.store.messages import MessageStore
@@ -166,11 +166,12 @@ class FailureHandler:
             ),
             within=within,
         )
-        await persist(lambda: self._outbox.ack([entry.id]), within=within)
-        self._metrics.dead.labels(str(channel.platform), str(outcome)).inc()
-        if isinstance(entry, OutboxEntry):
-            tally = partial(count_done, self._outbox, entry, retried=attempts > 0, dead=True)
+        if isinstance(entry, OutboxEntry):  # acknowledged and counted in one step
+            tally = partial(finish, self._outbox, entry, retried=attempts > 0, dead=True)
             await persist(partial(tally, now=now), within=within)
+        else:
+            await persist(lambda: self._outbox.ack([entry.id]), within=within)
+        self._metrics.dead.labels(str(channel.platform), str(outcome)).inc()
 
     async def _tell_subscriber(self, sub: Subscription, reason: str) -> None:
         """Where possible, tell whoever subscribed the channel that its alerts stopped, and why.

@@ -29,6 +29,8 @@ from bot.store.surfaces import SurfaceStore
 
 log = logging.getLogger("bot.delivery")
 
+CHUNK = 500  # channels per round trip: the event loop (and `/aistatus`) gets a turn between
+
 
 class FanOut:
     """Turns every committed transition into outbox entries while this consumer holds the
@@ -118,7 +120,10 @@ class FanOut:
     async def _fan_out_alert(self, alert: Alert, now: datetime) -> None:
         aid = alert_id(alert)
         subs = await self._subs.candidates(alert.surfaces)
-        threads = await self._outbox.threads([(s.channel, alert.key) for s in subs])
+        threads: list[bool] = []
+        for start in range(0, len(subs), CHUNK):  # the loop gets a turn between chunks
+            chunk = subs[start : start + CHUNK]
+            threads += await self._outbox.threads([(s.channel, alert.key) for s in chunk])
         items: list[tuple[Alert, str, ChannelRef]] = []
         skipped: Counter[Skip] = Counter()
         audience = frozenset(alert.audience)  # empty: everyone
@@ -144,7 +149,10 @@ class FanOut:
                 items.append((mine if has_parent else as_start(mine), aid, sub.channel))
             else:
                 skipped[reason] += 1
-        written = await self._outbox.enqueue(_interleave(items), now=now)
+        ordered = _interleave(items)
+        written: list[str | None] = []
+        for start in range(0, len(ordered), CHUNK):  # in order; each entry at most once
+            written += await self._outbox.enqueue(ordered[start : start + CHUNK], now=now)
         for reason, n in skipped.items():
             self._metrics.skipped.labels(str(reason)).inc(n)
         log.info(

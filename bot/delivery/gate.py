@@ -40,9 +40,7 @@ class ChannelGate:
                     self._someone.clear()
                     someone = asyncio.ensure_future(self._someone.wait())
                     try:
-                        await asyncio.wait(
-                            {someone, stopping}, return_when=asyncio.FIRST_COMPLETED
-                        )
+                        await asyncio.wait({someone, stopping}, return_when=asyncio.FIRST_COMPLETED)
                     finally:
                         someone.cancel()
                     continue

@@ -17,11 +17,12 @@ from bot.store.outbox import OutboxEntry, OutboxStore
 log = logging.getLogger("bot.delivery")
 
 
-async def count_done(
+async def finish(
     outbox: OutboxStore, entry: OutboxEntry, *, retried: bool, dead: bool, now: datetime
 ) -> None:
-    """Count `entry` finished; log the alert's summary when it was the last one."""
-    tally = await outbox.count_done(entry.alert_id, retried=retried, dead=dead)
+    """Acknowledge `entry` and count it finished (one step); log the alert's summary when it
+    was the last one."""
+    tally = await outbox.ack([entry.id], done=(entry.alert_id, retried, dead))
     if tally is None:
         return
     took = (now - tally.queued_at).total_seconds() if tally.queued_at else 0.0

@@ -47,6 +47,11 @@ def _fields(raw: Mapping[Any, Any]) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
+def _flat_fields(flat: Sequence[Any]) -> dict[str, str]:
+    """A script's HGETALL answer ([k, v, k, v, ...]) as a dict."""
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """One delivery to do: `alert` to `channel`, number `seq` in that channel's order."""
@@ -217,6 +222,7 @@ class OutboxStore:
         self._release = redis.register_script(_script("outbox_release.lua"))
         self._lease = redis.register_script(_script("delivery_lease.lua"))
         self._retry = redis.register_script(_script("outbox_retry.lua"))
+        self._ack = redis.register_script(_script("outbox_ack.lua"))
 
     # -- fan-out side --------------------------------------------------------------------------
 
@@ -424,36 +430,38 @@ class OutboxStore:
             await self._redis.xack(keys.outbox(), WORKERS, *gone)
         return entries
 
-    async def ack(self, entry_ids: Sequence[str]) -> None:
-        """Acknowledge and delete entries (and their retry notes): they are done."""
-        if not entry_ids:
-            return
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xack(keys.outbox(), WORKERS, *entry_ids)
-            pipe.xdel(keys.outbox(), *entry_ids)
-            pipe.hdel(keys.retrying(), *entry_ids)
-            await pipe.execute()
-
-    async def count_done(self, alert_id: str, *, retried: bool, dead: bool) -> Tally | None:
-        """Count one finished entry of the alert (one pipeline on its tally hash, one slot, so it
-        runs on Redis Cluster too). Returns the tally to the one caller whose entry finished the
-        last of them, None to every other: "last" is the caller whose own `done` increment
-        reached the total (an atomic HINCRBY answer), and every caller counts its retried/dead
-        before its done, so the last one reads them complete."""
-        key = keys.tally(alert_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key, "retried", int(retried))
-            pipe.hincrby(key, "dead", int(dead))
-            pipe.hincrby(key, "done", 1)
-            pipe.hgetall(key)
-            *_, done, raw = await pipe.execute()
-        f = _fields(raw)
-        total = int(f.get("total", "0"))
-        if total == 0 or int(done) != total:  # not the last (or written before tallies)
+    async def ack(
+        self, entry_ids: Sequence[str], *, done: tuple[str, bool, bool] | None = None
+    ) -> Tally | None:
+        """Acknowledge and delete entries (and their retry notes): they are done. `done`:
+        (alert id, retried, dead) of the one entry acknowledged, counted finished in its alert's
+        tally in the same step (outbox_ack.lua: one command, one slot, so it runs on Redis
+        Cluster too). Returns the tally to the one caller whose entry finished the alert's last,
+        None to every other (and when not counting)."""
+        if not entry_ids and done is None:
             return None
+        alert_id, retried, dead = done if done is not None else ("-", False, False)
+        raw = await self._ack(
+            keys=[keys.outbox(), keys.retrying(), keys.tally(alert_id)],
+            args=[
+                WORKERS,
+                "1" if done is not None else "0",
+                int(retried),
+                int(dead),
+                *entry_ids,
+            ],
+        )
+        if not raw:
+            return None
+        f = _flat_fields(raw)
         queued = datetime.fromisoformat(f["q"]) if f.get("q") else None
         return Tally(
-            alert_id, f.get("what", alert_id), total, int(f["retried"]), int(f["dead"]), queued
+            alert_id,
+            f.get("what", alert_id),
+            int(f.get("total", "0")),
+            int(f.get("retried", "0")),
+            int(f.get("dead", "0")),
+            queued,
         )
 
     async def note_retry(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -18,7 +18,7 @@ from bot.core.assess import Recall
 from bot.core.catalog import Catalog, ProbeSpec
 from bot.core.model import Observation, Signal, Status, SurfaceState, Transition
 from bot.core.problem import Phase, Problems
-from bot.core.transitions import Policy, decide, settling
+from bot.core.transitions import Policy, decide, only_polled, settling
 from bot.ops import metrics
 from bot.store.surfaces import PageCache, SurfaceStore, Write
 from bot.watch.probe import BLIND, recheck_due
@@ -318,6 +318,7 @@ class Watcher:
         pending = sorted(by_surface)
         for _attempt in range(MAX_CAS_ATTEMPTS):
             writes: list[Write] = []
+            seen: datetime | None = None  # the poll time of surfaces left unwritten
             for surface in pending:
                 prev = current.get(surface) or SurfaceState(surface)
                 d = decide(
@@ -325,10 +326,16 @@ class Watcher:
                 )
                 if not by_surface[surface] and d.transition is None:
                     continue  # re-decided with no new evidence and nothing changed: no write
+                if d.transition is None and only_polled(prev, d.state, self.policy):
+                    # Only the poll time moved: write that once for the page, not the state.
+                    at = d.state.signals[Signal.OFFICIAL.value].observed_at
+                    seen = at if seen is None else max(seen, at)
+                    current[surface] = replace(d.state, version=prev.version)
+                    continue
                 writes.append(Write(surface, prev.version, d.state, d.transition))
-            if not writes and page is None:
+            if not writes and page is None and seen is None:
                 break
-            applied, ok = await self.store.commit_applied(provider, writes, page=page)
+            applied, ok = await self.store.commit_applied(provider, writes, page=page, seen=seen)
             page = None
             recorded.extend(applied)
             current.update({w.surface: w.state for w, good in zip(writes, ok, strict=True) if good})

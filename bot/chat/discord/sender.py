@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 MAX_RATELIMIT_TIMEOUT = 30.0  # discord.py's floor: shorter 429s are waited out inside the client
 THREAD_ARCHIVE_MINUTES = 1440  # a thread goes quiet a day after its last update
 NONCE_MAX = 25  # characters Discord allows in a message nonce
+BUCKET_SWEEP_S = 60.0  # how often discord.py's idle rate-limit buckets are swept
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
 UNKNOWN_CHANNEL = 10003
@@ -91,6 +93,27 @@ async def open_rest_client(
     return http
 
 
+def sweep_buckets_on_a_timer(http: HTTPClient, every: float = BUCKET_SWEEP_S) -> None:
+    """discord.py (2.7.1, pinned) keeps one rate-limit bucket per route and channel, and each
+    time it makes a bucket it rescans them all for inactive ones (`_try_clear_expired_ratelimits`,
+    once it holds 256): a fan-out to N new channels costs O(N^2) (measured: 26 % of the CPU with
+    the limits off, bench delivery). Its buckets only become removable 300 s after their last
+    request, so sweeping at most every `every` seconds keeps the same bounded memory. Idempotent."""
+    sweep = type(http)._try_clear_expired_ratelimits
+    if getattr(http, "_aistatus_sweep", None) is sweep:
+        return
+    last = [time.monotonic()]
+
+    def throttled() -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            sweep(http)
+
+    http._try_clear_expired_ratelimits = throttled  # type: ignore[method-assign]
+    http._aistatus_sweep = sweep  # type: ignore[attr-defined]
+
+
 class DiscordSender:
     """ChatSender for Discord over REST (a logged-in discord.py HTTPClient: the bot's
     `client.http` or `open_rest_client`). Updates go into a thread started from the parent
@@ -102,6 +125,7 @@ class DiscordSender:
         self, http: HTTPClient, *, thread_archive_minutes: int = THREAD_ARCHIVE_MINUTES
     ) -> None:
         self.http = http
+        sweep_buckets_on_a_timer(http)
         self.thread_archive_minutes = thread_archive_minutes
         # Channels where threads are refused (permission, channel type), learned from Discord's
         # answers: their updates are channel replies without asking again. Per process; a

@@ -9,8 +9,9 @@
 -- ARGV[3]   "1" to return the page cache, "0" not to
 --
 -- Returns nil when another replica holds the slot; else
--- {page, v1, s1, v2, s2, ...} where page is {etag, last_modified, body} (false = absent) or
--- an empty array when not asked, and vN/sN are the state's version and JSON (false = absent).
+-- {page, v1, s1, v2, s2, ...} where page is {etag, last_modified, body, seen} (false = absent)
+-- or {seen} when not asked (`seen`: see commit.lua), and vN/sN are the state's version and JSON
+-- (false = absent).
 
 if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then
   return false
@@ -18,9 +19,9 @@ end
 
 local out = {}
 if ARGV[3] == '1' then
-  out[1] = redis.call('HMGET', KEYS[2], 'etag', 'last_modified', 'body')
+  out[1] = redis.call('HMGET', KEYS[2], 'etag', 'last_modified', 'body', 'seen')
 else
-  out[1] = {}
+  out[1] = redis.call('HMGET', KEYS[2], 'seen')
 end
 
 local n = 1
