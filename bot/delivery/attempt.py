@@ -145,19 +145,16 @@ class Attempt:
             superseded=entry.alert.flip and newest is not entry,
             quiet=entry.alert.quiet,
         )
-        renewer = asyncio.create_task(self._leases.keep_channel(channel))  # a slow call
         try:
-            ref, first = await self._send(
-                lane, entry, sender, plan, parent, newest, unsure=begin.unsure
-            )
+            async with self._leases.keeping(channel):  # renewed while a slow call runs
+                ref, first = await self._send(
+                    lane, entry, sender, plan, parent, newest, unsure=begin.unsure
+                )
         except DeliveryError as e:
             return e
         except Exception as e:  # a sender bug: log it, retry like a transient error
             log.exception("delivery: sender %s failed unexpectedly", type(sender).__name__)
             return DeliveryError(f"sender error: {type(e).__name__}")
-        finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
         within = self._config.redis_retry
         await persist(
             partial(

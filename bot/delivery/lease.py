@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 from bot.core.model import ChannelRef
 from bot.delivery.config import ms
@@ -32,14 +33,32 @@ class Leases:
         with contextlib.suppress(*REDIS_ERRORS):
             await self._outbox.release_lease(keys.fanout_lease(), self.token)
 
-    async def keep_channel(self, channel: ChannelRef) -> None:
-        """Renew the channel's lease every third of its time, until cancelled (while a slow
-        chat call runs)."""
+    @contextlib.asynccontextmanager
+    async def keeping(self, channel: ChannelRef) -> AsyncIterator[None]:
+        """Renew the channel's lease every third of its time while the body runs (a slow chat
+        call). A body done within the first third (nearly every call) costs a timer, no task."""
+        loop = asyncio.get_running_loop()
+        renewer: asyncio.Task[None] | None = None
+
+        def start() -> None:
+            nonlocal renewer
+            renewer = loop.create_task(self._renew(channel))
+
+        timer = loop.call_later(self.ttl / 3, start)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            if renewer is not None:
+                renewer.cancel()
+                await asyncio.gather(renewer, return_exceptions=True)
+
+    async def _renew(self, channel: ChannelRef) -> None:
         lease = keys.channel_lease(channel.key)
         while True:
-            await asyncio.sleep(self.ttl / 3)
             with contextlib.suppress(*REDIS_ERRORS):
                 await self._outbox.take_lease(lease, self.token, self.ttl_ms)
+            await asyncio.sleep(self.ttl / 3)
 
     async def release_channel(self, channel: ChannelRef, seq: int, *, unsent: bool) -> None:
         """Give the channel's lease back without recording entry `seq` done (best effort: it
