@@ -23,7 +23,7 @@ from bot.delivery.loop import InFlight, deadline, persist
 from bot.delivery.pacing import Pacer
 from bot.delivery.plan import Plan, Step, plan_delivery
 from bot.delivery.retry import Outcome
-from bot.delivery.tally import finish
+from bot.delivery.tally import Acks
 from bot.errors import DeliveryError
 from bot.ops.logs import context
 from bot.ops.metrics import DeliveryMetrics
@@ -45,6 +45,7 @@ class Attempt:
         leases: Leases,
         pacer: Pacer,
         inflight: InFlight,
+        acks: Acks,
         *,
         failure: FailureHandler,
         config: DeliveryConfig,
@@ -56,6 +57,7 @@ class Attempt:
         self._leases = leases
         self._pacer = pacer
         self._inflight = inflight
+        self._acks = acks
         self._failure = failure
         self._config = config
         self._metrics = metrics
@@ -87,7 +89,7 @@ class Attempt:
                 return Next(sleep=wait)
         begin = await self._outbox.begin(entry, seq, self._leases.token, self._leases.ttl_ms)
         if begin.verdict == "done":  # done elsewhere (another consumer, or before a crash)
-            await self._outbox.ack([entry.id])
+            self._acks.add(entry)
             return DONE
         if begin.verdict == "wait":
             return Next(gate=begin.handled)
@@ -174,13 +176,9 @@ class Attempt:
                 latency = (self._clock() - entry.queued_at).total_seconds()
                 self._metrics.latency.labels(platform).observe(max(0.0, latency))
         tries = lane.tries.get(entry.id)
-        # Acknowledged and counted in one step. Successes are DEBUG: the alert's one INFO line
-        # is its summary (bot.delivery.tally).
-        await persist(
-            partial(finish, self._outbox, entry, retried=tries is not None, dead=False,
-                    now=self._clock()),
-            within=within,
-        )  # fmt: skip
+        # Acknowledged and counted with the next batch. Successes are DEBUG: the alert's one
+        # INFO line is its summary (bot.delivery.tally).
+        self._acks.add(entry, count=True, retried=tries is not None)
         if tries is None:
             log.debug(
                 "delivered %s %s to %s (%s)", entry.alert.kind, entry.alert_id, channel.key,

@@ -21,7 +21,7 @@ from bot.delivery.lease import Leases
 from bot.delivery.loop import persist
 from bot.delivery.pacing import Pacer
 from bot.delivery.retry import Outcome, Tries, next_step
-from bot.delivery.tally import finish
+from bot.delivery.tally import Acks
 from bot.errors import DeliveryError, ErrorKind
 from bot.ops.metrics import DeliveryMetrics
 from bot.store.messages import MessageStore
@@ -55,12 +55,14 @@ class FailureHandler:
         senders: Mapping[Platform, ChatSender],
         leases: Leases,
         pacer: Pacer,
+        acks: Acks,
         *,
         config: DeliveryConfig,
         metrics: DeliveryMetrics,
         clock: Callable[[], datetime],
         rng: random.Random,
     ) -> None:
+        self._acks = acks
         self._outbox = outbox
         self._messages = messages
         self._subs = subscriptions
@@ -166,11 +168,7 @@ class FailureHandler:
             ),
             within=within,
         )
-        if isinstance(entry, OutboxEntry):  # acknowledged and counted in one step
-            tally = partial(finish, self._outbox, entry, retried=attempts > 0, dead=True)
-            await persist(partial(tally, now=now), within=within)
-        else:
-            await persist(lambda: self._outbox.ack([entry.id]), within=within)
+        self._acks.add(entry, count=True, retried=attempts > 0, dead=True)
         self._metrics.dead.labels(str(channel.platform), str(outcome)).inc()
 
     async def _tell_subscriber(self, sub: Subscription, reason: str) -> None:

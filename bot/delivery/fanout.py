@@ -127,6 +127,14 @@ class FanOut:
         items: list[tuple[Alert, str, ChannelRef]] = []
         skipped: Counter[Skip] = Counter()
         audience = frozenset(alert.audience)  # empty: everyone
+        starts: dict[int, tuple[Alert, Alert]] = {}  # id -> (alert, its start): one per alert
+
+        def start_of(mine: Alert) -> Alert:
+            known = starts.get(id(mine))
+            if known is None or known[0] is not mine:  # (the tuple keeps `mine`'s id its own)
+                known = starts[id(mine)] = (mine, as_start(mine))
+            return known[1]
+
         for sub, has_parent in zip(subs, threads, strict=True):
             # Narrow first, then ask: a claude.ai-only channel must judge "claude.ai recovered"
             # (a recovery: only with a parent), not the whole outage's "update".
@@ -146,7 +154,7 @@ class FanOut:
             )
             if reason is None:
                 # A channel's first message about an outage reads as a start (Truth rules).
-                items.append((mine if has_parent else as_start(mine), aid, sub.channel))
+                items.append((mine if has_parent else start_of(mine), aid, sub.channel))
             else:
                 skipped[reason] += 1
         ordered = _interleave(items)

@@ -170,6 +170,19 @@ class Tally:
 
 
 @dataclass(frozen=True, slots=True)
+class Finished:
+    """Entries of one alert finished (delivered or dead-lettered) in one acknowledgement, for
+    its tally: how many, how many of them needed more than one attempt, how many are dead."""
+
+    entries: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    def plus(self, *, retried: bool, dead: bool) -> Finished:
+        return Finished(self.entries + 1, self.retried + int(retried), self.dead + int(dead))
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """What `aistatus deliveries` shows. queued: outbox entries not yet acknowledged; pending: of
     those, read by a worker (in flight, waiting or retrying); dead_total: all dead letters kept."""
@@ -235,6 +248,14 @@ class OutboxStore:
         if not items:
             return []
         queued_at = now.isoformat()
+        blobs: dict[int, bytes] = {}  # one JSON per alert object: channels share their alert
+
+        def blob(alert: Alert) -> bytes:
+            out = blobs.get(id(alert))
+            if out is None:
+                out = blobs[id(alert)] = encode_json(alert)
+            return out
+
         calls = [
             (
                 [
@@ -250,7 +271,7 @@ class OutboxStore:
                     aid,
                     alert.key,
                     queued_at,
-                    encode_json(alert),
+                    blob(alert),
                     f"{alert.kind} of {alert.key}",
                 ],
             )
@@ -431,38 +452,41 @@ class OutboxStore:
         return entries
 
     async def ack(
-        self, entry_ids: Sequence[str], *, done: tuple[str, bool, bool] | None = None
-    ) -> Tally | None:
-        """Acknowledge and delete entries (and their retry notes): they are done. `done`:
-        (alert id, retried, dead) of the one entry acknowledged, counted finished in its alert's
-        tally in the same step (outbox_ack.lua: one command, one slot, so it runs on Redis
-        Cluster too). Returns the tally to the one caller whose entry finished the alert's last,
-        None to every other (and when not counting)."""
-        if not entry_ids and done is None:
-            return None
-        alert_id, retried, dead = done if done is not None else ("-", False, False)
-        raw = await self._ack(
-            keys=[keys.outbox(), keys.retrying(), keys.tally(alert_id)],
-            args=[
-                WORKERS,
-                "1" if done is not None else "0",
-                int(retried),
-                int(dead),
-                *entry_ids,
-            ],
+        self, entry_ids: Sequence[str], *, done: Mapping[str, Finished] | None = None
+    ) -> list[Tally]:
+        """Acknowledge and delete entries (and their retry notes): they are done. `done`: alert
+        id -> the entries of it finished by this call, counted in the alert's tally in the same
+        step (outbox_ack.lua: one command, one slot, so it runs on Redis Cluster too). Returns
+        the tallies this call completed (it finished their alerts' last entries)."""
+        done = dict(done or {})
+        if not entry_ids and not done:
+            return []
+        alerts = sorted(done)
+        args: list[Any] = [WORKERS, len(alerts)]
+        for alert_id in alerts:
+            f = done[alert_id]
+            args += [f.entries, f.retried, f.dead]
+        replies = await self._ack(
+            keys=[keys.outbox(), keys.retrying(), *(keys.tally(a) for a in alerts)],
+            args=[*args, *entry_ids],
         )
-        if not raw:
-            return None
-        f = _flat_fields(raw)
-        queued = datetime.fromisoformat(f["q"]) if f.get("q") else None
-        return Tally(
-            alert_id,
-            f.get("what", alert_id),
-            int(f.get("total", "0")),
-            int(f.get("retried", "0")),
-            int(f.get("dead", "0")),
-            queued,
-        )
+        out: list[Tally] = []
+        for alert_id, raw in zip(alerts, replies, strict=True):
+            if not raw:
+                continue
+            f = _flat_fields(raw)
+            queued = datetime.fromisoformat(f["q"]) if f.get("q") else None
+            out.append(
+                Tally(
+                    alert_id,
+                    f.get("what", alert_id),
+                    int(f.get("total", "0")),
+                    int(f.get("retried", "0")),
+                    int(f.get("dead", "0")),
+                    queued,
+                )
+            )
+        return out
 
     async def note_retry(
         self, entry_id: str, channel: ChannelRef, alert_id: str, attempts: int, error: str

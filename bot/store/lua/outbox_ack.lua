@@ -1,15 +1,16 @@
--- outbox_ack.lua: acknowledge and delete outbox entries (and their retry notes), and optionally
--- count one of them finished in its alert's tally, in one step. Single slot: every key is in {o}.
+-- outbox_ack.lua: acknowledge and delete outbox entries (and their retry notes), and count
+-- finished entries in their alerts' tallies, in one step. Single slot: every key is in {o}.
 --
--- KEYS[1] the outbox stream   KEYS[2] the retry notes hash   KEYS[3] the alert's tally (when
--- counting; any {o} key otherwise)
--- ARGV[1] the consumer group   ARGV[2] '1' to count one finished entry, '0' not to
--- ARGV[3] retried 0|1   ARGV[4] dead 0|1   ARGV[5..] entry ids
+-- KEYS[1] the outbox stream   KEYS[2] the retry notes hash   KEYS[2 + t] the tally of alert t
+-- ARGV[1] the consumer group   ARGV[2] n, the number of tallies
+-- ARGV[3 + 3(t-1) ..] tally t: entries finished, of them retried, of them dead
+-- ARGV[3 + 3n ..] entry ids
 --
--- Returns the tally hash (flat) to the one caller whose entry finished the alert's last, false
--- to every other caller ("last": its own `done` increment reached `total`, atomically here).
+-- Returns one answer per tally: its hash (flat) when this call's `done` increment reached its
+-- `total` (the caller finished the alert's last entries: it logs the summary), else false.
+local n = tonumber(ARGV[2])
 local ids = {}
-for i = 5, #ARGV do
+for i = 3 + 3 * n, #ARGV do
   ids[#ids + 1] = ARGV[i]
 end
 if #ids > 0 then
@@ -17,14 +18,19 @@ if #ids > 0 then
   redis.call('XDEL', KEYS[1], unpack(ids))
   redis.call('HDEL', KEYS[2], unpack(ids))
 end
-if ARGV[2] ~= '1' then
-  return false
+local out = {}
+for t = 1, n do
+  local key = KEYS[2 + t]
+  local a = 3 + 3 * (t - 1)
+  local done_before = tonumber(redis.call('HGET', key, 'done')) or 0
+  redis.call('HINCRBY', key, 'retried', ARGV[a + 1])
+  redis.call('HINCRBY', key, 'dead', ARGV[a + 2])
+  local done = redis.call('HINCRBY', key, 'done', ARGV[a])
+  local total = tonumber(redis.call('HGET', key, 'total')) or 0
+  if total > 0 and done_before < total and done >= total then
+    out[t] = redis.call('HGETALL', key)
+  else
+    out[t] = false
+  end
 end
-redis.call('HINCRBY', KEYS[3], 'retried', ARGV[3])
-redis.call('HINCRBY', KEYS[3], 'dead', ARGV[4])
-local done = redis.call('HINCRBY', KEYS[3], 'done', 1)
-local total = tonumber(redis.call('HGET', KEYS[3], 'total')) or 0
-if total == 0 or done ~= total then
-  return false
-end
-return redis.call('HGETALL', KEYS[3])
+return out
