@@ -23,6 +23,7 @@ from bot.chat.commands import complete
 from bot.core.catalog import Catalog
 from bot.core.model import Alert, AlertKind, Reply, Status
 from bot.core.suggest import BACKUPS_HEADING, no_backups_text
+from bot.core.text import Token, localise, plain
 
 # -- Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_MAX = 2000
@@ -144,6 +145,18 @@ def discord_timestamp(at: datetime, style: str = "t") -> str:
     return f"<t:{int(at.timestamp())}:{style}>"
 
 
+def _token(token: Token) -> str:
+    """A reply's time or channel token in Discord's form: `<t:EPOCH:t>` (`:f` with the date),
+    `<#id>`."""
+    if token.at is None:
+        return f"<#{token.channel}>"
+    return discord_timestamp(token.at, "t" if token.kind == "time" else "f")
+
+
+def _local(text: str) -> str:
+    return localise(text, _token)
+
+
 def _alert_embed(alert: Alert) -> dict[str, Any]:
     embed: dict[str, Any] = {
         "title": headline(alert),
@@ -254,8 +267,9 @@ def _names(alert: Alert) -> list[str]:
 
 
 def to_discord_reply(reply: Reply) -> dict[str, Any]:
-    """An interaction response body (`data` of callback type 4): content and/or one embed, flags
-    64 when only the caller should see it."""
+    """An interaction response body (`data` of callback type 4): one embed when the reply has
+    sections (each thing said once: no `content` repeating its first line), else the plain
+    `content`; flags 64 when only the caller should see it. Times show in the reader's zone."""
     out: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
     if reply.sections:
         embed: dict[str, Any] = {"color": ERROR_COLOUR if reply.error else REPLY_COLOUR}
@@ -266,9 +280,9 @@ def to_discord_reply(reply: Reply) -> dict[str, Any]:
             if section.title:
                 block = f"**{section.title}**" + (f"\n{block}" if block else "")
             if block:
-                blocks.append(block)
+                blocks.append(_local(block))
             fields.extend(
-                {"name": label or "—", "value": value or "—", "inline": True}
+                {"name": plain(label) or "—", "value": _local(value) or "—", "inline": True}
                 for label, value in section.fields
             )
         if blocks:
@@ -276,8 +290,6 @@ def to_discord_reply(reply: Reply) -> dict[str, Any]:
         if fields:
             embed["fields"] = fields
         out["embeds"] = [fit_embed(embed)]
-        first = reply.text.strip().split("\n", 1)[0]
-        out["content"] = clip(first, CONTENT_MAX)
     else:
         out["content"] = clip(reply.text or "—", CONTENT_MAX)
     if reply.ephemeral:
@@ -287,8 +299,9 @@ def to_discord_reply(reply: Reply) -> dict[str, Any]:
 
 def to_discord_announce(text: str, *, user_id: str, user_name: str) -> dict[str, Any]:
     """The public line after a subscription change; the actor's name becomes a `<@id>` mention
-    (rendered as their name, never a ping)."""
+    (rendered as their name, never a ping), times show in each reader's zone."""
     mention = f"<@{user_id}>"
+    text = _local(text)
     if user_name and f"@{user_name}" in text:
         text = text.replace(f"@{user_name}", mention, 1)
     elif user_name and text.startswith(user_name):

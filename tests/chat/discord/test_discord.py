@@ -470,7 +470,8 @@ async def test_subscribe_without_manage_channels_is_refused_privately(api, runni
     payload = command("subscribe", [option("surfaces", "api")], permissions="0")
     bot._connection.parse_interaction_create(payload)
     body = await callback_of(api, payload)
-    assert body["data"]["content"] == FORBIDDEN_TEXT
+    assert body["data"]["embeds"][0]["description"] == FORBIDDEN_TEXT
+    assert "content" not in body["data"]  # said once
     assert body["data"]["flags"] & 64
     assert await svc.subscriptions.get(WHERE) is None
 

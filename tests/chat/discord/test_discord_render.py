@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 
 import discord.utils
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.alerting.subscription import Subscription
 from bot.catalog_file import load_catalog
+from bot.chat import replies
 from bot.chat.discord.render import (
     COLOURS,
     EMBED_TOTAL_MAX,
@@ -26,7 +29,7 @@ from bot.chat.discord.render import (
     to_discord_reply,
     to_discord_thread_update,
 )
-from bot.core.model import AlertKind, Backup, Reply, Section, Status
+from bot.core.model import AlertKind, Backup, ChannelRef, Platform, Reply, Section, Status
 from bot.core.suggest import NO_BACKUPS_TEXT
 from tests.helpers import INCIDENT_URL, UPDATED, make_alert
 
@@ -287,10 +290,40 @@ def test_a_reply_with_sections_becomes_one_embed():
     )
     out = to_discord_reply(reply)
     assert "flags" not in out
-    assert out["content"] == "Status of Claude"
+    assert "content" not in out  # said once, in the embed: no first line repeated above it
     embed = embed_of(out)
     assert embed["description"] == "**Claude**\n🟠 claude.ai — partial outage"
     assert embed["fields"] == [{"name": "Checked", "value": "01:01 UTC", "inline": True}]
+
+
+def test_a_command_answer_says_its_first_line_once():
+    reply = replies.subscribed(
+        Subscription(ChannelRef(Platform.DISCORD, "1", "2"), all_claude=True),
+        load_catalog(None),
+        user_name="maria",
+        added=[],
+        added_all=True,
+        changed=True,
+    )
+    out = to_discord_reply(reply)
+    said = json.dumps(out, ensure_ascii=False)
+    assert said.count("Done. This channel now gets alerts for") == 1
+
+
+def test_reply_and_announce_times_show_in_the_readers_zone():
+    now = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)
+    until = now + timedelta(hours=2)
+    reply = replies.muted(until, now, user_name="maria")
+    epoch = int(until.timestamp())
+    assert embed_of(to_discord_reply(reply))["description"] == (
+        f"Alerts are muted here until <t:{epoch}:t> (for 2 h)."
+    )
+    assert reply.text == "Alerts are muted here until 03:30 UTC (for 2 h)."  # the plain fallback
+    announce = to_discord_announce(reply.announce or "", user_id="42", user_name="maria")
+    assert announce["content"] == f"<@42> muted aistatus alerts here until <t:{epoch}:t>"
+    later = now + timedelta(days=2)  # another day: the date is shown too
+    text = embed_of(to_discord_reply(replies.muted(later, now, user_name="maria")))["description"]
+    assert f"<t:{int(later.timestamp())}:f>" in text
 
 
 def test_the_announce_mentions_the_user_without_pinging():
