@@ -65,6 +65,8 @@ MONITORING = "recovering — fix out, the page is monitoring"
 SETTLING = "recovering — up again, watching that it holds"
 OPEN_INCIDENT = "Open incident"  # the button linking to the official incident
 AFFECTED_TOO = "I'm affected too"  # the button that reports the surface (`report <surface>`)
+MUTE_FOR = "1h"  # the Mute button runs `mute 1h` in the channel it is pressed in
+MUTE_LABEL = f"Mute {MUTE_FOR}"
 _WHY_SUSPECTED = {
     Signal.PROBE: "our probes fail",
     Signal.CROWD: "users report problems",

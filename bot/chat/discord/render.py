@@ -13,6 +13,8 @@ from bot.alerting.alert import (
     AFFECTED_TOO,
     CALM_KINDS,
     HEADLINES,
+    MUTE_FOR,
+    MUTE_LABEL,
     OPEN_INCIDENT,
     RESOLVED_ON_PAGE,
     shown_status,
@@ -37,6 +39,8 @@ EMBED_TOTAL_MAX = 6000
 BUTTON_LABEL_MAX = 80
 URL_MAX = 512
 CUSTOM_ID_MAX = 100
+ROW_BUTTONS = 5  # buttons in one action row
+ROWS_MAX = 5  # action rows in one message
 THREAD_NAME_MAX = 100
 CHOICE_MAX = 25
 CHOICE_NAME_MAX = 100
@@ -49,6 +53,7 @@ ACTION_ROW = 1
 BUTTON = 2
 
 REPORT_PREFIX = "aistatus:report:"
+MUTE_CUSTOM_ID = f"aistatus:mute:{MUTE_FOR}"  # pressed: `mute 1h`, like the slash command
 NO_MENTIONS: dict[str, Any] = {"parse": []}  # status-page text may say @everyone: never ping
 
 COLOURS: dict[Status, int] = {
@@ -138,6 +143,15 @@ def parse_report_custom_id(custom_id: str) -> str | None:
         return None
     surface = custom_id.removeprefix(REPORT_PREFIX)
     return surface if _SURFACE_RE.fullmatch(surface) else None
+
+
+def button_command(custom_id: str) -> str | None:
+    """The `/aistatus` text a pressed alert button stands for (`report claude.ai`, `mute 1h`),
+    or None for a custom_id that is not ours (anyone can send any custom_id)."""
+    if custom_id == MUTE_CUSTOM_ID:
+        return command_text("mute", MUTE_FOR)
+    surface = parse_report_custom_id(custom_id)
+    return None if surface is None else command_text("report", surface)
 
 
 def discord_timestamp(at: datetime, style: str = "t") -> str:
@@ -246,16 +260,27 @@ def _components(alert: Alert) -> list[dict[str, Any]]:
         buttons.append(
             {"type": BUTTON, "style": BUTTON_LINK, "label": OPEN_INCIDENT, "url": alert.url}
         )
+    buttons.append(
+        {
+            "type": BUTTON,
+            "style": BUTTON_SECONDARY,
+            "label": MUTE_LABEL,
+            "custom_id": MUTE_CUSTOM_ID,
+        }
+    )
     many = len(alert.surfaces) > 1
     for surface, name in zip(alert.surfaces, _names(alert), strict=True):
         cid = report_custom_id(surface)
-        if cid is None or len(buttons) >= 5:  # five buttons fit in one action row
+        if cid is None or len(buttons) >= ROW_BUTTONS * ROWS_MAX:
             continue
         label = clip(f"{AFFECTED_TOO}: {name}", BUTTON_LABEL_MAX) if many else AFFECTED_TOO
         buttons.append(
             {"type": BUTTON, "style": BUTTON_SECONDARY, "label": label, "custom_id": cid}
         )
-    return [{"type": ACTION_ROW, "components": buttons}] if buttons else []
+    return [
+        {"type": ACTION_ROW, "components": buttons[i : i + ROW_BUTTONS]}
+        for i in range(0, len(buttons), ROW_BUTTONS)
+    ]
 
 
 def _names(alert: Alert) -> list[str]:

@@ -23,6 +23,8 @@ from bot.alerting.alert import (
     AFFECTED_TOO,
     CALM_KINDS,
     HEADLINES,
+    MUTE_FOR,
+    MUTE_LABEL,
     OPEN_INCIDENT,
     RESOLVED_ON_PAGE,
     shown_status,
@@ -52,7 +54,7 @@ ACTION_OPEN = "aistatus_open"  # url button: Slack opens the link, the app only 
 ACTION_MUTE = "aistatus_mute"  # value "1h" -> `mute 1h`
 ACTION_REPORT = "aistatus_report"  # value <surface> -> `report <surface>`
 ACTIONS_BLOCK_ID = "aistatus_actions"
-MUTE_VALUE = "1h"
+MUTE_VALUE = MUTE_FOR
 
 # Slack's brand palette, by severity.
 COLOURS: dict[Status, str] = {
@@ -253,7 +255,7 @@ def _actions_block(alert: Alert, *, interactive: bool) -> dict[str, Any] | None:
             {
                 "type": "button",
                 "action_id": ACTION_MUTE,
-                "text": _plain("Mute 1h", BUTTON_TEXT_MAX),
+                "text": _plain(MUTE_LABEL, BUTTON_TEXT_MAX),
                 "value": MUTE_VALUE,
             }
         )

@@ -9,6 +9,7 @@ import itertools
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -65,7 +66,11 @@ async def test_post_sends_the_embed_and_returns_the_message_id(api, sender):
     (message,) = api.posted(CHANNEL)
     assert ref == MessageRef(WHERE, ts=message["id"])
     assert message["embeds"][0]["title"] == "🟠 claude.ai: partial outage"
-    assert message["components"][0]["components"][1]["custom_id"] == "aistatus:report:claude.ai"
+    assert [b.get("custom_id") for b in message["components"][0]["components"]] == [
+        None,  # the incident link
+        "aistatus:mute:1h",
+        "aistatus:report:claude.ai",
+    ]
     assert all(c.authorized for c in api.find("POST", f"/channels/{CHANNEL}"))
 
 
@@ -471,7 +476,7 @@ async def test_subscribe_without_manage_channels_is_refused_privately(api, runni
     bot._connection.parse_interaction_create(payload)
     body = await callback_of(api, payload)
     assert body["data"]["embeds"][0]["description"] == FORBIDDEN_TEXT
-    assert "content" not in body["data"]  # said once
+    assert body["data"].get("content") is None  # said once
     assert body["data"]["flags"] & 64
     assert await svc.subscriptions.get(WHERE) is None
 
@@ -504,6 +509,64 @@ async def test_the_report_button_reports_privately(api, running, sender):
     assert body["data"]["flags"] & 64
     assert handler.seen[0][0] == "report claude.ai"
     assert ref.ts == message["id"]
+
+
+def press(message: dict[str, Any], custom_id: str, *, permissions: str) -> dict[str, Any]:
+    """A press of one of `message`'s buttons (a component interaction)."""
+    data = {"custom_id": custom_id, "component_type": 2}
+    return interaction(3, data, permissions=permissions, message=message)
+
+
+async def test_the_mute_button_mutes_answers_privately_and_announces_like_the_command(
+    api, running, sender, redis, clock
+):
+    svc, handler = command_layer(redis)
+    bot = await running(handler)
+    subscribed = command("subscribe", [option("surfaces", "all")])
+    bot._connection.parse_interaction_create(subscribed)
+    await callback_of(api, subscribed)
+    await sender.post(WHERE, make_alert())
+    (message,) = api.posted(CHANNEL)
+    payload = press(message, "aistatus:mute:1h", permissions=MANAGE_CHANNELS)
+    bot._connection.parse_interaction_create(payload)
+    body = await callback_of(api, payload)
+    (followup,) = await api.wait_for(
+        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}")
+    )
+
+    until = clock() + timedelta(hours=1)
+    assert body["data"]["flags"] & 64  # the presser is answered privately
+    assert body["data"]["embeds"][0]["description"] == (
+        f"Alerts are muted here until <t:{int(until.timestamp())}:t> (for 1 h)."
+    )
+    assert followup.json["content"] == (
+        f"<@{USER}> muted aistatus alerts here until <t:{int(until.timestamp())}:t>"
+    )  # public, exactly what `/aistatus mute 1h` announces
+    assert not followup.json.get("flags", 0) & 64
+    sub = await svc.subscriptions.get(WHERE)
+    assert sub is not None and sub.muted_until == until
+
+
+async def test_the_mute_button_without_manage_channels_is_refused_and_mutes_nothing(
+    api, running, sender, redis
+):
+    svc, handler = command_layer(redis)
+    bot = await running(handler)
+    subscribed = command("subscribe", [option("surfaces", "api")])
+    bot._connection.parse_interaction_create(subscribed)
+    await callback_of(api, subscribed)
+    await api.wait_for(lambda a: a.find("POST", f"/webhooks/{APP_ID}/{subscribed['token']}"))
+    await sender.post(WHERE, make_alert())
+    (message,) = api.posted(CHANNEL)
+    payload = press(message, "aistatus:mute:1h", permissions="0")
+    bot._connection.parse_interaction_create(payload)
+    body = await callback_of(api, payload)
+
+    assert body["data"]["flags"] & 64
+    assert body["data"]["embeds"][0]["description"] == FORBIDDEN_TEXT
+    assert api.find("POST", f"/webhooks/{APP_ID}/{payload['token']}") == []  # nothing announced
+    sub = await svc.subscriptions.get(WHERE)
+    assert sub is not None and sub.muted_until is None
 
 
 @pytest.mark.parametrize(

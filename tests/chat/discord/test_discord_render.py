@@ -17,6 +17,7 @@ from bot.chat.discord.render import (
     COLOURS,
     EMBED_TOTAL_MAX,
     EPHEMERAL,
+    button_command,
     command_text,
     embed_length,
     escape_markdown,
@@ -92,11 +93,14 @@ def test_the_colour_follows_severity(severity, kind, colour):
     assert embed["color"] == colour == COLOURS.get(severity, colour)
 
 
-def test_the_parent_has_an_incident_link_and_a_report_button():
+def test_the_parent_has_an_incident_link_a_mute_and_a_report_button():
     (row,) = to_discord_message(make_alert())["components"]
     assert row["type"] == 1
-    link, report = row["components"]
+    link, mute, report = row["components"]
     assert link == {"type": 2, "style": 5, "label": "Open incident", "url": INCIDENT_URL}
+    assert mute == {"type": 2, "style": 2, "label": "Mute 1h", "custom_id": "aistatus:mute:1h"}
+    assert button_command(mute["custom_id"]) == "mute 1h"
+    assert button_command(report["custom_id"]) == "report claude.ai"
     assert report == {
         "type": 2,
         "style": 2,
@@ -112,10 +116,11 @@ def test_an_alert_for_several_surfaces_has_one_report_button_each():
     )
     (row,) = to_discord_message(alert)["components"]
     assert [b["custom_id"] for b in row["components"]] == [
+        "aistatus:mute:1h",
         "aistatus:report:claude.ai",
         "aistatus:report:api",
     ]
-    assert row["components"][1]["label"] == "I'm affected too: Claude API"
+    assert row["components"][2]["label"] == "I'm affected too: Claude API"
 
 
 def test_a_recovery_edit_removes_the_buttons_and_the_backups():
@@ -143,7 +148,8 @@ def test_a_suspected_alert_is_labelled_so():
     }
     assert fields_of(msg)["Status"] == "partial outage (suspected)"
     (row,) = msg["components"]
-    assert [b["label"] for b in row["components"]] == ["I'm affected too"]  # no link without url
+    # no link without url
+    assert [b["label"] for b in row["components"]] == ["Mute 1h", "I'm affected too"]
 
 
 def test_no_backups_says_so():
@@ -384,6 +390,8 @@ def test_autocomplete_offers_all_first_for_subscriptions():
 def test_report_custom_ids_from_anyone_parse_or_are_ignored(custom_id):
     surface = parse_report_custom_id(custom_id)
     assert surface is None or custom_id == f"aistatus:report:{surface}"
+    text = button_command(custom_id)
+    assert text is None or text in ("mute 1h", f"report {surface}")
 
 
 def test_times_are_whole_epoch_seconds():
