@@ -5,7 +5,6 @@ discord.py command tree with payloads of Discord's own shape."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -30,13 +29,16 @@ from bot.core.model import (
     Status,
 )
 from bot.errors import ConfigError, DeliveryError, ErrorKind
-from tests.helpers import ROOT, command_layer, make_alert
+from tests.helpers import DISCORD_USER, MANAGE_CHANNELS, ROOT, command_layer, make_alert
+from tests.helpers import discord_callback as callback_of
+from tests.helpers import discord_command as command
+from tests.helpers import discord_interaction as interaction
+from tests.helpers import discord_option as option
 from tests.peers.discord_api import APP_ID, TOKEN, DiscordAPI
 
 GUILD = "1100000000000000001"
 CHANNEL = "1100000000000000002"
-USER = "1100000000000000003"
-MANAGE_CHANNELS = str(1 << 4)
+USER = DISCORD_USER
 WHERE = ChannelRef(Platform.DISCORD, GUILD, CHANNEL)
 MANIFEST = ROOT / "manifests" / "discord-commands.json"
 
@@ -258,8 +260,6 @@ async def test_the_bot_token_never_reaches_the_logs(api, sender, running, caplog
 
 # -- interactions ----------------------------------------------------------------------------------
 
-_ids = itertools.count(1_250_000_000_000_000_000)
-
 
 class Handler:
     """Stands in for bot.chat.actions.handle: records what it was asked, answers with `reply`."""
@@ -299,94 +299,6 @@ async def running(api, clock) -> AsyncIterator[Any]:
     yield start
     for bot in bots:
         await bot.close()
-
-
-def interaction(
-    kind: int,
-    data: dict[str, Any],
-    *,
-    permissions: str = MANAGE_CHANNELS,
-    message: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An INTERACTION_CREATE payload as Discord sends it from a guild text channel."""
-    user = {
-        "id": USER,
-        "username": "maria",
-        "discriminator": "0",
-        "global_name": "Maria",
-        "avatar": None,
-        "public_flags": 0,
-    }
-    payload: dict[str, Any] = {
-        "id": str(next(_ids)),
-        "application_id": APP_ID,
-        "type": kind,
-        "token": f"interaction-token-{next(_ids)}",
-        "version": 1,
-        "guild_id": GUILD,
-        "channel_id": CHANNEL,
-        "channel": {
-            "id": CHANNEL,
-            "type": 0,
-            "guild_id": GUILD,
-            "name": "ops",
-            "position": 0,
-            "permission_overwrites": [],
-            "nsfw": False,
-            "parent_id": None,
-            "rate_limit_per_user": 0,
-            "flags": 0,
-            "topic": None,
-            "last_message_id": None,
-            "permissions": permissions,
-        },
-        "member": {
-            "user": user,
-            "roles": [],
-            "joined_at": "2025-01-01T00:00:00+00:00",
-            "deaf": False,
-            "mute": False,
-            "flags": 0,
-            "pending": False,
-            "nick": None,
-            "avatar": None,
-            "premium_since": None,
-            "permissions": permissions,
-            "communication_disabled_until": None,
-        },
-        "app_permissions": "562949953421311",
-        "locale": "en-US",
-        "guild_locale": "en-US",
-        "entitlements": [],
-        "authorizing_integration_owners": {"0": GUILD},
-        "context": 0,
-        "attachment_size_limit": 10485760,
-        "data": data,
-    }
-    if message is not None:
-        payload["message"] = message
-    return payload
-
-
-def command(sub: str, options: list[dict[str, Any]] | None = None, **kw: Any) -> dict[str, Any]:
-    data = {
-        "id": "1300000000000000009",
-        "name": "aistatus",
-        "type": 1,
-        "guild_id": GUILD,
-        "options": [{"name": sub, "type": 1, "options": options or []}],
-    }
-    return interaction(2, data, **kw)
-
-
-def option(name: str, value: Any, kind: int = 3, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "type": kind, "value": value, **extra}
-
-
-async def callback_of(api: DiscordAPI, payload: dict[str, Any]) -> dict[str, Any]:
-    path = f"/interactions/{payload['id']}/{payload['token']}/callback"
-    (call,) = await api.wait_for(lambda a: a.find("POST", path))
-    return call.json
 
 
 async def test_start_syncs_the_command_group_to_the_dev_guild(api, running):
