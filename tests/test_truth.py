@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from bot.core.model import ChannelRef, Platform
+from bot.core.suggest import NO_BACKUPS_TEXT
 from bot.delivery.engine import DeliveryConfig, deliveries_report
 from tests.helpers import (
     API_COMPONENT,
@@ -392,6 +393,23 @@ async def test_a_chatgpt_outage_offers_the_claude_surfaces_that_are_up_and_unkno
         fields = {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
         assert fields["Backups up now"] == unchecked
     assert claude_channel.calls == 0  # nobody subscribed it to Claude
+
+
+async def test_a_channel_of_one_surface_hears_its_own_unchecked_backups_in_a_grouped_outage(redis):
+    async with asyncio.timeout(60), scene(redis) as sc:
+        await subscribe_all(sc)
+        await sc.step(inv())  # recorded: five Claude surfaces out at once
+        api_only = sc.slack.accepted_to("chat.postMessage", "C2")[0]
+        everything = sc.slack.accepted_to("chat.postMessage", "C1")[0]
+
+    # The API's own alternatives (never checked in this rig), not "none up" because the first
+    # few of the whole outage's alternatives back up claude.ai.
+    assert api_only.params["text"].endswith(
+        "No backup we could check is up right now (couldn't check: Claude on Amazon Bedrock, "
+        "Claude on Google Vertex AI, Gemini, OpenAI API)."
+    )
+    assert NO_BACKUPS_TEXT not in str(api_only.params)
+    assert everything.params["text"].endswith("Backups up now: Claude Console.")
 
 
 # -- 14: probe-then-confirm: how long before the page aistatus saw it ----------------------------

@@ -310,7 +310,10 @@ async def test_the_recorded_incident_reaches_each_discord_channel_as_it_subscrib
     )
     for where in (a, e):
         assert field_value(embed_of(first[where]), "Backups up now") == console
-    assert field_value(embed_of(first[b]), "Backups up now") == "No backups are up right now."
+    assert field_value(embed_of(first[b]), "Backups up now") == (  # unknown is not down
+        "No backup we could check is up right now (couldn't check: Claude on Amazon Bedrock, "
+        "Claude on Google Vertex AI, Gemini)."
+    )
     buttons = [x for row in first[a]["components"] for x in row["components"]]
     assert buttons[0]["url"] == incident["shortlink"]
     assert [x["custom_id"] for x in buttons[1:]] == [
