@@ -251,7 +251,7 @@ def manifests(settings: Settings, path: str, out: TextIO) -> int:
 async def _resolved(url: str) -> list[str]:
     """Every address the URL's host resolves to (empty for an IP literal or no host).
     Raises: ConfigError when the name does not resolve."""
-    from bot.chat.webhook.sender import resolved
+    from bot.watch.fetch import resolved
 
     try:
         return await resolved(url)

@@ -4,12 +4,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -18,7 +15,7 @@ from bot.chat.webhook.target import Webhook, url_problem
 from bot.core.model import Alert, ChannelRef, MessageRef, Platform
 from bot.errors import ConfigError, DeliveryError, ErrorKind
 from bot.store.webhooks import WebhookStore
-from bot.watch.fetch import retry_after
+from bot.watch.fetch import resolved, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +37,6 @@ def webhook_error(status: int, retry_after_header: str | None, *, now: float) ->
     if status == 408 or status >= 500:
         return DeliveryError(reason)
     return DeliveryError(reason, ErrorKind.PERMANENT)
-
-
-async def resolved(url: str) -> list[str]:
-    """Every address the URL's host resolves to (empty for an IP literal or no host).
-    Raises: OSError when the name does not resolve."""
-    host = urlsplit(url).hostname
-    if not host:
-        return []
-    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
 
 
 async def check_target(webhook: Webhook) -> None:
