@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -376,11 +377,17 @@ async def start_discord(
     from bot.chat.discord.client import DiscordBot, configure_gateway
     from bot.chat.discord.commands import CommandRunner
     from bot.chat.discord.gateway import GatewaySupervisor
-    from bot.chat.discord.sender import DiscordSender, configure_api_base
+    from bot.chat.discord.sender import DiscordSender, configure_api_base, env_proxy
 
     assert settings.discord_token is not None
     configure_api_base(settings.discord_api_url)
-    client = DiscordBot(CommandRunner(handler, catalog), dev_guild_id=settings.discord_dev_guild_id)
+    proxy = env_proxy(settings.discord_api_url)
+    if proxy is not None:  # host and port only: a proxy URL may carry credentials
+        where = urlsplit(proxy)
+        log.info("Discord: REST and gateway through the proxy at %s:%s", where.hostname, where.port)
+    client = DiscordBot(
+        CommandRunner(handler, catalog), dev_guild_id=settings.discord_dev_guild_id, proxy=proxy
+    )
     streak = Streak()
     for attempt in range(LOGIN_ATTEMPTS):
         try:
