@@ -141,6 +141,14 @@ def _local(escaped: str) -> str:
     return localise(escaped, _token)
 
 
+def _reply_line(line: str) -> str:
+    """One reply line as mrkdwn: escaped, tokens localised; a line the reply marks as a quote
+    (`> `, the update text `status` quotes) stays a block quote instead of a literal `&gt;`."""
+    if line.startswith("> "):
+        return "> " + _local(escape(line[2:]))
+    return _local(escape(line))
+
+
 def _quote(text: str) -> str:
     """Untrusted multi-line text as a mrkdwn block quote."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").strip().split("\n")
@@ -388,7 +396,7 @@ def _reply_blocks(sections: Sequence[Section], *, home: bool) -> list[dict[str, 
     for i, section in enumerate(sections):
         if home and i:
             blocks.append({"type": "divider"})
-        lines = [_local(escape(line)) for line in section.lines]
+        lines = [_reply_line(line) for line in section.lines]
         if section.title and home:
             blocks.append({"type": "header", "text": _plain(plain(section.title), HEADER_MAX)})
         elif section.title:

@@ -444,3 +444,14 @@ def test_the_home_view_names_each_subscribed_channel() -> None:
     assert "<#C0002>: Claude API · major outages only · muted until <!date^" in text
     reply = replies.channel_list(subs, load_catalog(None), now)
     assert "#C0001: all Claude surfaces" in reply.text  # plain where no mention renders
+
+
+def test_a_quoted_update_in_a_reply_is_a_block_quote_with_its_text_escaped() -> None:
+    reply = Reply(
+        text="x",
+        sections=(Section(lines=("Latest investigating:", "> Errors on <api> & the Console")),),
+    )
+    [block] = to_slack_reply(reply)["blocks"]
+    text = block["text"]["text"]
+    assert text.splitlines()[1] == "> Errors on &lt;api&gt; &amp; the Console"  # a quote, not &gt;
+    assert text.splitlines()[0] == "Latest investigating:"
