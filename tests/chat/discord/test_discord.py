@@ -19,6 +19,7 @@ from bot.chat.discord.client import DiscordBot
 from bot.chat.discord.commands import CommandRunner, manifest_text
 from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
 from bot.chat.replies import FORBIDDEN_TEXT
+from bot.clock import utcnow
 from bot.core.model import (
     AlertKind,
     ChannelRef,
@@ -28,8 +29,10 @@ from bot.core.model import (
     Reply,
     Status,
 )
+from bot.delivery.side import SideOutbox
 from bot.errors import ConfigError, DeliveryError, ErrorKind
-from tests.helpers import ROOT, command_layer, make_alert
+from bot.store.outbox import OutboxStore
+from tests.helpers import ROOT, command_layer, delivering, make_alert, no_side
 from tests.peers.discord_api import APP_ID, TOKEN, DiscordAPI
 
 GUILD = "1100000000000000001"
@@ -275,7 +278,7 @@ async def start_bot(
     handler: Any, clock: Any, dev_guild: str | None = GUILD, **runner: Any
 ) -> DiscordBot:
     bot = DiscordBot(
-        CommandRunner(handler, load_catalog(None), clock=clock, **runner),
+        CommandRunner(handler, load_catalog(None), clock=clock, **{"side": no_side, **runner}),
         dev_guild_id=int(dev_guild) if dev_guild else None,
     )
     await bot.login(TOKEN)
@@ -424,14 +427,20 @@ async def test_status_is_answered_privately(api, running, clock):
     )
 
 
-async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running):
+def posted_in(api: DiscordAPI, channel: str = CHANNEL) -> list[Any]:
+    return api.find("POST", f"/channels/{channel}/messages")
+
+
+async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running, redis, clock):
+    """The answer is the interaction's (private, at once); the announcement is a channel post
+    with the bot token, sent by the delivery engine from the outbox."""
     handler = Handler(
         Reply(
             text="Subscribed to Claude API, Claude Code.",
             announce="Maria subscribed this channel to api, code (partial)",
         )
     )
-    bot = await running(handler)
+    bot = await running(handler, side=SideOutbox(OutboxStore(redis), clock=clock))
     payload = command(
         "subscribe",
         [
@@ -440,17 +449,15 @@ async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running
             option("maintenance", True, kind=5),
         ],
     )
-    bot._connection.parse_interaction_create(payload)
-    body = await callback_of(api, payload)
-    assert body["data"]["flags"] & 64  # the confirmation itself is private
-    (followup,) = await api.wait_for(
-        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}")
-    )
-    assert (
-        followup.json["content"] == "<@" + USER + "> subscribed this channel to api, code (partial)"
-    )
-    assert not followup.json.get("flags", 0) & 64  # the announcement is public
-    assert followup.json["allowed_mentions"] == {"parse": []}
+    async with delivering(redis, {Platform.DISCORD: DiscordSender(bot.http)}):
+        bot._connection.parse_interaction_create(payload)
+        body = await callback_of(api, payload)
+        assert body["data"]["flags"] & 64  # the confirmation itself is private
+        (announce,) = await api.wait_for(posted_in, within=10)
+    assert announce.json["content"] == f"<@{USER}> subscribed this channel to api, code (partial)"
+    assert announce.json["allowed_mentions"] == {"parse": []}  # a mention that pings no one
+    assert announce.json["enforce_nonce"] is True  # a re-send is the same message
+    assert api.find("POST", f"/webhooks/{APP_ID}/{payload['token']}") == []  # no followup
     assert handler.seen[0][0] == "subscribe api code --min partial --maintenance"
 
 
@@ -565,14 +572,13 @@ async def test_subscribe_through_the_real_command_layer_is_stored_and_announced(
 ):
     svc, handler = command_layer(redis)
     subscriptions = svc.subscriptions
-    bot = await running(handler)
+    bot = await running(handler, side=SideOutbox(OutboxStore(redis), clock=utcnow))
     payload = command("subscribe", [option("surfaces", "api code"), option("min", "partial")])
-    bot._connection.parse_interaction_create(payload)
-    await callback_of(api, payload)
-    (followup,) = await api.wait_for(
-        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}")
-    )
-    assert followup.json["content"].startswith(f"<@{USER}> subscribed this channel to")
+    async with delivering(redis, {Platform.DISCORD: DiscordSender(bot.http)}):
+        bot._connection.parse_interaction_create(payload)
+        await callback_of(api, payload)
+        (announce,) = await api.wait_for(posted_in, within=10)
+    assert announce.json["content"].startswith(f"<@{USER}> subscribed this channel to")
 
     sub = await subscriptions.get(WHERE)
     assert sub is not None
