@@ -132,6 +132,30 @@ async def no_side(message: SideMessage) -> None:
     raise AssertionError(f"unexpected side message: {message.what}")
 
 
+def delivery_engine(
+    redis: aioredis.Redis,
+    senders: Mapping[Platform, ChatSender],
+    *,
+    config: DeliveryConfig = FAST,
+    consumer: str | None = None,
+    registry: CollectorRegistry | None = None,
+) -> Delivery:
+    """The real delivery engine on `redis` with the shipped catalog, sending through `senders`
+    (wall clock, metrics in `registry` or a fresh one)."""
+    catalog = load_catalog()
+    return Delivery(
+        redis,
+        senders,
+        SurfaceStore(redis),
+        SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()),
+        catalog,
+        config=config,
+        clock=utcnow,
+        consumer=consumer,
+        metrics=DeliveryMetrics.create(registry or CollectorRegistry()),
+    )
+
+
 @contextlib.asynccontextmanager
 async def delivering(
     redis: aioredis.Redis,
@@ -142,18 +166,7 @@ async def delivering(
 ) -> AsyncIterator[SideOutbox]:
     """A real delivery engine on `redis` sending through `senders` in the background, and the
     side queue (announcements, direct messages) the chat apps hand to it."""
-    catalog = load_catalog()
-    delivery = Delivery(
-        redis,
-        senders,
-        SurfaceStore(redis),
-        SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()),
-        catalog,
-        config=config,
-        clock=utcnow,
-        consumer=consumer,
-        metrics=DeliveryMetrics.create(CollectorRegistry()),
-    )
+    delivery = delivery_engine(redis, senders, config=config, consumer=consumer)
     stop = asyncio.Event()
     task = asyncio.create_task(delivery.run(stop))
     try:

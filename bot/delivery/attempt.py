@@ -14,7 +14,7 @@ from functools import partial
 from typing import TypeVar
 
 from bot.chat.ports import ChatSender, SentFinder, SideFinder
-from bot.core.model import MessageRef, Platform
+from bot.core.model import ChannelRef, MessageRef, Platform, SideMessage
 from bot.delivery.config import DeliveryConfig
 from bot.delivery.failure import FailureHandler
 from bot.delivery.lane import DONE, Lane, Next
@@ -145,19 +145,14 @@ class Attempt:
             superseded=entry.alert.flip and newest is not entry,
             quiet=entry.alert.quiet,
         )
-        renewer = asyncio.create_task(self._leases.keep_channel(channel))  # a slow call
-        try:
-            ref, first = await self._send(
-                lane, entry, sender, plan, parent, newest, unsure=begin.unsure
-            )
-        except DeliveryError as e:
-            return e
-        except Exception as e:  # a sender bug: log it, retry like a transient error
-            log.exception("delivery: sender %s failed unexpectedly", type(sender).__name__)
-            return DeliveryError(f"sender error: {type(e).__name__}")
-        finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
+        sent = await self._holding(
+            channel,
+            sender,
+            self._send(lane, entry, sender, plan, parent, newest, unsure=begin.unsure),
+        )
+        if isinstance(sent, DeliveryError):
+            return sent
+        ref, first = sent
         within = self._config.redis_retry
         await persist(
             partial(
@@ -208,23 +203,9 @@ class Attempt:
         ref: side messages belong to no outage) and acknowledge. Returns the chat error, or None
         (done). `unsure`: as for `_send`, look first where the sender can (SideFinder)."""
         side = entry.side
-        renewer = asyncio.create_task(self._leases.keep_channel(entry.channel))
-        try:
-            found = False
-            if unsure and isinstance(sender, SideFinder):
-                found = await self._call(sender.find_side(side))
-            if found:
-                log.info("delivery: %s was already sent (an earlier answer was lost)", side.what)
-            else:
-                await self._call(send_side(sender, side))
-        except DeliveryError as e:
-            return e
-        except Exception as e:  # a sender bug: log it, retry like a transient error
-            log.exception("delivery: sender %s failed unexpectedly", type(sender).__name__)
-            return DeliveryError(f"sender error: {type(e).__name__}")
-        finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
+        error = await self._holding(entry.channel, sender, self._send_side(sender, side, unsure))
+        if isinstance(error, DeliveryError):
+            return error
         within = self._config.redis_retry
         complete = partial(
             self._outbox.complete, entry.channel, entry.seq, lease_token=self._leases.token
@@ -238,6 +219,31 @@ class Attempt:
             self._metrics.latency.labels(platform).observe(max(0.0, latency))
         log.debug("delivered %s to %s", side.what, entry.channel.key)
         return None
+
+    async def _holding(
+        self, channel: ChannelRef, sender: ChatSender, calls: Awaitable[T]
+    ) -> T | DeliveryError:
+        """An entry's chat `calls` while the channel's lease is renewed (a slow call): their
+        result, or the chat error (a sender bug counts as a transient one, logged)."""
+        renewer = asyncio.create_task(self._leases.keep_channel(channel))
+        try:
+            return await calls
+        except DeliveryError as e:
+            return e
+        except Exception as e:  # a sender bug: log it, retry like a transient error
+            log.exception("delivery: sender %s failed unexpectedly", type(sender).__name__)
+            return DeliveryError(f"sender error: {type(e).__name__}")
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+
+    async def _send_side(self, sender: ChatSender, side: SideMessage, unsure: bool) -> None:
+        """A side message's one call; `unsure`: look first where the sender can (SideFinder),
+        and send nothing when it is there. Raises: DeliveryError."""
+        if unsure and isinstance(sender, SideFinder) and await self._call(sender.find_side(side)):
+            log.info("delivery: %s was already sent (an earlier answer was lost)", side.what)
+            return
+        await self._call(send_side(sender, side))
 
     async def _send(
         self,

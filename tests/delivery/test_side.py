@@ -8,7 +8,6 @@ dead letters where `aistatus deliveries` shows them; no repeat across a worker r
 from __future__ import annotations
 
 import io
-import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,15 +18,14 @@ from bot.catalog_file import load_catalog
 from bot.cli import deliveries
 from bot.clock import utcnow
 from bot.core.model import ChannelRef, SideMessage
-from bot.delivery.engine import Delivery, DeliveryMetrics, deliveries_report
+from bot.delivery.engine import Delivery, deliveries_report
 from bot.delivery.side import SideOutbox, send_side
 from bot.ops.redisproc import RedisProcess
 from bot.settings import Settings
 from bot.store import keys
 from bot.store.outbox import OutboxStore, SideEntry
 from bot.store.subscriptions import SubscriptionStore
-from bot.store.surfaces import SurfaceStore
-from tests.helpers import FAST
+from tests.helpers import delivery_engine
 from tests.peers.platforms import DiscordPeer, Peer, SlackPeer
 
 CATALOG = load_catalog()
@@ -43,18 +41,8 @@ async def peer(request) -> AsyncIterator[Peer]:
 def engine(
     redis: aioredis.Redis, peer: Peer, registry: CollectorRegistry, *, consumer: str = "one"
 ) -> Delivery:
-    return Delivery(
-        redis,
-        {peer.platform: peer.sender},
-        SurfaceStore(redis),
-        SubscriptionStore(redis, claude_surfaces=CATALOG.claude_surfaces()),
-        CATALOG,
-        config=FAST,
-        clock=utcnow,
-        consumer=consumer,
-        metrics=DeliveryMetrics.create(registry),
-        rng=random.Random(1),
-    )
+    senders = {peer.platform: peer.sender}
+    return delivery_engine(redis, senders, consumer=consumer, registry=registry)
 
 
 def announcement(channel: ChannelRef, n: int = 1) -> SideMessage:

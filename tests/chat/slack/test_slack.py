@@ -769,22 +769,15 @@ async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api
     async def handler(text: str, ctx: CommandContext) -> Reply:
         return await handle(text, ctx, svc)
 
-    sender = SlackSender(slack_web_client(settings_for(api)))
-    async with delivering(redis, {Platform.SLACK: sender}) as side:
-        app = build_slack_app(settings_for(api), handler=handler, home=board, side=side)
-        server = await run_http_mode(app, "127.0.0.1", 0)
-        try:
-            async with aiohttp.ClientSession() as session:
-                for text in ("subscribe api --min partial", "list"):
-                    body = urlencode(command_form(api, text))
-                    assert (await post(session, server.url, body, sign(body), FORM))[0] == 200
-                done, listed = await api.wait_for("respond:cmd", count=2)
-                click = urlencode({"payload": json.dumps(block_action(api, ACTION_MUTE, "1h"))})
-                assert (await post(session, server.url, click, sign(click), FORM))[0] == 200
-                [muted] = await api.wait_for("respond:btn")
-                await api.wait_for("chat.postMessage", count=2, within=10)
-        finally:
-            await server.stop()
+    async with served(api, handler, redis) as (url, session):
+        for text in ("subscribe api --min partial", "list"):
+            body = urlencode(command_form(api, text))
+            assert (await post(session, url, body, sign(body), FORM))[0] == 200
+        done, listed = await api.wait_for("respond:cmd", count=2)
+        click = urlencode({"payload": json.dumps(block_action(api, ACTION_MUTE, "1h"))})
+        assert (await post(session, url, click, sign(click), FORM))[0] == 200
+        [muted] = await api.wait_for("respond:btn")
+        await api.wait_for("chat.postMessage", count=2, within=10)
 
     assert done.params["response_type"] == "ephemeral"
     assert "Claude API" in done.params["text"] or "api" in done.params["text"]
