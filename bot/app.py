@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -79,7 +80,7 @@ def webhook_sender(
     from bot.store.subscriptions import SubscriptionStore
     from bot.store.webhooks import WebhookStore
 
-    store = WebhookStore(redis, SubscriptionStore(redis))
+    store = WebhookStore(redis, SubscriptionStore(redis), settings.cipher())
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
     return WebhookSender(client, store, timeout=timeout, clock=clock)
 
@@ -309,7 +310,6 @@ async def start_slack(
     Raises: ConfigError for a missing or refused token."""
     from bot.chat.slack.app import build_slack_app, run_http_mode, run_socket_mode
     from bot.chat.slack.sender import SlackSender, slack_web_client
-    from bot.store.crypto import HOW_TO_GENERATE, KEY_SETTING, TokenCipher
     from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
     from bot.store.subscriptions import SubscriptionStore
 
@@ -335,14 +335,9 @@ async def start_slack(
     chat.stops.append(session.close)
     client = slack_web_client(settings, session=session)
     if settings.slack_oauth_enabled:
-        if settings.encryption_key is None:
-            raise ConfigError(
-                f"SLACK_CLIENT_ID/SLACK_CLIENT_SECRET (multi-workspace installs) need "
-                f"{KEY_SETTING} to encrypt the installation tokens kept in Redis; make one "
-                f"with {HOW_TO_GENERATE} and set it in the environment or .env",
-                key=KEY_SETTING,
-            )
-        cipher = TokenCipher.from_setting(settings.encryption_key.get_secret_value())
+        cipher = settings.required_cipher(
+            "SLACK_CLIENT_ID/SLACK_CLIENT_SECRET (multi-workspace installs)"
+        )
         installs = RedisInstallationStore(redis, cipher)
         app = build_slack_app(
             settings,
@@ -393,12 +388,18 @@ async def start_discord(
     from bot.chat.discord.client import DiscordBot, configure_gateway
     from bot.chat.discord.commands import CommandRunner
     from bot.chat.discord.gateway import GatewaySupervisor
-    from bot.chat.discord.sender import DiscordSender, configure_api_base
+    from bot.chat.discord.sender import DiscordSender, configure_api_base, env_proxy
 
     assert settings.discord_token is not None
     configure_api_base(settings.discord_api_url)
+    proxy = env_proxy(settings.discord_api_url)
+    if proxy is not None:  # host and port only: a proxy URL may carry credentials
+        where = urlsplit(proxy)
+        log.info("Discord: REST and gateway through the proxy at %s:%s", where.hostname, where.port)
     client = DiscordBot(
-        CommandRunner(handler, catalog, side=side), dev_guild_id=settings.discord_dev_guild_id
+        CommandRunner(handler, catalog, side=side),
+        dev_guild_id=settings.discord_dev_guild_id,
+        proxy=proxy,
     )
     streak = Streak()
     for attempt in range(LOGIN_ATTEMPTS):

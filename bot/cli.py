@@ -257,17 +257,12 @@ def manifests(settings: Settings, path: str, out: TextIO) -> int:
 async def _resolved(url: str) -> list[str]:
     """Every address the URL's host resolves to (empty for an IP literal or no host).
     Raises: ConfigError when the name does not resolve."""
-    import socket
-    from urllib.parse import urlsplit
+    from bot.watch.fetch import resolved
 
-    host = urlsplit(url).hostname
-    if not host:
-        return []
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return await resolved(url)
     except OSError as e:
-        raise ConfigError(f"webhook URL: cannot resolve {host}: {e.strerror or e}") from None
-    return sorted({str(info[4][0]) for info in infos})
+        raise ConfigError(f"webhook URL: cannot resolve the host: {e.strerror or e}") from None
 
 
 async def webhooks_add(
@@ -288,6 +283,7 @@ async def webhooks_add(
     from bot.store.webhooks import new_webhook
 
     catalog = load_catalog(settings.catalog_path)
+    settings.required_cipher("outgoing webhooks")
     problem = url_problem(url, [], allow_private=True)
     if problem is None and not allow_private:
         problem = url_problem(url, await _resolved(url), allow_private=False)
@@ -297,9 +293,9 @@ async def webhooks_add(
     if unknown or not surfaces:
         known = ", ".join(catalog.surfaces)
         raise ConfigError(f"--surfaces: unknown {', '.join(unknown) or '(none)'}; known: {known}")
-    webhook = new_webhook(url, WebhookFormat(fmt))
+    webhook = new_webhook(url, WebhookFormat(fmt), allow_private=allow_private)
     async with redis_for(settings) as redis:
-        sub = await _webhook_store(redis, catalog).add(
+        sub = await _webhook_store(settings, redis, catalog).add(
             webhook,
             [s for s in surfaces if s != "all"],
             all_claude="all" in surfaces,
@@ -317,7 +313,7 @@ async def webhooks_list(settings: Settings, out: TextIO) -> int:
 
     catalog = load_catalog(settings.catalog_path)
     async with redis_for(settings) as redis:
-        hooks = await _webhook_store(redis, catalog).list()
+        hooks = await _webhook_store(settings, redis, catalog).list()
     if not hooks:
         print("no webhooks (add one: aistatus webhooks add URL --surfaces api)", file=out)
     for hook, sub in hooks:
@@ -338,16 +334,17 @@ async def webhooks_remove(settings: Settings, webhook_id: str, out: TextIO) -> i
     """`aistatus webhooks remove ID`: exit 1 when there is no such webhook."""
     catalog = load_catalog(settings.catalog_path)
     async with redis_for(settings) as redis:
-        removed = await _webhook_store(redis, catalog).remove(webhook_id, now=utcnow())
+        removed = await _webhook_store(settings, redis, catalog).remove(webhook_id, now=utcnow())
     print(f"removed webhook {webhook_id}" if removed else f"no webhook {webhook_id}", file=out)
     return 0 if removed else 1
 
 
-def _webhook_store(redis: Redis, catalog: Catalog) -> WebhookStore:
+def _webhook_store(settings: Settings, redis: Redis, catalog: Catalog) -> WebhookStore:
     from bot.store.subscriptions import SubscriptionStore
     from bot.store.webhooks import WebhookStore
 
-    return WebhookStore(redis, SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()))
+    subs = SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces())
+    return WebhookStore(redis, subs, settings.cipher())
 
 
 def _covers(sub: Subscription | None) -> str:

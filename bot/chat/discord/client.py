@@ -94,8 +94,10 @@ class DiscordBot(discord.Client):
         *,
         dev_guild_id: int | None = None,
         max_ratelimit_timeout: float = MAX_RATELIMIT_TIMEOUT,
+        proxy: str | None = None,
     ) -> None:
         super().__init__(
+            proxy=proxy,  # REST and the gateway websocket (None: direct)
             intents=bot_intents(),
             max_ratelimit_timeout=max_ratelimit_timeout,
             allowed_mentions=discord.AllowedMentions.none(),

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -71,15 +73,31 @@ def configure_api_base(url: str) -> None:
     Route.BASE = url.rstrip("/")
 
 
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY / HTTP_PROXY, unless NO_PROXY
+    covers its host; never for loopback): discord.py does not read the environment itself,
+    unlike httpx and the Slack client."""
+    host = urlsplit(url).hostname or ""
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    if not host or loopback or urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(urlsplit(url).scheme) or None
+
+
 async def open_rest_client(
-    token: str, *, max_ratelimit_timeout: float = MAX_RATELIMIT_TIMEOUT
+    token: str,
+    *,
+    max_ratelimit_timeout: float = MAX_RATELIMIT_TIMEOUT,
+    proxy: str | None = None,
 ) -> HTTPClient:
     """A standalone REST client logged in with the bot token (alerts go out even while the
     gateway reconnects, or from replicas that run no gateway). Close it with `await .close()`.
 
     Raises: ConfigError when Discord rejects the token; DeliveryError when it cannot be reached.
     """
-    http = HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=max_ratelimit_timeout)
+    http = HTTPClient(
+        asyncio.get_running_loop(), max_ratelimit_timeout=max_ratelimit_timeout, proxy=proxy
+    )
     try:
         await http.static_login(token)
     except discord.LoginFailure as e:

@@ -348,10 +348,6 @@ class SlackSocketMode:
         """Disconnect and release the websocket."""
         await self.handler.close_async()
 
-    async def connected(self) -> bool:
-        """The websocket is open (it drops, and reconnects by itself, on network trouble)."""
-        return bool(await self.handler.client.is_connected())
-
 
 _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "not_allowed_token_type"})
 

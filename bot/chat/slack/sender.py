@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -57,6 +57,10 @@ PERMANENT_ERRORS = frozenset(
 # The message we meant to edit or thread under was deleted: the delivery layer posts a new parent.
 GONE_ON_EDIT = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 GONE_ON_REPLY = frozenset({"thread_not_found", "message_not_found"})
+# The history read that checks for a lost answer was refused, but posting may still work: an app
+# from an older manifest without channels:history / groups:history, or a public channel the bot
+# posts to (chat:write.public) without being a member. Then the check is skipped, never the alert.
+UNCHECKABLE = frozenset({"missing_scope", "not_in_channel"})
 
 
 def _retry_after(value: str | None) -> float:
@@ -176,6 +180,7 @@ class SlackSender:
     def __init__(self, client: AsyncWebClient, *, tokens: TokenLookup | None = None) -> None:
         self._client = client
         self._tokens = tokens
+        self._unchecked: set[tuple[str, str]] = set()  # (workspace, reason) already logged
 
     async def _auth(self, channel: ChannelRef) -> dict[str, str]:
         if self._tokens is None:
@@ -219,28 +224,61 @@ class SlackSender:
     ) -> MessageRef | None:
         """The alert's message, if a post (thread None: the channel's recent history) or a reply
         (the thread's replies) whose answer was lost did make it. Raises: DeliveryError."""
-        oldest = f"{(alert.at - SKEW).timestamp():.6f}"
-        auth = await self._auth(channel)
-        if thread is None:
-            resp = await self._call(
-                self._client.conversations_history(
-                    channel=channel.channel, limit=LOOK_BACK, oldest=oldest,
-                    include_all_metadata=True, **auth,
-                )
-            )  # fmt: skip
-        else:
-            resp = await self._call(
-                self._client.conversations_replies(
-                    channel=channel.channel, ts=thread.thread or thread.ts, limit=LOOK_BACK,
-                    oldest=oldest, include_all_metadata=True, **auth,
-                )
-            )  # fmt: skip
-        ts = find_delivery(resp.get("messages"), alert)
+        messages = await self._recent(
+            channel, alert.at, thread=(thread.thread or thread.ts) if thread else None
+        )
+        ts = find_delivery(messages, alert)
         if ts is None:
             return None
         if thread is None:
             return MessageRef(channel=channel, ts=ts)
         return MessageRef(channel=thread.channel, ts=thread.ts, thread=thread.thread or thread.ts)
+
+    async def _recent(
+        self, channel: ChannelRef, since: datetime, *, thread: str | None = None
+    ) -> object:
+        """The channel's recent messages (or the thread's replies) from SKEW before `since`,
+        with their metadata; None when Slack refuses the read for a reason no retry fixes
+        (UNCHECKABLE: logged once). Raises: DeliveryError."""
+        oldest = f"{(since - SKEW).timestamp():.6f}"
+        auth = await self._auth(channel)
+        try:
+            if thread is None:
+                resp = await self._call(
+                    self._client.conversations_history(
+                        channel=channel.channel, limit=LOOK_BACK, oldest=oldest,
+                        include_all_metadata=True, **auth,
+                    )
+                )  # fmt: skip
+            else:
+                resp = await self._call(
+                    self._client.conversations_replies(
+                        channel=channel.channel, ts=thread, limit=LOOK_BACK, oldest=oldest,
+                        include_all_metadata=True, **auth,
+                    )
+                )  # fmt: skip
+        except DeliveryError as e:
+            if e.reason not in UNCHECKABLE:
+                raise
+            self._cannot_check(channel, e.reason)
+            return None
+        return resp.get("messages")
+
+    def _cannot_check(self, channel: ChannelRef, reason: str) -> None:
+        """Logged once per workspace and reason: the lost answer is re-sent unchecked."""
+        if (channel.workspace, reason) in self._unchecked:
+            return
+        self._unchecked.add((channel.workspace, reason))
+        why = (
+            "add the channels:history and groups:history scopes and reinstall the app"
+            if reason == "missing_scope"
+            else "invite the bot to the channel (/invite @aistatus)"
+        )
+        log.warning(
+            "Slack workspace %s: cannot look for a message whose answer was lost (%s in %s), so "
+            "it is sent again and may show twice; %s",
+            channel.workspace, reason, channel.channel, why,
+        )  # fmt: skip
 
     async def edit(self, ref: MessageRef, alert: Alert) -> None:
         """Edit the parent to the alert's current state. Raises: DeliveryError (PARENT_GONE
@@ -303,15 +341,6 @@ class SlackSender:
         scope): False, so it is sent again. Raises: DeliveryError."""
         if message.kind is not SideKind.ANNOUNCE:
             return False
-        channel = message.to
-        resp = await self._call(
-            self._client.conversations_history(
-                channel=channel.channel, limit=LOOK_BACK,
-                oldest=f"{(message.at - SKEW).timestamp():.6f}", include_all_metadata=True,
-                **await self._auth(channel),
-            )
-        )  # fmt: skip
-        found = find_delivery(
-            resp.get("messages"), None, key=message.key, event_type=SIDE_EVENT_TYPE
-        )
+        messages = await self._recent(message.to, message.at)
+        found = find_delivery(messages, None, key=message.key, event_type=SIDE_EVENT_TYPE)
         return found is not None

@@ -17,7 +17,12 @@ from discord.http import Route
 from bot.catalog_file import load_catalog
 from bot.chat.discord.client import DiscordBot
 from bot.chat.discord.commands import CommandRunner, manifest_text
-from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
+from bot.chat.discord.sender import (
+    DiscordSender,
+    configure_api_base,
+    env_proxy,
+    open_rest_client,
+)
 from bot.chat.replies import FORBIDDEN_TEXT
 from bot.clock import utcnow
 from bot.core.model import (
@@ -34,6 +39,7 @@ from bot.errors import ConfigError, DeliveryError, ErrorKind
 from bot.store.outbox import OutboxStore
 from tests.helpers import ROOT, command_layer, delivering, make_alert, no_side
 from tests.peers.discord_api import APP_ID, TOKEN, DiscordAPI
+from tests.peers.forward_proxy import ForwardProxy
 
 GUILD = "1100000000000000001"
 CHANNEL = "1100000000000000002"
@@ -224,6 +230,32 @@ async def test_a_cloudflare_429_uses_the_retry_after_header(api, sender):
     with pytest.raises(DeliveryError) as e:
         await sender.post(WHERE, make_alert())
     assert e.value.retry_after == 3600
+
+
+async def test_behind_a_proxy_every_call_goes_through_it(api: DiscordAPI):
+    async with ForwardProxy() as proxy:
+        http = await open_rest_client(TOKEN, proxy=proxy.url)
+        try:
+            await DiscordSender(http).post(WHERE, make_alert())
+        finally:
+            await http.close()
+    assert api.posted(CHANNEL)  # it arrived
+    assert any(f"/channels/{CHANNEL}/messages" in url for url in proxy.asked)
+    assert all(url.startswith(api.url.split("/api")[0]) for url in proxy.asked)
+
+
+def test_the_proxy_comes_from_the_environment_and_no_proxy_is_honoured(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert env_proxy("https://discord.com/api/v10") == "http://proxy.internal:3128"
+    assert env_proxy("https://127.0.0.1:8443/api/v10") is None  # loopback: never proxied
+    monkeypatch.setenv("NO_PROXY", "localhost,.discord.com")
+    assert env_proxy("https://discord.com/api/v10") is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.delenv("NO_PROXY")
+    assert env_proxy("https://discord.com/api/v10") is None
 
 
 async def test_notify_posts_plain_text_that_pings_nobody(api, sender):

@@ -196,6 +196,31 @@ async def test_a_channel_we_cannot_reach_is_a_permanent_failure(
         assert caught.value.retry_after is None
 
 
+async def test_a_sent_alert_is_found_by_its_delivery_key_and_an_unsent_one_is_not(
+    api: SlackApi, sender: SlackSender
+):
+    assert await sender.find_sent(CHANNEL, ALERT, thread=None) is None
+    ref = await sender.post(CHANNEL, ALERT)
+    assert await sender.find_sent(CHANNEL, ALERT, thread=None) == ref
+    assert await sender.find_sent(CHANNEL, UPDATE, thread=ref) is None
+
+
+@pytest.mark.parametrize("code", ["missing_scope", "not_in_channel"])
+async def test_a_history_read_slack_refuses_skips_the_check_not_the_channel(
+    api: SlackApi, sender: SlackSender, code: str, caplog: pytest.LogCaptureFixture
+):
+    """An app without the history scopes, or a public channel the bot posts to unjoined: the
+    lost-answer check cannot read, so the alert is sent again (never a disabled channel), and
+    the log says so once, with the fix."""
+    api.refuse("conversations.history", code)
+    with caplog.at_level(logging.WARNING, logger="bot.chat.slack.sender"):
+        for _ in range(3):
+            assert await sender.find_sent(CHANNEL, ALERT, thread=None) is None
+    [line] = [r.getMessage() for r in caplog.records if "cannot look" in r.getMessage()]
+    assert code in line and ("channels:history" in line or "/invite" in line)
+    assert len(api.calls_to("conversations.history")) == 3
+
+
 async def test_editing_a_deleted_parent_says_parent_gone(api: SlackApi, sender: SlackSender):
     ref = await sender.post(CHANNEL, ALERT)
     api.delete_message("C0001", ref.ts)
