@@ -17,15 +17,16 @@ from prometheus_client import CollectorRegistry
 from bot.catalog_file import load_catalog
 from bot.cli import deliveries
 from bot.clock import utcnow
-from bot.core.model import ChannelRef, SideMessage
+from bot.core.model import AlertKind, ChannelRef, SideMessage
 from bot.delivery.engine import Delivery, deliveries_report
 from bot.delivery.side import SideOutbox, send_side
 from bot.ops.redisproc import RedisProcess
 from bot.settings import Settings
 from bot.store import keys
+from bot.store.messages import MessageStore
 from bot.store.outbox import OutboxStore, SideEntry
 from bot.store.subscriptions import SubscriptionStore
-from tests.helpers import delivery_engine
+from tests.helpers import delivery_engine, make_alert
 from tests.peers.platforms import DiscordPeer, Peer, SlackPeer
 
 CATALOG = load_catalog()
@@ -228,3 +229,24 @@ async def test_an_announcement_sent_by_a_worker_killed_before_recording_it_is_no
     assert peer.texts(channel) == ["maria subscribed this channel to api (1)"]
     report = await deliveries_report(redis)
     assert (report.queued, report.dead) == (0, ())
+
+
+async def test_an_announcement_between_alerts_leaves_the_outage_thread_alone(redis, peer):
+    """Queued in the channel's lane between an outage's start and its update: it is posted in
+    its turn, and the update still edits the outage's parent and replies under it."""
+    (channel,) = peer.channels(1)
+    outbox = OutboxStore(redis)
+    start = make_alert(transition_ids=("claude.ai@7",))
+    update = make_alert(kind=AlertKind.UPDATE, title="worse", transition_ids=("claude.ai@8",))
+    await outbox.enqueue([(start, "a7", channel)], now=utcnow())
+    await outbox.enqueue_side(announcement(channel), now=utcnow())
+    await outbox.enqueue([(update, "a8", channel)], now=utcnow())
+
+    await engine(redis, peer, CollectorRegistry()).drain(20)
+
+    assert [op for op, _, _ in peer.ops(channel)] == ["post", "post", "edit", "reply"]
+    assert peer.texts(channel) == ["maria subscribed this channel to api (1)"]
+    parent = peer.parent(channel)
+    assert peer.edited(channel) == {parent}
+    ref = await MessageStore(redis).get(channel, start.key)
+    assert ref is not None and ref.ts == parent
