@@ -213,15 +213,15 @@ def services(bot: Bot) -> Services:
 
 
 def home_provider(svc: Services, clock: Callable[[], datetime] = utcnow) -> HomeProvider:
-    """Slack's App Home: the live board, then the subscriptions of this workspace's channels."""
+    """Slack's App Home: the live board, then this workspace's subscribed channels, each named."""
 
     async def home(team_id: str) -> Reply:
         now = clock()
         states = await svc.surfaces.read_all(svc.providers)
         subs = await svc.subscriptions.list_workspace(Platform.SLACK, team_id)
-        parts = [replies.board(states, svc.catalog, now)]
-        parts += [replies.subscription_list(sub, svc.catalog, now) for sub in subs]
-        return replies.combine(parts)
+        return replies.combine(
+            [replies.board(states, svc.catalog, now), replies.channel_list(subs, svc.catalog, now)]
+        )
 
     return home
 

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
+from bot.core.text import plain
+
 
 class Status(StrEnum):
     """A surface's health. Values are Statuspage's component statuses, plus `unknown`."""
@@ -462,10 +464,14 @@ class Section:
 class Reply:
     """Platform-neutral answer to a command; the Slack and Discord adapters render it.
 
-    text: the whole answer as plain text (notification / screen-reader fallback), always set.
+    text: the whole answer as plain text (notification / screen-reader fallback, the console),
+    always set; a time or channel token (`bot.core.text.stamp`, `channel_token`) in it is
+    reduced to its plain fallback ("01:30 UTC") here.
+    sections: what the chat platforms show; their times and channels are tokens, which each
+    renderer turns into the reader's local time (`<!date^…>`, `<t:…>`) or a mention.
     ephemeral: shown only to the caller (status answers) or to the channel.
     announce: a line to post publicly in the channel as well ("@maria subscribed this channel to
-    api, code (partial outages and worse)"); None for most verbs.
+    api, code (partial outages and worse)"), tokens and all; None for most verbs.
     """
 
     text: str
@@ -473,6 +479,9 @@ class Reply:
     ephemeral: bool = True
     announce: str | None = None
     error: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", plain(self.text))
 
 
 @dataclass(frozen=True, slots=True)

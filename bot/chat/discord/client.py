@@ -125,6 +125,6 @@ class DiscordBot(discord.Client):
         log.info("synced %d command(s) to %s", len(synced), where)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Component presses: "I'm affected too" runs `report <surface>`, answered privately."""
+        """Component presses: an alert button runs its command (`report <surface>`, `mute 1h`)."""
         if interaction.type is discord.InteractionType.component:
             await self.runner.press(interaction)

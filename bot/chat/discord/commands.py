@@ -1,4 +1,4 @@
-"""The `/aistatus` Discord app command group, the "I'm affected too" button, and the runner that
+"""The `/aistatus` Discord app command group, the alert buttons (report, mute), and the runner that
 turns both into the same text commands Slack sends (`subscribe api code --min partial`). IO:
 answers interactions through discord.py. `command_definitions` / `write_manifest` produce the
 exact JSON the tree syncs (manifests/discord-commands.json).
@@ -29,8 +29,8 @@ from bot.chat.discord.render import (
     DURATION_SUGGESTIONS,
     EPHEMERAL,
     Complete,
+    button_command,
     command_text,
-    parse_report_custom_id,
     surface_choices,
     to_discord_announce,
     to_discord_reply,
@@ -130,12 +130,15 @@ class CommandRunner:
             await self.side(message)
 
     async def press(self, interaction: discord.Interaction) -> bool:
-        """Handle an "I'm affected too" button press; False for any other component."""
+        """Handle an alert button ("I'm affected too", Mute 1h) like the command it stands for:
+        the same Manage Channels gate, a private answer to the presser, and the command's
+        public announcement (the Mute button says who muted, like `/aistatus mute`). False for
+        any other component."""
         data: Any = interaction.data or {}
-        surface = parse_report_custom_id(str(data.get("custom_id", "")))
-        if surface is None:
+        text = button_command(str(data.get("custom_id", "")))
+        if text is None:
             return False
-        await self.run(interaction, command_text("report", surface), ephemeral=True)
+        await self.run(interaction, text, ephemeral=True)
         return True
 
     def choices(

@@ -10,6 +10,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -98,7 +99,7 @@ async def _announce(
     await side(message)
 
 
-def _action_context(body: Mapping[str, Any]) -> CommandContext | None:
+def _action_context(body: Mapping[str, Any], now: datetime) -> CommandContext | None:
     """Who clicked a button, and in which channel (None outside a channel)."""
     user = body.get("user") or {}
     channel = (body.get("channel") or {}).get("id")
@@ -109,7 +110,7 @@ def _action_context(body: Mapping[str, Any]) -> CommandContext | None:
         channel=ChannelRef(Platform.SLACK, team, channel),
         user_id=user["id"],
         user_name=user.get("username") or user.get("name") or user["id"],
-        now=utcnow(),
+        now=now,
         can_manage=True,
     )
 
@@ -147,13 +148,15 @@ def build_slack_app(
     client: AsyncWebClient | None = None,
     on_uninstall: Callable[[str], Awaitable[None]] | None = None,
     side: SideQueue,
+    clock: Callable[[], datetime] = utcnow,
 ) -> AsyncApp:
     """The Bolt app: `/aistatus`, the alert buttons and the App Home. A reply's announcement
     goes to `side` (the outbox); the user's own answer goes out at once.
 
     One workspace: SLACK_BOT_TOKEN (or `client`'s token). Many: SLACK_CLIENT_ID/SECRET turn on
     Bolt's OAuth install flow with `installation_store` and `state_store`; with only an
-    installation_store, tokens come from it (installs done elsewhere).
+    installation_store, tokens come from it (installs done elsewhere). `clock` stamps each
+    command's `now`.
     Raises: ConfigError without a token or store, or in HTTP mode without SLACK_SIGNING_SECRET.
     """
     signing_secret = (
@@ -207,7 +210,7 @@ def build_slack_app(
             channel=ChannelRef(Platform.SLACK, team, command["channel_id"]),
             user_id=command["user_id"],
             user_name=command.get("user_name") or command["user_id"],
-            now=utcnow(),
+            now=clock(),
             can_manage=True,
         )
         text = command.get("text", "")
@@ -219,7 +222,7 @@ def build_slack_app(
     async def clicked(text: str, body: dict[str, Any], respond: AsyncRespond) -> None:
         """A button runs its command like the slash command does: a private answer, then the
         announcement in the channel (the Mute button says who muted, like `/aistatus mute`)."""
-        ctx = _action_context(body)
+        ctx = _action_context(body, clock())
         if ctx is None:
             log.info("button %r clicked outside a channel; ignored", text)
             return

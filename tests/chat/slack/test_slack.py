@@ -816,3 +816,24 @@ async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api
     assert sub is not None
     assert "api" in sub.surfaces
     assert sub.muted_until is not None  # the button muted the channel it was clicked in
+
+
+async def test_app_home_names_each_subscribed_channel_of_the_workspace(redis, api: SlackApi):
+    from bot.app import home_provider
+
+    svc, handler = command_layer(redis)
+    for channel, text in (("C0001", "subscribe all"), ("C0002", "subscribe api --min major")):
+        ctx = CommandContext(ChannelRef(Platform.SLACK, "T0001", channel), "U42", "maria", AT)
+        assert not (await handler(text, ctx)).error
+    app = build_slack_app(settings_for(api), handler=handler, home=home_provider(svc), side=no_side)
+    server = await run_http_mode(app, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = json.dumps(home_event())
+            assert (await post(session, server.url, body, sign(body), "application/json"))[0] == 200
+            [publish] = await api.wait_for("views.publish")
+    finally:
+        await server.stop()
+    shown = json.dumps(publish.params["view"], ensure_ascii=False)
+    assert "<#C0001>: all Claude surfaces" in shown
+    assert "<#C0002>: Claude API · major outages only" in shown
