@@ -28,13 +28,14 @@ from bot.backoff import Backoff, Streak
 from bot.catalog_file import load_catalog
 from bot.chat import actions, replies
 from bot.chat.actions import Services
-from bot.chat.ports import ChatSender, CommandHandler, HomeProvider
+from bot.chat.ports import ChatSender, CommandHandler, HomeProvider, SideQueue
 from bot.clock import utcnow
 from bot.core.catalog import Catalog
 from bot.core.crowd import CrowdThresholds
 from bot.core.model import CommandContext, Platform, Reply
 from bot.core.transitions import Policy
 from bot.delivery.engine import Delivery, DeliveryConfig
+from bot.delivery.side import SideOutbox
 from bot.errors import ConfigError, ConfigProblem
 from bot.ops import metrics
 from bot.ops.api import BoardSource, api_routes
@@ -45,7 +46,7 @@ from bot.ops.inbound import InboundLimits, install_accept_errors
 from bot.ops.redisproc import RedisProcess
 from bot.settings import Settings, rules
 from bot.store.connect import connect
-from bot.store.outbox import outbox_counts
+from bot.store.outbox import OutboxStore, outbox_counts
 from bot.store.surfaces import SurfaceStore
 from bot.watch.hint import Hints
 from bot.watch.scheduler import build_scheduler
@@ -296,6 +297,12 @@ def scrape_gauges(redis: Redis, chat: Chat) -> Callable[[], Awaitable[None]]:
     return refresh
 
 
+def side_queue(redis: Redis) -> SideQueue:
+    """Where the chat apps queue their announcements: the outbox, which the delivery engine
+    (of this replica or another) sends from."""
+    return SideOutbox(OutboxStore(redis), clock=utcnow)
+
+
 async def start_slack(
     settings: Settings, redis: Redis, handler: CommandHandler, home: HomeProvider, chat: Chat
 ) -> None:
@@ -339,12 +346,14 @@ async def start_slack(
             installation_store=installs,
             state_store=RedisOAuthStateStore(redis),
             on_uninstall=on_uninstall,
+            side=side_queue(redis),
         )
         chat.senders[Platform.SLACK] = SlackSender(client, tokens=installs.bot_token)
     else:
         app = build_slack_app(
-            settings, handler=handler, home=home, client=client, on_uninstall=on_uninstall
-        )
+            settings, handler=handler, home=home, client=client, on_uninstall=on_uninstall,
+            side=side_queue(redis),
+        )  # fmt: skip
         chat.senders[Platform.SLACK] = SlackSender(client)
     if settings.slack_mode == "http":
         server = await listening(
@@ -370,6 +379,8 @@ async def start_discord(
     handler: CommandHandler,
     chat: Chat,
     on_fatal: Callable[[str], None],
+    *,
+    side: SideQueue,
 ) -> None:
     """Log in over REST (alerts flow even while the gateway reconnects), then run the gateway
     under a supervisor (`on_fatal` when Discord closes it for good).
@@ -386,7 +397,9 @@ async def start_discord(
         where = urlsplit(proxy)
         log.info("Discord: REST and gateway through the proxy at %s:%s", where.hostname, where.port)
     client = DiscordBot(
-        CommandRunner(handler, catalog), dev_guild_id=settings.discord_dev_guild_id, proxy=proxy
+        CommandRunner(handler, catalog, side=side),
+        dev_guild_id=settings.discord_dev_guild_id,
+        proxy=proxy,
     )
     streak = Streak()
     for attempt in range(LOGIN_ATTEMPTS):
@@ -476,7 +489,9 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
             if settings.slack_enabled:
                 await start_slack(settings, redis, handler, home_provider(svc), chat)
             if settings.discord_enabled:
-                await start_discord(settings, catalog, handler, chat, on_fatal)
+                await start_discord(
+                    settings, catalog, handler, chat, on_fatal, side=side_queue(redis)
+                )
             # Outgoing webhooks need no login: `aistatus webhooks add` may add one at any time.
             chat.senders[Platform.WEBHOOK] = webhook_sender(settings, redis, client, utcnow)
             if chat.senders:

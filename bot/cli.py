@@ -88,7 +88,8 @@ async def deliveries(
     err: TextIO = sys.stderr,
 ) -> int:
     """`aistatus deliveries [--retry ID|all | --drop ID|all]`: what is queued, retrying and dead
-    (each dead letter by its id, channel key, alert kind, outage id and surfaces). Exit 1 when
+    (each dead letter by its id, channel key, alert kind, outage id and surfaces); side messages
+    (announcements, direct messages) pending or waiting, by lane and kind. Exit 1 when
     anything is dead. `retry` puts dead letters back into the outbox (a running bot delivers
     them, once, in the channel's order after what is queued; a channel disabled by a permanent
     error is enabled again: retrying says the cause is fixed); `drop` deletes them. Exit 2 for
@@ -107,6 +108,9 @@ async def deliveries(
             f"  retrying  {r.channel}  alert {r.alert_id}  {r.attempts} attempts: {r.error}",
             file=out,
         )
+    for q in report.side:
+        tried = f"  {q.attempts} attempts: {q.error}" if q.error is not None else ""
+        print(f"  {q.state:<9} {q.lane}  {q.side.what}{tried}", file=out)
     for d in report.dead:
         what = f"{d.id}  {d.channel}  {d.what}  {d.at}  {d.attempts} attempts"
         print(f"  dead      {what}: {d.error}", file=out)
@@ -146,6 +150,8 @@ async def _dead_letters(
             print(f"not retried {d.id}  {d.channel}  {d.what}: {why}", file=err)
             continue
         print(f"retried   {d.id}  {d.channel}  {d.what}: queued again as {entry}", file=out)
+        if d.side is not None:  # a side message disabled no channel
+            continue
         channel = ChannelRef.parse(d.channel)
         sub = await subs.get(channel) if d.channel not in enabled else None
         if sub is not None and sub.disabled_reason is not None:

@@ -29,7 +29,7 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.catalog_file import load_catalog, shipped_data
 from bot.chat.actions import Services, handle
-from bot.chat.ports import CommandHandler
+from bot.chat.ports import ChatSender, CommandHandler
 from bot.clock import ManualClock, utcnow
 from bot.core.catalog import Catalog, merge, parse_catalog
 from bot.core.model import (
@@ -43,6 +43,7 @@ from bot.core.model import (
     Platform,
     Reason,
     Reply,
+    SideMessage,
     Signal,
     Status,
     Transition,
@@ -51,11 +52,14 @@ from bot.core.model import (
 from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics
 from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
+from bot.delivery.side import SideOutbox
 from bot.ops.demo import fixture, with_update
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
 from bot.store.crypto import TokenCipher
+from bot.store.outbox import OutboxStore
 from bot.store.subscriptions import SubscriptionStore
+from bot.store.surfaces import SurfaceStore
 from bot.watch.statuspage import parse_summary
 from bot.watch.watcher import Watcher
 from tests.peers.slack_api import SlackApi
@@ -131,6 +135,56 @@ FAST = DeliveryConfig(
 
 
 STARTED = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
+
+
+async def no_side(message: SideMessage) -> None:
+    """The side queue of a test that expects no announcement: one is a failure."""
+    raise AssertionError(f"unexpected side message: {message.what}")
+
+
+def delivery_engine(
+    redis: aioredis.Redis,
+    senders: Mapping[Platform, ChatSender],
+    *,
+    config: DeliveryConfig = FAST,
+    consumer: str | None = None,
+    registry: CollectorRegistry | None = None,
+) -> Delivery:
+    """The real delivery engine on `redis` with the shipped catalog, sending through `senders`
+    (wall clock, metrics in `registry` or a fresh one)."""
+    catalog = load_catalog()
+    return Delivery(
+        redis,
+        senders,
+        SurfaceStore(redis),
+        SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()),
+        catalog,
+        config=config,
+        clock=utcnow,
+        consumer=consumer,
+        metrics=DeliveryMetrics.create(registry or CollectorRegistry()),
+    )
+
+
+@contextlib.asynccontextmanager
+async def delivering(
+    redis: aioredis.Redis,
+    senders: Mapping[Platform, ChatSender],
+    *,
+    config: DeliveryConfig = FAST,
+    consumer: str | None = None,
+) -> AsyncIterator[SideOutbox]:
+    """A real delivery engine on `redis` sending through `senders` in the background, and the
+    side queue (announcements, direct messages) the chat apps hand to it."""
+    delivery = delivery_engine(redis, senders, config=config, consumer=consumer)
+    stop = asyncio.Event()
+    task = asyncio.create_task(delivery.run(stop))
+    try:
+        yield SideOutbox(OutboxStore(redis), clock=utcnow)
+    finally:
+        stop.set()
+        async with asyncio.timeout(30):
+            await task
 
 
 async def play(
@@ -869,9 +923,11 @@ async def chat_commands(sc: Scene) -> AsyncIterator[ChatCommands]:
         slack_api_url=sc.slack.base_url,
         slack_mode="http",
     )
-    app = build_slack_app(settings, handler=handler, home=no_home, clock=sc.clock)
+    side = SideOutbox(OutboxStore(sc.redis), clock=sc.clock)  # announcements: sc.delivery sends
+    app = build_slack_app(settings, handler=handler, home=no_home, clock=sc.clock, side=side)
     server = await run_http_mode(app, "127.0.0.1", 0)
-    bot = DiscordBot(CommandRunner(handler, sc.svc.catalog, clock=sc.clock), dev_guild_id=None)
+    runner = CommandRunner(handler, sc.svc.catalog, clock=sc.clock, side=side)
+    bot = DiscordBot(runner, dev_guild_id=None)
     try:
         await bot.login(DISCORD_TOKEN)
         async with aiohttp.ClientSession() as session:

@@ -352,6 +352,73 @@ class Alert:
     resolution: bool = False  # `update_text` is the incident's resolution
 
 
+class SideKind(StrEnum):
+    """A side message: a chat message that is no alert (no outage, no parent, no thread)."""
+
+    ANNOUNCE = "announce"  # the public line after a command or button ("maria subscribed ...")
+    NOTICE = "notice"  # a direct message to a person (their channel's alerts had to stop)
+
+
+DM_PREFIX = "@"  # a side message's lane for a person: ChannelRef(platform, workspace, "@<user>")
+
+
+@dataclass(frozen=True, slots=True)
+class SideMessage:
+    """One side message, delivered through the outbox like an alert (its own lane, pacing,
+    Retry-After, retries, dead letters) but never opening, editing or threading an outage.
+
+    to: the lane. An announcement's is its channel; a notice's is the person
+        (`ChannelRef(platform, workspace, "@<user id>")`), so it is paced apart from every channel.
+    text: already rendered for the platform (bot.chat.*.render), sent as it is.
+    key: exactly once: one message per key ever (the outbox's `fanned` marker; Slack's metadata;
+        Discord's nonce).
+    about: for operators (`aistatus deliveries`): why it exists, e.g. "subscribe by U42".
+    """
+
+    kind: SideKind
+    to: ChannelRef
+    text: str
+    key: str
+    at: datetime
+    about: str = ""
+
+    @classmethod
+    def announcement(
+        cls, channel: ChannelRef, text: str, *, key: str, at: datetime, about: str = ""
+    ) -> SideMessage:
+        return cls(SideKind.ANNOUNCE, channel, text, key, at, about)
+
+    @classmethod
+    def notice(
+        cls,
+        platform: Platform,
+        workspace: str,
+        user_id: str,
+        text: str,
+        *,
+        key: str,
+        at: datetime,
+        about: str = "",
+    ) -> SideMessage:
+        to = ChannelRef(platform, workspace, DM_PREFIX + user_id)
+        return cls(SideKind.NOTICE, to, text, key, at, about)
+
+    @property
+    def user(self) -> str:
+        """A notice's person (user id); "" for an announcement."""
+        if self.kind is SideKind.NOTICE and self.to.channel.startswith(DM_PREFIX):
+            return self.to.channel[len(DM_PREFIX) :]
+        return ""
+
+    @property
+    def what(self) -> str:
+        """Readable: 'announcement in slack:T1:C1: "maria subscribed …"'."""
+        where = f"DM to {self.user}" if self.kind is SideKind.NOTICE else "announcement"
+        text = self.text if len(self.text) <= 60 else self.text[:59] + "…"
+        about = f" ({self.about})" if self.about else ""
+        return f'{where}{about}: "{text}"'
+
+
 # -- codec ---------------------------------------------------------------------------------------
 
 T = TypeVar("T")

@@ -165,16 +165,22 @@ class DiscordSender:
             await self._reply_in_channel(parent, {**update, **once(alert, where, "reply")})
         return MessageRef(channel=parent.channel, ts=parent.ts, thread=thread)
 
-    async def notify(self, channel: ChannelRef, text: str) -> None:
-        """A plain message to a channel. Raises: DeliveryError."""
-        payload = {"content": clip(text, CONTENT_MAX), "allowed_mentions": NO_MENTIONS}
+    async def notify(self, channel: ChannelRef, text: str, *, key: str = "") -> None:
+        """A plain message to a channel, mentioning no one; with `key`, its enforced nonce (a
+        repeat within minutes is the same message). Raises: DeliveryError."""
+        payload: dict[str, Any] = {
+            "content": clip(text, CONTENT_MAX),
+            "allowed_mentions": NO_MENTIONS,
+        }
+        if key:
+            payload |= _nonce(f"side:{key}:{channel.channel}")
         await self._call(self.http.send_message(channel.channel, params=_params(payload)))
 
-    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+    async def notify_user(self, workspace: str, user_id: str, text: str, *, key: str = "") -> None:
         """A direct message: open (or find) the DM channel with the user, then post in it.
         Raises: DeliveryError."""
         dm = await self._call(self.http.start_private_message(int(user_id)))
-        await self.notify(ChannelRef(Platform.DISCORD, workspace, str(dm["id"])), text)
+        await self.notify(ChannelRef(Platform.DISCORD, workspace, str(dm["id"])), text, key=key)
 
     async def _start_thread(self, parent: MessageRef, alert: Alert) -> str | None:
         """The new thread's id, or None where threads are refused. A thread started from a
@@ -281,7 +287,11 @@ def once(alert: Alert, channel: str, role: str) -> dict[str, Any]:
     message's role (parent, thread, reply), enforced. Discord answers a repeat made within a few
     minutes with the message it already made, so a retried post (a broadcast whose second call
     failed, a call that timed out after Discord applied it) is never shown twice."""
-    material = f"{alert_id(alert)}:{channel}:{role}"
+    return _nonce(f"{alert_id(alert)}:{channel}:{role}")
+
+
+def _nonce(material: str) -> dict[str, Any]:
+    """An enforced nonce made of `material` (Discord keeps at most NONCE_MAX characters)."""
     return {
         "nonce": hashlib.sha256(material.encode("utf-8")).hexdigest()[:NONCE_MAX],
         "enforce_nonce": True,

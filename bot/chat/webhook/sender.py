@@ -114,10 +114,10 @@ class WebhookSender:
         await self.post(parent.channel, alert)
         return parent
 
-    async def notify(self, channel: ChannelRef, text: str) -> None:
+    async def notify(self, channel: ChannelRef, text: str, *, key: str = "") -> None:
         """Nothing: a webhook receives alerts only, in its documented format."""
 
-    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+    async def notify_user(self, workspace: str, user_id: str, text: str, *, key: str = "") -> None:
         """Nothing: a webhook's owner is the operator, told by the log and `aistatus
         deliveries`."""
         log.debug("webhook owner %s not messaged (no channel for it)", workspace)

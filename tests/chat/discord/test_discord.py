@@ -24,6 +24,7 @@ from bot.chat.discord.sender import (
     open_rest_client,
 )
 from bot.chat.replies import FORBIDDEN_TEXT
+from bot.clock import utcnow
 from bot.core.model import (
     AlertKind,
     ChannelRef,
@@ -33,8 +34,19 @@ from bot.core.model import (
     Reply,
     Status,
 )
+from bot.delivery.engine import deliveries_report
+from bot.delivery.side import SideOutbox
 from bot.errors import ConfigError, DeliveryError, ErrorKind
-from tests.helpers import DISCORD_USER, MANAGE_CHANNELS, ROOT, command_layer, make_alert
+from bot.store.outbox import OutboxStore
+from tests.helpers import (
+    DISCORD_USER,
+    MANAGE_CHANNELS,
+    ROOT,
+    command_layer,
+    delivering,
+    make_alert,
+    no_side,
+)
 from tests.helpers import discord_callback as callback_of
 from tests.helpers import discord_command as command
 from tests.helpers import discord_interaction as interaction
@@ -312,7 +324,7 @@ async def start_bot(
     handler: Any, clock: Any, dev_guild: str | None = GUILD, **runner: Any
 ) -> DiscordBot:
     bot = DiscordBot(
-        CommandRunner(handler, load_catalog(None), clock=clock, **runner),
+        CommandRunner(handler, load_catalog(None), clock=clock, **{"side": no_side, **runner}),
         dev_guild_id=int(dev_guild) if dev_guild else None,
     )
     await bot.login(TOKEN)
@@ -373,14 +385,27 @@ async def test_status_is_answered_privately(api, running, clock):
     )
 
 
-async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running):
+def posted_in(api: DiscordAPI, channel: str = CHANNEL) -> list[Any]:
+    return api.find("POST", f"/channels/{channel}/messages")
+
+
+async def queued_side(redis: Any, n: int) -> None:
+    """Until `n` side messages wait in the outbox (queued after the interaction's answer)."""
+    async with asyncio.timeout(5):
+        while len((await deliveries_report(redis)).side) < n:  # noqa: ASYNC110 (Redis)
+            await asyncio.sleep(0.02)
+
+
+async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running, redis, clock):
+    """The answer is the interaction's (private, at once); the announcement is a channel post
+    with the bot token, sent by the delivery engine from the outbox."""
     handler = Handler(
         Reply(
             text="Subscribed to Claude API, Claude Code.",
             announce="Maria subscribed this channel to api, code (partial)",
         )
     )
-    bot = await running(handler)
+    bot = await running(handler, side=SideOutbox(OutboxStore(redis), clock=clock))
     payload = command(
         "subscribe",
         [
@@ -389,17 +414,15 @@ async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running
             option("maintenance", True, kind=5),
         ],
     )
-    bot._connection.parse_interaction_create(payload)
-    body = await callback_of(api, payload)
-    assert body["data"]["flags"] & 64  # the confirmation itself is private
-    (followup,) = await api.wait_for(
-        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}")
-    )
-    assert (
-        followup.json["content"] == "<@" + USER + "> subscribed this channel to api, code (partial)"
-    )
-    assert not followup.json.get("flags", 0) & 64  # the announcement is public
-    assert followup.json["allowed_mentions"] == {"parse": []}
+    async with delivering(redis, {Platform.DISCORD: DiscordSender(bot.http)}):
+        bot._connection.parse_interaction_create(payload)
+        body = await callback_of(api, payload)
+        assert body["data"]["flags"] & 64  # the confirmation itself is private
+        (announce,) = await api.wait_for(posted_in, within=10)
+    assert announce.json["content"] == f"<@{USER}> subscribed this channel to api, code (partial)"
+    assert announce.json["allowed_mentions"] == {"parse": []}  # a mention that pings no one
+    assert announce.json["enforce_nonce"] is True  # a re-send is the same message
+    assert api.find("POST", f"/webhooks/{APP_ID}/{payload['token']}") == []  # no followup
     assert handler.seen[0][0] == "subscribe api code --min partial --maintenance"
 
 
@@ -465,7 +488,7 @@ async def test_the_mute_button_mutes_answers_privately_and_announces_like_the_co
     api, running, sender, redis, clock
 ):
     svc, handler = command_layer(redis)
-    bot = await running(handler)
+    bot = await running(handler, side=SideOutbox(OutboxStore(redis), clock=clock))
     subscribed = command("subscribe", [option("surfaces", "all")])
     bot._connection.parse_interaction_create(subscribed)
     await callback_of(api, subscribed)
@@ -474,19 +497,20 @@ async def test_the_mute_button_mutes_answers_privately_and_announces_like_the_co
     payload = press(message, "aistatus:mute:1h", permissions=MANAGE_CHANNELS)
     bot._connection.parse_interaction_create(payload)
     body = await callback_of(api, payload)
-    (followup,) = await api.wait_for(
-        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}")
-    )
+    await queued_side(redis, 2)
+    async with delivering(redis, {Platform.DISCORD: sender}):
+        await api.wait_for(lambda a: len(posted_in(a)) == 3, within=10)  # the alert, 2 lines
 
     until = clock() + timedelta(hours=1)
     assert body["data"]["flags"] & 64  # the presser is answered privately
     assert body["data"]["embeds"][0]["description"] == (
         f"Alerts are muted here until <t:{int(until.timestamp())}:t> (for 1 h)."
     )
-    assert followup.json["content"] == (
+    subscribe_line, mute_line = [m["content"] for m in api.posted(CHANNEL) if not m["embeds"]]
+    assert subscribe_line.startswith(f"<@{USER}> subscribed this channel to")
+    assert mute_line == (
         f"<@{USER}> muted aistatus alerts here until <t:{int(until.timestamp())}:t>"
-    )  # public, exactly what `/aistatus mute 1h` announces
-    assert not followup.json.get("flags", 0) & 64
+    )  # public, in the channel, exactly what `/aistatus mute 1h` announces
     sub = await svc.subscriptions.get(WHERE)
     assert sub is not None and sub.muted_until == until
 
@@ -495,11 +519,11 @@ async def test_the_mute_button_without_manage_channels_is_refused_and_mutes_noth
     api, running, sender, redis
 ):
     svc, handler = command_layer(redis)
-    bot = await running(handler)
+    bot = await running(handler, side=SideOutbox(OutboxStore(redis), clock=utcnow))
     subscribed = command("subscribe", [option("surfaces", "api")])
     bot._connection.parse_interaction_create(subscribed)
     await callback_of(api, subscribed)
-    await api.wait_for(lambda a: a.find("POST", f"/webhooks/{APP_ID}/{subscribed['token']}"))
+    await queued_side(redis, 1)  # the subscribe announcement
     await sender.post(WHERE, make_alert())
     (message,) = api.posted(CHANNEL)
     payload = press(message, "aistatus:mute:1h", permissions="0")
@@ -508,7 +532,8 @@ async def test_the_mute_button_without_manage_channels_is_refused_and_mutes_noth
 
     assert body["data"]["flags"] & 64
     assert body["data"]["embeds"][0]["description"] == FORBIDDEN_TEXT
-    assert api.find("POST", f"/webhooks/{APP_ID}/{payload['token']}") == []  # nothing announced
+    [queued] = (await deliveries_report(redis)).side  # nothing more announced
+    assert queued.side.about == f"subscribe by {USER}"
     sub = await svc.subscriptions.get(WHERE)
     assert sub is not None and sub.muted_until is None
 
@@ -573,14 +598,13 @@ async def test_subscribe_through_the_real_command_layer_is_stored_and_announced(
 ):
     svc, handler = command_layer(redis)
     subscriptions = svc.subscriptions
-    bot = await running(handler)
+    bot = await running(handler, side=SideOutbox(OutboxStore(redis), clock=utcnow))
     payload = command("subscribe", [option("surfaces", "api code"), option("min", "partial")])
-    bot._connection.parse_interaction_create(payload)
-    await callback_of(api, payload)
-    (followup,) = await api.wait_for(
-        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}")
-    )
-    assert followup.json["content"].startswith(f"<@{USER}> subscribed this channel to")
+    async with delivering(redis, {Platform.DISCORD: DiscordSender(bot.http)}):
+        bot._connection.parse_interaction_create(payload)
+        await callback_of(api, payload)
+        (announce,) = await api.wait_for(posted_in, within=10)
+    assert announce.json["content"].startswith(f"<@{USER}> subscribed this channel to")
 
     sub = await subscriptions.get(WHERE)
     assert sub is not None
