@@ -467,7 +467,8 @@ async def limited_run(
                     print(
                         f"  {time.monotonic() - started:6.1f} s: slack "
                         f"{s['slack']['messages']:,}/{load.per_platform:,}, discord "
-                        f"{s['discord']['messages']:,}/{load.per_platform:,}, 429s {limited:,}",
+                        f"{s['discord']['messages']:,}/{load.per_platform:,}, 429s {limited:,}, "
+                        f"CPU so far {time.process_time() - cpu0:.1f} s",
                         flush=True,
                     )
     except TimeoutError:

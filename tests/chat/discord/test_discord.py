@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from discord.http import Route
+from discord.http import HTTPClient, Route
 
 from bot.catalog_file import load_catalog
 from bot.chat.discord.client import DiscordBot
@@ -22,6 +22,7 @@ from bot.chat.discord.sender import (
     configure_api_base,
     env_proxy,
     open_rest_client,
+    sweep_buckets_on_a_timer,
 )
 from bot.chat.replies import FORBIDDEN_TEXT
 from bot.clock import utcnow
@@ -634,3 +635,22 @@ async def test_a_refused_post_into_the_new_thread_falls_back_and_is_remembered(a
     await sender.reply(second, make_alert(kind=AlertKind.UPDATE), broadcast=False)
     assert len(api.find("POST", f"/channels/{CHANNEL}/messages/")) == starts  # no thread asked
     assert api.posted(CHANNEL)[-1]["message_reference"]["message_id"] == second.ts
+
+
+async def test_discord_py_sweeps_its_rate_limit_buckets_on_a_timer_not_per_new_channel(
+    monkeypatch,
+):
+    """discord.py rescans every bucket each time it makes one (quadratic in a fan-out's
+    channels); the sender lets that scan run at most once per interval."""
+    scans: list[int] = []
+    monkeypatch.setattr(
+        HTTPClient, "_try_clear_expired_ratelimits", lambda self: scans.append(len(self._buckets))
+    )
+    http = HTTPClient(asyncio.get_running_loop())
+    sweep_buckets_on_a_timer(http, every=3600.0)
+    for i in range(1000):  # 1,000 new channels' buckets
+        http.get_ratelimit(f"hash:{i}")
+    assert scans == []
+    sweep_buckets_on_a_timer(http, every=0.0)  # installing twice keeps the first timer
+    http.get_ratelimit("hash:one-more")
+    assert scans == []
