@@ -30,6 +30,7 @@ from bot.core.model import (
 )
 from bot.errors import ConfigError, DeliveryError, ErrorKind
 from tests.helpers import ROOT, command_layer, make_alert
+from tests.peers.chaos import Chaos
 from tests.peers.discord_api import APP_ID, TOKEN, DiscordAPI
 
 GUILD = "1100000000000000001"
@@ -198,6 +199,28 @@ async def test_a_server_error_is_transient(api, sender):
     with pytest.raises(DeliveryError) as e:
         await sender.post(WHERE, make_alert())
     assert (e.value.kind, e.value.retry_after) == (ErrorKind.TRANSIENT, None)
+
+
+async def test_a_post_whose_answer_is_lost_is_repeated_at_once_and_shows_once(api, sender):
+    # Discord applies the post, then the connection drops before the answer (twice): the
+    # sender repeats it within the call, and the nonce makes the repeats the same message.
+    api.chaos = Chaos(lost=1.0)
+    with pytest.raises(DeliveryError) as e:
+        await sender.post(WHERE, make_alert())  # every answer lost: the call fails at last
+    assert e.value.kind is ErrorKind.TRANSIENT
+    assert api.faults["lost-applied"] == 3  # the first try and two repeats
+    api.chaos = None
+    ref = await sender.post(WHERE, make_alert())  # the delivery engine's next attempt
+    (message,) = api.posted(CHANNEL)
+    assert ref.ts == message["id"]
+
+
+async def test_a_lost_answer_to_a_plain_notice_is_not_repeated(api, sender):
+    api.chaos = Chaos(lost=1.0)  # a notice carries no nonce: a repeat could show it twice
+    with pytest.raises(DeliveryError):
+        await sender.notify(WHERE, "aistatus: subscribed")
+    assert api.faults["lost-applied"] == 1
+    assert len(api.posted(CHANNEL)) == 1
 
 
 @pytest.mark.parametrize("is_global", [False, True], ids=["route", "global"])
