@@ -86,14 +86,23 @@ class OutboxReader:
             await self._outbox.leave(self._consumer)
 
     async def _take_over(self, into: Holder) -> None:
+        """Every entry of each consumer without a heartbeat, batch after batch while `into` has
+        room (one batch a beat held a stopped replica's thousands of entries for seconds)."""
+        config = self._config
         for dead in await self._outbox.orphans(self._consumer):
-            entries = await self._outbox.take_over(dead, self._consumer, count=self._config.batch)
-            if entries:
+            taken = 0
+            for _ in range(config.max_held // config.batch + 1):  # bounded by what `into` holds
+                if not into.room.is_set():
+                    break
+                entries = await self._outbox.take_over(dead, self._consumer, count=config.batch)
+                if not entries:
+                    break
+                taken += len(entries)
+                await self._hand_on(into, entries)
+            if taken:
                 log.info(
-                    "delivery: took over %d entries of %s (its heartbeat is gone)",
-                    len(entries), dead,
-                )  # fmt: skip
-            await self._hand_on(into, entries)
+                    "delivery: took over %d entries of %s (its heartbeat is gone)", taken, dead
+                )
 
     async def _step(self, into: Holder) -> None:
         config = self._config
