@@ -63,7 +63,8 @@ class Handover:
     before: int  # message calls received before the signal
     lost: tuple[str, ...]  # channels that hold no alert
     duplicated: tuple[str, ...]  # channels that hold it more than once
-    to_next: float  # from the signal to the next message call received
+    exited: float  # from the signal to the stopped process's exit
+    to_next: float  # from the signal to the first message call after that exit (another's)
     longest_pause: float  # the longest gap between message calls from the signal on
     to_done: float  # from the signal to the last channel's first message
     stopped_code: int | None  # the stopped process's exit code (SIGKILL: -9)
@@ -99,13 +100,14 @@ def _shown(slack: SlackApi, discord: DiscordAPI, chans: Sequence[ChannelRef]) ->
     return held
 
 
-def _gaps(times: Sequence[float], since: float) -> tuple[float, float]:
-    """(to the first time after `since`, the longest gap from `since` on)."""
+def _gaps(times: Sequence[float], since: float, exited: float) -> tuple[float, float]:
+    """(from `since` to the first time after `exited`, the longest gap from `since` on)."""
     after = sorted(t for t in times if t >= since)
-    if not after:
+    later = [t for t in after if t >= exited]
+    if not later:
         return float("inf"), float("inf")
     points = [since, *after]
-    return after[0] - since, max(b - a for a, b in itertools.pairwise(points))
+    return later[0] - since, max(b - a for a, b in itertools.pairwise(points))
 
 
 async def run_handover(
@@ -116,12 +118,14 @@ async def run_handover(
     n: int = 1000,
     at: float = 0.3,
     within: float = 60.0,
+    standby: bool = True,
     extra: dict[str, str] | None = None,
 ) -> Handover:
     """Two `aistatus run` processes deliver one outage start to `n` channels; once `at` of the
     channels got it, the first process gets `how`; the other finishes, then gets SIGTERM.
-    `extra`: more settings for both. Raises: TimeoutError when the fan-out does not finish
-    within `within` seconds of the outage."""
+    `standby`: the other runs from the start (replicas); False: it is started at the signal (a
+    restart, its start-up included in the figures). `extra`: more settings for both.
+    Raises: TimeoutError when the fan-out does not finish within `within` seconds."""
     redis = aioredis.Redis.from_url(redis_url)
     chans = channels(n)
     try:
@@ -148,26 +152,33 @@ async def run_handover(
                 "AISTATUS_DELIVERY_PACING": "off",
                 **(extra or {}),
             }
-            bots: list[Running] = []
-            for _ in range(2):
+
+            async def start() -> Running:
                 env = slack_run_env(slack.base_url, redis_url, catalog, **settings)
-                bots.append(await stack.enter_async_context(aistatus_run(env, tmp_path)))
+                return await stack.enter_async_context(aistatus_run(env, tmp_path))
+
+            bots = [await start() for _ in range(1 + standby)]
             for bot in bots:
                 await bot.err.wait_for(READY, within=30)
             page.set_summary(fixture_json(INVESTIGATING_PAGE))
             async with asyncio.timeout(within):
                 await _until(slack, discord, lambda: _count(slack, discord) >= at * n)
                 before = _count(slack, discord)
-                stopped, survivor = bots
-                stopped.proc.send_signal(how)
+                bots[0].proc.send_signal(how)
                 signalled = loop.time()
+                exit_at: list[float] = []
+                exit_code = asyncio.ensure_future(bots[0].proc.wait())
+                exit_code.add_done_callback(lambda _: exit_at.append(loop.time()))
+                if not standby:
+                    bots.append(await start())
+                survivor = bots[1]
                 await _until(slack, discord, lambda: len(+_shown(slack, discord, chans)) >= n)
-                stopped_code = await stopped.proc.wait()
+                stopped_code = await exit_code
                 await survivor.stop()  # it finishes its calls in flight: a late repeat shows
             logs = "".join("".join(b.err.lines) for b in bots)
             shown = _shown(slack, discord, chans)
             times = [t for t, _ in _slack_posts(slack) + _discord_posts(discord)]
-            to_next, longest = _gaps(times, signalled)
+            to_next, longest = _gaps(times, signalled, exit_at[0])
             to_done = max(_first_times(slack, discord)) - signalled
     finally:
         await discord.close()
@@ -177,6 +188,7 @@ async def run_handover(
         before=before,
         lost=tuple(c.key for c in chans if shown[c.channel] == 0),
         duplicated=tuple(c.key for c in chans if shown[c.channel] > 1),
+        exited=exit_at[0] - signalled,
         to_next=to_next,
         longest_pause=longest,
         to_done=to_done,

@@ -24,8 +24,9 @@ async def test_a_replica_stopped_mid_fan_out_loses_and_repeats_nothing_on_slack_
 ):
     result = await run_handover(tmp_path, redis_server.url, how=how, n=1000, within=60)
     log.info(
-        "%s after %d calls: next call %.2f s later, longest pause %.2f s, done %.2f s later",
-        result.how, result.before, result.to_next, result.longest_pause, result.to_done,
+        "%s after %d calls: exited %.2f s, next call %.2f s, longest pause %.2f s, done %.2f s",
+        result.how, result.before, result.exited, result.to_next, result.longest_pause,
+        result.to_done,
     )  # fmt: skip
 
     assert 0 < result.before < result.channels  # it was mid fan-out

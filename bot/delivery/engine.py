@@ -86,7 +86,7 @@ class Delivery:
             redis, marker_ttl_ms=ms(cfg.marker_ttl), ref_ttl_ms=ms(cfg.ref_ttl)
         )
         self._feed = TransitionFeed(redis, list(catalog.providers))
-        leases = Leases(outbox, f"{self.consumer}:{uuid.uuid4().hex[:8]}", cfg.lease_ttl)
+        leases = Leases.of(outbox, self.consumer, cfg.lease_ttl)
         pacer = Pacer(cfg.pacing)
         self._inflight = InFlight()
 
@@ -119,6 +119,8 @@ class Delivery:
         concerned (nothing more is acknowledged), except that chat calls already in flight
         finish and are recorded, so they are not repeated."""
         name = self.consumer
+        # A heartbeat before any lease is taken: a lease holder without one counts as dead.
+        await self.reader.beat()
         loops = [
             asyncio.create_task(self.fanout.run(stop), name=f"{name}:fanout"),
             asyncio.create_task(self.reader.run(stop, into=self.lanes), name=f"{name}:read"),

@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.delivery.config import DeliveryConfig, ms
+from bot.delivery.lease import holder
 from bot.delivery.loop import REDIS_ERRORS, forever, is_no_group, pause, persist
+from bot.store import keys
 from bot.store.outbox import BadEntry, Entry, OutboxStore
 
 log = logging.getLogger("bot.delivery")
@@ -79,6 +81,11 @@ class OutboxReader:
                 log.debug("delivery: heartbeat failed (will retry): %s", e)
             await pause(stop, config.beat)
 
+    async def beat(self) -> None:
+        """Refresh this consumer's heartbeat once (best effort: the heartbeat loop goes on)."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._outbox.beat(self._consumer, ms(self._config.beat_ttl))
+
     async def leave(self) -> None:
         """Drop this consumer's heartbeat (at stop, once nothing is in flight): the others take
         over its unsent entries at once instead of after `min_idle`."""
@@ -98,6 +105,9 @@ class OutboxReader:
                 if not entries:
                     break
                 taken += len(entries)
+                # A dead holder's channel leases would hold its channels until they lapse.
+                lanes = {keys.channel_lease(e.channel.key) for e in entries if e.channel}
+                await self._outbox.break_leases(sorted(lanes), holder(dead))
                 await self._hand_on(into, entries)
             if taken:
                 log.info(

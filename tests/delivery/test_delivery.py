@@ -356,6 +356,7 @@ async def test_1000_channels_get_each_alert_once_in_order_across_a_crashed_worke
 
 WORKER = """
 import asyncio, sys
+from dataclasses import replace
 from datetime import UTC, datetime
 import aiohttp
 import redis.asyncio as aioredis
@@ -372,7 +373,7 @@ from tests.helpers import FAST
 from tests.peers.discord_api import TOKEN as DISCORD_TOKEN
 from tests.peers.platforms import SLACK_TOKEN
 
-async def main(redis_url, platform, url):
+async def main(redis_url, platform, url, lease_ttl=None):
     if platform == "slack":
         client = AsyncWebClient(
             token=SLACK_TOKEN, base_url=url, timeout=20, retry_handlers=[],
@@ -384,9 +385,12 @@ async def main(redis_url, platform, url):
         sender = DiscordSender(await open_rest_client(DISCORD_TOKEN))
     r = aioredis.Redis.from_url(redis_url)
     catalog = load_catalog()
+    config = FAST if lease_ttl is None else replace(
+        FAST, lease_ttl=float(lease_ttl), beat=0.2, beat_ttl=1.0
+    )
     delivery = Delivery(
         r, {Platform(platform): sender}, SurfaceStore(r),
-        SubscriptionStore(r, claude_surfaces=catalog.claude_surfaces()), catalog, config=FAST,
+        SubscriptionStore(r, claude_surfaces=catalog.claude_surfaces()), catalog, config=config,
         clock=lambda: datetime.now(UTC), consumer="doomed",
         metrics=DeliveryMetrics.create(CollectorRegistry()),
     )
@@ -416,6 +420,32 @@ async def test_a_worker_process_killed_mid_delivery_loses_nothing(rig, redis_ser
     # A call the platform applied whose answer died with the process is not sent again: the
     # survivor checks the channel first (Slack: the delivery key in the message's metadata;
     # Discord: the nonce turns a repeated post into the same message).
+    assert_threads(rig, chans, ["start", "update"])
+
+
+async def test_a_killed_workers_leases_are_broken_once_its_heartbeat_is_gone(rig, redis_server):
+    # Every call of the doomed worker hangs (never applied), so it dies holding the lease of
+    # each of its channels (and the fan-out lease, when it had not acknowledged its fan-out
+    # yet), leases that would last a minute. Once its heartbeat is gone the survivor breaks
+    # them (the channels' as it takes their entries over): it delivers all well within it.
+    chans = rig.peer.channels(FAST.workers - 2)  # every one of them in flight at once
+    await rig.subscribe(chans)
+    await rig.outage(1)
+    rig.peer.api.chaos = Chaos(hang=1.0)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WORKER, redis_server.url, rig.platform, rig.peer.url, "60",
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        await rig.peer.wait_asked(chans, within=30)  # each channel's first call, hung
+    finally:
+        proc.kill()
+        await proc.wait()
+    assert rig.peer.applied() == 0
+    rig.peer.api.chaos = None
+
+    await rig.delivery(consumer="survivor").drain(20)
+
     assert_threads(rig, chans, ["start", "update"])
 
 
