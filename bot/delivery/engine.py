@@ -12,8 +12,9 @@ Guarantees and where they are kept:
 - an entry is acknowledged only after the chat API accepted it; every consumer refreshes a
   heartbeat key each `beat`; a consumer whose heartbeat is gone (stopped: it drops it once its
   calls are done; dead: it expires after `beat_ttl`) has its pending entries taken over by the
-  outbox reader (reader.py) of another at once; a stalled one's after `min_idle`; a
-  redelivered entry whose channel is past it is acknowledged without sending.
+  outbox reader (reader.py) of another at once and the leases it held broken (lease.py); a
+  stalled one's entries after `min_idle`; a redelivered entry whose channel is past it is
+  acknowledged without sending.
 Within a process each channel is one lane (lane.py), a task handling its entries in order; lanes
 run in parallel, at most `workers` chat calls at once per platform.
 
