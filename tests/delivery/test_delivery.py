@@ -359,7 +359,6 @@ import asyncio, sys
 from dataclasses import replace
 from datetime import UTC, datetime
 import aiohttp
-import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
@@ -367,6 +366,7 @@ from bot.chat.slack.sender import SlackSender
 from bot.catalog_file import load_catalog
 from bot.delivery.engine import Delivery, DeliveryMetrics
 from bot.core.model import Platform
+from bot.store.connect import connect
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
 from tests.helpers import FAST
@@ -383,7 +383,7 @@ async def main(redis_url, platform, url, lease_ttl=None):
     else:
         configure_api_base(url)
         sender = DiscordSender(await open_rest_client(DISCORD_TOKEN))
-    r = aioredis.Redis.from_url(redis_url)
+    r = connect(redis_url)
     catalog = load_catalog()
     config = FAST if lease_ttl is None else replace(
         FAST, lease_ttl=float(lease_ttl), beat=0.2, beat_ttl=1.0
