@@ -3,8 +3,9 @@ with its `workers` group, per-channel sequence numbers (assigned and handled), l
 and dead letters (listed, retried, dropped). IO: thin wrappers over streams and Lua in `lua/`.
 
 An outbox entry holds: c channel key, a alert id, k outage id (alert key), n per-channel sequence
-number, q queued-at (ISO-8601), alert (Alert JSON). Entries are deleted when acknowledged, so the
-stream's length is the backlog.
+number, q queued-at (ISO-8601), alert (Alert JSON). A side message's entry (an announcement or a
+direct message: `SideEntry`) holds c its lane, a its key, n, q and side (SideMessage JSON) instead
+of k and alert. Entries are deleted when acknowledged, so the stream's length is the backlog.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
-from bot.core.model import Alert, ChannelRef, MessageRef, Transition, decode_json, encode_json
+from bot.core.model import (
+    Alert,
+    ChannelRef,
+    MessageRef,
+    SideMessage,
+    Transition,
+    decode_json,
+    encode_json,
+)
 from bot.store import keys
 from bot.store.connect import run_pipelined
 from bot.store.messages import decode_ref
@@ -60,6 +69,20 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class SideEntry:
+    """One side message to deliver (bot.core.model.SideMessage): number `seq` in the order of
+    its lane `channel` (the message's `to`). `alert_id` holds the message's key: the slot an
+    alert id fills in logs, retry notes and the `fanned` marker."""
+
+    id: str  # stream entry id
+    channel: ChannelRef
+    alert_id: str
+    seq: int
+    side: SideMessage
+    queued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class BadEntry:
     """An outbox entry that does not decode: dead-lettered as is, never retried. `channel` and
     `seq` are set when they could be read, so the channel's order moves past it."""
@@ -71,8 +94,9 @@ class BadEntry:
     seq: int | None = None
 
 
-Entry = OutboxEntry | BadEntry
-"""What reading the outbox gives: an entry, or one that does not decode."""
+Entry = OutboxEntry | SideEntry | BadEntry
+"""What reading the outbox gives: an alert's entry, a side message's, or one that does not
+decode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +145,14 @@ class DeadLetter:
     kind: str | None = None
     surfaces: tuple[str, ...] = ()
     outage: str = "?"
+    side: SideMessage | None = None  # set for a side message's dead letter
 
     @property
     def what(self) -> str:
-        """ "start of 7g1qpkyz5gxh (api, code)", or what is known of a malformed one."""
+        """ "start of 7g1qpkyz5gxh (api, code)", a side message's `what`, or what is known of a
+        malformed one."""
+        if self.side is not None:
+            return self.side.what
         kind = self.kind or "undecodable alert"
         surfaces = f" ({', '.join(self.surfaces)})" if self.surfaces else ""
         return f"{kind} of {self.outage}{surfaces}"
@@ -140,14 +168,19 @@ def decode_dead_letter(dead_id: str, raw: Mapping[Any, Any]) -> DeadLetter:
     kind: str | None = None
     surfaces: tuple[str, ...] = ()
     outage = f.get("k", "?")
+    side: SideMessage | None = None
     try:
-        alert = decode_json(Alert, f["alert"])
-        kind, surfaces, outage = str(alert.kind), alert.surfaces, alert.key
+        if "side" in f:
+            side = decode_json(SideMessage, f["side"])
+            kind, outage = str(side.kind), "-"
+        else:
+            alert = decode_json(Alert, f["alert"])
+            kind, surfaces, outage = str(alert.kind), alert.surfaces, alert.key
     except (KeyError, ValueError, ValidationError):
         pass
     return DeadLetter(
         dead_id, f.get("entry", ""), f.get("c", "?"), f.get("a", "?"), f.get("error", ""),
-        attempts, f.get("at", ""), kind, surfaces, outage,
+        attempts, f.get("at", ""), kind, surfaces, outage, side,
     )  # fmt: skip
 
 
@@ -165,15 +198,34 @@ class Tally:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedSide:
+    """A side message still in the outbox, as `aistatus deliveries` lists it: `pending` (not
+    sent yet) or, with `attempts` and `error`, waiting for another attempt after a failure."""
+
+    entry_id: str
+    lane: str
+    side: SideMessage
+    attempts: int = 0
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        return "pending" if self.error is None else "waiting"
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """What `aistatus deliveries` shows. queued: outbox entries not yet acknowledged; pending: of
-    those, read by a worker (in flight, waiting or retrying); dead_total: all dead letters kept."""
+    those, read by a worker (in flight, waiting or retrying); retrying: alert entries that failed
+    and wait; side: side messages in the outbox (of the first `side_scan` entries: the report's
+    bound); dead_total: all dead letters kept."""
 
     queued: int
     pending: int
     retrying: tuple[RetryingDelivery, ...]
     dead: tuple[DeadLetter, ...]
     dead_total: int
+    side: tuple[QueuedSide, ...] = ()
 
 
 def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> Entry:
@@ -184,8 +236,11 @@ def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> Entry:
     try:
         channel = ChannelRef.parse(fields["c"])
         seq = int(fields["n"])
-        alert = decode_json(Alert, fields["alert"])
         queued = datetime.fromisoformat(fields["q"]) if fields.get("q") else None
+        if "side" in fields:
+            side = decode_json(SideMessage, fields["side"])
+            return SideEntry(entry_id, channel, fields["a"], seq, side, queued)
+        alert = decode_json(Alert, fields["alert"])
         return OutboxEntry(entry_id, channel, fields["a"], seq, alert, queued)
     except (KeyError, ValueError, ValidationError) as e:
         error = f"malformed outbox entry: {type(e).__name__}: {str(e)[:200]}"
@@ -217,6 +272,7 @@ class OutboxStore:
         self._release = redis.register_script(_script("outbox_release.lua"))
         self._lease = redis.register_script(_script("delivery_lease.lua"))
         self._retry = redis.register_script(_script("outbox_retry.lua"))
+        self._side = redis.register_script(_script("outbox_side.lua"))
 
     # -- fan-out side --------------------------------------------------------------------------
 
@@ -252,6 +308,17 @@ class OutboxStore:
         ]
         replies = await run_pipelined(self._redis, self._enqueue, calls)
         return [_text(r) if r else None for r in replies]
+
+    async def enqueue_side(self, message: SideMessage, *, now: datetime) -> str | None:
+        """Write the entry of one side message at most once ever (its key's `fanned` marker), as
+        the next in its lane's order (outbox_side.lua). Returns the entry id, None when this key
+        was written before."""
+        lane = message.to.key
+        reply = await self._side(
+            keys=[keys.outbox(), keys.fanned(message.key, lane), keys.outbox_seq(lane)],
+            args=[self.marker_ttl_ms, lane, message.key, now.isoformat(), encode_json(message)],
+        )
+        return _text(reply) if reply else None
 
     async def threads(self, pairs: Sequence[tuple[ChannelRef, str]]) -> list[bool]:
         """For each (channel, outage id): was an entry of this outage queued for the channel, or
@@ -490,6 +557,14 @@ class OutboxStore:
                 "n": entry.seq,
                 "alert": encode_json(entry.alert),
             }
+        elif isinstance(entry, SideEntry):
+            fields = {
+                "entry": entry.id,
+                "c": entry.channel.key,
+                "a": entry.alert_id,
+                "n": entry.seq,
+                "side": encode_json(entry.side),
+            }
         else:
             fields = {"entry": entry.id, **{k: v for k, v in entry.fields.items() if k != "entry"}}
         fields.update({"error": error[:500], "attempts": attempts, "at": now.isoformat()})
@@ -716,8 +791,11 @@ async def outbox_counts(redis: Redis) -> tuple[int, int]:
     return int(queued), int(dead)
 
 
-async def deliveries_report(redis: Redis, *, dead_limit: int = 20) -> DeliveryReport:
-    """The backlog, the entries waiting for another attempt, and the newest dead letters."""
+async def deliveries_report(
+    redis: Redis, *, dead_limit: int = 20, side_scan: int = 20_000
+) -> DeliveryReport:
+    """The backlog, the entries waiting for another attempt, the side messages queued, and the
+    newest dead letters."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.xlen(keys.outbox())
         pipe.hgetall(keys.retrying())
@@ -745,5 +823,33 @@ async def deliveries_report(redis: Redis, *, dead_limit: int = 20) -> DeliveryRe
         except (ValueError, TypeError, AttributeError):
             log.warning("deliveries report: unreadable retry note %s", _text(entry_id))
     dead = [decode_dead_letter(_text(i), raw) for i, raw in dead_raw or []]
-    retrying.sort(key=lambda r: r.entry_id)
-    return DeliveryReport(int(queued), pending, tuple(retrying), tuple(dead), int(dead_total))
+    notes = {r.entry_id: r for r in retrying}
+    side = [
+        QueuedSide(e.id, e.channel.key, e.side)
+        if (note := notes.pop(e.id, None)) is None
+        else QueuedSide(e.id, e.channel.key, e.side, note.attempts, note.error)
+        for e in await _side_entries(redis, limit=side_scan)
+    ]
+    retrying = sorted(notes.values(), key=lambda r: r.entry_id)  # the alerts' notes
+    return DeliveryReport(
+        int(queued), pending, tuple(retrying), tuple(dead), int(dead_total), tuple(side)
+    )
+
+
+async def _side_entries(redis: Redis, *, limit: int) -> list[SideEntry]:
+    """The side messages among the outbox's first `limit` entries, oldest first (a bounded scan
+    in pages of 500: side messages are few beside a fan-out's alerts)."""
+    found: list[SideEntry] = []
+    start, seen = "-", 0
+    while seen < limit:
+        batch = await redis.xrange(keys.outbox(), min=start, max="+", count=min(500, limit - seen))
+        if not batch:
+            break
+        seen += len(batch)
+        for entry_id, raw in batch:
+            if b"side" in raw or "side" in raw:
+                entry = decode_entry(_text(entry_id), raw)
+                if isinstance(entry, SideEntry):
+                    found.append(entry)
+        start = "(" + _text(batch[-1][0])
+    return found

@@ -9,6 +9,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -40,6 +41,13 @@ class Claim:
 
     states: dict[str, SurfaceState]
     page: PageCache | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A page poll refused: the page asked (429 Retry-After) not to be polled before `until`."""
+
+    until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,18 +91,24 @@ class SurfaceStore:
         surfaces: Sequence[str],
         *,
         with_page: bool = False,
-    ) -> Claim | None:
+        now: datetime | None = None,
+    ) -> Claim | Held | None:
         """Claim (`SET NX PX`) this interval slot of `job` for `provider` and read the surfaces'
-        states in the same round trip. None when another replica already holds the slot."""
+        states in the same round trip. None when another replica already holds the slot;
+        `Held` for a page poll (`with_page`) while the page's Retry-After hold (`hold`) lasts
+        past `now`."""
         if ttl_ms < 1:
             raise ValueError("ttl_ms must be positive")
         script_keys = claim_keys(provider, job, slot_index, surfaces)
+        now_ms = int(now.timestamp() * 1000) if now is not None else 0
         self.round_trips += 1
         reply = await self._claim(
-            keys=script_keys, args=[ttl_ms, uuid.uuid4().hex, "1" if with_page else "0"]
+            keys=script_keys, args=[ttl_ms, uuid.uuid4().hex, "1" if with_page else "0", now_ms]
         )
         if reply is None:
             return None
+        if reply[0] in (b"held", "held"):
+            return Held(datetime.fromtimestamp(int(reply[1]) / 1000, tz=UTC))
         page_fields, flat = reply[0], reply[1:]
         states = {
             surface: self._decode_state(
@@ -103,6 +117,11 @@ class SurfaceStore:
             for i, surface in enumerate(surfaces)
         }
         return Claim(states=states, page=_decode_page(page_fields) if with_page else None)
+
+    async def hold(self, provider: str, until: datetime) -> None:
+        """Every replica's page polls of `provider` wait until `until` (its Retry-After)."""
+        self.round_trips += 1
+        await self._redis.hset(keys.etag(provider), "held_until", int(until.timestamp() * 1000))
 
     async def commit(
         self, provider: str, writes: Sequence[Write], *, page: PageCache | None = None

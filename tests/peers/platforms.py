@@ -176,6 +176,16 @@ class SlackPeer(_Applied):
             str(c.params.get("text")) for c in self.api.accepted_to("chat.postMessage", self.user)
         ]
 
+    def texts(self, channel: ChannelRef) -> list[str]:
+        """The plain-text messages (announcements, direct messages) the channel shows."""
+        posts = self.api.accepted_to("chat.postMessage", channel.channel)
+        return [str(c.params.get("text")) for c in posts if "blocks" not in c.params]
+
+    async def dm(self) -> ChannelRef:
+        """Where the direct messages to the subscriber go (Slack: to the user id), to script
+        faults in it and read it."""
+        return ChannelRef(self.platform, self.workspace, self.user)
+
     def parent(self, channel: ChannelRef) -> str:
         """The first parent message posted in the channel."""
         return min(
@@ -323,6 +333,17 @@ class DiscordPeer(_Applied):
         """Direct messages to the subscriber."""
         dm = self.api.dms.get(self.user)
         return [str(m.get("content")) for m in self.api.posted(dm)] if dm else []
+
+    def texts(self, channel: ChannelRef) -> list[str]:
+        """The plain-text messages (announcements, direct messages) the channel shows."""
+        return [str(m["content"]) for m in self.api.posted(channel.channel) if not m.get("embeds")]
+
+    async def dm(self) -> ChannelRef:
+        """The DM channel with the subscriber (opened as the sender opens it), to script faults
+        in it and read it."""
+        assert self._http is not None
+        opened = await self._http.start_private_message(int(self.user))
+        return ChannelRef(self.platform, self.workspace, str(opened["id"]))
 
     def parent(self, channel: ChannelRef) -> str:
         """The first parent message posted in the channel."""

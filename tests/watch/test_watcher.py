@@ -135,6 +135,23 @@ async def test_concurrent_watchers_record_each_transition_once(
         await c.aclose()
 
 
+async def test_a_429_met_by_one_replica_holds_every_replica_for_its_retry_after(
+    page, redis, client, clock: ManualClock
+):
+    one, two = (watcher_for(catalog_for(page.url), redis, client, clock) for _ in range(2))
+    page.set_fault(429, headers={"Retry-After": "120"})
+    assert (await one.poll_page("claude")).claimed  # the page says: not before 120 s
+    page.clear_fault()
+    asked = page.hits["/api/v2/summary.json"]
+    for replica in [two, one, two, one, two, one, two]:  # 105 s of 15 s slots
+        clock.advance(15)
+        assert not (await replica.poll_page("claude")).claimed
+    assert page.hits["/api/v2/summary.json"] == asked  # no replica asked the page again
+    clock.advance(15)
+    assert (await two.poll_page("claude")).claimed  # 120 s on: whichever replica is next
+    assert page.hits["/api/v2/summary.json"] == asked + 1
+
+
 async def test_watchers_racing_without_the_slot_claim_still_record_each_transition_once(
     page, redis_server, client, clock
 ):

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -73,15 +75,31 @@ def configure_api_base(url: str) -> None:
     Route.BASE = url.rstrip("/")
 
 
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY / HTTP_PROXY, unless NO_PROXY
+    covers its host; never for loopback): discord.py does not read the environment itself,
+    unlike httpx and the Slack client."""
+    host = urlsplit(url).hostname or ""
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    if not host or loopback or urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(urlsplit(url).scheme) or None
+
+
 async def open_rest_client(
-    token: str, *, max_ratelimit_timeout: float = MAX_RATELIMIT_TIMEOUT
+    token: str,
+    *,
+    max_ratelimit_timeout: float = MAX_RATELIMIT_TIMEOUT,
+    proxy: str | None = None,
 ) -> HTTPClient:
     """A standalone REST client logged in with the bot token (alerts go out even while the
     gateway reconnects, or from replicas that run no gateway). Close it with `await .close()`.
 
     Raises: ConfigError when Discord rejects the token; DeliveryError when it cannot be reached.
     """
-    http = HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=max_ratelimit_timeout)
+    http = HTTPClient(
+        asyncio.get_running_loop(), max_ratelimit_timeout=max_ratelimit_timeout, proxy=proxy
+    )
     try:
         await http.static_login(token)
     except discord.LoginFailure as e:
@@ -154,16 +172,26 @@ class DiscordSender:
             await self._reply_in_channel(parent, {**update, **once(alert, where, "reply")})
         return MessageRef(channel=parent.channel, ts=parent.ts, thread=thread)
 
-    async def notify(self, channel: ChannelRef, text: str) -> None:
-        """A plain message to a channel. Raises: DeliveryError."""
-        payload = {"content": clip(text, CONTENT_MAX), "allowed_mentions": NO_MENTIONS}
-        await self._call(lambda: self.http.send_message(channel.channel, params=_params(payload)))
+    async def notify(self, channel: ChannelRef, text: str, *, key: str = "") -> None:
+        """A plain message to a channel, mentioning no one; with `key`, its enforced nonce (a
+        repeat within minutes is the same message, so a lost answer is repeated at once).
+        Raises: DeliveryError."""
+        payload: dict[str, Any] = {
+            "content": clip(text, CONTENT_MAX),
+            "allowed_mentions": NO_MENTIONS,
+        }
+        if key:
+            payload |= _nonce(f"side:{key}:{channel.channel}")
+        await self._call(
+            lambda: self.http.send_message(channel.channel, params=_params(payload)),
+            again=bool(key),
+        )
 
-    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+    async def notify_user(self, workspace: str, user_id: str, text: str, *, key: str = "") -> None:
         """A direct message: open (or find) the DM channel with the user, then post in it.
         Raises: DeliveryError."""
         dm = await self._call(lambda: self.http.start_private_message(int(user_id)), again=True)
-        await self.notify(ChannelRef(Platform.DISCORD, workspace, str(dm["id"])), text)
+        await self.notify(ChannelRef(Platform.DISCORD, workspace, str(dm["id"])), text, key=key)
 
     async def _start_thread(self, parent: MessageRef, alert: Alert) -> str | None:
         """The new thread's id, or None where threads are refused. A thread started from a
@@ -306,7 +334,11 @@ def once(alert: Alert, channel: str, role: str) -> dict[str, Any]:
     message's role (parent, thread, reply), enforced. Discord answers a repeat made within a few
     minutes with the message it already made, so a retried post (a broadcast whose second call
     failed, a call that timed out after Discord applied it) is never shown twice."""
-    material = f"{alert_id(alert)}:{channel}:{role}"
+    return _nonce(f"{alert_id(alert)}:{channel}:{role}")
+
+
+def _nonce(material: str) -> dict[str, Any]:
+    """An enforced nonce made of `material` (Discord keeps at most NONCE_MAX characters)."""
     return {
         "nonce": hashlib.sha256(material.encode("utf-8")).hexdigest()[:NONCE_MAX],
         "enforce_nonce": True,
