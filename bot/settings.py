@@ -122,13 +122,18 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(
         default=8, ge=1, le=100, alias="AISTATUS_DELIVERY_MAX_ATTEMPTS"
     )
+    # `platform`: pace to Slack's and Discord's published limits; `off`: no client-side pacing
+    # (a staging chat server without those limits, benchmarks); 429s are honoured either way.
+    delivery_pacing: Literal["platform", "off"] = Field(
+        default="platform", alias="AISTATUS_DELIVERY_PACING"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, v: Any) -> Any:  # AISTATUS_LOG_LEVEL=info is as good as INFO
         return v.strip().upper() if isinstance(v, str) else v
 
-    @field_validator("log_format", "slack_mode", mode="before")
+    @field_validator("log_format", "slack_mode", "delivery_pacing", mode="before")
     @classmethod
     def _lower(cls, v: Any) -> Any:  # AISTATUS_SLACK_MODE=HTTP is as good as http
         return v.strip().lower() if isinstance(v, str) else v

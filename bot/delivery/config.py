@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.model import Platform
-from bot.delivery.pacing import DEFAULT_POLICIES, PacingPolicy
+from bot.delivery.pacing import DEFAULT_POLICIES, UNLIMITED, PacingPolicy
 from bot.delivery.retry import RetryPolicy
 
 
@@ -39,10 +39,13 @@ class DeliveryConfig:
 
     @classmethod
     def from_settings(cls, settings: Any) -> DeliveryConfig:
-        """From `bot.settings.Settings` (delivery_workers, delivery_max_attempts)."""
+        """From `bot.settings.Settings` (delivery_workers, delivery_max_attempts,
+        delivery_pacing)."""
+        off = settings.delivery_pacing == "off"
         return cls(
             workers=settings.delivery_workers,
             retry=RetryPolicy(max_attempts=settings.delivery_max_attempts),
+            pacing={p: UNLIMITED for p in Platform} if off else DEFAULT_POLICIES,
         )
 
 

@@ -13,9 +13,9 @@ Guarantees and where they are kept:
   batches, bot.delivery.tally: a crash before the batch only redelivers entries found done);
   every consumer refreshes a heartbeat key each `beat`; a consumer whose heartbeat is gone
   (stopped: it drops it once its calls are done; dead: it expires after `beat_ttl`) has its
-  pending entries taken over by the outbox reader (reader.py) of another at once; a stalled
-  one's after `min_idle`; a redelivered entry whose channel is past it is acknowledged without
-  sending.
+  pending entries taken over by the outbox reader (reader.py) of another at once and the leases
+  it held broken (lease.py); a stalled one's entries after `min_idle`; a redelivered entry whose
+  channel is past it is acknowledged without sending.
 Within a process each channel is one lane (lane.py), a task handling its entries in order; lanes
 run in parallel, at most `workers` chat calls at once per platform.
 
@@ -89,7 +89,7 @@ class Delivery:
             redis, marker_ttl_ms=ms(cfg.marker_ttl), ref_ttl_ms=ms(cfg.ref_ttl)
         )
         self._feed = TransitionFeed(redis, list(catalog.providers))
-        leases = Leases(outbox, f"{self.consumer}:{uuid.uuid4().hex[:8]}", cfg.lease_ttl)
+        leases = Leases.of(outbox, self.consumer, cfg.lease_ttl)
         pacer = Pacer(cfg.pacing)
         self._inflight = InFlight()
         self._acks = acks = Acks(outbox, every=cfg.ack_every, within=cfg.redis_retry, clock=clock)
@@ -123,6 +123,8 @@ class Delivery:
         concerned (nothing more is acknowledged), except that chat calls already in flight
         finish and are recorded, so they are not repeated."""
         name = self.consumer
+        # A heartbeat before any lease is taken: a lease holder without one counts as dead.
+        await self.reader.beat()
         loops = [
             asyncio.create_task(self.fanout.run(stop), name=f"{name}:fanout"),
             asyncio.create_task(self.reader.run(stop, into=self.lanes), name=f"{name}:read"),

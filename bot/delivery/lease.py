@@ -1,11 +1,14 @@
 """This consumer's leases, all under one token: the fan-out lease (one replica fans out at a
 time, so the outbox keeps transition order) and the channel leases (one consumer sends to a
-channel at a time). A dead holder's lease lapses after `ttl`. IO (through OutboxStore)."""
+channel at a time). A dead holder's lease lapses after `ttl`, or is broken as soon as its
+heartbeat is gone: the fan-out lease by the next consumer asking for it, its channel leases when
+its entries are taken over (bot.delivery.reader). IO (through OutboxStore)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
 from bot.core.model import ChannelRef
@@ -13,6 +16,11 @@ from bot.delivery.config import ms
 from bot.delivery.loop import REDIS_ERRORS
 from bot.store import keys
 from bot.store.outbox import OutboxStore
+
+
+def holder(consumer: str) -> str:
+    """What every lease token of `consumer` starts with (`Leases.of`)."""
+    return f"{consumer}:"
 
 
 class Leases:
@@ -24,9 +32,27 @@ class Leases:
         self.ttl = ttl
         self.ttl_ms = ms(ttl)
 
+    @classmethod
+    def of(cls, outbox: OutboxStore, consumer: str, ttl: float) -> Leases:
+        """The leases of `consumer`: a token of its own per run (a restart reusing the name
+        holds none of the old run's leases), starting with `holder(consumer)`."""
+        return cls(outbox, f"{holder(consumer)}{uuid.uuid4().hex[:8]}", ttl)
+
     async def take_fanout(self) -> bool:
-        """Take or renew the fan-out lease; False while another consumer holds it."""
-        return await self._outbox.take_lease(keys.fanout_lease(), self.token, self.ttl_ms)
+        """Take or renew the fan-out lease; False while another consumer holds it. A holder
+        without a heartbeat (killed mid fan-out) has its lease broken at once: the rest of the
+        fan-out does not wait for the lease to lapse."""
+        key = keys.fanout_lease()
+        if await self._outbox.take_lease(key, self.token, self.ttl_ms):
+            return True
+        owner = await self._outbox.lease_owner(key)
+        if owner is None:  # given back meanwhile
+            return await self._outbox.take_lease(key, self.token, self.ttl_ms)
+        consumer = owner.rpartition(":")[0]
+        if not consumer or await self._outbox.alive(consumer):
+            return False
+        await self._outbox.break_leases([key], holder(consumer))
+        return await self._outbox.take_lease(key, self.token, self.ttl_ms)
 
     async def release_fanout(self) -> None:
         """Give the fan-out lease back (best effort: it lapses by itself)."""

@@ -479,6 +479,15 @@ class OutboxStore:
         """Refresh `consumer`'s heartbeat: it lives `ttl_ms` unless refreshed again."""
         await self._redis.set(keys.consumer_beat(consumer), "1", px=ttl_ms)
 
+    async def alive(self, consumer: str) -> bool:
+        """Has `consumer` a heartbeat (it runs, or stopped less than its beat TTL ago)?"""
+        return bool(await self._redis.exists(keys.consumer_beat(consumer)))
+
+    async def lease_owner(self, key: str) -> str | None:
+        """The token holding the lease at `key`, or None."""
+        owner = await self._redis.get(key)
+        return None if owner is None else _text(owner)
+
     async def leave(self, consumer: str) -> None:
         """Drop `consumer`'s heartbeat: others take over what it still holds at once."""
         await self._redis.delete(keys.consumer_beat(consumer))
@@ -640,6 +649,15 @@ class OutboxStore:
     async def release_lease(self, key: str, token: str) -> None:
         """Give the lease back if `token` still holds it."""
         await self._lease(keys=[key], args=[token, 1, "release"])
+
+    async def break_leases(self, lease_keys: Sequence[str], holder: str) -> int:
+        """Delete each lease at `lease_keys` whose token starts with `holder` (a consumer known
+        dead: its leases would block their channels until they lapse). One pipelined round
+        trip; returns how many were broken."""
+        if not lease_keys:
+            return 0
+        calls = [([key], [holder, 1, "break"]) for key in lease_keys]
+        return sum(int(r) for r in await run_pipelined(self._redis, self._lease, calls))
 
     async def backlog(self) -> int:
         """Outbox entries not yet acknowledged."""

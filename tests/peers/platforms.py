@@ -160,6 +160,11 @@ class SlackPeer(_Applied):
         """Until `n` chat calls were applied. Raises: TimeoutError."""
         await self.api.wait_until(lambda: self.applied() >= n, within)
 
+    async def wait_asked(self, channels: Sequence[ChannelRef], within: float) -> None:
+        """Until every one of `channels` got a chat call, answered or not. Raises:
+        TimeoutError."""
+        await self.api.wait_until(lambda: all(self.requests(c) for c in channels), within)
+
     def edited(self, channel: ChannelRef) -> set[str]:
         """The messages edits went to."""
         edits = self.api.accepted_to("chat.update", channel.channel)
@@ -302,6 +307,11 @@ class DiscordPeer(_Applied):
             for c in self.api.calls
             if (w := self._where(c)) is not None and w[0] == channel.channel
         ]
+
+    async def wait_asked(self, channels: Sequence[ChannelRef], within: float) -> None:
+        """Until every one of `channels` got a message call, answered or not. Raises:
+        TimeoutError."""
+        await self.api.wait_for(lambda _: all(self.requests(c) for c in channels), within)
 
     async def wait_applied(self, n: int, within: float) -> None:
         """Until `n` message calls were applied. Raises: TimeoutError."""

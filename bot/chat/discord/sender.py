@@ -13,6 +13,7 @@ import hashlib
 import logging
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +39,7 @@ MAX_RATELIMIT_TIMEOUT = 30.0  # discord.py's floor: shorter 429s are waited out 
 THREAD_ARCHIVE_MINUTES = 1440  # a thread goes quiet a day after its last update
 NONCE_MAX = 25  # characters Discord allows in a message nonce
 BUCKET_SWEEP_S = 60.0  # how often discord.py's idle rate-limit buckets are swept
+RESENDS = 2  # repeats of a repeatable request whose answer was lost, within the one call
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
 UNKNOWN_CHANNEL = 10003
@@ -153,7 +155,9 @@ class DiscordSender:
     async def post(self, channel: ChannelRef, alert: Alert) -> MessageRef:
         """Post the parent message. Raises: DeliveryError."""
         payload = {**to_discord_message(alert), **once(alert, channel.channel, "parent")}
-        data = await self._call(self.http.send_message(channel.channel, params=_params(payload)))
+        data = await self._call(
+            lambda: self.http.send_message(channel.channel, params=_params(payload)), again=True
+        )
         return MessageRef(channel=channel, ts=str(data["id"]))
 
     async def edit(self, ref: MessageRef, alert: Alert) -> None:
@@ -161,8 +165,9 @@ class DiscordSender:
         Raises: DeliveryError (PARENT_GONE when the parent was deleted)."""
         payload = to_discord_message(alert)
         await self._call(
-            self.http.edit_message(ref.channel.channel, ref.ts, params=_params(payload)),
+            lambda: self.http.edit_message(ref.channel.channel, ref.ts, params=_params(payload)),
             message=True,
+            again=True,
         )
 
     async def reply(self, parent: MessageRef, alert: Alert, *, broadcast: bool) -> MessageRef:
@@ -179,7 +184,9 @@ class DiscordSender:
             in_thread = {**update, **once(alert, where, "thread")}
             try:
                 await self._call(
-                    self.http.send_message(thread, params=_params(in_thread)), codes=THREAD_GONE
+                    lambda: self.http.send_message(thread, params=_params(in_thread)),
+                    codes=THREAD_GONE,
+                    again=True,
                 )
             except _Refused as e:
                 log.info("thread %s unusable (discord %s): replying in the channel", thread, e.code)
@@ -191,19 +198,23 @@ class DiscordSender:
 
     async def notify(self, channel: ChannelRef, text: str, *, key: str = "") -> None:
         """A plain message to a channel, mentioning no one; with `key`, its enforced nonce (a
-        repeat within minutes is the same message). Raises: DeliveryError."""
+        repeat within minutes is the same message, so a lost answer is repeated at once).
+        Raises: DeliveryError."""
         payload: dict[str, Any] = {
             "content": clip(text, CONTENT_MAX),
             "allowed_mentions": NO_MENTIONS,
         }
         if key:
             payload |= _nonce(f"side:{key}:{channel.channel}")
-        await self._call(self.http.send_message(channel.channel, params=_params(payload)))
+        await self._call(
+            lambda: self.http.send_message(channel.channel, params=_params(payload)),
+            again=bool(key),
+        )
 
     async def notify_user(self, workspace: str, user_id: str, text: str, *, key: str = "") -> None:
         """A direct message: open (or find) the DM channel with the user, then post in it.
         Raises: DeliveryError."""
-        dm = await self._call(self.http.start_private_message(int(user_id)))
+        dm = await self._call(lambda: self.http.start_private_message(int(user_id)), again=True)
         await self.notify(ChannelRef(Platform.DISCORD, workspace, str(dm["id"])), text, key=key)
 
     async def _start_thread(self, parent: MessageRef, alert: Alert) -> str | None:
@@ -211,7 +222,7 @@ class DiscordSender:
         message has the message's id, so "already created" (a redelivery) reuses it."""
         try:
             data = await self._call(
-                self.http.start_thread_with_message(
+                lambda: self.http.start_thread_with_message(
                     parent.channel.channel,
                     parent.ts,
                     name=thread_name(alert),
@@ -219,6 +230,7 @@ class DiscordSender:
                 ),
                 message=True,
                 codes=NO_THREADS | {THREAD_EXISTS},
+                again=True,  # a repeat answers THREAD_EXISTS: the thread it made
             )
         except _Refused as e:
             if e.code == THREAD_EXISTS:
@@ -242,15 +254,36 @@ class DiscordSender:
             "fail_if_not_exists": False,  # the update still lands if the parent was deleted
         }
         body = {**payload, "message_reference": reference}
-        await self._call(self.http.send_message(parent.channel.channel, params=_params(body)))
+        await self._call(
+            lambda: self.http.send_message(parent.channel.channel, params=_params(body)),
+            again=True,
+        )
 
     async def _call(
-        self, request: Any, *, message: bool = False, codes: frozenset[int] = frozenset()
+        self,
+        request: Callable[[], Awaitable[Any]],
+        *,
+        message: bool = False,
+        codes: frozenset[int] = frozenset(),
+        again: bool = False,
     ) -> Any:
-        """Await one discord.py request, translating its errors into DeliveryError (or
-        `_Refused` for the JSON codes in `codes`, which the caller handles)."""
+        """Make one discord.py request, translating its errors into DeliveryError (or
+        `_Refused` for the JSON codes in `codes`, which the caller handles). `again`: repeating
+        the request cannot show anything twice (an enforced nonce, an edit, a thread start), so
+        a connection dropped before the answer is repeated at once, up to `RESENDS` times."""
+        for resend in range(RESENDS + 1):
+            try:
+                return await self._request(request, message=message, codes=codes)
+            except _AnswerLost as e:
+                if not again or resend == RESENDS:
+                    raise DeliveryError(f"network: {e.name}") from e.__cause__
+        raise AssertionError("unreachable")
+
+    async def _request(
+        self, request: Callable[[], Awaitable[Any]], *, message: bool, codes: frozenset[int]
+    ) -> Any:
         try:
-            return await request
+            return await request()
         except asyncio.CancelledError:
             _reopen_global_limit(self.http)
             raise
@@ -262,6 +295,8 @@ class DiscordSender:
             if e.code in codes:
                 raise _Refused(e.code) from e
             raise discord_error(e, message=message) from e
+        except (aiohttp.ServerDisconnectedError, ConnectionResetError) as e:
+            raise _AnswerLost(type(e).__name__) from e
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise DeliveryError(f"network: {type(e).__name__}") from e
 
@@ -274,6 +309,18 @@ def _reopen_global_limit(http: HTTPClient) -> None:
     gate = getattr(http, "_global_over", None)
     if isinstance(gate, asyncio.Event) and not gate.is_set():
         gate.set()
+
+
+class _AnswerLost(Exception):
+    """The connection closed after the request went out and before its answer: Discord may
+    have applied it. discord.py repeats such a request itself only for the BSD and Windows
+    "connection reset" errno values (54, 10054), never for Linux's nor for aiohttp's
+    ServerDisconnectedError, so without this each lost answer cost the entry one of its
+    attempts, and an alert of four calls (edit, thread, thread post, reply) ran out of them."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
 
 
 class _Refused(Exception):

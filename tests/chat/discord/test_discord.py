@@ -52,6 +52,7 @@ from tests.helpers import discord_callback as callback_of
 from tests.helpers import discord_command as command
 from tests.helpers import discord_interaction as interaction
 from tests.helpers import discord_option as option
+from tests.peers.chaos import Chaos
 from tests.peers.discord_api import APP_ID, TOKEN, DiscordAPI
 from tests.peers.forward_proxy import ForwardProxy
 
@@ -224,6 +225,32 @@ async def test_a_server_error_is_transient(api, sender):
     with pytest.raises(DeliveryError) as e:
         await sender.post(WHERE, make_alert())
     assert (e.value.kind, e.value.retry_after) == (ErrorKind.TRANSIENT, None)
+
+
+async def test_a_post_whose_answer_is_lost_is_repeated_at_once_and_shows_once(api, sender):
+    # Discord applies the post, then the connection drops before the answer (twice): the
+    # sender repeats it within the call, and the nonce makes the repeats the same message.
+    api.chaos = Chaos(lost=1.0)
+    with pytest.raises(DeliveryError) as e:
+        await sender.post(WHERE, make_alert())  # every answer lost: the call fails at last
+    assert e.value.kind is ErrorKind.TRANSIENT
+    assert api.faults["lost-applied"] == 3  # the first try and two repeats
+    api.chaos = None
+    ref = await sender.post(WHERE, make_alert())  # the delivery engine's next attempt
+    (message,) = api.posted(CHANNEL)
+    assert ref.ts == message["id"]
+
+
+@pytest.mark.parametrize(("key", "tries"), [("", 1), ("side-1", 3)], ids=["no-key", "keyed"])
+async def test_a_lost_answer_to_a_notice_is_repeated_only_when_its_nonce_makes_it_safe(
+    api, sender, key, tries
+):
+    # Without a key a notice carries no nonce, so a repeat could show it twice: not repeated.
+    api.chaos = Chaos(lost=1.0)
+    with pytest.raises(DeliveryError):
+        await sender.notify(WHERE, "aistatus: subscribed", key=key)
+    assert api.faults["lost-applied"] == tries
+    assert len(api.posted(CHANNEL)) == 1
 
 
 @pytest.mark.parametrize("is_global", [False, True], ids=["route", "global"])
