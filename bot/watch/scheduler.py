@@ -39,6 +39,19 @@ def _guarded(name: str, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awa
     return run
 
 
+class _CancelledAtStop(logging.Filter):
+    """Drops apscheduler's "Error running job" record for a run cancelled before its first step
+    (submitted just as the scheduler shut down): `_guarded` cannot catch a cancellation that
+    lands before the job's coroutine starts, and it is a stop, not a failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
+_CANCELLED_AT_STOP = _CancelledAtStop()
+
+
 def _every(
     scheduler: AsyncIOScheduler,
     name: str,
@@ -71,6 +84,7 @@ def build_scheduler(
     """A scheduler with one job per watched status page and, when `probes`, the probe round and
     its fast re-checks."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    logging.getLogger("apscheduler.executors.default").addFilter(_CANCELLED_AT_STOP)  # once
     first = start_now or datetime.now(UTC)
     for provider in watcher.catalog.watched_providers():
         interval = watcher.interval_of(provider)

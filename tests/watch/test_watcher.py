@@ -373,3 +373,26 @@ async def test_an_unreadable_page_is_logged_when_it_starts_once_after_30_min_and
     assert len(lines) == 3, lines
     assert "still, after 30 min" in lines[1] and "no more, after 32 min" in lines[2]
     assert all(r.provider == "claude" for r in caplog.records if "unreadable" in r.getMessage())
+
+
+async def test_a_stop_just_as_a_poll_is_due_logs_no_job_error(page, redis, client, clock, caplog):
+    """`aistatus run` stopping as a poll is handed to the executor: the shutdown (queued on the
+    loop) cancels the run before its first step, which apscheduler logs as "Error running job"
+    with a traceback (seen once in the SIGTERM handover test)."""
+    from datetime import UTC, datetime
+
+    from bot.watch.scheduler import build_scheduler
+
+    scheduler = build_scheduler(
+        watcher_for(catalog_for(page.url), redis, client, clock), probes=False
+    )
+    scheduler.start(paused=True)
+    job = scheduler.get_job("page:claude")
+    with caplog.at_level(logging.INFO):
+        scheduler.shutdown(wait=False)  # AsyncIOScheduler queues it on the loop...
+        scheduler._lookup_executor("default").submit_job(job, [datetime.now(UTC)])  # ...first
+        for _ in range(5):
+            await asyncio.sleep(0)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert page.hits["/api/v2/summary.json"] == 0
