@@ -25,7 +25,7 @@ from redis.exceptions import ResponseError
 
 from bot.core.model import Alert, ChannelRef, MessageRef, Transition, decode_json, encode_json
 from bot.store import keys
-from bot.store.connect import run_pipelined
+from bot.store.connect import run_acknowledged, run_pipelined
 from bot.store.messages import decode_ref
 
 log = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ class OutboxStore:
             )
             for alert, aid, channel in items
         ]
-        replies = await run_pipelined(self._redis, self._enqueue, calls)
+        replies = await run_pipelined(self._redis, self._enqueue, calls, acknowledged=True)
         return [_text(r) if r else None for r in replies]
 
     async def threads(self, pairs: Sequence[tuple[ChannelRef, str]]) -> list[bool]:
@@ -307,14 +307,17 @@ class OutboxStore:
             raise ValueError("an entry without a channel has no order to keep")
         outage = entry.alert.key if isinstance(entry, OutboxEntry) else "-"
         ref_key = keys.message(channel.key, outage)
-        verdict, handled, raw, unsure = await self._begin(
-            keys=[
+        # The `sending` marker is on a replica before the call is made (run_acknowledged).
+        verdict, handled, raw, unsure = await run_acknowledged(
+            self._redis,
+            self._begin,
+            [
                 keys.handled_seq(channel.key),
                 keys.channel_lease(channel.key),
                 ref_key,
                 keys.sending(channel.key),
             ],
-            args=[seq, token, lease_ms, self.marker_ttl_ms],
+            [seq, token, lease_ms, self.marker_ttl_ms],
         )
         ref = decode_ref(raw, channel, ref_key) if raw else None
         return Begin(_text(verdict), int(handled), ref, bool(int(unsure)))
@@ -344,20 +347,16 @@ class OutboxStore:
         op = "set" if ref is not None else ("del" if drop_ref else "keep")
         if op != "keep" and outage is None:
             raise ValueError("a message ref change needs the outage id")
-        await self._complete(
-            keys=[
+        await run_acknowledged(
+            self._redis,
+            self._complete,
+            [
                 keys.handled_seq(channel.key),
                 keys.message(channel.key, outage or "-"),
                 keys.channel_lease(channel.key),
                 keys.sending(channel.key),
             ],
-            args=[
-                seq,
-                op,
-                encode_json(ref) if ref is not None else b"",
-                self.ref_ttl_ms,
-                lease_token,
-            ],
+            [seq, op, encode_json(ref) if ref is not None else b"", self.ref_ttl_ms, lease_token],
         )
 
     async def handled_seqs(self, channels: Sequence[ChannelRef]) -> list[int]:

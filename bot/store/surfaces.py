@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from bot.core.model import SurfaceState, Transition, decode_json, encode_json
 from bot.store import keys
+from bot.store.connect import run_acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,9 @@ class SurfaceStore:
             token=uuid.uuid4().hex,
         )
         self.round_trips += 1
-        reply = await self._commit(
-            keys=commit_keys(provider, [w.surface for w in writes]), args=args
+        # On a replica too before it counts (Sentinel): a failover cannot undo what was alerted.
+        reply = await run_acknowledged(
+            self._redis, self._commit, commit_keys(provider, [w.surface for w in writes]), args
         )
         recorded: list[Transition] = []
         applied: list[bool] = []

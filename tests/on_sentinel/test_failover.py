@@ -15,10 +15,6 @@ from tests.peers.slack_api import SlackApi
 from tests.redis_topologies import SentinelSet
 
 
-@pytest.mark.xfail(
-    reason="open (issue 11): after SENTINEL FAILOVER channel C1 gets 2 extra calls (update+reply)",
-    strict=False,
-)
 async def test_a_failover_mid_incident_loses_no_alert_and_duplicates_none(
     redis, redis_sentinel: SentinelSet
 ):
