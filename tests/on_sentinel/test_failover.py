@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from bot.ops.demo import timeline
 from bot.ops.health import readiness
 from bot.store.connect import connect
