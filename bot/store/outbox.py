@@ -79,12 +79,14 @@ Entry = OutboxEntry | BadEntry
 class Begin:
     """The answer of `OutboxStore.begin`: verdict done | wait | busy | go (see outbox_begin.lua);
     with `go` the caller holds the channel's lease and gets the parent ref, and `unsure` says an
-    earlier attempt at the entry began and never ended (its call may have been applied)."""
+    earlier attempt at the entry began and never ended (its call may have been applied);
+    `disabled` is why the channel's alerts are disabled (None: enabled)."""
 
     verdict: str
     handled: int
     parent: MessageRef | None = None
     unsure: bool = False
+    disabled: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +310,7 @@ class OutboxStore:
         outage = entry.alert.key if isinstance(entry, OutboxEntry) else "-"
         ref_key = keys.message(channel.key, outage)
         # The `sending` marker is on a replica before the call is made (run_acknowledged).
-        verdict, handled, raw, unsure = await run_acknowledged(
+        verdict, handled, raw, unsure, *disabled = await run_acknowledged(
             self._redis,
             self._begin,
             [
@@ -316,11 +318,13 @@ class OutboxStore:
                 keys.channel_lease(channel.key),
                 ref_key,
                 keys.sending(channel.key),
+                keys.subscription(channel.key),
             ],
             [seq, token, lease_ms, self.marker_ttl_ms],
         )
         ref = decode_ref(raw, channel, ref_key) if raw else None
-        return Begin(_text(verdict), int(handled), ref, bool(int(unsure)))
+        why = _text(disabled[0]) if disabled and disabled[0] else None
+        return Begin(_text(verdict), int(handled), ref, bool(int(unsure)), why)
 
     async def release(self, channel: ChannelRef, seq: int, token: str, *, unsent: bool) -> None:
         """Give back the channel's lease held by `token` without recording entry `seq` done;

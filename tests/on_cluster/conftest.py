@@ -25,7 +25,7 @@ SINGLE_ONLY = (
 
 # Open on a cluster (issue 11): the 1000-channel crash test stalls; a deleted channel is tried
 # twice (once more than on one server) before its subscription reads as disabled.
-OPEN = ("1000_channels", "deleted_channel_is_disabled")
+OPEN = ()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
