@@ -119,15 +119,21 @@ class Delivery:
         concerned (nothing more is acknowledged), except that chat calls already in flight
         finish and are recorded, so they are not repeated."""
         name = self.consumer
+        # The loops run until `halt`, set on the way out however `run` ends: a loop whose
+        # cancellation is lost in a library call (seen in redis-py's cluster client: a
+        # cancelled outbox reader kept reading, and its lanes kept sending) still ends at its
+        # next look at the event.
+        halt = asyncio.Event()
         loops = [
-            asyncio.create_task(self.fanout.run(stop), name=f"{name}:fanout"),
-            asyncio.create_task(self.reader.run(stop, into=self.lanes), name=f"{name}:read"),
-            asyncio.create_task(self.gate.run(stop), name=f"{name}:gate"),
-            asyncio.create_task(self.reader.heartbeat(stop, self.lanes), name=f"{name}:beat"),
+            asyncio.create_task(self.fanout.run(halt), name=f"{name}:fanout"),
+            asyncio.create_task(self.reader.run(halt, into=self.lanes), name=f"{name}:read"),
+            asyncio.create_task(self.gate.run(halt), name=f"{name}:gate"),
+            asyncio.create_task(self.reader.heartbeat(halt, self.lanes), name=f"{name}:beat"),
         ]
         try:
             await stop.wait()
         finally:
+            halt.set()
             for t in loops:
                 t.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
