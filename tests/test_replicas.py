@@ -14,14 +14,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.core.model import ChannelRef, Platform, TransitionKind
+from bot.ops.demo import timeline
 from bot.ops.redisproc import RedisProcess, free_port
 from bot.ops.statusserver import StatusServer
 from bot.store.connect import connect
+from bot.store.outbox import OutboxStore, TransitionFeed
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
-from tests.helpers import Output, fixture_json
+from tests.chat.slack.test_slack_replay import C1, C2, THREADED, channel_calls, what
+from tests.helpers import Output, claude_only, fixture_json
 from tests.peers.chaos import Chaos
 from tests.peers.slack_api import SlackApi
 
@@ -200,3 +204,70 @@ async def test_sigterm_ends_aistatus_run_within_its_grace_period_while_chat_call
     await redis.aclose()
     assert code == 0, log[-2000:]
     assert took < 15, took  # stop_grace (10 s), then the hung calls are abandoned
+
+
+@pytest.mark.parametrize("topology", ["sentinel", "cluster"])
+async def test_two_replicas_on_sentinel_or_cluster_replay_the_incident_once_per_channel(
+    tmp_path: Path, request: pytest.FixtureRequest, topology: str
+):
+    """The recorded 2026-09-22 incident, page by page, through two `aistatus run` processes
+    whose REDIS_URL is redis+sentinel://… or redis+cluster://…: each channel gets exactly the
+    start, the threaded update with its edit, and the recovery with its edit."""
+    if topology == "sentinel":
+        sentinels = request.getfixturevalue("redis_sentinel")
+        await asyncio.to_thread(sentinels.flush)
+        url = sentinels.url
+    else:
+        url = request.getfixturevalue("redis_cluster").url
+    redis = connect(url)
+    if topology == "cluster":
+        await redis.flushall()
+    subs = SubscriptionStore(redis)
+    now = datetime.now(UTC)
+    await subs.subscribe(C1, (), all_claude=True, user="U1", now=now)
+    await subs.subscribe(C2, ("api",), all_claude=False, user="U1", now=now)
+    feed, outbox = TransitionFeed(redis, ["claude"]), OutboxStore(redis)
+    steps = timeline()
+    procs: list[asyncio.subprocess.Process] = []
+    errs: list[Output] = []
+    async with SlackApi(tokens={"xoxb-test": "T0001"}) as api, StatusServer() as claude:
+        claude.set_summary(steps[0].claude)
+        catalog = claude_only(tmp_path, claude.url)
+        try:
+            for n in range(2):
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bot", "--env-file", os.devnull, "run",
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                    env=_env(tmp_path, catalog, api, url, n, free_port()), cwd=tmp_path,
+                )  # fmt: skip
+                assert proc.stderr is not None
+                procs.append(proc)
+                errs.append(Output(proc.stderr))
+            async with asyncio.timeout(120):
+                for err in errs:
+                    await err.wait_for("Slack: HTTP mode on", within=30)
+                for step in steps[1:]:
+                    claude.set_summary(step.claude)
+                    polled = claude.hits["/api/v2/summary.json"] + 2  # one poll after the change
+                    # Redis and the page's counter: no event to wait on (bounded above).
+                    while claude.hits["/api/v2/summary.json"] < polled:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+                    while not (await feed.caught_up() and not await outbox.backlog()):  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+                for proc in procs:
+                    proc.send_signal(signal.SIGTERM)
+                codes = [await proc.wait() for proc in procs]
+        finally:
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            logs = [await err.close() for err in errs]
+    await redis.aclose()
+
+    assert codes == [0, 0], [log[-2000:] for log in logs]
+    assert not any("Traceback" in log for log in logs)
+    for channel in ("C1", "C2"):
+        calls = channel_calls(api, channel)
+        assert [m for m, _ in calls] == THREADED, channel
+        assert [what(c) for m, c in calls if m == "chat.postMessage"][::2] == ["start", "resolved"]
