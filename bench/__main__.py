@@ -1,5 +1,6 @@
-"""`python -m bench [watch|detect|commands|delivery] [--quick]`: run the benchmarks (all of them by
-default). IO: each starts its own redis-server and loopback servers and stops by itself."""
+"""`python -m bench [watch|detect|commands|delivery|handover] [--quick]`: run the benchmarks (all
+of them by default). IO: each starts its own redis-server and loopback servers and stops by
+itself."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import argparse
 import logging
 import time
 
-from bench import bench_commands, bench_delivery, bench_detect, bench_watch
+from bench import bench_commands, bench_delivery, bench_detect, bench_handover, bench_watch
 
 BENCHES = {
     "watch": bench_watch.run,
     "detect": bench_detect.run,
     "commands": bench_commands.run,
     "delivery": bench_delivery.run,
+    "handover": bench_handover.run,
 }
 
 
@@ -25,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "bench",
         nargs="*",
-        metavar="{watch,detect,commands,delivery}",
+        metavar="{watch,detect,commands,delivery,handover}",
         help="which to run (default: all)",
     )
     parser.add_argument(

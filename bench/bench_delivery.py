@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -19,10 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from bench.bench_idle import idle_run, print_idle
 from bench.chatservers import (
     DISCORD_GLOBAL,
     DISCORD_ROUTE,
@@ -33,15 +37,18 @@ from bench.chatservers import (
     Bucket,
     Window,
 )
-from bench.common import heading, secs, server_counters, table
+from bench.common import heading, median, ms, percentile, secs, server_counters, table
 from bot.catalog_file import load_catalog
+from bot.chat.actions import Services, handle
 from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
 from bot.chat.ports import ChatSender
 from bot.chat.slack.sender import SlackSender, slack_web_client
 from bot.core.catalog import Catalog
 from bot.core.model import (
     ChannelRef,
+    CommandContext,
     Incident,
+    Observation,
     Platform,
     Reason,
     Signal,
@@ -67,6 +74,10 @@ TARGET_RATIO = 1.25
 PROCESSES = (1, 2, 4)
 START_TIMEOUT = 60.0  # seconds for a child process to come up
 STOP_TIMEOUT = 15.0  # seconds for a child process to exit once told to
+IDLE_WINDOW = 60.0  # seconds of idle measured (scaled to an hour)
+IDLE_QUICK = 15.0
+PACED_WINDOW = 20.0  # seconds of a paced fan-out during which /aistatus is timed
+PACED_QUICK = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,10 +270,11 @@ async def slack_token(workspace: str) -> str:
     return f"{SLACK_TOKEN_PREFIX}{workspace}"
 
 
-def slack_sender(base_url: str) -> SlackSender:
-    """The real SlackSender on `slack_web_client`, one bot token per workspace (OAuth mode)."""
+def slack_sender(base_url: str, session: aiohttp.ClientSession) -> SlackSender:
+    """The real SlackSender on `slack_web_client`, one bot token per workspace (OAuth mode),
+    over one long-lived `session` as `aistatus run` has (bot.app)."""
     settings = Settings(_env_file=None, slack_api_url=base_url)  # type: ignore[call-arg]
-    client = slack_web_client(settings, token=f"{SLACK_TOKEN_PREFIX}unused")
+    client = slack_web_client(settings, token=f"{SLACK_TOKEN_PREFIX}unused", session=session)
     return SlackSender(client, tokens=slack_token)
 
 
@@ -417,7 +429,8 @@ async def limited_run(
     bounds = lower_bounds(load)
     bound = max(b.seconds for b in bounds) + LATENCY
     await chat.config(latency=LATENCY, limits=True)
-    slack = slack_sender(chat.urls["slack"])
+    session = aiohttp.ClientSession()
+    slack = slack_sender(chat.urls["slack"], session)
     discord, http = await discord_sender(chat.urls["discord"])
     config = DeliveryConfig()
     delivery, registry = build_delivery(
@@ -454,7 +467,8 @@ async def limited_run(
                     print(
                         f"  {time.monotonic() - started:6.1f} s: slack "
                         f"{s['slack']['messages']:,}/{load.per_platform:,}, discord "
-                        f"{s['discord']['messages']:,}/{load.per_platform:,}, 429s {limited:,}",
+                        f"{s['discord']['messages']:,}/{load.per_platform:,}, 429s {limited:,}, "
+                        f"CPU so far {time.process_time() - cpu0:.1f} s",
                         flush=True,
                     )
     except TimeoutError:
@@ -465,8 +479,10 @@ async def limited_run(
             await task
         cpu = time.process_time() - cpu0
         await http.close()
+        await session.close()
     stats = await chat.stats(per_channel=True)
-    redis_cpu = (await server_counters(redis)).cpu - redis0.cpu
+    redis_used = await server_counters(redis) - redis0
+    redis_cpu = redis_used.cpu
     rows = tally(stats, chans)
     print_limited(load, bounds, bound, started, rows, registry)
     delivered = sum(r.messages for r in rows)
@@ -474,7 +490,11 @@ async def limited_run(
         f"CPU: delivery process {cpu:.1f} s ({cpu / max(1, delivered) * 1000:.2f} ms per message,"
         f" senders included), chat servers {stats['cpu'] - chat0:.1f} s, redis-server "
         f"{redis_cpu:.1f} s. Engine config: DeliveryConfig() defaults (workers="
-        f"{config.workers}, shipped pacing bot.delivery.pacing.DEFAULT_POLICIES)."
+        f"{config.workers}, shipped pacing bot.delivery.pacing.DEFAULT_POLICIES).\n"
+        f"Redis per delivered message (fan-out included): "
+        f"{redis_used.commands / max(1, delivered):.1f} commands counted by redis-server (those "
+        f"inside scripts included), {redis_used.scripts / max(1, delivered):.1f} script calls. "
+        f"Target: <= 1.5 ms CPU per message."
     )
 
 
@@ -689,6 +709,181 @@ def print_unlimited(load: Load, runs: Sequence[Throughput]) -> None:
     )
 
 
+# -- part 3: memory and /aistatus during a fan-out ---------------------------------------------
+
+
+STATUS_EVERY = 0.02  # seconds between two `/aistatus status` calls while measuring
+IDLE_CALLS = 100  # `/aistatus status` calls timed before the fan-out
+SETTLE = 5.0  # seconds given to the process after the fan-out before its RSS is read again
+
+
+def rss() -> int:
+    """This process's resident set size in bytes (/proc/self/statm)."""
+    with open("/proc/self/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutLoad:
+    paced: bool  # under the limits for `seconds` (then stopped), or limits off to the end
+    channels: int
+    messages: int
+    seconds: float  # commit -> the engine idle again (limits off), or the window (paced)
+    idle_calls: list[float]  # /aistatus wall times before the fan-out
+    busy_calls: list[float]  # ... while it ran
+    rss_idle: int
+    rss_peak: int
+    rss_done: int
+    rss_settled: int
+    duplicates: int
+
+
+async def _no_crowd(_: Observation) -> None:
+    return None
+
+
+async def fanout_run(
+    redis: Redis,
+    chat: ChatProcess,
+    catalog: Catalog,
+    load: Load,
+    *,
+    paced_for: float | None = None,
+) -> FanOutLoad:
+    """One alert to every channel of `load` through an in-process Delivery while `/aistatus
+    status` is answered on the same loop every STATUS_EVERY seconds. Limits off (`paced_for`
+    None): pacing UNLIMITED, no chat latency, the heaviest the loop gets, run to the end; RSS
+    read before, during (peak of the samples), right after and SETTLE seconds after. Paced:
+    DeliveryConfig() defaults against the limited servers (LATENCY per call) for `paced_for`
+    seconds from the commit (the fan-out and the first paced deliveries), then stopped."""
+    chans = channels(load)
+    await redis.flushdb()
+    await seed(SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()), chans)
+    paced = paced_for is not None
+    latency = LATENCY if paced else 0.0
+    await chat.config(latency=latency, limits=paced)
+    session = aiohttp.ClientSession()
+    slack = slack_sender(chat.urls["slack"], session)
+    discord, http = await discord_sender(chat.urls["discord"])
+    config = DeliveryConfig() if paced else DeliveryConfig(pacing={p: UNLIMITED for p in Platform})
+    delivery, _ = build_delivery(
+        redis, {Platform.SLACK: slack, Platform.DISCORD: discord}, catalog, config, "bench-fan"
+    )
+    svc = Services.over(redis, catalog, on_crowd=_no_crowd)
+    asker = ChannelRef(Platform.SLACK, "T99999", "C99999")
+
+    async def ask() -> float:
+        ctx = CommandContext(asker, "U0ASKER", "asker", wall())
+        started = time.perf_counter()
+        await handle("status", ctx, svc)
+        return time.perf_counter() - started
+
+    stop = asyncio.Event()
+    engine = asyncio.create_task(delivery.run(stop))
+    try:
+        for _ in range(10):  # warm-up: scripts loaded, connections open
+            await ask()
+        await asyncio.sleep(1.0)
+        idle_calls = []
+        for _ in range(IDLE_CALLS):
+            idle_calls.append(await ask())
+            await asyncio.sleep(STATUS_EVERY)
+        gc.collect()
+        rss_idle = rss_peak = rss()
+        await chat.config(latency=latency, limits=paced)  # counts start at zero
+        started = time.monotonic()
+        await commit_start(SurfaceStore(redis))
+        busy_calls: list[float] = []
+        done = False
+
+        async def watch() -> None:
+            nonlocal done
+            if paced_for is not None:
+                await asyncio.sleep(paced_for)
+            else:
+                while not await delivery.idle():  # noqa: ASYNC110 (a Redis condition)
+                    await asyncio.sleep(0.25)
+            done = True
+
+        watcher = asyncio.create_task(watch())
+        async with asyncio.timeout(30.0 + load.total / 50):
+            await asyncio.sleep(0.05)  # the fan-out begins
+            while not done:
+                busy_calls.append(await ask())
+                rss_peak = max(rss_peak, rss())
+                await asyncio.sleep(STATUS_EVERY)
+            await watcher
+        seconds = time.monotonic() - started
+        rss_done = rss_settled = rss()
+        if not paced:
+            await asyncio.sleep(SETTLE)
+            gc.collect()
+            rss_settled = rss()
+    finally:
+        stop.set()
+        async with asyncio.timeout(STOP_TIMEOUT * 4):
+            await engine
+        await http.close()
+        await session.close()
+    rows = tally(await chat.stats(per_channel=True), chans)
+    return FanOutLoad(
+        paced,
+        load.total,
+        sum(r.messages for r in rows),
+        seconds,
+        idle_calls,
+        busy_calls,
+        rss_idle,
+        rss_peak,
+        rss_done,
+        rss_settled,
+        sum(r.duplicates for r in rows),
+    )
+
+
+def print_fanout(paced: FanOutLoad, free: FanOutLoad) -> None:
+    heading(f"delivery: /aistatus and memory during a {free.channels:,}-channel fan-out")
+    rows = []
+    for f in (paced, free):
+        how = (
+            f"under the limits, first {f.seconds:.0f} s ({f.messages:,} sent)"
+            if f.paced
+            else f"limits off, to the end ({f.messages:,} sent in {f.seconds:.1f} s)"
+        )
+        for label, v in (("before", f.idle_calls), ("during", f.busy_calls)):
+            if v:
+                rows.append([how, label, len(v), ms(median(v)), ms(percentile(v, 99)), ms(max(v))])
+    print(table(["fan-out", "/aistatus status", "calls", "p50", "p99", "max"], rows))
+    mb = 1024 * 1024
+
+    def grew(value: int) -> str:
+        return f"{(value - free.rss_idle) / mb:+.1f}"
+
+    print(
+        table(
+            ["RSS (limits-off run)", "MB", "vs idle"],
+            [
+                ["idle (engine running, before the alert)", f"{free.rss_idle / mb:.1f}", ""],
+                ["peak while delivering", f"{free.rss_peak / mb:.1f}", grew(free.rss_peak)],
+                ["right after the last delivery", f"{free.rss_done / mb:.1f}", grew(free.rss_done)],
+                [
+                    f"{SETTLE:g} s later (gc.collect())",
+                    f"{free.rss_settled / mb:.1f}",
+                    grew(free.rss_settled),
+                ],
+            ],
+        )
+    )
+    print(
+        "One Delivery in this process (the paced run: DeliveryConfig() defaults, "
+        f"{LATENCY * 1000:.0f} ms per call, the servers' limits;\nlimits off: pacing UNLIMITED, no "
+        "latency); `/aistatus status` through bot.chat.actions.handle on the same event loop "
+        f"every\n{STATUS_EVERY * 1000:.0f} ms (wall time per call). Duplicates: "
+        f"{paced.duplicates} paced, {free.duplicates} limits off. Targets: p99 <= 50 ms during "
+        "the fan-out;\nRSS back within 20 MB of idle."
+    )
+
+
 # -- the worker process ---------------------------------------------------------------------------
 
 
@@ -696,7 +891,8 @@ async def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One worker process: senders and a Delivery with pacing off; ready -> "go" -> drain."""
     catalog = load_catalog()
     redis = connect(spec["redis"])
-    slack = slack_sender(spec["slack"])
+    session = aiohttp.ClientSession()
+    slack = slack_sender(spec["slack"], session)
     discord, http = await discord_sender(spec["discord"])
     config = DeliveryConfig(pacing={p: UNLIMITED for p in Platform})
     delivery, registry = build_delivery(
@@ -723,6 +919,7 @@ async def _worker(spec: dict[str, Any]) -> dict[str, Any]:
             cpu = 0.0
     finally:
         await http.close()
+        await session.close()
         await redis.aclose()
     delivered = sum(samples(registry, "aistatus_deliveries_total").values())
     return {"ok": ok, "cpu": cpu, "delivered": delivered}
@@ -755,6 +952,18 @@ async def main(*, quick: bool) -> None:
             print(f"limits off: {n} process(es)...", flush=True)
             runs.append(await unlimited_run(redis, url, chat, catalog, load, n))
         print_unlimited(load, runs)
+        print("fan-out with /aistatus: paced, then limits off with RSS...", flush=True)
+        paced = await fanout_run(
+            redis, chat, catalog, load, paced_for=PACED_QUICK if quick else PACED_WINDOW
+        )
+        print_fanout(paced, await fanout_run(redis, chat, catalog, load))
+
+        async def seed_n(store: SubscriptionStore, n: int) -> None:
+            await seed(store, channels(Load(workspaces=max(1, n // (2 * PER_WORKSPACE)))))
+
+        window = IDLE_QUICK if quick else IDLE_WINDOW
+        print(f"idle for {window:g} s...", flush=True)
+        print_idle(await idle_run(redis, load.total, window=window, seed=seed_n))
 
 
 def run(*, quick: bool) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -27,13 +28,14 @@ from bot.backoff import Backoff, Streak
 from bot.catalog_file import load_catalog
 from bot.chat import actions, replies
 from bot.chat.actions import Services
-from bot.chat.ports import ChatSender, CommandHandler, HomeProvider
+from bot.chat.ports import ChatSender, CommandHandler, HomeProvider, SideQueue
 from bot.clock import utcnow
 from bot.core.catalog import Catalog
 from bot.core.crowd import CrowdThresholds
 from bot.core.model import CommandContext, Platform, Reply
 from bot.core.transitions import Policy
 from bot.delivery.engine import Delivery, DeliveryConfig
+from bot.delivery.side import SideOutbox
 from bot.errors import ConfigError, ConfigProblem
 from bot.ops import metrics
 from bot.ops.api import BoardSource, api_routes
@@ -44,7 +46,7 @@ from bot.ops.inbound import InboundLimits, install_accept_errors
 from bot.ops.redisproc import RedisProcess
 from bot.settings import Settings, rules
 from bot.store.connect import connect
-from bot.store.outbox import outbox_counts
+from bot.store.outbox import OutboxStore, outbox_counts
 from bot.store.surfaces import SurfaceStore
 from bot.watch.hint import Hints
 from bot.watch.scheduler import build_scheduler
@@ -78,7 +80,7 @@ def webhook_sender(
     from bot.store.subscriptions import SubscriptionStore
     from bot.store.webhooks import WebhookStore
 
-    store = WebhookStore(redis, SubscriptionStore(redis))
+    store = WebhookStore(redis, SubscriptionStore(redis), settings.cipher())
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
     return WebhookSender(client, store, timeout=timeout, clock=clock)
 
@@ -211,15 +213,15 @@ def services(bot: Bot) -> Services:
 
 
 def home_provider(svc: Services, clock: Callable[[], datetime] = utcnow) -> HomeProvider:
-    """Slack's App Home: the live board, then the subscriptions of this workspace's channels."""
+    """Slack's App Home: the live board, then this workspace's subscribed channels, each named."""
 
     async def home(team_id: str) -> Reply:
         now = clock()
         states = await svc.surfaces.read_all(svc.providers)
         subs = await svc.subscriptions.list_workspace(Platform.SLACK, team_id)
-        parts = [replies.board(states, svc.catalog, now)]
-        parts += [replies.subscription_list(sub, svc.catalog, now) for sub in subs]
-        return replies.combine(parts)
+        return replies.combine(
+            [replies.board(states, svc.catalog, now), replies.channel_list(subs, svc.catalog, now)]
+        )
 
     return home
 
@@ -295,6 +297,12 @@ def scrape_gauges(redis: Redis, chat: Chat) -> Callable[[], Awaitable[None]]:
     return refresh
 
 
+def side_queue(redis: Redis) -> SideQueue:
+    """Where the chat apps queue their announcements: the outbox, which the delivery engine
+    (of this replica or another) sends from."""
+    return SideOutbox(OutboxStore(redis), clock=utcnow)
+
+
 async def start_slack(
     settings: Settings, redis: Redis, handler: CommandHandler, home: HomeProvider, chat: Chat
 ) -> None:
@@ -302,7 +310,6 @@ async def start_slack(
     Raises: ConfigError for a missing or refused token."""
     from bot.chat.slack.app import build_slack_app, run_http_mode, run_socket_mode
     from bot.chat.slack.sender import SlackSender, slack_web_client
-    from bot.store.crypto import HOW_TO_GENERATE, KEY_SETTING, TokenCipher
     from bot.store.installations import RedisInstallationStore, RedisOAuthStateStore
     from bot.store.subscriptions import SubscriptionStore
 
@@ -328,14 +335,9 @@ async def start_slack(
     chat.stops.append(session.close)
     client = slack_web_client(settings, session=session)
     if settings.slack_oauth_enabled:
-        if settings.encryption_key is None:
-            raise ConfigError(
-                f"SLACK_CLIENT_ID/SLACK_CLIENT_SECRET (multi-workspace installs) need "
-                f"{KEY_SETTING} to encrypt the installation tokens kept in Redis; make one "
-                f"with {HOW_TO_GENERATE} and set it in the environment or .env",
-                key=KEY_SETTING,
-            )
-        cipher = TokenCipher.from_setting(settings.encryption_key.get_secret_value())
+        cipher = settings.required_cipher(
+            "SLACK_CLIENT_ID/SLACK_CLIENT_SECRET (multi-workspace installs)"
+        )
         installs = RedisInstallationStore(redis, cipher)
         app = build_slack_app(
             settings,
@@ -344,12 +346,14 @@ async def start_slack(
             installation_store=installs,
             state_store=RedisOAuthStateStore(redis),
             on_uninstall=on_uninstall,
+            side=side_queue(redis),
         )
         chat.senders[Platform.SLACK] = SlackSender(client, tokens=installs.bot_token)
     else:
         app = build_slack_app(
-            settings, handler=handler, home=home, client=client, on_uninstall=on_uninstall
-        )
+            settings, handler=handler, home=home, client=client, on_uninstall=on_uninstall,
+            side=side_queue(redis),
+        )  # fmt: skip
         chat.senders[Platform.SLACK] = SlackSender(client)
     if settings.slack_mode == "http":
         server = await listening(
@@ -375,6 +379,8 @@ async def start_discord(
     handler: CommandHandler,
     chat: Chat,
     on_fatal: Callable[[str], None],
+    *,
+    side: SideQueue,
 ) -> None:
     """Log in over REST (alerts flow even while the gateway reconnects), then run the gateway
     under a supervisor (`on_fatal` when Discord closes it for good).
@@ -382,11 +388,19 @@ async def start_discord(
     from bot.chat.discord.client import DiscordBot, configure_gateway
     from bot.chat.discord.commands import CommandRunner
     from bot.chat.discord.gateway import GatewaySupervisor
-    from bot.chat.discord.sender import DiscordSender, configure_api_base
+    from bot.chat.discord.sender import DiscordSender, configure_api_base, env_proxy
 
     assert settings.discord_token is not None
     configure_api_base(settings.discord_api_url)
-    client = DiscordBot(CommandRunner(handler, catalog), dev_guild_id=settings.discord_dev_guild_id)
+    proxy = env_proxy(settings.discord_api_url)
+    if proxy is not None:  # host and port only: a proxy URL may carry credentials
+        where = urlsplit(proxy)
+        log.info("Discord: REST and gateway through the proxy at %s:%s", where.hostname, where.port)
+    client = DiscordBot(
+        CommandRunner(handler, catalog, side=side),
+        dev_guild_id=settings.discord_dev_guild_id,
+        proxy=proxy,
+    )
     streak = Streak()
     for attempt in range(LOGIN_ATTEMPTS):
         try:
@@ -475,7 +489,9 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
             if settings.slack_enabled:
                 await start_slack(settings, redis, handler, home_provider(svc), chat)
             if settings.discord_enabled:
-                await start_discord(settings, catalog, handler, chat, on_fatal)
+                await start_discord(
+                    settings, catalog, handler, chat, on_fatal, side=side_queue(redis)
+                )
             # Outgoing webhooks need no login: `aistatus webhooks add` may add one at any time.
             chat.senders[Platform.WEBHOOK] = webhook_sender(settings, redis, client, utcnow)
             if chat.senders:

@@ -88,7 +88,8 @@ async def deliveries(
     err: TextIO = sys.stderr,
 ) -> int:
     """`aistatus deliveries [--retry ID|all | --drop ID|all]`: what is queued, retrying and dead
-    (each dead letter by its id, channel key, alert kind, outage id and surfaces). Exit 1 when
+    (each dead letter by its id, channel key, alert kind, outage id and surfaces); side messages
+    (announcements, direct messages) pending or waiting, by lane and kind. Exit 1 when
     anything is dead. `retry` puts dead letters back into the outbox (a running bot delivers
     them, once, in the channel's order after what is queued; a channel disabled by a permanent
     error is enabled again: retrying says the cause is fixed); `drop` deletes them. Exit 2 for
@@ -107,6 +108,9 @@ async def deliveries(
             f"  retrying  {r.channel}  alert {r.alert_id}  {r.attempts} attempts: {r.error}",
             file=out,
         )
+    for q in report.side:
+        tried = f"  {q.attempts} attempts: {q.error}" if q.error is not None else ""
+        print(f"  {q.state:<9} {q.lane}  {q.side.what}{tried}", file=out)
     for d in report.dead:
         what = f"{d.id}  {d.channel}  {d.what}  {d.at}  {d.attempts} attempts"
         print(f"  dead      {what}: {d.error}", file=out)
@@ -140,9 +144,10 @@ async def _dead_letters(
     now = utcnow()
     for d in letters:
         # Enabled before it is queued: a running bot sends at once, and a worker dead-letters
-        # an entry of a channel that still reads as disabled without sending it.
+        # an entry of a channel that still reads as disabled without sending it. A side
+        # message disabled no channel.
         was = None
-        if d.kind is not None and d.channel not in enabled:
+        if d.kind is not None and d.side is None and d.channel not in enabled:
             channel = ChannelRef.parse(d.channel)
             sub = await subs.get(channel)
             if sub is not None and sub.disabled_reason is not None:
@@ -257,17 +262,12 @@ def manifests(settings: Settings, path: str, out: TextIO) -> int:
 async def _resolved(url: str) -> list[str]:
     """Every address the URL's host resolves to (empty for an IP literal or no host).
     Raises: ConfigError when the name does not resolve."""
-    import socket
-    from urllib.parse import urlsplit
+    from bot.watch.fetch import resolved
 
-    host = urlsplit(url).hostname
-    if not host:
-        return []
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return await resolved(url)
     except OSError as e:
-        raise ConfigError(f"webhook URL: cannot resolve {host}: {e.strerror or e}") from None
-    return sorted({str(info[4][0]) for info in infos})
+        raise ConfigError(f"webhook URL: cannot resolve the host: {e.strerror or e}") from None
 
 
 async def webhooks_add(
@@ -288,6 +288,7 @@ async def webhooks_add(
     from bot.store.webhooks import new_webhook
 
     catalog = load_catalog(settings.catalog_path)
+    settings.required_cipher("outgoing webhooks")
     problem = url_problem(url, [], allow_private=True)
     if problem is None and not allow_private:
         problem = url_problem(url, await _resolved(url), allow_private=False)
@@ -297,9 +298,9 @@ async def webhooks_add(
     if unknown or not surfaces:
         known = ", ".join(catalog.surfaces)
         raise ConfigError(f"--surfaces: unknown {', '.join(unknown) or '(none)'}; known: {known}")
-    webhook = new_webhook(url, WebhookFormat(fmt))
+    webhook = new_webhook(url, WebhookFormat(fmt), allow_private=allow_private)
     async with redis_for(settings) as redis:
-        sub = await _webhook_store(redis, catalog).add(
+        sub = await _webhook_store(settings, redis, catalog).add(
             webhook,
             [s for s in surfaces if s != "all"],
             all_claude="all" in surfaces,
@@ -317,7 +318,7 @@ async def webhooks_list(settings: Settings, out: TextIO) -> int:
 
     catalog = load_catalog(settings.catalog_path)
     async with redis_for(settings) as redis:
-        hooks = await _webhook_store(redis, catalog).list()
+        hooks = await _webhook_store(settings, redis, catalog).list()
     if not hooks:
         print("no webhooks (add one: aistatus webhooks add URL --surfaces api)", file=out)
     for hook, sub in hooks:
@@ -338,16 +339,17 @@ async def webhooks_remove(settings: Settings, webhook_id: str, out: TextIO) -> i
     """`aistatus webhooks remove ID`: exit 1 when there is no such webhook."""
     catalog = load_catalog(settings.catalog_path)
     async with redis_for(settings) as redis:
-        removed = await _webhook_store(redis, catalog).remove(webhook_id, now=utcnow())
+        removed = await _webhook_store(settings, redis, catalog).remove(webhook_id, now=utcnow())
     print(f"removed webhook {webhook_id}" if removed else f"no webhook {webhook_id}", file=out)
     return 0 if removed else 1
 
 
-def _webhook_store(redis: Redis, catalog: Catalog) -> WebhookStore:
+def _webhook_store(settings: Settings, redis: Redis, catalog: Catalog) -> WebhookStore:
     from bot.store.subscriptions import SubscriptionStore
     from bot.store.webhooks import WebhookStore
 
-    return WebhookStore(redis, SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()))
+    subs = SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces())
+    return WebhookStore(redis, subs, settings.cipher())
 
 
 def _covers(sub: Subscription | None) -> str:

@@ -8,7 +8,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -17,6 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.catalog import Catalog
 from bot.errors import ConfigError, ConfigProblem
+
+if TYPE_CHECKING:
+    from bot.store.crypto import TokenCipher
 
 
 class Settings(BaseSettings):
@@ -119,13 +122,18 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(
         default=8, ge=1, le=100, alias="AISTATUS_DELIVERY_MAX_ATTEMPTS"
     )
+    # `platform`: pace to Slack's and Discord's published limits; `off`: no client-side pacing
+    # (a staging chat server without those limits, benchmarks); 429s are honoured either way.
+    delivery_pacing: Literal["platform", "off"] = Field(
+        default="platform", alias="AISTATUS_DELIVERY_PACING"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, v: Any) -> Any:  # AISTATUS_LOG_LEVEL=info is as good as INFO
         return v.strip().upper() if isinstance(v, str) else v
 
-    @field_validator("log_format", "slack_mode", mode="before")
+    @field_validator("log_format", "slack_mode", "delivery_pacing", mode="before")
     @classmethod
     def _lower(cls, v: Any) -> Any:  # AISTATUS_SLACK_MODE=HTTP is as good as http
         return v.strip().lower() if isinstance(v, str) else v
@@ -134,6 +142,29 @@ class Settings(BaseSettings):
     def slack_oauth_enabled(self) -> bool:
         """Multi-workspace Slack: installs via OAuth, tokens from the installation store."""
         return self.slack_client_id is not None and self.slack_client_secret is not None
+
+    def cipher(self) -> TokenCipher | None:
+        """The TokenCipher over AISTATUS_ENCRYPTION_KEY, or None when it is unset.
+        Raises: ConfigError for a key that is not a Fernet key."""
+        from bot.store.crypto import TokenCipher
+
+        if self.encryption_key is None:
+            return None
+        return TokenCipher.from_setting(self.encryption_key.get_secret_value())
+
+    def required_cipher(self, needed_for: str) -> TokenCipher:
+        """The cipher, for `needed_for` (what keeps secrets in Redis). Raises: ConfigError
+        naming AISTATUS_ENCRYPTION_KEY and how to make one when it is unset."""
+        from bot.store.crypto import HOW_TO_GENERATE, KEY_SETTING
+
+        cipher = self.cipher()
+        if cipher is None:
+            raise ConfigError(
+                f"{needed_for} need {KEY_SETTING} to encrypt the secrets kept in Redis; make "
+                f"one with {HOW_TO_GENERATE} and set it in the environment or .env",
+                key=KEY_SETTING,
+            )
+        return cipher
 
     @property
     def operator_port(self) -> int:

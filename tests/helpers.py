@@ -9,6 +9,7 @@ import contextlib
 import copy
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
@@ -27,7 +29,7 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.catalog_file import load_catalog, shipped_data
 from bot.chat.actions import Services, handle
-from bot.chat.ports import CommandHandler
+from bot.chat.ports import ChatSender, CommandHandler
 from bot.clock import ManualClock, utcnow
 from bot.core.catalog import Catalog, merge, parse_catalog
 from bot.core.model import (
@@ -41,6 +43,7 @@ from bot.core.model import (
     Platform,
     Reason,
     Reply,
+    SideMessage,
     Signal,
     Status,
     Transition,
@@ -49,11 +52,14 @@ from bot.core.model import (
 from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics
 from bot.delivery.pacing import UNLIMITED
 from bot.delivery.retry import RetryPolicy
+from bot.delivery.side import SideOutbox
 from bot.ops.demo import fixture, with_update
 from bot.ops.redisproc import free_port
 from bot.ops.statusserver import StatusServer
 from bot.store.crypto import TokenCipher
+from bot.store.outbox import OutboxStore
 from bot.store.subscriptions import SubscriptionStore
+from bot.store.surfaces import SurfaceStore
 from bot.watch.statuspage import parse_summary
 from bot.watch.watcher import Watcher
 from tests.peers.slack_api import SlackApi
@@ -92,14 +98,22 @@ class Recorder:
         self.published.extend(transitions)
 
 
-def catalog_for(claude_url: str, *, probes: dict | None = None, canaries=()) -> Catalog:
+def catalog_for(
+    claude_url: str,
+    *,
+    probes: dict | None = None,
+    canaries=(),
+    pages: Mapping[str, str] | None = None,
+) -> Catalog:
     """The shipped catalog with Claude's page on loopback and nothing else watched; probes, when
-    given, replace every shipped probe (all pointing at loopback)."""
+    given, replace every shipped probe (all pointing at loopback); `pages`: other providers'
+    status pages on loopback (provider -> URL), whose surfaces keep their official component."""
+    pages = {"claude": claude_url, **(pages or {})}
     data = shipped_data()
-    data = merge(data, {"providers": {"claude": {"statuspage": claude_url}}})
+    data = merge(data, {"providers": {p: {"statuspage": url} for p, url in pages.items()}})
     for s in data["surfaces"].values():
         s.pop("probes", None)
-        if s["provider"] != "claude":
+        if s["provider"] not in pages:
             s.pop("official", None)
     for sid, specs in (probes or {}).items():
         data["surfaces"][sid]["probes"] = specs
@@ -121,6 +135,56 @@ FAST = DeliveryConfig(
 
 
 STARTED = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
+
+
+async def no_side(message: SideMessage) -> None:
+    """The side queue of a test that expects no announcement: one is a failure."""
+    raise AssertionError(f"unexpected side message: {message.what}")
+
+
+def delivery_engine(
+    redis: aioredis.Redis,
+    senders: Mapping[Platform, ChatSender],
+    *,
+    config: DeliveryConfig = FAST,
+    consumer: str | None = None,
+    registry: CollectorRegistry | None = None,
+) -> Delivery:
+    """The real delivery engine on `redis` with the shipped catalog, sending through `senders`
+    (wall clock, metrics in `registry` or a fresh one)."""
+    catalog = load_catalog()
+    return Delivery(
+        redis,
+        senders,
+        SurfaceStore(redis),
+        SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()),
+        catalog,
+        config=config,
+        clock=utcnow,
+        consumer=consumer,
+        metrics=DeliveryMetrics.create(registry or CollectorRegistry()),
+    )
+
+
+@contextlib.asynccontextmanager
+async def delivering(
+    redis: aioredis.Redis,
+    senders: Mapping[Platform, ChatSender],
+    *,
+    config: DeliveryConfig = FAST,
+    consumer: str | None = None,
+) -> AsyncIterator[SideOutbox]:
+    """A real delivery engine on `redis` sending through `senders` in the background, and the
+    side queue (announcements, direct messages) the chat apps hand to it."""
+    delivery = delivery_engine(redis, senders, config=config, consumer=consumer)
+    stop = asyncio.Event()
+    task = asyncio.create_task(delivery.run(stop))
+    try:
+        yield SideOutbox(OutboxStore(redis), clock=utcnow)
+    finally:
+        stop.set()
+        async with asyncio.timeout(30):
+            await task
 
 
 async def play(
@@ -467,12 +531,118 @@ async def running_bot(
         logs.append(await out.close())
 
 
+# -- Discord interactions, as Discord sends them ---------------------------------------------------
+
+DISCORD_GUILD = "1100000000000000001"
+DISCORD_CHANNEL = "1100000000000000002"
+DISCORD_USER = "1100000000000000003"
+MANAGE_CHANNELS = str(1 << 4)
+_interaction_ids = itertools.count(1_250_000_000_000_000_000)
+
+
+def discord_interaction(
+    kind: int,
+    data: dict[str, Any],
+    *,
+    permissions: str = MANAGE_CHANNELS,
+    message: dict[str, Any] | None = None,
+    guild: str = DISCORD_GUILD,
+    channel: str = DISCORD_CHANNEL,
+) -> dict[str, Any]:
+    """An INTERACTION_CREATE payload as Discord sends it from a guild text channel."""
+    from tests.peers.discord_api import APP_ID
+
+    user = {
+        "id": DISCORD_USER,
+        "username": "maria",
+        "discriminator": "0",
+        "global_name": "Maria",
+        "avatar": None,
+        "public_flags": 0,
+    }
+    payload: dict[str, Any] = {
+        "id": str(next(_interaction_ids)),
+        "application_id": APP_ID,
+        "type": kind,
+        "token": f"interaction-token-{next(_interaction_ids)}",
+        "version": 1,
+        "guild_id": guild,
+        "channel_id": channel,
+        "channel": {
+            "id": channel,
+            "type": 0,
+            "guild_id": guild,
+            "name": "ops",
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "topic": None,
+            "last_message_id": None,
+            "permissions": permissions,
+        },
+        "member": {
+            "user": user,
+            "roles": [],
+            "joined_at": "2025-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "nick": None,
+            "avatar": None,
+            "premium_since": None,
+            "permissions": permissions,
+            "communication_disabled_until": None,
+        },
+        "app_permissions": "562949953421311",
+        "locale": "en-US",
+        "guild_locale": "en-US",
+        "entitlements": [],
+        "authorizing_integration_owners": {"0": guild},
+        "context": 0,
+        "attachment_size_limit": 10485760,
+        "data": data,
+    }
+    if message is not None:
+        payload["message"] = message
+    return payload
+
+
+def discord_command(
+    sub: str, options: list[dict[str, Any]] | None = None, **kw: Any
+) -> dict[str, Any]:
+    """`/aistatus <sub>` with `options` as an application command interaction."""
+    data = {
+        "id": "1300000000000000009",
+        "name": "aistatus",
+        "type": 1,
+        "guild_id": kw.get("guild", DISCORD_GUILD),
+        "options": [{"name": sub, "type": 1, "options": options or []}],
+    }
+    return discord_interaction(2, data, **kw)
+
+
+def discord_option(name: str, value: Any, kind: int = 3, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": kind, "value": value, **extra}
+
+
+async def discord_callback(api: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """The interaction callback the bot sent the loopback Discord for `payload`."""
+    path = f"/interactions/{payload['id']}/{payload['token']}/callback"
+    (call,) = await api.wait_for(lambda a: a.find("POST", path))
+    return call.json
+
+
 # -- the truth rig: one status page, the real pipeline, Slack and Discord at once -----------------
 
 OPERATIONAL_PAGE = "claude/summary_all_operational.json"
 INVESTIGATING_PAGE = "claude/summary_incident_investigating.json"
 RECOVERED_PAGE = "claude/summary_recovered.json"
 API_COMPONENT = "k8w3r06qmzrp"
+OPENAI_PAGE = "openai/summary_two_incidents_degraded.json"
 
 
 def derived_monitoring(components: str | None = "operational") -> dict[str, Any]:
@@ -491,6 +661,15 @@ def derived_monitoring(components: str | None = "operational") -> dict[str, Any]
             if c["id"] in named:
                 c["status"] = components
     return page
+
+
+def derived_operational(page: dict[str, Any]) -> dict[str, Any]:
+    """Derived: `page` with every component operational and no incident."""
+    out = copy.deepcopy(page)
+    for c in out["components"]:
+        c["status"] = "operational"
+    out["incidents"] = []
+    return out
 
 
 def derived_component(page: dict[str, Any], component: str, **change: Any) -> dict[str, Any]:
@@ -569,6 +748,16 @@ class Scene:
     delivery: Delivery
     svc: Services
     poll: float = 15.0
+    openai: StatusServer | None = None  # OpenAI's page, when the scene serves it
+
+    async def step_openai(self, summary: Any, *, within: float = 20.0) -> Any:
+        """One poll interval later: serve `summary` on OpenAI's page, poll it, deliver."""
+        assert self.openai is not None, "scene(..., openai=True)"
+        self.clock.advance(self.poll)
+        self.openai.set_summary(summary)
+        report = await self.watcher.poll_page("openai")
+        await self.delivery.drain(within)
+        return report
 
     async def command(self, channel: ChannelRef, text: str) -> None:
         """`/aistatus <text>` in `channel` through the real command layer."""
@@ -613,10 +802,12 @@ async def scene(
     at: datetime = datetime(2026, 9, 22, 1, 0, 45, tzinfo=UTC),
     config: DeliveryConfig = FAST,
     probes: Sequence[str] = (),
+    openai: bool = False,
 ) -> AsyncIterator[Scene]:
     """The truth rig, the page all operational (read once at `at`, so backups are known);
     `probes`: surfaces probed at the page's /probe/<surface> (set their answers with
-    `page.set_probe`)."""
+    `page.set_probe`); `openai`: OpenAI's page served too (ChatGPT, the OpenAI API), all
+    operational (derived from its capture) and read once."""
     import httpx
     from discord.http import Route
     from slack_sdk.web.async_client import AsyncWebClient
@@ -637,14 +828,19 @@ async def scene(
             StatusServer() as page,
             SlackApi(tokens={TOKEN: "T0001"}) as slack,
             httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0)) as client,
+            contextlib.AsyncExitStack() as more,
         ):
             page.set_summary(fixture(OPERATIONAL_PAGE))
+            openai_page = await more.enter_async_context(StatusServer()) if openai else None
+            if openai_page is not None:
+                openai_page.set_summary(derived_operational(fixture(OPENAI_PAGE)))
             clock = ManualClock(at)
             settings = Settings(_env_file=None)  # type: ignore[call-arg]
             specs = {sid: [{"url": f"{page.url}/probe/{sid}"}] for sid in probes}
             for sid in probes:
                 page.set_probe(sid)
-            catalog = catalog_for(page.url, probes=specs)
+            others = {"openai": openai_page.url} if openai_page is not None else {}
+            catalog = catalog_for(page.url, probes=specs, pages=others)
             bot = build_bot(settings, catalog, redis, client, clock=clock)
             web = AsyncWebClient(token=TOKEN, base_url=slack.base_url, timeout=2, retry_handlers=[])
             svc = services(bot)
@@ -659,11 +855,86 @@ async def scene(
                 metrics=DeliveryMetrics.create(CollectorRegistry()),
             )
             assert (await bot.watcher.poll_page("claude")).claimed
-            yield Scene(redis, page, slack, discord, clock, bot.watcher, delivery, svc)
+            if openai_page is not None:
+                assert (await bot.watcher.poll_page("openai")).claimed
+            yield Scene(
+                redis, page, slack, discord, clock, bot.watcher, delivery, svc, openai=openai_page
+            )
     finally:
         await http.close()
         await discord.close()
         Route.BASE = before
+
+
+@dataclass
+class ChatCommands:
+    """`/aistatus` as a user types it, through the real Slack Bolt app (HTTP mode, signed
+    requests) and the real discord.py command tree, on a scene's command layer and clock."""
+
+    sc: Scene
+    url: str  # the Bolt app's /slack/events
+    session: Any  # aiohttp.ClientSession
+    bot: Any  # bot.chat.discord.client.DiscordBot
+
+    async def slack(self, channel: ChannelRef, text: str) -> dict[str, Any]:
+        """The answer Slack's response_url received for `text` typed in `channel`."""
+        form = {**command_form(self.sc.slack, text, team=channel.workspace)}
+        form["channel_id"] = channel.channel
+        body = urlencode(form)
+        before = len(self.sc.slack.calls_to("respond:cmd"))
+        headers = {**sign(body), "Content-Type": "application/x-www-form-urlencoded"}
+        async with asyncio.timeout(3), self.session.post(self.url, data=body, headers=headers) as r:
+            assert r.status == 200
+        return (await self.sc.slack.wait_for("respond:cmd", count=before + 1))[-1].params
+
+    async def discord(self, channel: ChannelRef, sub: str, **options: str) -> dict[str, Any]:
+        """The interaction answer (callback `data`) for `/aistatus <sub> <options>`."""
+        payload = discord_command(
+            sub,
+            [discord_option(k, v) for k, v in options.items()],
+            guild=channel.workspace,
+            channel=channel.channel,
+        )
+        self.bot._connection.parse_interaction_create(payload)
+        return (await discord_callback(self.sc.discord, payload))["data"]
+
+
+@contextlib.asynccontextmanager
+async def chat_commands(sc: Scene) -> AsyncIterator[ChatCommands]:
+    """The Slack and Discord command front ends of `sc` (see ChatCommands)."""
+    import aiohttp
+
+    from bot.chat.discord.client import DiscordBot
+    from bot.chat.discord.commands import CommandRunner
+    from bot.chat.slack.app import build_slack_app, run_http_mode
+    from bot.settings import Settings
+    from tests.peers.discord_api import TOKEN as DISCORD_TOKEN
+
+    async def handler(text: str, ctx: CommandContext) -> Reply:
+        return await handle(text, ctx, sc.svc)
+
+    async def no_home(team_id: str) -> Reply:
+        return Reply(text="")
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=sc.slack.base_url,
+        slack_mode="http",
+    )
+    side = SideOutbox(OutboxStore(sc.redis), clock=sc.clock)  # announcements: sc.delivery sends
+    app = build_slack_app(settings, handler=handler, home=no_home, clock=sc.clock, side=side)
+    server = await run_http_mode(app, "127.0.0.1", 0)
+    runner = CommandRunner(handler, sc.svc.catalog, clock=sc.clock, side=side)
+    bot = DiscordBot(runner, dev_guild_id=None)
+    try:
+        await bot.login(DISCORD_TOKEN)
+        async with aiohttp.ClientSession() as session:
+            yield ChatCommands(sc, server.url, session, bot)
+    finally:
+        await bot.close()
+        await server.stop()
 
 
 async def aistatus(

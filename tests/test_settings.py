@@ -6,6 +6,9 @@ import re
 
 import pytest
 
+from bot.core.model import Platform
+from bot.delivery.config import DeliveryConfig
+from bot.delivery.pacing import DISCORD, SLACK, UNLIMITED
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
 from tests.helpers import ROOT
@@ -45,3 +48,16 @@ def test_a_bad_value_names_the_key_and_the_file(tmp_path, monkeypatch):
         load_settings(env)
     assert "AISTATUS_SLACK_MODE" in str(e.value) and str(env) in str(e.value)
     assert "carrier-pigeon" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "limited"), [("platform", True), ("OFF", False), (None, True)], ids=str
+)
+def test_delivery_pacing_off_turns_the_platform_limits_off(monkeypatch, value, limited):
+    if value is None:
+        monkeypatch.delenv("AISTATUS_DELIVERY_PACING", raising=False)
+    else:
+        monkeypatch.setenv("AISTATUS_DELIVERY_PACING", value)
+    pacing = DeliveryConfig.from_settings(load_settings(None)).pacing
+    assert (pacing[Platform.SLACK] == SLACK and pacing[Platform.DISCORD] == DISCORD) is limited
+    assert limited or all(p == UNLIMITED for p in pacing.values())

@@ -13,17 +13,22 @@ from itertools import pairwise
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from bot.core.model import ChannelRef, Platform
+from bot.core.suggest import NO_BACKUPS_TEXT
 from bot.delivery.engine import DeliveryConfig, deliveries_report
 from tests.helpers import (
     API_COMPONENT,
     INVESTIGATING_PAGE,
+    OPENAI_PAGE,
     OPERATIONAL_PAGE,
     RECOVERED_PAGE,
     RESOLUTION,
+    chat_commands,
     derived_component,
     derived_monitoring,
+    derived_operational,
     fixture_json,
     resolved_incidents,
     scene,
@@ -296,6 +301,156 @@ async def test_a_page_answering_429_is_polled_again_only_after_its_retry_after(r
     assert seen.visible == ("🟠 Claude API: partial outage",)  # nothing posted for the 429
     held = [r.getMessage() for r in caplog.records if "Retry-After" in r.getMessage()]
     assert len(held) == 2  # when the hold starts, and when polling resumes
+
+
+# -- 5: the board says how fresh it is, through the real Slack and Discord command paths -----------
+
+
+async def test_a_page_answering_500_mid_incident_is_said_with_what_was_last_known(redis):
+    async with asyncio.timeout(60), scene(redis) as sc, chat_commands(sc) as chat:
+        await sc.command(S_API, "subscribe api")
+        await sc.step(inv())  # recorded, read at 01:01:00
+        sc.page.set_fault(500)
+        for _ in range(4):  # a minute of HTTP 500, from 01:01:15
+            await sc.step()
+        slack = await chat.slack(S_API, "status claude.ai")
+        discord = await chat.discord(D_ALL, "status", surface="claude.ai")
+        seen = sc.seen(S_API)
+
+    said = (
+        "The Anthropic status page is not answering (HTTP 500 since {}); "
+        "last known ({}): partial outage"
+    )
+    failing, known = (
+        datetime(2026, 9, 22, 1, 1, 15, tzinfo=UTC),
+        datetime(2026, 9, 22, 1, 1, tzinfo=UTC),
+    )
+    assert said.format("01:01 UTC", "01:01 UTC") in slack["text"]  # the plain fallback
+    [block] = slack["blocks"]
+    assert said.format(slack_time(failing), slack_time(known)) in block["text"]["text"]
+    assert slack["response_type"] == "ephemeral"
+    [embed] = discord["embeds"]
+    assert said.format(discord_time(failing), discord_time(known)) in embed["description"]
+    assert discord["flags"] & 64 and discord.get("content") is None
+    assert seen.visible == ("🟠 Claude API: partial outage",)  # nothing posted for the 500s
+
+
+def slack_time(at: datetime) -> str:
+    return f"<!date^{int(at.timestamp())}^{{time}}|{at:%H:%M} UTC>"
+
+
+def discord_time(at: datetime) -> str:
+    return f"<t:{int(at.timestamp())}:t>"
+
+
+# -- 10: backup surfaces get backups; unknown is not down -----------------------------------------
+
+NOT_YET = "our probes fail; not on the official status page yet"
+CLAUDE_AI, CONSOLE = "rwppv331jlwc", "0qbwn08sd68x"  # their components on Claude's page
+
+
+async def test_a_chatgpt_outage_offers_the_claude_surfaces_that_are_up_and_unknown_is_unchecked(
+    redis,
+):
+    openai_down = fixture_json(OPENAI_PAGE)  # recorded: ChatGPT (Conversations) degraded
+    openai_up = derived_operational(openai_down)  # derived
+    claude_down = derived_component(inv(), CLAUDE_AI, status="major_outage")  # derived
+    claude_down = derived_component(claude_down, CONSOLE, status="major_outage")
+    async with asyncio.timeout(60), scene(redis, openai=True) as sc:
+        await sc.command(S_API, "subscribe chatgpt")
+        await sc.command(D_ALL, "subscribe chatgpt")
+        await sc.step_openai(openai_down)  # Claude all operational
+        up = sc.slack.accepted_to("chat.postMessage", "C2")[0], sc.discord.posted(D_ALL.channel)[0]
+        await sc.step_openai(openai_up)
+        sc.clock.advance(3600)  # an hour on: a new outage, while claude.ai and the Console are down
+        await sc.step(claude_down)
+        await sc.step_openai(openai_down)
+        slack_down = sc.slack.accepted_to("chat.postMessage", "C2")[-1]
+        discord_parent = sc.discord.posted(D_ALL.channel)[0]
+        discord_down = discord_parent, sc.discord.posted(discord_parent["id"])[-1]
+        seen = sc.seen(S_API), sc.seen(D_ALL)
+        claude_channel = sc.seen(S_ALL)
+
+    slack, discord = up
+    assert "Backups up now: claude.ai, Claude Console." in slack.params["text"]
+    assert "No backups are up right now" not in str(slack.params)
+    fields = {f["name"]: f["value"] for f in discord["embeds"][0]["fields"]}
+    assert fields["Backups up now"] == (
+        "✅ [claude.ai](https://claude.ai) — Claude in the browser\n"
+        "✅ [Claude Console](https://platform.claude.com) — Console Workbench: chat with Claude in "
+        "the browser"
+    )
+    unchecked = (
+        "No backup we could check is up right now (couldn't check: Gemini, Perplexity, "
+        "GitHub Copilot)."
+    )
+    # The same OpenAI incident again: it reopens in its thread, broadcast as a start.
+    assert seen[0].thread[-1].startswith("🟡 *Outage started* · ChatGPT")
+    assert seen[1].visible[-1] == "🟡 ChatGPT: degraded performance"
+    assert slack_down.params["reply_broadcast"] is True
+    assert slack_down.params["text"].endswith(unchecked)
+    for message in discord_down:  # the parent as edited, and the post in its thread
+        fields = {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
+        assert fields["Backups up now"] == unchecked
+    assert claude_channel.calls == 0  # nobody subscribed it to Claude
+
+
+async def test_a_channel_of_one_surface_hears_its_own_unchecked_backups_in_a_grouped_outage(redis):
+    async with asyncio.timeout(60), scene(redis) as sc:
+        await subscribe_all(sc)
+        await sc.step(inv())  # recorded: five Claude surfaces out at once
+        api_only = sc.slack.accepted_to("chat.postMessage", "C2")[0]
+        everything = sc.slack.accepted_to("chat.postMessage", "C1")[0]
+
+    # The API's own alternatives (never checked in this rig), not "none up" because the first
+    # few of the whole outage's alternatives back up claude.ai.
+    assert api_only.params["text"].endswith(
+        "No backup we could check is up right now (couldn't check: Claude on Amazon Bedrock, "
+        "Claude on Google Vertex AI, Gemini, OpenAI API)."
+    )
+    assert NO_BACKUPS_TEXT not in str(api_only.params)
+    assert everything.params["text"].endswith("Backups up now: Claude Console.")
+
+
+# -- 14: probe-then-confirm: how long before the page aistatus saw it ----------------------------
+
+
+async def test_an_outage_our_probes_saw_first_says_how_long_before_the_page_everywhere(redis):
+    lag = "aistatus saw this 7 min before the status page"
+    count = "aistatus_official_lag_seconds_count"
+    async with (
+        asyncio.timeout(60),
+        scene(redis, probes=("api",)) as sc,
+        chat_commands(sc) as chat,
+    ):
+        await sc.command(S_API, "subscribe api")
+        await sc.command(D_ALL, "subscribe api")
+        await probe_rounds(sc, 1)
+        sc.page.set_probe("api", status=503)
+        await probe_rounds(sc, 3)  # suspected at 01:02:05
+        suspected = sc.seen(S_API), sc.seen(D_ALL)
+        before = REGISTRY.get_sample_value(count), REGISTRY.get_sample_value(f"{count[:-6]}_sum")
+        sc.clock.advance(7 * 60 - 15)
+        await sc.step(inv())  # the page has it at 01:09:05: confirmed
+        after = REGISTRY.get_sample_value(count), REGISTRY.get_sample_value(f"{count[:-6]}_sum")
+        slack_parent = sc.slack.accepted_to("chat.update", "C2")[-1]
+        discord_parent = sc.discord.posted(D_ALL.channel)[0]
+        confirmed = sc.seen(S_API), sc.seen(D_ALL)
+        slack_history = await chat.slack(S_API, "history api")
+        discord_history = await chat.discord(D_ALL, "history", surface="api")
+
+    for seen in suspected:
+        assert seen.visible == (f"🔴 Suspected outage: Claude API ({NOT_YET})",)
+    confirmed_text = "🟠 Confirmed partial outage: Claude API (now on the official status page)"
+    assert confirmed[0].parents == (confirmed_text,) == confirmed[1].parents
+    assert len(confirmed[0].visible) == len(confirmed[1].visible) == 1  # one thread, no new start
+    assert lag in str(slack_parent.params["attachments"])
+    fields = {f["name"]: f["value"] for f in discord_parent["embeds"][0]["fields"]}
+    assert fields["Duration"] == f"for 7 min · {lag}"
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 420)  # one incident, 7 min
+    outage = slack_history["text"].split("\n")[-1]
+    assert outage.endswith(f"— Claude API · ongoing, 7 min so far · {lag}")
+    assert discord_history["embeds"][0]["description"].endswith(outage.split(" ", 3)[-1])
 
 
 # -- the property: random sequences of real captures and faults ------------------------------------

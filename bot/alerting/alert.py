@@ -65,6 +65,8 @@ MONITORING = "recovering — fix out, the page is monitoring"
 SETTLING = "recovering — up again, watching that it holds"
 OPEN_INCIDENT = "Open incident"  # the button linking to the official incident
 AFFECTED_TOO = "I'm affected too"  # the button that reports the surface (`report <surface>`)
+MUTE_FOR = "1h"  # the Mute button runs `mute 1h` in the channel it is pressed in
+MUTE_LABEL = f"Mute {MUTE_FOR}"
 _WHY_SUSPECTED = {
     Signal.PROBE: "our probes fail",
     Signal.CROWD: "users report problems",
@@ -314,10 +316,14 @@ def _build_one(
     resolution = incident is not None and incident.resolved
     quoted = incident if incident and (resolution or kind is not AlertKind.RECOVERY) else None
     leads = [lead for t in ordered if (lead := t.official_lead) is not None]
+    # Every unchecked alternative, even beside backups that are up and not just the first few:
+    # `for_channel` keeps those of the channel's own surfaces (a channel of `api` must not read
+    # "none up" because the Console is up for claude.ai); renderers name them only when no
+    # backup is up, and then the first few (`unchecked_text`).
     unchecked = (
         ()
-        if kind in CALM_KINDS or backups
-        else unchecked_many(out, states, catalog, limit=BACKUP_LIMIT)
+        if kind in CALM_KINDS
+        else unchecked_many(out, states, catalog, limit=len(catalog.surfaces))
     )
     alert = Alert(
         key=key,

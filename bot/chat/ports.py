@@ -14,6 +14,7 @@ from bot.core.model import (
     MessageRef,
     Platform,
     Reply,
+    SideMessage,
     Transition,
 )
 
@@ -24,6 +25,11 @@ it answers every failure with a Reply and never raises."""
 
 HomeProvider = Callable[[str], Awaitable[Reply]]
 """The live board plus one workspace's subscriptions (by Slack team id), for the App Home."""
+
+SideQueue = Callable[[SideMessage], Awaitable[None]]
+"""Queues one side message (an announcement, a direct message) in the outbox, where the delivery
+engine sends it like an alert: paced, retried, dead-lettered (bot.delivery.side.SideOutbox).
+Never raises: a message it could not queue is logged."""
 
 
 class Sink(Protocol):
@@ -56,13 +62,16 @@ class ChatSender(Protocol):
         `thread` filled in, so later replies reuse the thread."""
         ...
 
-    async def notify(self, channel: ChannelRef, text: str) -> None:
-        """A plain message to a channel (e.g. 'alerts to this channel were disabled: ...')."""
+    async def notify(self, channel: ChannelRef, text: str, *, key: str = "") -> None:
+        """A plain message to a channel (an announcement), `text` rendered for the platform
+        already. `key`, when given, makes a repeat findable or a no-op (Slack: metadata;
+        Discord: the nonce)."""
         ...
 
-    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+    async def notify_user(self, workspace: str, user_id: str, text: str, *, key: str = "") -> None:
         """A direct message from the bot to one person (whoever subscribed a channel whose
-        alerts had to stop). Slack: the app's Messages tab; Discord: a DM channel."""
+        alerts had to stop). Slack: the app's Messages tab; Discord: a DM channel. `key` as for
+        `notify`."""
         ...
 
 
@@ -78,4 +87,16 @@ class SentFinder(Protocol):
     ) -> MessageRef | None:
         """The message of `alert` in `channel` (None: a parent) or in `thread`'s replies, as
         post / reply would have returned it; None when it is not there. Raises: DeliveryError."""
+        ...
+
+
+@runtime_checkable
+class SideFinder(Protocol):
+    """A ChatSender that can look for a side message it may have sent already (Slack: the key
+    in an announcement's metadata). Asked, like SentFinder, before a side message whose earlier
+    attempt's outcome is unknown is sent again."""
+
+    async def find_side(self, message: SideMessage) -> bool:
+        """Is `message` there already? False when it is not, or the sender cannot tell.
+        Raises: DeliveryError."""
         ...

@@ -16,7 +16,7 @@ from bot.core.duration import humanize, lead_text
 from bot.core.freshness import BLIND_TEXT, PageHealth, monitoring_blind, page_health, page_line
 from bot.core.model import Backup, Reply, Section, Signal, Status, SurfaceState, Transition
 from bot.core.suggest import BACKUPS_HEADING, no_backups_text
-from bot.core.text import clock, shorten
+from bot.core.text import channel_token, clock, shorten, stamp, time_text
 from bot.core.uptime import (
     OutageSpan,
     bar,
@@ -90,7 +90,7 @@ def _reply(
 def _board_line(surface: str, state: SurfaceState, catalog: Catalog, now: datetime) -> str:
     line = f"{state.status.emoji} {catalog.name_of(surface)}: {state_label(state)}"
     if state.since is not None and state.status is not Status.UNKNOWN:
-        line += f" since {clock(state.since, now)}"
+        line += f" since {stamp(state.since, now)}"
     if state.incident is not None and state.status is not Status.OPERATIONAL:
         line += f" — {one_line(state.incident.name, 120)}"
     return line
@@ -109,7 +109,7 @@ def source_lines(
     """How fresh the board is: Claude's page always (when it last answered, or since when it
     has not), any other page only while it is not answering."""
     return tuple(
-        page_line(h, now)
+        page_line(h, now, local=True)
         for h in page_healths(states, catalog)
         if h.provider == "claude" or not h.answering
     )
@@ -190,19 +190,19 @@ def surface_detail(
     spec = catalog.surfaces.get(surface)
     health = page_health({surface: state}, catalog, spec.provider) if spec else None
     if health is not None and health.answering and state.source is Signal.OFFICIAL:
-        lines.append(page_line(health, now))  # "Source: the Anthropic status page, last ..."
+        lines.append(page_line(health, now, local=True))  # "Source: the Anthropic status page, …"
     elif (source := _source_line(state, catalog)) is not None:
         lines.append(source)
     if health is not None and not health.answering and health.failures:
-        lines.append(page_line(health, now, last_known=state_label(state)))
+        lines.append(page_line(health, now, last_known=state_label(state), local=True))
     if state.since is not None and state.status is not Status.UNKNOWN:
-        lines.append(f"Since {clock(state.since, now)} ({humanize(now - state.since)} ago)")
+        lines.append(f"Since {stamp(state.since, now)} ({humanize(now - state.since)} ago)")
     inc = state.incident
     if inc is not None:
         head = f"Incident: {one_line(inc.name, 200)} ({inc.status})"
         lines.append(f"{head} {inc.url}" if inc.url else head)
         if inc.update_body:
-            at = f" at {clock(inc.update_at, now)}" if inc.update_at is not None else ""
+            at = f" at {stamp(inc.update_at, now)}" if inc.update_at is not None else ""
             label = inc.update_status or "update"
             lines.append(f"Latest {label}{at}:")
             lines.append(f"> {one_line(inc.update_body)}")
@@ -256,13 +256,35 @@ def subscription_list(sub: Subscription | None, catalog: Catalog, now: datetime)
     ]
     if sub.is_muted(now) and sub.muted_until is not None:
         left = humanize(sub.muted_until - now)
-        lines.append(f"Muted until {clock(sub.muted_until, now)} ({left} left)")
+        lines.append(f"Muted until {stamp(sub.muted_until, now)} ({left} left)")
     if sub.disabled_reason is not None:
         lines.append(
             f"Paused: the chat platform refused our last message ({sub.disabled_reason}). "
             "Run `/aistatus subscribe` here again to resume."
         )
     return _reply("This channel's aistatus alerts", lines)
+
+
+def channel_list(subs: Sequence[Subscription], catalog: Catalog, now: datetime) -> Reply:
+    """The App Home's list of a workspace's subscribed channels, each named (a mention on the
+    platform), with what it gets and whether it is muted or paused."""
+    title = "Channels with aistatus alerts"
+    if not subs:
+        return _reply(title, ["None yet: run `/aistatus subscribe all` in a channel."])
+    lines = []
+    for sub in subs:
+        line = (
+            f"{channel_token(sub.channel.channel)}: {_covered(sub, catalog)}"
+            f" · {severity_phrase(sub.min_severity)}"
+        )
+        if sub.maintenance:
+            line += " · maintenance announced"
+        if sub.is_muted(now) and sub.muted_until is not None:
+            line += f" · muted until {stamp(sub.muted_until, now)}"
+        if sub.disabled_reason is not None:
+            line += f" · paused ({sub.disabled_reason})"
+        lines.append(line)
+    return _reply(title, lines)
 
 
 def subscribed(
@@ -324,11 +346,11 @@ def unsubscribed(
 
 def muted(until: datetime, now: datetime, *, user_name: str) -> Reply:
     """Confirmation of `mute`, announced in the channel."""
-    text = f"Alerts are muted here until {clock(until, now)} (for {humanize(until - now)})."
+    text = f"Alerts are muted here until {stamp(until, now)} (for {humanize(until - now)})."
     return Reply(
         text=text,
         sections=(Section(lines=(text,)),),
-        announce=f"{user_name} muted aistatus alerts here until {clock(until, now)}",
+        announce=f"{user_name} muted aistatus alerts here until {stamp(until, now)}",
     )
 
 
@@ -388,18 +410,19 @@ def reported(
 # -- history --------------------------------------------------------------------------------------
 
 
-def outage_line(o: OutageSpan, catalog: Catalog, now: datetime) -> str:
+def outage_line(o: OutageSpan, catalog: Catalog, now: datetime, *, local: bool = False) -> str:
     """'Sep 22 00:57 → 06:01 UTC 🟠 Elevated errors for multiple models — claude.ai, Claude API ·
-    5 h 3 min · aistatus saw this 7 min before the status page'."""
+    5 h 3 min · aistatus saw this 7 min before the status page'. `local`: its times are tokens
+    for a chat reader's own time zone."""
     names = ", ".join(catalog.name_of(s) for s in o.surfaces)
     what = o.title or (f"suspected {o.worst.label}" if o.suspected else o.worst.label)
     if o.ended_at is not None:
-        span = (
-            f"{clock(o.started_at, now).removesuffix(' UTC')} → {clock(o.ended_at, o.started_at)}"
-        )
+        start = clock(o.started_at, now).removesuffix(" UTC")
+        start = time_text(o.started_at, now, local=local, fallback=start)
+        span = f"{start} → {time_text(o.ended_at, o.started_at, local=local)}"
         lasted = humanize(o.ended_at - o.started_at)
     else:
-        span = f"since {clock(o.started_at, now)}"
+        span = f"since {time_text(o.started_at, now, local=local)}"
         lasted = f"ongoing, {humanize(now - o.started_at)} so far"
     line = f"{span} {o.worst.emoji} {one_line(what, 120)} — {names} · {lasted}"
     if o.suspected and o.ended_at is not None:
@@ -450,7 +473,7 @@ def history(
     watched = [t for t in since.values() if t is not None]
     if not watched or min(watched) > start:
         note = (
-            f"Counts only the time aistatus watched (since {clock(min(watched), now)})."
+            f"Counts only the time aistatus watched (since {stamp(min(watched), now)})."
             if watched
             else "aistatus has not watched these surfaces yet."
         )
@@ -461,7 +484,7 @@ def history(
         if o.ended_at is None or o.ended_at >= start
     ][:HISTORY_LINES]
     events = (
-        tuple(outage_line(o, catalog, now) for o in spans)
+        tuple(outage_line(o, catalog, now, local=True) for o in spans)
         if spans
         else (f"No outages recorded in the last {span}.",)
     )

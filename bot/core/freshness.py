@@ -11,7 +11,7 @@ from datetime import datetime
 
 from bot.core.catalog import Catalog
 from bot.core.model import Signal, Status, SurfaceState
-from bot.core.text import clock
+from bot.core.text import time_text
 
 BLIND_ERROR = "monitoring blind"  # the probe error every check carries while we cannot see out
 BLIND_TEXT = (
@@ -72,19 +72,28 @@ def page_health(
     )
 
 
-def page_line(health: PageHealth, now: datetime, *, last_known: str = "the states below") -> str:
+def page_line(
+    health: PageHealth,
+    now: datetime,
+    *,
+    last_known: str = "the states below",
+    local: bool = False,
+) -> str:
     """'Source: the Anthropic status page, last answered 10:07 UTC', or after FAILED_POLLS
     failed polls 'The Anthropic status page is not answering (HTTP 500 since 10:02 UTC); last
-    known (10:01 UTC): partial outage'."""
+    known (10:01 UTC): partial outage'. `local`: its times are tokens for a chat reader's own
+    time zone (`bot.core.text.stamp`)."""
     page = f"the {health.name} status page"
     if health.answering and health.answered_at is not None:
-        return f"Source: {page}, last answered {clock(health.answered_at, now)}"
+        return f"Source: {page}, last answered {time_text(health.answered_at, now, local=local)}"
     why = health.error or "no answer"
-    since = f" since {clock(health.failing_since, now)}" if health.failing_since else ""
+    failing = health.failing_since
+    since = f" since {time_text(failing, now, local=local)}" if failing else ""
     head = f"{page[0].upper()}{page[1:]} is not answering ({why}{since})"
     if health.answered_at is None:
         return f"{head}; it has not answered yet."
-    return f"{head}; last known ({clock(health.answered_at, now)}): {last_known}"
+    known = time_text(health.answered_at, now, local=local)
+    return f"{head}; last known ({known}): {last_known}"
 
 
 def monitoring_blind(states: Mapping[str, SurfaceState]) -> bool:

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
+from bot.core.text import plain
+
 
 class Status(StrEnum):
     """A surface's health. Values are Statuspage's component statuses, plus `unknown`."""
@@ -350,6 +352,73 @@ class Alert:
     resolution: bool = False  # `update_text` is the incident's resolution
 
 
+class SideKind(StrEnum):
+    """A side message: a chat message that is no alert (no outage, no parent, no thread)."""
+
+    ANNOUNCE = "announce"  # the public line after a command or button ("maria subscribed ...")
+    NOTICE = "notice"  # a direct message to a person (their channel's alerts had to stop)
+
+
+DM_PREFIX = "@"  # a side message's lane for a person: ChannelRef(platform, workspace, "@<user>")
+
+
+@dataclass(frozen=True, slots=True)
+class SideMessage:
+    """One side message, delivered through the outbox like an alert (its own lane, pacing,
+    Retry-After, retries, dead letters) but never opening, editing or threading an outage.
+
+    to: the lane. An announcement's is its channel; a notice's is the person
+        (`ChannelRef(platform, workspace, "@<user id>")`), so it is paced apart from every channel.
+    text: already rendered for the platform (bot.chat.*.render), sent as it is.
+    key: exactly once: one message per key ever (the outbox's `fanned` marker; Slack's metadata;
+        Discord's nonce).
+    about: for operators (`aistatus deliveries`): why it exists, e.g. "subscribe by U42".
+    """
+
+    kind: SideKind
+    to: ChannelRef
+    text: str
+    key: str
+    at: datetime
+    about: str = ""
+
+    @classmethod
+    def announcement(
+        cls, channel: ChannelRef, text: str, *, key: str, at: datetime, about: str = ""
+    ) -> SideMessage:
+        return cls(SideKind.ANNOUNCE, channel, text, key, at, about)
+
+    @classmethod
+    def notice(
+        cls,
+        platform: Platform,
+        workspace: str,
+        user_id: str,
+        text: str,
+        *,
+        key: str,
+        at: datetime,
+        about: str = "",
+    ) -> SideMessage:
+        to = ChannelRef(platform, workspace, DM_PREFIX + user_id)
+        return cls(SideKind.NOTICE, to, text, key, at, about)
+
+    @property
+    def user(self) -> str:
+        """A notice's person (user id); "" for an announcement."""
+        if self.kind is SideKind.NOTICE and self.to.channel.startswith(DM_PREFIX):
+            return self.to.channel[len(DM_PREFIX) :]
+        return ""
+
+    @property
+    def what(self) -> str:
+        """Readable: 'announcement in slack:T1:C1: "maria subscribed …"'."""
+        where = f"DM to {self.user}" if self.kind is SideKind.NOTICE else "announcement"
+        text = self.text if len(self.text) <= 60 else self.text[:59] + "…"
+        about = f" ({self.about})" if self.about else ""
+        return f'{where}{about}: "{text}"'
+
+
 # -- codec ---------------------------------------------------------------------------------------
 
 T = TypeVar("T")
@@ -395,10 +464,14 @@ class Section:
 class Reply:
     """Platform-neutral answer to a command; the Slack and Discord adapters render it.
 
-    text: the whole answer as plain text (notification / screen-reader fallback), always set.
+    text: the whole answer as plain text (notification / screen-reader fallback, the console),
+    always set; a time or channel token (`bot.core.text.stamp`, `channel_token`) in it is
+    reduced to its plain fallback ("01:30 UTC") here.
+    sections: what the chat platforms show; their times and channels are tokens, which each
+    renderer turns into the reader's local time (`<!date^…>`, `<t:…>`) or a mention.
     ephemeral: shown only to the caller (status answers) or to the channel.
     announce: a line to post publicly in the channel as well ("@maria subscribed this channel to
-    api, code (partial outages and worse)"); None for most verbs.
+    api, code (partial outages and worse)"), tokens and all; None for most verbs.
     """
 
     text: str
@@ -406,6 +479,9 @@ class Reply:
     ephemeral: bool = True
     announce: str | None = None
     error: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", plain(self.text))
 
 
 @dataclass(frozen=True, slots=True)

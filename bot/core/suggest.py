@@ -93,9 +93,14 @@ def unchecked_many(
     return tuple(_backup(c, catalog, Status.UNKNOWN) for c in found[: max(0, limit)])
 
 
+UNCHECKED_SHOWN = 5  # names listed; the rest are counted
+
+
 def unchecked_text(unchecked: Sequence[Backup]) -> str:
-    """ "couldn't check: Gemini, Perplexity"."""
-    return f"{UNCHECKED_LABEL}: " + ", ".join(b.name for b in unchecked)
+    """ "couldn't check: Gemini, Perplexity" (at most UNCHECKED_SHOWN names, then "and 2 more")."""
+    names = ", ".join(b.name for b in unchecked[:UNCHECKED_SHOWN])
+    more = len(unchecked) - UNCHECKED_SHOWN
+    return f"{UNCHECKED_LABEL}: {names}" + (f" and {more} more" if more > 0 else "")
 
 
 def no_backups_text(unchecked: Sequence[Backup] = ()) -> str:

@@ -214,6 +214,30 @@ def _relapse_of(prev: SurfaceState, verdict: Verdict, now: datetime, policy: Pol
     )
 
 
+def only_polled(prev: SurfaceState, new: SurfaceState, policy: Policy) -> bool:
+    """True when `new` (decided from `prev`) differs only in what every poll of an unchanged
+    page moves: the official signal's observation time, and its streak once past the signal's
+    thresholds (more of the same class changes no decision). Such a state need not be stored
+    again: the poll time is recorded once per page instead (bot.store.surfaces `with_seen`)."""
+    if replace(new, version=prev.version, signals=prev.signals) != prev:
+        return False
+    if new.signals.keys() != prev.signals.keys():
+        return False
+    official = Signal.OFFICIAL.value
+    threshold = policy.thresholds.get(Signal.OFFICIAL, Threshold(1, 1))
+    for name, b in new.signals.items():
+        a = prev.signals[name]
+        if a == b:
+            continue
+        if name != official or b.raw is Status.UNKNOWN or a.raw != b.raw:
+            return False
+        if a.streak < max(threshold.down, threshold.up):
+            return False
+        if replace(b, observed_at=a.observed_at, streak=a.streak) != a:
+            return False
+    return True
+
+
 def decide(
     prev: SurfaceState,
     observations: Sequence[Observation],

@@ -1,6 +1,8 @@
-"""One attempt: a lane's head entry -> the chat API. Take the channel's turn and lease, check the
-entry may go (decodable, channel enabled, a sender, pacing), make the calls of its pure
-`plan_delivery`, record and acknowledge. IO; failures go to `bot.delivery.failure`.
+"""One attempt: a lane's head entry -> the chat API. Book the call's pacing slot (no Redis while
+waiting for it), take the channel's turn and lease, check the entry may go (decodable, channel
+enabled, a sender), make the calls of its pure `plan_delivery`, record and acknowledge; a side
+message (an announcement, a direct message) is one call and no parent. IO; failures go to
+`bot.delivery.failure`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
-from bot.chat.ports import ChatSender, SentFinder
-from bot.core.model import MessageRef, Platform
+from bot.chat.ports import ChatSender, SentFinder, SideFinder
+from bot.core.model import ChannelRef, MessageRef, Platform, SideMessage
 from bot.delivery.config import DeliveryConfig
 from bot.delivery.failure import FailureHandler
 from bot.delivery.lane import DONE, Lane, Next
@@ -22,11 +24,12 @@ from bot.delivery.loop import InFlight, deadline, persist
 from bot.delivery.pacing import Pacer
 from bot.delivery.plan import Plan, Step, plan_delivery
 from bot.delivery.retry import Outcome
-from bot.delivery.tally import count_done
+from bot.delivery.side import send_side
+from bot.delivery.tally import Acks
 from bot.errors import DeliveryError
 from bot.ops.logs import context
 from bot.ops.metrics import DeliveryMetrics
-from bot.store.outbox import BadEntry, Begin, Entry, OutboxEntry, OutboxStore
+from bot.store.outbox import BadEntry, Begin, Entry, OutboxEntry, OutboxStore, SideEntry
 
 log = logging.getLogger("bot.delivery")
 
@@ -44,6 +47,7 @@ class Attempt:
         leases: Leases,
         pacer: Pacer,
         inflight: InFlight,
+        acks: Acks,
         *,
         failure: FailureHandler,
         config: DeliveryConfig,
@@ -55,6 +59,7 @@ class Attempt:
         self._leases = leases
         self._pacer = pacer
         self._inflight = inflight
+        self._acks = acks
         self._failure = failure
         self._config = config
         self._metrics = metrics
@@ -66,15 +71,27 @@ class Attempt:
         (here, in the failure handler, in a sender) carries channel, alert_id and attempt."""
         tries = lane.tries.get(entry.id)
         attempt = 1 + (tries.transient + tries.rate_limited + tries.parent_gone if tries else 0)
-        alert_id = entry.alert_id if isinstance(entry, OutboxEntry) else None
+        alert_id = entry.alert_id if not isinstance(entry, BadEntry) else None
         with context(channel=lane.channel.key, alert_id=alert_id, attempt=attempt):
             return await self._handle(lane, seq, entry)
 
     async def _handle(self, lane: Lane, seq: int, entry: Entry) -> Next:
         channel = lane.channel
+        sender = self._senders.get(channel.platform)
+        # A flip that a newer queued alert supersedes makes no call (plan rule 2): no wait.
+        coalesced = (
+            isinstance(entry, OutboxEntry) and entry.alert.flip and lane.newest(entry) is not entry
+        )
+        sends = not isinstance(entry, BadEntry) and lane.gone is None and sender is not None
+        if sends and not coalesced and not lane.booked:
+            # The pacer first, Redis second: a channel waiting for its turn costs no round trip
+            # and holds no lease, and it wakes once, at its own turn (Pacer.reserve).
+            wait, lane.booked = self._reserve(lane)
+            if wait > 0:
+                return Next(sleep=wait)
         begin = await self._outbox.begin(entry, seq, self._leases.token, self._leases.ttl_ms)
         if begin.verdict == "done":  # done elsewhere (another consumer, or before a crash)
-            await self._outbox.ack([entry.id])
+            self._acks.add(entry)
             return DONE
         if begin.verdict == "wait":
             return Next(gate=begin.handled)
@@ -92,36 +109,35 @@ class Attempt:
                 reason = f"channel disabled: {lane.gone}"
                 await self._failure.give_up(lane, entry, seq, reason, Outcome.PERMANENT)
                 return DONE
-            sender = self._senders.get(channel.platform)
             if sender is None:
                 reason = f"no sender for {channel.platform}"
                 await self._failure.give_up(lane, entry, seq, reason, Outcome.GIVE_UP)
                 return DONE
-            # A flip that a newer queued alert supersedes makes no call (plan rule 2): no wait.
-            coalesced = entry.alert.flip and lane.newest(entry) is not entry
-            wait = 0.0 if coalesced else self._pace(lane)
-            if wait > 0:  # rate limited (our buckets or a 429): wait without the lease
-                await self._leases.release_channel(channel, seq, unsent=not begin.unsure)
-                return Next(sleep=wait)
+            if not coalesced:
+                lane.booked = False  # this call uses the slot booked for it
         except BaseException:
             await asyncio.shield(
                 self._leases.release_channel(channel, seq, unsent=not begin.unsure)
             )
             raise
         # Shielded: a cancelled worker still finishes (and records) a call already made.
-        error = await asyncio.shield(
-            self._inflight.spawn(self._deliver(lane, entry, sender, begin))
+        deliver = (
+            self._deliver_side(lane, entry, sender, unsure=begin.unsure)
+            if isinstance(entry, SideEntry)
+            else self._deliver(lane, entry, sender, begin)
         )
+        error = await asyncio.shield(self._inflight.spawn(deliver))
         if error is None:
             return DONE
         return await self._failure.after_error(lane, entry, seq, error)
 
-    def _pace(self, lane: Lane) -> float:
+    def _reserve(self, lane: Lane) -> tuple[float, bool]:
+        """Book the lane's next call with the pacer: (seconds to sleep first, booked)."""
         now = asyncio.get_running_loop().time()
         if now >= self._prune_at:  # bounded memory with many channels
             self._pacer.prune(now)
             self._prune_at = now + self._config.min_idle / 4
-        return self._pacer.acquire(lane.channel, now)
+        return self._pacer.reserve(lane.channel, now)
 
     async def _deliver(
         self, lane: Lane, entry: OutboxEntry, sender: ChatSender, begin: Begin
@@ -139,19 +155,14 @@ class Attempt:
             superseded=entry.alert.flip and newest is not entry,
             quiet=entry.alert.quiet,
         )
-        renewer = asyncio.create_task(self._leases.keep_channel(channel))  # a slow call
-        try:
-            ref, first = await self._send(
-                lane, entry, sender, plan, parent, newest, unsure=begin.unsure
-            )
-        except DeliveryError as e:
-            return e
-        except Exception as e:  # a sender bug: log it, retry like a transient error
-            log.exception("delivery: sender %s failed unexpectedly", type(sender).__name__)
-            return DeliveryError(f"sender error: {type(e).__name__}")
-        finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
+        sent = await self._holding(
+            channel,
+            sender,
+            self._send(lane, entry, sender, plan, parent, newest, unsure=begin.unsure),
+        )
+        if isinstance(sent, DeliveryError):
+            return sent
+        ref, first = sent
         within = self._config.redis_retry
         await persist(
             partial(
@@ -164,7 +175,6 @@ class Attempt:
             ),
             within=within,
         )
-        await persist(partial(self._outbox.ack, [entry.id]), within=within)
         platform = str(channel.platform)
         if first is not None:
             self._metrics.delivered.labels(platform, str(first)).inc()
@@ -172,12 +182,9 @@ class Attempt:
                 latency = (self._clock() - entry.queued_at).total_seconds()
                 self._metrics.latency.labels(platform).observe(max(0.0, latency))
         tries = lane.tries.get(entry.id)
-        # Successes are DEBUG: the alert's one INFO line is its summary (bot.delivery.tally).
-        await persist(
-            partial(count_done, self._outbox, entry, retried=tries is not None, dead=False,
-                    now=self._clock()),
-            within=within,
-        )  # fmt: skip
+        # Acknowledged and counted with the next batch. Successes are DEBUG: the alert's one
+        # INFO line is its summary (bot.delivery.tally).
+        self._acks.add(entry, count=True, retried=tries is not None)
         if tries is None:
             log.debug(
                 "delivered %s %s to %s (%s)", entry.alert.kind, entry.alert_id, channel.key,
@@ -194,6 +201,52 @@ class Attempt:
                 tries.last,
             )
         return None
+
+    async def _deliver_side(
+        self, lane: Lane, entry: SideEntry, sender: ChatSender, *, unsure: bool
+    ) -> DeliveryError | None:
+        """A side message's one call, holding its lane's lease; then record it done (no parent
+        ref: side messages belong to no outage) and acknowledge. Returns the chat error, or None
+        (done). `unsure`: as for `_send`, look first where the sender can (SideFinder)."""
+        side = entry.side
+        error = await self._holding(entry.channel, sender, self._send_side(sender, side, unsure))
+        if isinstance(error, DeliveryError):
+            return error
+        within = self._config.redis_retry
+        complete = partial(
+            self._outbox.complete, entry.channel, entry.seq, lease_token=self._leases.token
+        )
+        await persist(complete, within=within)
+        self._acks.add(entry)  # acknowledged with the next batch
+        platform = str(entry.channel.platform)
+        self._metrics.delivered.labels(platform, str(side.kind)).inc()
+        if entry.queued_at is not None:
+            latency = (self._clock() - entry.queued_at).total_seconds()
+            self._metrics.latency.labels(platform).observe(max(0.0, latency))
+        log.debug("delivered %s to %s", side.what, entry.channel.key)
+        return None
+
+    async def _holding(
+        self, channel: ChannelRef, sender: ChatSender, calls: Awaitable[T]
+    ) -> T | DeliveryError:
+        """An entry's chat `calls` while the channel's lease is renewed (a slow call): their
+        result, or the chat error (a sender bug counts as a transient one, logged)."""
+        try:
+            async with self._leases.keeping(channel):
+                return await calls
+        except DeliveryError as e:
+            return e
+        except Exception as e:  # a sender bug: log it, retry like a transient error
+            log.exception("delivery: sender %s failed unexpectedly", type(sender).__name__)
+            return DeliveryError(f"sender error: {type(e).__name__}")
+
+    async def _send_side(self, sender: ChatSender, side: SideMessage, unsure: bool) -> None:
+        """A side message's one call; `unsure`: look first where the sender can (SideFinder),
+        and send nothing when it is there. Raises: DeliveryError."""
+        if unsure and isinstance(sender, SideFinder) and await self._call(sender.find_side(side)):
+            log.info("delivery: %s was already sent (an earlier answer was lost)", side.what)
+            return
+        await self._call(send_side(sender, side))
 
     async def _send(
         self,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.model import Platform
-from bot.delivery.pacing import DEFAULT_POLICIES, PacingPolicy
+from bot.delivery.pacing import DEFAULT_POLICIES, UNLIMITED, PacingPolicy
 from bot.delivery.retry import RetryPolicy
 
 
@@ -27,21 +27,25 @@ class DeliveryConfig:
     beat: float = 1.0  # how often a consumer refreshes its heartbeat and looks for dead ones
     beat_ttl: float = 3.0  # a consumer whose heartbeat is this old is dead: its entries are taken
     batch: int = 200  # entries per stream read
-    block: float = 1.0  # how long a read waits for new entries
+    block: float = 10.0  # how long an idle read waits for new entries (new ones wake it at once)
     max_held: int = 5000  # entries held in memory before reading pauses
     gate_poll_max: float = 5.0  # fallback: longest a lane waits on the watcher before looking
     gate_tick: float = 0.05  # how often the gate watcher reads the waiting channels' progress
     gate_stall: float = 300.0  # waiting this long for an earlier entry: check it still exists
+    ack_every: float = 0.02  # finished entries are acknowledged in one batch this often
     redis_retry: float = 120.0  # keep retrying a bookkeeping write this long after a send
     marker_ttl: float = 14 * 86_400.0  # fanned / queued markers
     ref_ttl: float = 30 * 86_400.0  # parent message refs
 
     @classmethod
     def from_settings(cls, settings: Any) -> DeliveryConfig:
-        """From `bot.settings.Settings` (delivery_workers, delivery_max_attempts)."""
+        """From `bot.settings.Settings` (delivery_workers, delivery_max_attempts,
+        delivery_pacing)."""
+        off = settings.delivery_pacing == "off"
         return cls(
             workers=settings.delivery_workers,
             retry=RetryPolicy(max_attempts=settings.delivery_max_attempts),
+            pacing={p: UNLIMITED for p in Platform} if off else DEFAULT_POLICIES,
         )
 
 

@@ -9,11 +9,13 @@ Guarantees and where they are kept:
   channel only once n-1 is done (delivered or dead), under the channel's lease (lease.py), and
   records "done" atomically with the parent message ref before it acknowledges; a lane waiting
   for an earlier entry held by another replica is woken by the channel gate (gate.py);
-- an entry is acknowledged only after the chat API accepted it; every consumer refreshes a
-  heartbeat key each `beat`; a consumer whose heartbeat is gone (stopped: it drops it once its
-  calls are done; dead: it expires after `beat_ttl`) has its pending entries taken over by the
-  outbox reader (reader.py) of another at once; a stalled one's after `min_idle`; a
-  redelivered entry whose channel is past it is acknowledged without sending.
+- an entry is acknowledged only after the chat API accepted it and it is recorded done (in
+  batches, bot.delivery.tally: a crash before the batch only redelivers entries found done);
+  every consumer refreshes a heartbeat key each `beat`; a consumer whose heartbeat is gone
+  (stopped: it drops it once its calls are done; dead: it expires after `beat_ttl`) has its
+  pending entries taken over by the outbox reader (reader.py) of another at once and the leases
+  it held broken (lease.py); a stalled one's entries after `min_idle`; a redelivered entry whose
+  channel is past it is acknowledged without sending.
 Within a process each channel is one lane (lane.py), a task handling its entries in order; lanes
 run in parallel, at most `workers` chat calls at once per platform.
 
@@ -46,6 +48,7 @@ from bot.delivery.lease import Leases
 from bot.delivery.loop import REDIS_ERRORS, InFlight
 from bot.delivery.pacing import Pacer
 from bot.delivery.reader import OutboxReader
+from bot.delivery.tally import Acks
 from bot.ops.metrics import DeliveryMetrics
 from bot.store.messages import MessageStore
 from bot.store.outbox import OutboxStore, TransitionFeed, deliveries_report
@@ -86,9 +89,10 @@ class Delivery:
             redis, marker_ttl_ms=ms(cfg.marker_ttl), ref_ttl_ms=ms(cfg.ref_ttl)
         )
         self._feed = TransitionFeed(redis, list(catalog.providers))
-        leases = Leases(outbox, f"{self.consumer}:{uuid.uuid4().hex[:8]}", cfg.lease_ttl)
+        leases = Leases.of(outbox, self.consumer, cfg.lease_ttl)
         pacer = Pacer(cfg.pacing)
         self._inflight = InFlight()
+        self._acks = acks = Acks(outbox, every=cfg.ack_every, within=cfg.redis_retry, clock=clock)
 
         # The pipeline, upstream first (Alertmanager's notify.go MultiStage): each unit has one
         # job and hands its output on; `run` starts the loops.
@@ -103,10 +107,10 @@ class Delivery:
         self.lanes = Lanes(  # held entries -> one lane per channel, in sequence order
             gate=self.gate,
             worker=Attempt(  # a lane's head entry -> the sender's chat API calls
-                senders, outbox, leases, pacer, self._inflight,
+                senders, outbox, leases, pacer, self._inflight, acks,
                 failure=FailureHandler(  # a failed attempt -> wait, repost, or dead letter
                     outbox, MessageStore(redis, ttl_ms=ms(cfg.ref_ttl)), subscriptions,
-                    senders, leases, pacer,
+                    senders, leases, pacer, acks,
                     config=cfg, metrics=metrics, clock=clock, rng=rng or random.Random(),
                 ),
                 config=cfg, metrics=metrics, clock=clock,
@@ -119,6 +123,8 @@ class Delivery:
         concerned (nothing more is acknowledged), except that chat calls already in flight
         finish and are recorded, so they are not repeated."""
         name = self.consumer
+        # A heartbeat before any lease is taken: a lease holder without one counts as dead.
+        await self.reader.beat()
         # The loops run until `halt`, set on the way out however `run` ends: a loop whose
         # cancellation is lost in a library call (seen in redis-py's cluster client: a
         # cancelled outbox reader kept reading, and its lanes kept sending) still ends at its
@@ -129,6 +135,7 @@ class Delivery:
             asyncio.create_task(self.reader.run(halt, into=self.lanes), name=f"{name}:read"),
             asyncio.create_task(self.gate.run(halt), name=f"{name}:gate"),
             asyncio.create_task(self.reader.heartbeat(halt, self.lanes), name=f"{name}:beat"),
+            asyncio.create_task(self._acks.run(halt), name=f"{name}:ack"),
         ]
         try:
             await stop.wait()
@@ -139,6 +146,7 @@ class Delivery:
             await asyncio.gather(*loops, return_exceptions=True)
             await self.lanes.stop()
             await self._inflight.finish(self.config.stop_grace)
+            await self._acks.close()  # what is finished is acknowledged before we leave
             await self.fanout.release()
             await self.reader.leave()  # what is still ours is taken over by others at once
 
@@ -159,7 +167,7 @@ class Delivery:
     async def idle(self) -> bool:
         """Nothing left anywhere: no unread or unacknowledged transition, an empty outbox, and
         nothing held by this consumer."""
-        if len(self.lanes) or len(self._inflight):
+        if len(self.lanes) or len(self._inflight) or len(self._acks):
             return False
         try:
             # Upstream first: fan-out writes a transition's entries before acknowledging it, so
@@ -169,4 +177,4 @@ class Delivery:
                 return False
         except REDIS_ERRORS:
             return False
-        return not (len(self.lanes) or len(self._inflight))
+        return not (len(self.lanes) or len(self._inflight) or len(self._acks))

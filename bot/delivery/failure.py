@@ -1,6 +1,8 @@
 """The failure handler: a failed attempt -> what follows (the pure `retry.next_step`): wait out a
 429 on that channel alone, back off, repost a deleted parent, or dead-letter the entry, disabling
-the channel on a permanent error and telling its subscriber. IO (stores, one direct message).
+the channel on a permanent error and telling its subscriber (a direct message queued in the
+outbox, bot.delivery.side). A side message that fails for good is dead-lettered and disables
+nothing. IO (stores).
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ from functools import partial
 
 from bot.alerting.subscription import Subscription
 from bot.chat.ports import ChatSender
-from bot.core.model import Platform
+from bot.core.model import Platform, SideMessage
 from bot.delivery.config import DeliveryConfig
 from bot.delivery.lane import AGAIN, DONE, Lane, Next
 from bot.delivery.lease import Leases
 from bot.delivery.loop import persist
 from bot.delivery.pacing import Pacer
 from bot.delivery.retry import Outcome, Tries, next_step
-from bot.delivery.tally import count_done
+from bot.delivery.tally import Acks
 from bot.errors import DeliveryError, ErrorKind
 from bot.ops.metrics import DeliveryMetrics
 from bot.store.messages import MessageStore
-from bot.store.outbox import Entry, OutboxEntry, OutboxStore
+from bot.store.outbox import Entry, OutboxEntry, OutboxStore, SideEntry
 from bot.store.subscriptions import SubscriptionStore
 
 log = logging.getLogger("bot.delivery")
@@ -55,12 +57,14 @@ class FailureHandler:
         senders: Mapping[Platform, ChatSender],
         leases: Leases,
         pacer: Pacer,
+        acks: Acks,
         *,
         config: DeliveryConfig,
         metrics: DeliveryMetrics,
         clock: Callable[[], datetime],
         rng: random.Random,
     ) -> None:
+        self._acks = acks
         self._outbox = outbox
         self._messages = messages
         self._subs = subscriptions
@@ -73,7 +77,7 @@ class FailureHandler:
         self._rng = rng
 
     async def after_error(
-        self, lane: Lane, entry: OutboxEntry, seq: int, error: DeliveryError
+        self, lane: Lane, entry: OutboxEntry | SideEntry, seq: int, error: DeliveryError
     ) -> Next:
         """Decide and record what follows a failed attempt. A retry is logged only when its
         error differs from the entry's previous one."""
@@ -91,7 +95,7 @@ class FailureHandler:
         unsent = error.kind in (ErrorKind.RATE_LIMITED, ErrorKind.PARENT_GONE)
         await self._leases.release_channel(channel, seq, unsent=unsent)
         self._metrics.retried.labels(platform, str(decision.outcome)).inc()
-        if decision.outcome is Outcome.PARENT_GONE:
+        if decision.outcome is Outcome.PARENT_GONE and isinstance(entry, OutboxEntry):
             if changed:
                 log.info(
                     "delivery: parent of %s in %s was deleted (%s); posting a new one",
@@ -140,7 +144,9 @@ class FailureHandler:
         now = self._clock()
         within = self._config.redis_retry
         attempts = lane.tries.get(entry.id, Tries()).transient
-        if outcome is Outcome.PERMANENT and lane.gone is None:
+        if isinstance(entry, SideEntry):  # disables no channel, tells no one: a dead letter
+            log.warning("delivery: giving up on %s to %s: %s", entry.side.what, channel.key, reason)
+        elif outcome is Outcome.PERMANENT and lane.gone is None:
             lane.gone = reason
             log.warning(
                 "delivery: %s refused permanently (%s): disabling its subscription",
@@ -150,7 +156,7 @@ class FailureHandler:
             before = await persist(lambda: self._subs.get(channel), within=within)
             await persist(lambda: self._subs.disable(channel, reason, now), within=within)
             if before is not None and before.disabled_reason is None:  # not on a redelivery
-                await self._tell_subscriber(before, reason)
+                await self._tell_subscriber(before, reason, cause=entry.id, now=now)
         else:
             log.warning("delivery: giving up on %s to %s: %s", entry.id, channel.key, reason)
         await persist(
@@ -166,25 +172,31 @@ class FailureHandler:
             ),
             within=within,
         )
-        await persist(lambda: self._outbox.ack([entry.id]), within=within)
+        self._acks.add(entry, count=True, retried=attempts > 0, dead=True)
         self._metrics.dead.labels(str(channel.platform), str(outcome)).inc()
-        if isinstance(entry, OutboxEntry):
-            tally = partial(count_done, self._outbox, entry, retried=attempts > 0, dead=True)
-            await persist(partial(tally, now=now), within=within)
 
-    async def _tell_subscriber(self, sub: Subscription, reason: str) -> None:
-        """Where possible, tell whoever subscribed the channel that its alerts stopped, and why.
-        Best effort and never retried: a dead token cannot send a direct message either."""
-        sender = self._senders.get(sub.channel.platform)
-        if sender is None or not sub.created_by or reason in TOKEN_DEAD:
+    async def _tell_subscriber(
+        self, sub: Subscription, reason: str, *, cause: str, now: datetime
+    ) -> None:
+        """Where possible, tell whoever subscribed the channel that its alerts stopped, and why:
+        a direct message queued in the outbox (its own lane: paced, retried, dead-lettered), once
+        per entry that disabled the channel. Not with a dead token (no message can go out with
+        it), nor to a webhook (its owner is the operator: the log and `aistatus deliveries`)."""
+        channel = sub.channel
+        platform = channel.platform
+        if platform not in self._senders or platform is Platform.WEBHOOK:
+            return
+        if not sub.created_by or reason in TOKEN_DEAD:
             return
         text = (
-            f"aistatus stopped posting alerts to <#{sub.channel.channel}>: the chat platform "
+            f"aistatus stopped posting alerts to <#{channel.channel}>: the chat platform "
             f"answered `{reason}`. Add the bot to that channel again, or run `/aistatus "
             "subscribe` in a channel it can post to."
         )
-        try:
-            async with asyncio.timeout(self._config.call_timeout):
-                await sender.notify_user(sub.channel.workspace, sub.created_by, text)
-        except (DeliveryError, TimeoutError) as e:
-            log.info("delivery: could not tell the subscriber of %s: %s", sub.channel.key, e)
+        notice = SideMessage.notice(
+            platform, channel.workspace, sub.created_by, text,
+            key=f"gone:{channel.key}:{cause}", at=now, about=f"{channel.key} disabled",
+        )  # fmt: skip
+        await persist(
+            partial(self._outbox.enqueue_side, notice, now=now), within=self._config.redis_retry
+        )

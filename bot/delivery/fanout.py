@@ -29,6 +29,8 @@ from bot.store.surfaces import SurfaceStore
 
 log = logging.getLogger("bot.delivery")
 
+CHUNK = 500  # channels per round trip: the event loop (and `/aistatus`) gets a turn between
+
 
 class FanOut:
     """Turns every committed transition into outbox entries while this consumer holds the
@@ -118,33 +120,48 @@ class FanOut:
     async def _fan_out_alert(self, alert: Alert, now: datetime) -> None:
         aid = alert_id(alert)
         subs = await self._subs.candidates(alert.surfaces)
-        threads = await self._outbox.threads([(s.channel, alert.key) for s in subs])
         items: list[tuple[Alert, str, ChannelRef]] = []
         skipped: Counter[Skip] = Counter()
         audience = frozenset(alert.audience)  # empty: everyone
-        for sub, has_parent in zip(subs, threads, strict=True):
-            # Narrow first, then ask: a claude.ai-only channel must judge "claude.ai recovered"
-            # (a recovery: only with a parent), not the whole outage's "update".
-            mine = for_channel(alert, sub.covers(self._catalog))
-            if mine is None:  # none of the surfaces that changed is this channel's
-                skipped[Skip.NOT_COVERED] += 1
-                continue
-            reason = skip_reason(
-                sub,
-                mine.surfaces,
-                mine.severity,
-                kind=mine.kind,
-                has_parent=has_parent,
-                now=now,
-                catalog=self._catalog,
-                audience=audience,
-            )
-            if reason is None:
-                # A channel's first message about an outage reads as a start (Truth rules).
-                items.append((mine if has_parent else as_start(mine), aid, sub.channel))
-            else:
-                skipped[reason] += 1
-        written = await self._outbox.enqueue(_interleave(items), now=now)
+        starts: dict[int, tuple[Alert, Alert]] = {}  # id -> (alert, its start): one per alert
+
+        def start_of(mine: Alert) -> Alert:
+            known = starts.get(id(mine))
+            if known is None or known[0] is not mine:  # (the tuple keeps `mine`'s id its own)
+                known = starts[id(mine)] = (mine, as_start(mine))
+            return known[1]
+
+        # CHUNK channels at a time: their threads in one round trip, then their decisions, so
+        # the event loop (and `/aistatus`) gets a turn between chunks.
+        for start in range(0, len(subs), CHUNK):
+            chunk = subs[start : start + CHUNK]
+            threads = await self._outbox.threads([(s.channel, alert.key) for s in chunk])
+            for sub, has_parent in zip(chunk, threads, strict=True):
+                # Narrow first, then ask: a claude.ai-only channel must judge "claude.ai
+                # recovered" (a recovery: only with a parent), not the whole outage's "update".
+                mine = for_channel(alert, sub.covers(self._catalog))
+                if mine is None:  # none of the surfaces that changed is this channel's
+                    skipped[Skip.NOT_COVERED] += 1
+                    continue
+                reason = skip_reason(
+                    sub,
+                    mine.surfaces,
+                    mine.severity,
+                    kind=mine.kind,
+                    has_parent=has_parent,
+                    now=now,
+                    catalog=self._catalog,
+                    audience=audience,
+                )
+                if reason is None:
+                    # A channel's first message about an outage reads as a start (Truth rules).
+                    items.append((mine if has_parent else start_of(mine), aid, sub.channel))
+                else:
+                    skipped[reason] += 1
+        ordered = _interleave(items)
+        written: list[str | None] = []
+        for start in range(0, len(ordered), CHUNK):  # in order; each entry at most once
+            written += await self._outbox.enqueue(ordered[start : start + CHUNK], now=now)
         for reason, n in skipped.items():
             self._metrics.skipped.labels(str(reason)).inc(n)
         log.info(

@@ -28,18 +28,35 @@ class ChannelGate:
         self._config = config
         self._looks = Backoff(0.1, config.gate_poll_max)  # the fallback: look without a wake
         self._waiting: dict[str, tuple[Lane, int]] = {}
+        self._someone = asyncio.Event()  # set while `_waiting` is not empty
 
     async def run(self, stop: asyncio.Event) -> None:
-        """The watcher: wake lanes whose channel's earlier entry got done elsewhere."""
-        while not stop.is_set():
-            await pause(stop, self._config.gate_tick)
-            waiting = list(self._waiting.values())
-            if not waiting:
-                continue
+        """The watcher: wake lanes whose channel's earlier entry got done elsewhere. It sleeps
+        while no lane waits (idle costs nothing), and reads every `gate_tick` while some do."""
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                if not self._waiting:
+                    self._someone.clear()
+                    someone = asyncio.ensure_future(self._someone.wait())
+                    try:
+                        await asyncio.wait({someone, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        someone.cancel()
+                    continue
+                await pause(stop, self._config.gate_tick)
+                await self._look()
+        finally:
+            stopping.cancel()
+
+    async def _look(self) -> None:
+        """One pipelined read of the waiting channels' progress; wake those whose turn came."""
+        waiting = list(self._waiting.values())
+        if waiting:
             try:
                 handled = await self._outbox.handled_seqs([lane.channel for lane, _ in waiting])
             except REDIS_ERRORS:
-                continue  # the lanes' own fallback looks go on meanwhile
+                return  # the lanes' own fallback looks go on meanwhile
             for (lane, needed), seq in zip(waiting, handled, strict=True):
                 if seq >= needed:
                     lane.wake.set()
@@ -66,6 +83,7 @@ class ChannelGate:
             return
         lane.gate_looks += 1
         self._waiting[channel.key] = (lane, seq - 1)
+        self._someone.set()
         try:
             await lane.woken(self._looks.window(lane.gate_looks))
         finally:

@@ -52,6 +52,8 @@ class Lane:
     tries: the failed attempts of each entry (bot.delivery.retry.Tries), dropped when it is done.
     gate_since / gate_looks: since when, and how many times, the head has waited for an earlier
     entry held elsewhere (bot.delivery.gate); reset by progress.
+    booked: the pacer has booked a slot for the lane's next call (bot.delivery.pacing
+    `Pacer.reserve`); the call that uses it clears it.
     """
 
     channel: ChannelRef
@@ -64,6 +66,7 @@ class Lane:
     tries: dict[str, Tries] = field(default_factory=dict)
     gate_since: float | None = None
     gate_looks: int = 0
+    booked: bool = False
 
     def push(self, seq: int, entry: Entry) -> None:
         heapq.heappush(self.heap, (seq, entry.id, entry))

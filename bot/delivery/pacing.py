@@ -3,7 +3,11 @@ published limits, so we rarely meet a 429 at all. Pure: time (monotonic seconds)
 
 Each bucket is a GCRA (generic cell rate algorithm, the token bucket written as one timestamp).
 `acquire` either takes a slot (returns 0.0: go now) or takes nothing and answers how long until
-one is free (sleep that long, then ask again). A 429 `block`s one channel's bucket until the
+one is free (sleep that long, then ask again). `reserve` books the caller's turn instead: when the
+shared (workspace) bucket is what holds it back, it takes the next free slot of both buckets,
+even in the future, and answers when that is (sleep that long, then go without asking again), so
+channels queued behind a workspace limit wake one at a time, each at its own turn, instead of all
+waking at every free slot to race for it. A 429 `block`s one channel's bucket until the
 platform's Retry-After; other channels and the rest of the workspace go on.
 """
 
@@ -82,7 +86,8 @@ class TokenBuckets:
         return wait if wait > _EPSILON else 0.0
 
     def take(self, key: str, now: float) -> None:
-        """Use one slot of `key` now (after `wait` said 0.0)."""
+        """Use one slot of `key` at `now` (after `wait` said 0.0, or a booked future time that
+        `wait` said was free by then)."""
         self._tat[key] = max(self._tat.get(key, now), now) + self._interval
 
     def acquire(self, key: str, now: float) -> float:
@@ -143,6 +148,29 @@ class Pacer:
             if shared is not None:
                 shared.take(wkey, now)
         return wait
+
+    def reserve(self, channel: ChannelRef, now: float) -> tuple[float, bool]:
+        """Book one API call in `channel`. Returns (seconds from `now`, booked):
+        - (0.0, True): a slot of both buckets is taken, go now (what `acquire` does);
+        - (d, True): the workspace bucket is the later of the two: its next free slot, `d`
+          seconds away, is taken in both buckets; sleep `d`, then go without asking again;
+        - (d, False): the channel's own bucket is later (a 429 blocks it, or it just sent):
+          nothing is taken (a blocked channel must not hold the workspace's slots); ask again
+          in `d` seconds.
+        """
+        own = self._channels.get(channel.platform)
+        shared = self._workspaces.get(channel.platform)
+        wkey = self._workspace_key(channel)
+        own_wait = own.wait(channel.key, now) if own is not None else 0.0
+        shared_wait = shared.wait(wkey, now) if shared is not None else 0.0
+        if own_wait > shared_wait:
+            return own_wait, False
+        at = now + shared_wait
+        if own is not None:
+            own.take(channel.key, at)
+        if shared is not None:
+            shared.take(wkey, at)
+        return shared_wait, True
 
     def block(self, channel: ChannelRef, until: float) -> None:
         """The platform answered 429 for `channel`: nothing more there before `until`. Only this

@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.delivery.config import DeliveryConfig, ms
+from bot.delivery.lease import holder
 from bot.delivery.loop import REDIS_ERRORS, forever, is_no_group, pause, persist
+from bot.store import keys
 from bot.store.outbox import BadEntry, Entry, OutboxStore
 
 log = logging.getLogger("bot.delivery")
@@ -79,6 +81,11 @@ class OutboxReader:
                 log.debug("delivery: heartbeat failed (will retry): %s", e)
             await pause(stop, config.beat)
 
+    async def beat(self) -> None:
+        """Refresh this consumer's heartbeat once (best effort: the heartbeat loop goes on)."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._outbox.beat(self._consumer, ms(self._config.beat_ttl))
+
     async def leave(self) -> None:
         """Drop this consumer's heartbeat (at stop, once nothing is in flight): the others take
         over its unsent entries at once instead of after `min_idle`."""
@@ -86,14 +93,26 @@ class OutboxReader:
             await self._outbox.leave(self._consumer)
 
     async def _take_over(self, into: Holder) -> None:
+        """Every entry of each consumer without a heartbeat, batch after batch while `into` has
+        room (one batch a beat held a stopped replica's thousands of entries for seconds)."""
+        config = self._config
         for dead in await self._outbox.orphans(self._consumer):
-            entries = await self._outbox.take_over(dead, self._consumer, count=self._config.batch)
-            if entries:
+            taken = 0
+            for _ in range(config.max_held // config.batch + 1):  # bounded by what `into` holds
+                if not into.room.is_set():
+                    break
+                entries = await self._outbox.take_over(dead, self._consumer, count=config.batch)
+                if not entries:
+                    break
+                taken += len(entries)
+                # A dead holder's channel leases would hold its channels until they lapse.
+                lanes = {keys.channel_lease(e.channel.key) for e in entries if e.channel}
+                await self._outbox.break_leases(sorted(lanes), holder(dead))
+                await self._hand_on(into, entries)
+            if taken:
                 log.info(
-                    "delivery: took over %d entries of %s (its heartbeat is gone)",
-                    len(entries), dead,
-                )  # fmt: skip
-            await self._hand_on(into, entries)
+                    "delivery: took over %d entries of %s (its heartbeat is gone)", taken, dead
+                )
 
     async def _step(self, into: Holder) -> None:
         config = self._config

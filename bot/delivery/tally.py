@@ -1,5 +1,13 @@
-"""The one INFO line per alert: "start of 7g1qpkyz5gxh: 9,998 channels in 112 s, 2 retried, 0 dead",
-logged when the last of its entries is delivered or dead-lettered. IO (a tally hash in Redis).
+"""Acknowledgements of finished entries, in batches, and the one INFO line per alert: "start of
+7g1qpkyz5gxh: 9,998 channels in 112 s, 2 retried, 0 dead", logged when the last of its entries is
+delivered or dead-lettered. IO (the outbox stream and a tally hash in Redis).
+
+An attempt records its entry done in the channel's own slot first (outbox_complete.lua: the
+channel's handled seq, which alone makes a redelivery a no-op), then hands the acknowledgement
+here; one script call (outbox_ack.lua) every `ack_every` seconds acknowledges every entry finished
+meanwhile and counts them in their alerts' tallies: one round trip for many deliveries, not one
+each. A crash in between loses nothing: the entries are redelivered, `begin` answers "done", and
+they are acknowledged then. A stop flushes what is left before the consumer leaves.
 
 Multi-replica rule: the tally lives in Redis (written with each entry by the enqueue script,
 counted by every replica's workers), so the summary is written once, by whichever replica
@@ -9,21 +17,96 @@ record and its count, or a retried dead letter, is not counted twice into a seco
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
-from bot.store.outbox import OutboxEntry, OutboxStore
+from bot.delivery.loop import REDIS_ERRORS, forever, persist
+from bot.store.outbox import Entry, Finished, OutboxEntry, OutboxStore, Tally
 
 log = logging.getLogger("bot.delivery")
 
 
-async def count_done(
-    outbox: OutboxStore, entry: OutboxEntry, *, retried: bool, dead: bool, now: datetime
-) -> None:
-    """Count `entry` finished; log the alert's summary when it was the last one."""
-    tally = await outbox.count_done(entry.alert_id, retried=retried, dead=dead)
-    if tally is None:
-        return
+class Acks:
+    """Finished entries waiting for their acknowledgement (`len`: how many)."""
+
+    def __init__(
+        self,
+        outbox: OutboxStore,
+        *,
+        every: float,
+        within: float,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._outbox = outbox
+        self._every = every
+        self._within = within
+        self._clock = clock
+        self._ids: list[str] = []
+        self._done: dict[str, Finished] = {}
+        self._outages: dict[str, str] = {}  # alert id -> outage id (the summary's log fields)
+        self._wake = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(
+        self, entry: Entry, *, count: bool = False, retried: bool = False, dead: bool = False
+    ) -> None:
+        """Acknowledge `entry` with the next batch; `count`: it is finished (delivered or dead)
+        and counts in its alert's tally (an entry found done elsewhere was counted there)."""
+        self._ids.append(entry.id)
+        if count and isinstance(entry, OutboxEntry):
+            before = self._done.get(entry.alert_id, Finished())
+            self._done[entry.alert_id] = before.plus(retried=retried, dead=dead)
+            self._outages[entry.alert_id] = entry.alert.key
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`: a batch `every` seconds after the first entry of it came."""
+
+        async def step() -> None:
+            await self._wake.wait()
+            await asyncio.sleep(self._every)
+            await self.flush()
+
+        await forever(stop, "delivery: acknowledging", step)
+
+    async def flush(self) -> None:
+        """Acknowledge everything waiting (waiting Redis out for `within` seconds); what could
+        not be written stays for the next flush. Raises: the Redis error after `within`."""
+        if not self._ids and not self._done:
+            self._wake.clear()
+            return
+        ids, done, outages = self._ids, self._done, self._outages
+        self._ids, self._done, self._outages = [], {}, {}
+        self._wake.clear()
+        try:
+            tallies = await persist(partial(self._outbox.ack, ids, done=done), within=self._within)
+        except BaseException:  # keep them for the next flush (or the last one, at stop)
+            self._ids = ids + self._ids
+            for alert_id, f in done.items():
+                later = self._done.get(alert_id, Finished())
+                self._done[alert_id] = Finished(
+                    f.entries + later.entries, f.retried + later.retried, f.dead + later.dead
+                )
+            self._outages = {**outages, **self._outages}
+            self._wake.set()
+            raise
+        now = self._clock()
+        for tally in tallies:
+            _summary(tally, outages.get(tally.alert_id, "?"), now)
+
+    async def close(self) -> None:
+        """The last flush, at stop (best effort: what is left is redelivered and found done)."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self.flush()
+
+
+def _summary(tally: Tally, outage: str, now: datetime) -> None:
     took = (now - tally.queued_at).total_seconds() if tally.queued_at else 0.0
     log.info(
         "%s: %s channels in %.0f s, %d retried, %d dead",
@@ -32,5 +115,5 @@ async def count_done(
         max(0.0, took),
         tally.retried,
         tally.dead,
-        extra={"outage_id": entry.alert.key, "alert_id": entry.alert_id},
+        extra={"outage_id": outage, "alert_id": tally.alert_id},
     )

@@ -15,6 +15,7 @@ from bot.core.catalog import Catalog
 from bot.core.freshness import monitoring_blind, page_line
 from bot.core.model import Backup, Incident, Signal, Status, SurfaceState, Transition
 from bot.core.suggest import suggest, suggest_many
+from bot.core.text import plain
 from bot.core.uptime import daily_bars, observed_from, observed_uptime, outages, percent
 from bot.ops.table import StatusRow
 
@@ -194,7 +195,7 @@ def build_board(
         )
     troubled = [s for s in claude if full[s].status.is_outage]
     blind = blind or monitoring_blind(full)
-    headline = board_reply(full, catalog, now, blind=blind).sections[0].title or ""
+    headline = plain(board_reply(full, catalog, now, blind=blind).sections[0].title or "")
     seen = [v.freshness.observed_at for v in views if v.freshness.observed_at is not None]
     sources = tuple(
         SourceView(

@@ -3,8 +3,9 @@ with its `workers` group, per-channel sequence numbers (assigned and handled), l
 and dead letters (listed, retried, dropped). IO: thin wrappers over streams and Lua in `lua/`.
 
 An outbox entry holds: c channel key, a alert id, k outage id (alert key), n per-channel sequence
-number, q queued-at (ISO-8601), alert (Alert JSON). Entries are deleted when acknowledged, so the
-stream's length is the backlog.
+number, q queued-at (ISO-8601), alert (Alert JSON). A side message's entry (an announcement or a
+direct message: `SideEntry`) holds c its lane, a its key, n, q and side (SideMessage JSON) instead
+of k and alert. Entries are deleted when acknowledged, so the stream's length is the backlog.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
-from bot.core.model import Alert, ChannelRef, MessageRef, Transition, decode_json, encode_json
+from bot.core.model import (
+    Alert,
+    ChannelRef,
+    MessageRef,
+    SideMessage,
+    Transition,
+    decode_json,
+    encode_json,
+)
 from bot.store import keys
 from bot.store.connect import run_acknowledged, run_pipelined
 from bot.store.messages import decode_ref
@@ -47,6 +56,11 @@ def _fields(raw: Mapping[Any, Any]) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
+def _flat_fields(flat: Sequence[Any]) -> dict[str, str]:
+    """A script's HGETALL answer ([k, v, k, v, ...]) as a dict."""
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """One delivery to do: `alert` to `channel`, number `seq` in that channel's order."""
@@ -56,6 +70,20 @@ class OutboxEntry:
     alert_id: str
     seq: int
     alert: Alert
+    queued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SideEntry:
+    """One side message to deliver (bot.core.model.SideMessage): number `seq` in the order of
+    its lane `channel` (the message's `to`). `alert_id` holds the message's key: the slot an
+    alert id fills in logs, retry notes and the `fanned` marker."""
+
+    id: str  # stream entry id
+    channel: ChannelRef
+    alert_id: str
+    seq: int
+    side: SideMessage
     queued_at: datetime | None
 
 
@@ -71,8 +99,9 @@ class BadEntry:
     seq: int | None = None
 
 
-Entry = OutboxEntry | BadEntry
-"""What reading the outbox gives: an entry, or one that does not decode."""
+Entry = OutboxEntry | SideEntry | BadEntry
+"""What reading the outbox gives: an alert's entry, a side message's, or one that does not
+decode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +152,14 @@ class DeadLetter:
     kind: str | None = None
     surfaces: tuple[str, ...] = ()
     outage: str = "?"
+    side: SideMessage | None = None  # set for a side message's dead letter
 
     @property
     def what(self) -> str:
-        """ "start of 7g1qpkyz5gxh (api, code)", or what is known of a malformed one."""
+        """ "start of 7g1qpkyz5gxh (api, code)", a side message's `what`, or what is known of a
+        malformed one."""
+        if self.side is not None:
+            return self.side.what
         kind = self.kind or "undecodable alert"
         surfaces = f" ({', '.join(self.surfaces)})" if self.surfaces else ""
         return f"{kind} of {self.outage}{surfaces}"
@@ -142,14 +175,19 @@ def decode_dead_letter(dead_id: str, raw: Mapping[Any, Any]) -> DeadLetter:
     kind: str | None = None
     surfaces: tuple[str, ...] = ()
     outage = f.get("k", "?")
+    side: SideMessage | None = None
     try:
-        alert = decode_json(Alert, f["alert"])
-        kind, surfaces, outage = str(alert.kind), alert.surfaces, alert.key
+        if "side" in f:
+            side = decode_json(SideMessage, f["side"])
+            kind, outage = str(side.kind), "-"
+        else:
+            alert = decode_json(Alert, f["alert"])
+            kind, surfaces, outage = str(alert.kind), alert.surfaces, alert.key
     except (KeyError, ValueError, ValidationError):
         pass
     return DeadLetter(
         dead_id, f.get("entry", ""), f.get("c", "?"), f.get("a", "?"), f.get("error", ""),
-        attempts, f.get("at", ""), kind, surfaces, outage,
+        attempts, f.get("at", ""), kind, surfaces, outage, side,
     )  # fmt: skip
 
 
@@ -167,15 +205,47 @@ class Tally:
 
 
 @dataclass(frozen=True, slots=True)
+class Finished:
+    """Entries of one alert finished (delivered or dead-lettered) in one acknowledgement, for
+    its tally: how many, how many of them needed more than one attempt, how many are dead."""
+
+    entries: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    def plus(self, *, retried: bool, dead: bool) -> Finished:
+        return Finished(self.entries + 1, self.retried + int(retried), self.dead + int(dead))
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSide:
+    """A side message still in the outbox, as `aistatus deliveries` lists it: `pending` (not
+    sent yet) or, with `attempts` and `error`, waiting for another attempt after a failure."""
+
+    entry_id: str
+    lane: str
+    side: SideMessage
+    attempts: int = 0
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        return "pending" if self.error is None else "waiting"
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """What `aistatus deliveries` shows. queued: outbox entries not yet acknowledged; pending: of
-    those, read by a worker (in flight, waiting or retrying); dead_total: all dead letters kept."""
+    those, read by a worker (in flight, waiting or retrying); retrying: alert entries that failed
+    and wait; side: side messages in the outbox (of the first `side_scan` entries: the report's
+    bound); dead_total: all dead letters kept."""
 
     queued: int
     pending: int
     retrying: tuple[RetryingDelivery, ...]
     dead: tuple[DeadLetter, ...]
     dead_total: int
+    side: tuple[QueuedSide, ...] = ()
 
 
 def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> Entry:
@@ -186,8 +256,11 @@ def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> Entry:
     try:
         channel = ChannelRef.parse(fields["c"])
         seq = int(fields["n"])
-        alert = decode_json(Alert, fields["alert"])
         queued = datetime.fromisoformat(fields["q"]) if fields.get("q") else None
+        if "side" in fields:
+            side = decode_json(SideMessage, fields["side"])
+            return SideEntry(entry_id, channel, fields["a"], seq, side, queued)
+        alert = decode_json(Alert, fields["alert"])
         return OutboxEntry(entry_id, channel, fields["a"], seq, alert, queued)
     except (KeyError, ValueError, ValidationError) as e:
         error = f"malformed outbox entry: {type(e).__name__}: {str(e)[:200]}"
@@ -219,6 +292,8 @@ class OutboxStore:
         self._release = redis.register_script(_script("outbox_release.lua"))
         self._lease = redis.register_script(_script("delivery_lease.lua"))
         self._retry = redis.register_script(_script("outbox_retry.lua"))
+        self._ack = redis.register_script(_script("outbox_ack.lua"))
+        self._side = redis.register_script(_script("outbox_side.lua"))
 
     # -- fan-out side --------------------------------------------------------------------------
 
@@ -231,6 +306,14 @@ class OutboxStore:
         if not items:
             return []
         queued_at = now.isoformat()
+        blobs: dict[int, bytes] = {}  # one JSON per alert object: channels share their alert
+
+        def blob(alert: Alert) -> bytes:
+            out = blobs.get(id(alert))
+            if out is None:
+                out = blobs[id(alert)] = encode_json(alert)
+            return out
+
         calls = [
             (
                 [
@@ -246,7 +329,7 @@ class OutboxStore:
                     aid,
                     alert.key,
                     queued_at,
-                    encode_json(alert),
+                    blob(alert),
                     f"{alert.kind} of {alert.key}",
                 ],
             )
@@ -254,6 +337,17 @@ class OutboxStore:
         ]
         replies = await run_pipelined(self._redis, self._enqueue, calls, acknowledged=True)
         return [_text(r) if r else None for r in replies]
+
+    async def enqueue_side(self, message: SideMessage, *, now: datetime) -> str | None:
+        """Write the entry of one side message at most once ever (its key's `fanned` marker), as
+        the next in its lane's order (outbox_side.lua). Returns the entry id, None when this key
+        was written before."""
+        lane = message.to.key
+        reply = await self._side(
+            keys=[keys.outbox(), keys.fanned(message.key, lane), keys.outbox_seq(lane)],
+            args=[self.marker_ttl_ms, lane, message.key, now.isoformat(), encode_json(message)],
+        )
+        return _text(reply) if reply else None
 
     async def threads(self, pairs: Sequence[tuple[ChannelRef, str]]) -> list[bool]:
         """For each (channel, outage id): was an entry of this outage queued for the channel, or
@@ -388,6 +482,15 @@ class OutboxStore:
         """Refresh `consumer`'s heartbeat: it lives `ttl_ms` unless refreshed again."""
         await self._redis.set(keys.consumer_beat(consumer), "1", px=ttl_ms)
 
+    async def alive(self, consumer: str) -> bool:
+        """Has `consumer` a heartbeat (it runs, or stopped less than its beat TTL ago)?"""
+        return bool(await self._redis.exists(keys.consumer_beat(consumer)))
+
+    async def lease_owner(self, key: str) -> str | None:
+        """The token holding the lease at `key`, or None."""
+        owner = await self._redis.get(key)
+        return None if owner is None else _text(owner)
+
     async def leave(self, consumer: str) -> None:
         """Drop `consumer`'s heartbeat: others take over what it still holds at once."""
         await self._redis.delete(keys.consumer_beat(consumer))
@@ -427,37 +530,42 @@ class OutboxStore:
             await self._redis.xack(keys.outbox(), WORKERS, *gone)
         return entries
 
-    async def ack(self, entry_ids: Sequence[str]) -> None:
-        """Acknowledge and delete entries (and their retry notes): they are done."""
-        if not entry_ids:
-            return
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xack(keys.outbox(), WORKERS, *entry_ids)
-            pipe.xdel(keys.outbox(), *entry_ids)
-            pipe.hdel(keys.retrying(), *entry_ids)
-            await pipe.execute()
-
-    async def count_done(self, alert_id: str, *, retried: bool, dead: bool) -> Tally | None:
-        """Count one finished entry of the alert (one pipeline on its tally hash, one slot, so it
-        runs on Redis Cluster too). Returns the tally to the one caller whose entry finished the
-        last of them, None to every other: "last" is the caller whose own `done` increment
-        reached the total (an atomic HINCRBY answer), and every caller counts its retried/dead
-        before its done, so the last one reads them complete."""
-        key = keys.tally(alert_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key, "retried", int(retried))
-            pipe.hincrby(key, "dead", int(dead))
-            pipe.hincrby(key, "done", 1)
-            pipe.hgetall(key)
-            *_, done, raw = await pipe.execute()
-        f = _fields(raw)
-        total = int(f.get("total", "0"))
-        if total == 0 or int(done) != total:  # not the last (or written before tallies)
-            return None
-        queued = datetime.fromisoformat(f["q"]) if f.get("q") else None
-        return Tally(
-            alert_id, f.get("what", alert_id), total, int(f["retried"]), int(f["dead"]), queued
+    async def ack(
+        self, entry_ids: Sequence[str], *, done: Mapping[str, Finished] | None = None
+    ) -> list[Tally]:
+        """Acknowledge and delete entries (and their retry notes): they are done. `done`: alert
+        id -> the entries of it finished by this call, counted in the alert's tally in the same
+        step (outbox_ack.lua: one command, one slot, so it runs on Redis Cluster too). Returns
+        the tallies this call completed (it finished their alerts' last entries)."""
+        done = dict(done or {})
+        if not entry_ids and not done:
+            return []
+        alerts = sorted(done)
+        args: list[Any] = [WORKERS, len(alerts)]
+        for alert_id in alerts:
+            f = done[alert_id]
+            args += [f.entries, f.retried, f.dead]
+        replies = await self._ack(
+            keys=[keys.outbox(), keys.retrying(), *(keys.tally(a) for a in alerts)],
+            args=[*args, *entry_ids],
         )
+        out: list[Tally] = []
+        for alert_id, raw in zip(alerts, replies, strict=True):
+            if not raw:
+                continue
+            f = _flat_fields(raw)
+            queued = datetime.fromisoformat(f["q"]) if f.get("q") else None
+            out.append(
+                Tally(
+                    alert_id,
+                    f.get("what", alert_id),
+                    int(f.get("total", "0")),
+                    int(f.get("retried", "0")),
+                    int(f.get("dead", "0")),
+                    queued,
+                )
+            )
+        return out
 
     async def note_retry(
         self, entry_id: str, channel: ChannelRef, alert_id: str, attempts: int, error: str
@@ -483,6 +591,14 @@ class OutboxStore:
                 "k": entry.alert.key,
                 "n": entry.seq,
                 "alert": encode_json(entry.alert),
+            }
+        elif isinstance(entry, SideEntry):
+            fields = {
+                "entry": entry.id,
+                "c": entry.channel.key,
+                "a": entry.alert_id,
+                "n": entry.seq,
+                "side": encode_json(entry.side),
             }
         else:
             fields = {"entry": entry.id, **{k: v for k, v in entry.fields.items() if k != "entry"}}
@@ -536,6 +652,15 @@ class OutboxStore:
     async def release_lease(self, key: str, token: str) -> None:
         """Give the lease back if `token` still holds it."""
         await self._lease(keys=[key], args=[token, 1, "release"])
+
+    async def break_leases(self, lease_keys: Sequence[str], holder: str) -> int:
+        """Delete each lease at `lease_keys` whose token starts with `holder` (a consumer known
+        dead: its leases would block their channels until they lapse). One pipelined round
+        trip; returns how many were broken."""
+        if not lease_keys:
+            return 0
+        calls = [([key], [holder, 1, "break"]) for key in lease_keys]
+        return sum(int(r) for r in await run_pipelined(self._redis, self._lease, calls))
 
     async def backlog(self) -> int:
         """Outbox entries not yet acknowledged."""
@@ -701,8 +826,11 @@ async def outbox_counts(redis: Redis) -> tuple[int, int]:
     return int(queued), int(dead)
 
 
-async def deliveries_report(redis: Redis, *, dead_limit: int = 20) -> DeliveryReport:
-    """The backlog, the entries waiting for another attempt, and the newest dead letters."""
+async def deliveries_report(
+    redis: Redis, *, dead_limit: int = 20, side_scan: int = 20_000
+) -> DeliveryReport:
+    """The backlog, the entries waiting for another attempt, the side messages queued, and the
+    newest dead letters."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.xlen(keys.outbox())
         pipe.hgetall(keys.retrying())
@@ -730,5 +858,33 @@ async def deliveries_report(redis: Redis, *, dead_limit: int = 20) -> DeliveryRe
         except (ValueError, TypeError, AttributeError):
             log.warning("deliveries report: unreadable retry note %s", _text(entry_id))
     dead = [decode_dead_letter(_text(i), raw) for i, raw in dead_raw or []]
-    retrying.sort(key=lambda r: r.entry_id)
-    return DeliveryReport(int(queued), pending, tuple(retrying), tuple(dead), int(dead_total))
+    notes = {r.entry_id: r for r in retrying}
+    side = [
+        QueuedSide(e.id, e.channel.key, e.side)
+        if (note := notes.pop(e.id, None)) is None
+        else QueuedSide(e.id, e.channel.key, e.side, note.attempts, note.error)
+        for e in await _side_entries(redis, limit=side_scan)
+    ]
+    retrying = sorted(notes.values(), key=lambda r: r.entry_id)  # the alerts' notes
+    return DeliveryReport(
+        int(queued), pending, tuple(retrying), tuple(dead), int(dead_total), tuple(side)
+    )
+
+
+async def _side_entries(redis: Redis, *, limit: int) -> list[SideEntry]:
+    """The side messages among the outbox's first `limit` entries, oldest first (a bounded scan
+    in pages of 500: side messages are few beside a fan-out's alerts)."""
+    found: list[SideEntry] = []
+    start, seen = "-", 0
+    while seen < limit:
+        batch = await redis.xrange(keys.outbox(), min=start, max="+", count=min(500, limit - seen))
+        if not batch:
+            break
+        seen += len(batch)
+        for entry_id, raw in batch:
+            if b"side" in raw or "side" in raw:
+                entry = decode_entry(_text(entry_id), raw)
+                if isinstance(entry, SideEntry):
+                    found.append(entry)
+        start = "(" + _text(batch[-1][0])
+    return found

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _LUA = resources.files("bot.store").joinpath("lua")
 ALL_CLAUDE = "*"  # the index member name for "all Claude surfaces"
+LOAD_CHUNK = 500  # subscription hashes per round trip when loading many (fan-out)
 
 
 class SubscriptionStore:
@@ -167,8 +168,8 @@ class SubscriptionStore:
     async def candidates(self, surfaces: Collection[str]) -> list[Subscription]:
         """Subscriptions that may want an alert about `surfaces` (fan-out): the union of the
         surfaces' index sets (plus `*` when a Claude surface is involved), then one pipeline of
-        HGETALLs. Index entries whose hash is gone are skipped. Two round trips whatever the
-        number of channels; the caller still applies `skip_reason` to each."""
+        HGETALLs per LOAD_CHUNK channels. Index entries whose hash is gone are skipped. The
+        caller still applies `skip_reason` to each."""
         names = set(surfaces)
         if self._claude is None or not self._claude.isdisjoint(names):
             names.add(ALL_CLAUDE)
@@ -186,19 +187,22 @@ class SubscriptionStore:
     # -- internals ---------------------------------------------------------------------------------
 
     async def _load(self, channel_keys: Sequence[str]) -> list[Subscription]:
-        if not channel_keys:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for ck in channel_keys:
-                pipe.hgetall(keys.subscription(ck))
-            replies = await pipe.execute()
+        """The subscriptions of `channel_keys`, LOAD_CHUNK hashes per pipelined round trip: the
+        event loop gets a turn between chunks, so a 10,000-channel fan-out never holds up the
+        commands (`/aistatus`) served on the same loop for the whole decode."""
         out: list[Subscription] = []
-        for ck, fields in zip(channel_keys, replies, strict=True):
-            sub = _decode(fields, ck)
-            if sub is None:
-                log.debug("stale index entry %s skipped: its subscription is gone", ck)
-                continue
-            out.append(sub)
+        for start in range(0, len(channel_keys), LOAD_CHUNK):
+            chunk = channel_keys[start : start + LOAD_CHUNK]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for ck in chunk:
+                    pipe.hgetall(keys.subscription(ck))
+                replies = await pipe.execute()
+            for ck, fields in zip(chunk, replies, strict=True):
+                sub = _decode(fields, ck)
+                if sub is None:
+                    log.debug("stale index entry %s skipped: its subscription is gone", ck)
+                    continue
+                out.append(sub)
         return out
 
     async def _sadd(self, channel: ChannelRef, index: Iterable[str]) -> None:

@@ -8,14 +8,15 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from bot.core.model import SurfaceState, Transition, decode_json, encode_json
+from bot.core.model import Signal, Status, SurfaceState, Transition, decode_json, encode_json
 from bot.store import keys
 from bot.store.connect import run_acknowledged
 
@@ -41,6 +42,13 @@ class Claim:
 
     states: dict[str, SurfaceState]
     page: PageCache | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A page poll refused: the page asked (429 Retry-After) not to be polled before `until`."""
+
+    until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,26 +92,41 @@ class SurfaceStore:
         surfaces: Sequence[str],
         *,
         with_page: bool = False,
-    ) -> Claim | None:
+        now: datetime | None = None,
+    ) -> Claim | Held | None:
         """Claim (`SET NX PX`) this interval slot of `job` for `provider` and read the surfaces'
-        states in the same round trip. None when another replica already holds the slot."""
+        states in the same round trip. None when another replica already holds the slot;
+        `Held` for a page poll (`with_page`) while the page's Retry-After hold (`hold`) lasts
+        past `now`."""
         if ttl_ms < 1:
             raise ValueError("ttl_ms must be positive")
         script_keys = claim_keys(provider, job, slot_index, surfaces)
+        now_ms = int(now.timestamp() * 1000) if now is not None else 0
         self.round_trips += 1
         reply = await self._claim(
-            keys=script_keys, args=[ttl_ms, uuid.uuid4().hex, "1" if with_page else "0"]
+            keys=script_keys, args=[ttl_ms, uuid.uuid4().hex, "1" if with_page else "0", now_ms]
         )
         if reply is None:
             return None
+        if reply[0] in (b"held", "held"):
+            return Held(datetime.fromtimestamp(int(reply[1]) / 1000, tz=UTC))
         page_fields, flat = reply[0], reply[1:]
+        seen = _decode_seen(page_fields[-1] if page_fields else None)
         states = {
-            surface: self._decode_state(
-                provider, surface, flat[2 * i], flat[2 * i + 1], script_keys[2 + i]
+            surface: with_seen(
+                self._decode_state(
+                    provider, surface, flat[2 * i], flat[2 * i + 1], script_keys[2 + i]
+                ),
+                seen,
             )
             for i, surface in enumerate(surfaces)
         }
         return Claim(states=states, page=_decode_page(page_fields) if with_page else None)
+
+    async def hold(self, provider: str, until: datetime) -> None:
+        """Every replica's page polls of `provider` wait until `until` (its Retry-After)."""
+        self.round_trips += 1
+        await self._redis.hset(keys.etag(provider), "held_until", int(until.timestamp() * 1000))
 
     async def commit(
         self, provider: str, writes: Sequence[Write], *, page: PageCache | None = None
@@ -113,15 +136,22 @@ class SurfaceStore:
         return recorded
 
     async def commit_applied(
-        self, provider: str, writes: Sequence[Write], *, page: PageCache | None = None
+        self,
+        provider: str,
+        writes: Sequence[Write],
+        *,
+        page: PageCache | None = None,
+        seen: datetime | None = None,
     ) -> tuple[list[Transition], list[bool]]:
         """Apply every write whose surface is still at its expected version, recording its
         transition in the history and the provider's stream in the same atomic step; store `page`
-        when given. Returns the transitions actually recorded, in write order (a write another
+        when given, and `seen`: the poll time of the surfaces the poll observed but did not write
+        because only their official signal's poll time moved (every read of a state applies it,
+        `with_seen`). Returns the transitions actually recorded, in write order (a write another
         replica beat is skipped and its transition is not recorded).
         Raises: ValueError when a write's state does not match its surface or expected version.
         """
-        if not writes and page is None:
+        if not writes and page is None and seen is None:
             return [], []
         args = commit_args(
             provider,
@@ -130,6 +160,7 @@ class SurfaceStore:
             history_length=self._history_length,
             stream_maxlen=self._stream_maxlen,
             token=uuid.uuid4().hex,
+            seen=seen,
         )
         self.round_trips += 1
         # On a replica too before it counts (Sentinel): a failover cannot undo what was alerted.
@@ -164,14 +195,21 @@ class SurfaceStore:
         pairs = [(p, s) for p, surfaces in providers.items() for s in surfaces]
         if not pairs:
             return {}
+        providers_read = sorted({p for p, _ in pairs})
         async with self._redis.pipeline(transaction=False) as pipe:
             for p, s in pairs:
                 pipe.hmget(keys.state(p, s), "v", "s")
+            for p in providers_read:
+                pipe.hget(keys.etag(p), "seen")
             self.round_trips += 1
             replies = await pipe.execute()
+        seen = {
+            p: _decode_seen(raw)
+            for p, raw in zip(providers_read, replies[len(pairs) :], strict=True)
+        }
         return {
-            s: self._decode_state(p, s, v, js, keys.state(p, s))
-            for (p, s), (v, js) in zip(pairs, replies, strict=True)
+            s: with_seen(self._decode_state(p, s, v, js, keys.state(p, s)), seen[p])
+            for (p, s), (v, js) in zip(pairs, replies[: len(pairs)], strict=True)
         }
 
     async def history(self, provider: str, surface: str, limit: int = 100) -> list[Transition]:
@@ -256,6 +294,7 @@ def commit_args(
     history_length: int,
     stream_maxlen: int,
     token: str,
+    seen: datetime | None = None,
 ) -> list[Any]:
     """ARGV of commit.lua, in its order (see the script's header); `token` must be unique per call.
     Raises: ValueError when a write's state does not match its surface or expected version.
@@ -272,7 +311,35 @@ def commit_args(
             encode_json(w.state),
             encode_json(w.transition) if w.transition is not None else b"",
         ]
+    args.append(seen.isoformat() if seen is not None else "")
     return args
+
+
+def with_seen(state: SurfaceState, seen: datetime | None) -> SurfaceState:
+    """`state` with its official signal observed at `seen` (the page's last poll that left it
+    unwritten, commit.lua) when that is newer than the stored observation; an official signal
+    whose last observation was unknown keeps its own time (the poll did not see it)."""
+    official = state.signals.get(Signal.OFFICIAL.value)
+    if (
+        seen is None
+        or official is None
+        or official.raw is Status.UNKNOWN
+        or official.observed_at >= seen
+    ):
+        return state
+    signals = {**state.signals, Signal.OFFICIAL.value: replace(official, observed_at=seen)}
+    return replace(state, signals=signals)
+
+
+def _decode_seen(raw: bytes | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        seen = datetime.fromisoformat(_text(raw))
+    except ValueError:
+        log.warning("corrupt page poll time %r: ignored", raw)
+        return None
+    return seen if seen.tzinfo is not None else None
 
 
 def _check_write(provider: str, w: Write) -> None:
@@ -299,7 +366,7 @@ def _page_args(page: PageCache | None) -> list[Any]:
 
 
 def _decode_page(fields: Sequence[bytes | None]) -> PageCache | None:
-    etag, last_modified, body = [*fields, None, None, None][:3]
+    etag, last_modified, body = [*fields, None, None, None][:3]  # then `seen`
     if etag is None and last_modified is None and body is None:
         return None
     return PageCache(

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
 from bot.errors import ProbeError
 from bot.watch.http import deadline_reason, transport_reason
-from bot.watch.redirects import redirect_problem
+from bot.watch.redirects import is_internal_host, redirect_problem
 from bot.watch.statuspage import INCIDENTS_PATH, SUMMARY_PATH
 
 
@@ -123,6 +125,33 @@ async def _get(
         raise ProbeError(transport_reason(e)) from None
 
 
+async def resolved(url: str) -> list[str]:
+    """Every address the URL's host resolves to (empty for an IP literal or no host).
+    Raises: OSError when the name does not resolve."""
+    host = urlsplit(url).hostname
+    if not host:
+        return []
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+async def checked_redirect(
+    origin: str, target: str, *, with_credentials: bool = False
+) -> str | None:
+    """`redirect_problem` with the target's addresses: from a public origin, a target name is
+    resolved, so a public-looking name that points inside is refused like an internal IP
+    literal (a name that does not resolve is left to the request to fail)."""
+    addresses: list[str] = []
+    if not is_internal_host(urlsplit(origin).hostname or ""):
+        try:
+            addresses = await resolved(target)
+        except OSError:
+            addresses = []
+    return redirect_problem(
+        origin, target, with_credentials=with_credentials, target_addresses=addresses
+    )
+
+
 async def _get_following(
     client: httpx.AsyncClient,
     url: str,
@@ -150,7 +179,7 @@ async def _get_following(
                 if not location:
                     raise ProbeError(f"HTTP {code} without a Location")
                 following = resp.url.join(location)
-                problem = redirect_problem(str(resp.url), str(following))
+                problem = await checked_redirect(str(resp.url), str(following))
                 if problem is not None:
                     raise ProbeError(problem)
                 target = following

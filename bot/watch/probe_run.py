@@ -16,9 +16,9 @@ from pydantic import SecretStr
 from bot.core.catalog import ProbeSpec
 from bot.core.model import Observation
 from bot.ops import metrics
+from bot.watch.fetch import checked_redirect
 from bot.watch.http import deadline_reason, transport_reason
 from bot.watch.probe import ProbeResult, blind_observations, is_blind, probe_observation
-from bot.watch.redirects import redirect_problem
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ async def _request(
                     location = resp.headers.get("Location")
                     if resp.status_code in _REDIRECTS and location:
                         following = resp.url.join(location)
-                        problem = redirect_problem(
+                        problem = await checked_redirect(
                             str(resp.url), str(following), with_credentials=authenticated
                         )
                         if problem is not None:

@@ -6,6 +6,7 @@ across origins with credentials. Pure: URL and address arithmetic only, no DNS, 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -39,13 +40,20 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
-def redirect_problem(origin: str, target: str, *, with_credentials: bool = False) -> str | None:
+def redirect_problem(
+    origin: str,
+    target: str,
+    *,
+    with_credentials: bool = False,
+    target_addresses: Sequence[str] = (),
+) -> str | None:
     """Why the redirect from `origin` to `target` is refused; None when it may be followed.
+    `target_addresses`: what the target's name resolved to (the caller's DNS lookup).
 
     Rules: 1) only http(s) targets; 2) https never downgrades to http; 3) a public origin never
-    leads to an internal host (an operator who names an internal URL in the catalog keeps its
-    internal redirects); 4) with credentials, the target must be the same origin (the key never
-    leaves it).
+    leads to an internal host, whether the target names it or only resolves to it (an operator
+    who names an internal URL in the catalog keeps its internal redirects); 4) with
+    credentials, the target must be the same origin (the key never leaves it).
     """
     o_scheme, o_host, _ = _origin(origin)
     t_scheme, t_host, _ = _origin(target)
@@ -53,7 +61,8 @@ def redirect_problem(origin: str, target: str, *, with_credentials: bool = False
         return "redirect to a non-http(s) URL refused"
     if o_scheme == "https" and t_scheme == "http":
         return "redirect from https to http refused"
-    if is_internal_host(t_host) and not is_internal_host(o_host):
+    inside = is_internal_host(t_host) or any(is_internal_host(a) for a in target_addresses)
+    if inside and not is_internal_host(o_host):
         return "redirect to an internal address refused"
     if with_credentials and _origin(origin) != _origin(target):
         return "redirect to another origin refused (credentials stay with their origin)"

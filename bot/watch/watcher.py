@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -18,9 +18,9 @@ from bot.core.assess import Recall
 from bot.core.catalog import Catalog, ProbeSpec
 from bot.core.model import Observation, Signal, Status, SurfaceState, Transition
 from bot.core.problem import Phase, Problems
-from bot.core.transitions import Policy, decide, settling
+from bot.core.transitions import Policy, decide, only_polled, settling
 from bot.ops import metrics
-from bot.store.surfaces import PageCache, SurfaceStore, Write
+from bot.store.surfaces import Claim, Held, PageCache, SurfaceStore, Write
 from bot.watch.probe import BLIND, recheck_due
 from bot.watch.probe_run import run_probes
 from bot.watch.read import EndpointBackoff, read_page
@@ -97,8 +97,12 @@ class Watcher:
         slot = int(now.timestamp() // interval)
         surfaces = [s.id for s in self.catalog.surfaces_of(provider) if s.official]
         claim = await self.store.claim(
-            provider, job, slot, max(1, int(interval * 1000)), surfaces, with_page=True
+            provider, job, slot, max(1, int(interval * 1000)), surfaces, with_page=True, now=now
         )
+        if isinstance(claim, Held):  # another replica met the page's 429: wait like it does
+            self.held_until[provider] = claim.until
+            metrics.POLLS.labels(provider, "held").inc()
+            return PollReport(provider, claimed=False)
         if claim is None:
             metrics.POLLS.labels(provider, "skipped").inc()
             return PollReport(provider, claimed=False)
@@ -115,7 +119,7 @@ class Watcher:
             deadline=self.read_deadline,
         )
         reading = read.reading
-        self._hold(provider, now, read.retry_after)
+        await self._hold(provider, now, read.retry_after)
         self._log_notes(read.observations)
         failure = f"{read.outcome}: {reading.error}" if read.failed else None
         self._log_problem(provider, "unreadable", failure, now)
@@ -131,8 +135,9 @@ class Watcher:
         not_modified = read.outcome == "not_modified"
         return PollReport(provider, True, reading, not_modified, tuple(transitions), states)
 
-    def _hold(self, provider: str, now: datetime, retry_after: float | None) -> None:
-        """Honour a Retry-After: no poll of the page before it (logged when a hold starts)."""
+    async def _hold(self, provider: str, now: datetime, retry_after: float | None) -> None:
+        """Honour a Retry-After: no poll of the page before it, by any replica (the hold is
+        kept in Redis beside the page cache; logged when a hold starts and when it ends)."""
         if retry_after is None:
             if self.held_until.pop(provider, None) is not None:
                 log.warning("%s status page: polled again after its Retry-After", provider)
@@ -143,6 +148,7 @@ class Watcher:
                 retry_after,
             )  # fmt: skip
         self.held_until[provider] = now + timedelta(seconds=retry_after)
+        await self.store.hold(provider, self.held_until[provider])
 
     def _log_notes(self, observations: Iterable[Observation]) -> None:
         """A vanished component id is logged once when it starts and once when it ends."""
@@ -196,7 +202,7 @@ class Watcher:
         claimed: dict[str, dict[str, SurfaceState]] = {}
         for provider, surfaces in by_provider.items():
             claim = await self.store.claim(provider, job, slot, max(1, int(every * 1000)), surfaces)
-            if claim is None:
+            if not isinstance(claim, Claim):
                 continue
             states = claim.states
             if fast:
@@ -318,6 +324,7 @@ class Watcher:
         pending = sorted(by_surface)
         for _attempt in range(MAX_CAS_ATTEMPTS):
             writes: list[Write] = []
+            seen: datetime | None = None  # the poll time of surfaces left unwritten
             for surface in pending:
                 prev = current.get(surface) or SurfaceState(surface)
                 d = decide(
@@ -325,10 +332,16 @@ class Watcher:
                 )
                 if not by_surface[surface] and d.transition is None:
                     continue  # re-decided with no new evidence and nothing changed: no write
+                if d.transition is None and only_polled(prev, d.state, self.policy):
+                    # Only the poll time moved: write that once for the page, not the state.
+                    at = d.state.signals[Signal.OFFICIAL.value].observed_at
+                    seen = at if seen is None else max(seen, at)
+                    current[surface] = replace(d.state, version=prev.version)
+                    continue
                 writes.append(Write(surface, prev.version, d.state, d.transition))
-            if not writes and page is None:
+            if not writes and page is None and seen is None:
                 break
-            applied, ok = await self.store.commit_applied(provider, writes, page=page)
+            applied, ok = await self.store.commit_applied(provider, writes, page=page, seen=seen)
             page = None
             recorded.extend(applied)
             current.update({w.surface: w.state for w, good in zip(writes, ok, strict=True) if good})

@@ -25,6 +25,7 @@ from bot.core.model import (
     Status,
     SurfaceState,
 )
+from bot.core.text import plain
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import Write
 from tests.helpers import make_transition
@@ -215,7 +216,7 @@ async def test_reading_needs_no_permission(svc):
 async def test_mute_then_unmute(svc):
     await handle("subscribe all", ctx(), svc)
     reply = await handle("mute 2h", ctx(), svc)
-    assert reply.announce == "maria muted aistatus alerts here until 03:30 UTC"
+    assert plain(reply.announce or "") == "maria muted aistatus alerts here until 03:30 UTC"
     sub = await svc.subscriptions.get(CHANNEL)
     assert sub is not None and sub.muted_until == NOW + timedelta(hours=2)
     assert "Muted until 03:30 UTC" in (await handle("list", ctx(), svc)).text

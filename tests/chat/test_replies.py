@@ -25,6 +25,7 @@ from bot.core.model import (
 )
 from bot.core.model import TransitionKind as Kind
 from bot.core.suggest import NO_BACKUPS_TEXT
+from bot.core.text import plain
 from bot.errors import CommandError
 from tests.helpers import make_transition
 
@@ -290,7 +291,7 @@ def test_list_without_subscription_says_how_to_start():
 def test_mute_and_unmute_are_announced():
     reply = replies.muted(NOW + timedelta(hours=2), NOW, user_name="maria")
     assert reply.text == "Alerts are muted here until 03:30 UTC (for 2 h)."
-    assert reply.announce == "maria muted aistatus alerts here until 03:30 UTC"
+    assert plain(reply.announce or "") == "maria muted aistatus alerts here until 03:30 UTC"
     assert replies.unmuted(user_name="maria").announce == "maria unmuted aistatus alerts here"
 
 

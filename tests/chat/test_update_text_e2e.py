@@ -138,6 +138,6 @@ async def test_the_status_reply_quotes_the_update_with_its_link(told: Told) -> N
     quoted = f"> We see an {COMPARISON} on Opus. Details: {LINK}"  # on one line
     assert quoted in told.status.text.splitlines()
     [section] = to_slack_reply(told.status)["blocks"]
-    assert escape(quoted) in section["text"]["text"].splitlines()
+    assert "> " + escape(quoted[2:]) in section["text"]["text"].splitlines()  # a block quote
     discord = to_discord_reply(told.status)
     assert quoted in discord["embeds"][0]["description"].splitlines()

@@ -132,6 +132,14 @@ def test_unknown_alternatives_are_named_as_unchecked_not_as_down() -> None:
     assert no_backups_text(()) == NO_BACKUPS_TEXT
 
 
+def test_a_long_unchecked_list_names_five_and_counts_the_rest() -> None:
+    every = unchecked_many(["claude.ai", "api", "code"], {}, CATALOG, limit=50)
+    assert len(every) > 5
+    text = no_backups_text(every)
+    assert text.endswith(f" and {len(every) - 5} more).")
+    assert text.count(", ") == 4
+
+
 def test_grouped_suggestions_exclude_every_affected_surface_and_appear_once() -> None:
     affected = ["claude.ai", "api", "code", "cowork"]
     got = suggest_many(affected, states(), CATALOG, now=NOW, limit=20)

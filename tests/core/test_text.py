@@ -9,7 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.text import ELLIPSIS, clock, normalise, shorten
+from bot.core.text import (
+    ELLIPSIS,
+    Token,
+    channel_token,
+    clock,
+    localise,
+    normalise,
+    plain,
+    shorten,
+    stamp,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +106,19 @@ def test_times_read_in_utc_with_the_date_when_it_is_not_today(
     at: datetime, now: datetime | None, shown: str
 ) -> None:
     assert clock(at, now) == shown
+
+
+def test_a_stamp_reads_as_its_utc_clock_where_no_platform_localises_it() -> None:
+    now = datetime(2026, 9, 22, 10, 0, tzinfo=UTC)
+    at = datetime(2026, 9, 22, 9, 2, tzinfo=UTC)
+    text = f"since {stamp(at, now)}, in {channel_token('C1')}"
+    assert plain(text) == "since 09:02 UTC, in #C1"
+    seen: list[Token] = []
+    assert localise(text, lambda t: seen.append(t) or "X") == "since X, in X"
+    assert seen == [Token("time", "09:02 UTC", at=at), Token("channel", "#C1", channel="C1")]
+    assert localise(stamp(at), lambda t: t.kind) == "dated"  # no `now`: the date is shown
+
+
+def test_status_page_text_cannot_forge_a_token() -> None:
+    forged = "\ue000c\ue001here\ue001#x\ue002 and \ue000t\ue0011\ue001a\ue002"
+    assert localise(normalise(forged), lambda t: "TOKEN") == "chere#x and t1a"

@@ -22,7 +22,7 @@ from bot.core.model import (
     Transition,
     TransitionKind,
 )
-from bot.core.transitions import Policy, decide
+from bot.core.transitions import Policy, decide, only_polled
 from bot.ops.demo import with_update
 from bot.watch.statuspage import parse_summary
 from tests.helpers import fixture_json
@@ -327,3 +327,46 @@ def test_crowd_reports_on_a_surface_with_no_status_page_age_out_to_a_withdrawal(
         TransitionKind.RECOVERY,
         Reason.WITHDRAWN,
     )
+
+
+# -- write only what changed (only_polled) ---------------------------------------------------
+
+
+def test_an_unchanged_page_changes_nothing_but_the_poll_time():
+    """Polls of the same page: after the first sight, each new state is the previous one with
+    only the official observation's time (and a streak past its threshold) moved, so the
+    watcher need not store it again; a change on the page is a real change."""
+    policy = Policy()
+    payload = fixture_json("claude/summary_incident_investigating.json")
+    s = Surfaces(policy)
+    s.feed(page(payload, T0), T0)
+    t1 = T0 + timedelta(seconds=15)
+    before = dict(s.states)
+    s.feed(page(payload, t1), t1)
+    assert all(only_polled(before[k], s.states[k], policy) for k in CLAUDE)
+    t2 = t1 + timedelta(seconds=15)
+    before = dict(s.states)
+    s.feed(page(fixture_json("claude/summary_all_operational.json"), t2), t2)
+    assert not any(only_polled(before[k], s.states[k], policy) for k in ("claude.ai", "api"))
+
+
+def test_a_page_that_stops_answering_is_always_written():
+    policy = Policy()
+    s = Surfaces(policy)
+    s.feed(page(fixture_json("claude/summary_all_operational.json"), T0), T0)
+    for i in range(1, 4):
+        t = T0 + timedelta(seconds=15 * i)
+        before = s.states["api"]
+        s.feed([Observation("api", Signal.OFFICIAL, Status.UNKNOWN, t, error="timeout")], t)
+        assert not only_polled(before, s.states["api"], policy), "the failing streak counts"
+
+
+def test_a_probe_observation_is_never_just_a_poll_time():
+    policy = Policy()
+    s = Surfaces(policy)
+    for i in range(6):
+        t = T0 + timedelta(seconds=20 * i)
+        before = s.states.get("api", SurfaceState("api"))
+        s.feed([probe("api", Status.OPERATIONAL, t)], t)
+        if i >= 3:  # past its threshold; still its own time to keep (only the page's is shared)
+            assert not only_polled(before, s.states["api"], policy)

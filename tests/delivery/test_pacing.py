@@ -132,3 +132,43 @@ def test_no_window_ever_holds_more_than_burst_plus_rate_times_its_length(gaps, p
     for i, start in enumerate(sends):
         for j in range(i, len(sends)):
             assert j - i + 1 <= burst + per_second * (sends[j] - start) + 1e-6
+
+
+def test_channels_queued_behind_their_workspace_each_book_their_own_turn():
+    """Ten channels of one workspace asking at once: each is told its own send time, once,
+    at the workspace's rate (no one wakes to race for a slot another takes)."""
+    pacer = Pacer({Platform.SLACK: PacingPolicy(channel=Rate(1.0, burst=3), workspace=Rate(4.0))})
+    chans = [ChannelRef(Platform.SLACK, "T1", f"C{i}") for i in range(10)]
+    booked = [pacer.reserve(c, 100.0) for c in chans]
+    assert all(ok for _, ok in booked)
+    assert [w for w, _ in booked] == pytest.approx([0.25 * i for i in range(10)])
+    # Booked slots are taken: a latecomer goes after all of them.
+    assert pacer.reserve(ChannelRef(Platform.SLACK, "T1", "CLATE"), 100.0) == (
+        pytest.approx(2.5),
+        True,
+    )
+
+
+def test_a_channel_held_back_by_its_own_bucket_books_nothing_in_the_workspace():
+    pacer = Pacer({Platform.SLACK: SLACK})
+    pacer.block(A, 130.0)  # a 429 with Retry-After 30 s
+    wait, booked = pacer.reserve(A, 100.0)
+    assert (wait, booked) == (pytest.approx(30.0), False)
+    # The workspace's slots stay free for the others: B goes now.
+    assert pacer.reserve(B, 100.0) == (0.0, True)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=40))
+def test_booked_turns_keep_the_workspace_rate(picks):
+    """Whatever mix of channels books at once, the k-th turn handed out in the workspace is
+    no earlier than the bucket allows: `burst` at once, then one per interval."""
+    rate = Rate(4.0, burst=2)
+    pacer = Pacer({Platform.SLACK: PacingPolicy(channel=Rate(1.0, burst=3), workspace=rate)})
+    turns = []
+    for p in picks:
+        wait, booked = pacer.reserve(ChannelRef(Platform.SLACK, "T1", f"C{p}"), 0.0)
+        if booked:
+            turns.append(wait)
+    assert turns == sorted(turns)
+    for k, turn in enumerate(turns):
+        assert turn >= (k - (rate.burst - 1)) / rate.per_second - 1e-9

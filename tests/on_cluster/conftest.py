@@ -13,10 +13,9 @@ from redis.asyncio import Redis
 from bot.store.connect import connect
 from tests.redis_topologies import Cluster
 
-# Tests that measure one server (INFO commandstats round trips) or start a child with a plain
-# redis-py client: what they prove is about the single server.
+# Tests that measure one server (INFO commandstats round trips): what they prove is about the
+# single server. (The killed-worker tests' child connects with bot.store.connect: they run here.)
 SINGLE_ONLY = (
-    "worker_process_killed",
     "cost_one_round_trip",
     "ten_thousand_channels",
     "round_trips",
@@ -30,7 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "own_redis" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.skip(reason="restarts a single redis-server"))
         elif any(n in item.nodeid for n in SINGLE_ONLY):
-            item.add_marker(pytest.mark.skip(reason="counts one server's commands / raw client"))
+            item.add_marker(pytest.mark.skip(reason="counts one server's commands"))
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 @dataclass
 class Chaos:
     """`global_share` of the 429s are Discord's global kind ("429-global"); `methods` limits the
-    faults to those calls (None: every call the server offers to fault)."""
+    faults to those calls (None: every call the server offers to fault): Web API methods on
+    Slack (`chat.postMessage`), `post`, `edit` or `thread` on Discord."""
 
     rate_limited: float = 0.0
     server_error: float = 0.0

@@ -1,7 +1,9 @@
 """A loopback Discord REST server for tests (aiohttp on 127.0.0.1, port 0): real paths and JSON
 shapes for login, command sync, messages, threads, interaction callbacks and followups. It
 records every call and can be scripted per channel to answer Discord's JSON errors (50001,
-10003, 50013, 10008, 50024, ...) or 429s with `retry_after`, rate-limit headers and `global`.
+10003, 50013, 10008, 50024, ...) or 429s with `retry_after`, rate-limit headers and `global`;
+`chaos` adds random faults to the message routes (post, edit, thread), answers lost after the
+call was applied among them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aiohttp import web
 from tests.peers.chaos import Chaos
 
 PREFIX = "/api/v10"
+LOSE_ANSWER = web.RequestKey("lose_answer", bool)  # apply the call, then drop its answer
 TOKEN = "test-bot-token.not-a-secret"
 APP_ID = "1200000000000000001"
 BOT_ID = "1200000000000000002"
@@ -209,8 +212,10 @@ class DiscordAPI:
     def _script(self, channel: str, s: Scripted) -> None:
         self._scripts.setdefault(channel, []).append(s)
 
-    async def _scripted(self, channel: str, op: str) -> web.Response | None:
-        """The scripted answer for this request, else a chaos fault, else None (succeed)."""
+    async def _scripted(self, request: web.Request, channel: str, op: str) -> web.Response | None:
+        """The scripted answer for this request, else a chaos fault, else None (succeed). A
+        "lost" fault succeeds, marked on `request`: the call is applied, then `_answered` drops
+        the connection instead of answering."""
         for s in self._scripts.get(channel, []):
             if s.on not in ("any", op):
                 continue
@@ -219,10 +224,14 @@ class DiscordAPI:
                 if s.times <= 0:
                     self._scripts[channel].remove(s)
             return _json(s.body, status=s.status, headers=s.headers)
-        fault = self.chaos.pick() if self.chaos is not None else None
+        chaos = self.chaos
+        fault = chaos.pick() if chaos is not None and chaos.applies(op) else None
         if fault is None:
             return None
         self.faults[fault] += 1
+        if fault == "lost":
+            request[LOSE_ANSWER] = True
+            return None
         if fault == "hang":  # the client times out; nothing is applied
             await self._closing.wait()
             return _json({"message": "503: Service Unavailable", "code": 0}, status=503)
@@ -274,11 +283,20 @@ class DiscordAPI:
 
     # -- handlers ----------------------------------------------------------------------------------
 
-    def _answered(self, call: Call, response: web.Response) -> web.Response:
+    def _answered(
+        self, call: Call, response: web.Response, request: web.Request | None = None
+    ) -> web.Response:
+        """Record what a message route answers. Raises: ConnectionResetError when a "lost"
+        fault picked for `request` drops the answer of the call just applied."""
         call.status = response.status
         if response.status in (200, 201):
             self.applied.append(call)
             self.answered.set()
+            if request is not None and request.get(LOSE_ANSWER):
+                self.faults["lost-applied"] += 1
+                if request.transport is not None:
+                    request.transport.abort()
+                raise ConnectionResetError("answer lost on purpose")
         return response
 
     async def _record(self, request: web.Request) -> Call:
@@ -436,39 +454,39 @@ class DiscordAPI:
         channel = request.match_info["channel"]
         if not call.authorized:
             return self._unauthorized()
-        if (answer := await self._scripted(channel, "post")) is not None:
+        if (answer := await self._scripted(request, channel, "post")) is not None:
             return self._answered(call, answer)
         body = call.json or {}
         nonce = body.get("nonce") if body.get("enforce_nonce") else None
         if nonce is not None and str(nonce) in self.nonces:
             # Discord: a message with the same enforced nonce was made recently: return it.
-            return self._answered(call, self._ok(self.nonces[str(nonce)]))
+            return self._answered(call, self._ok(self.nonces[str(nonce)]), request)
         message = self._message(channel, body)
         self.messages.setdefault(channel, {})[message["id"]] = message
         if nonce is not None:
             self.nonces[str(nonce)] = message
-        return self._answered(call, self._ok(message))
+        return self._answered(call, self._ok(message), request)
 
     async def _edit_message(self, request: web.Request) -> web.Response:
         call = await self._record(request)
         channel, mid = request.match_info["channel"], request.match_info["message"]
         if not call.authorized:
             return self._unauthorized()
-        if (answer := await self._scripted(channel, "edit")) is not None:
+        if (answer := await self._scripted(request, channel, "edit")) is not None:
             return self._answered(call, answer)
         old = self.messages.get(channel, {}).get(mid)
         if old is None:
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
         new = {**old, **call.json, "edited_timestamp": _now()}
         self.messages[channel][mid] = new
-        return self._answered(call, self._ok(new))
+        return self._answered(call, self._ok(new), request)
 
     async def _start_thread(self, request: web.Request) -> web.Response:
         call = await self._record(request)
         channel, mid = request.match_info["channel"], request.match_info["message"]
         if not call.authorized:
             return self._unauthorized()
-        if (answer := await self._scripted(channel, "thread")) is not None:
+        if (answer := await self._scripted(request, channel, "thread")) is not None:
             return self._answered(call, answer)
         if mid not in self.messages.get(channel, {}):
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
@@ -494,7 +512,7 @@ class DiscordAPI:
             "total_message_sent": 0,
         }
         self.threads[mid] = thread
-        return self._answered(call, self._ok(thread, status=201))
+        return self._answered(call, self._ok(thread, status=201), request)
 
     async def _callback(self, request: web.Request) -> web.Response:
         call = await self._record(request)

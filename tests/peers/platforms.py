@@ -160,6 +160,11 @@ class SlackPeer(_Applied):
         """Until `n` chat calls were applied. Raises: TimeoutError."""
         await self.api.wait_until(lambda: self.applied() >= n, within)
 
+    async def wait_asked(self, channels: Sequence[ChannelRef], within: float) -> None:
+        """Until every one of `channels` got a chat call, answered or not. Raises:
+        TimeoutError."""
+        await self.api.wait_until(lambda: all(self.requests(c) for c in channels), within)
+
     def edited(self, channel: ChannelRef) -> set[str]:
         """The messages edits went to."""
         edits = self.api.accepted_to("chat.update", channel.channel)
@@ -170,6 +175,16 @@ class SlackPeer(_Applied):
         return [
             str(c.params.get("text")) for c in self.api.accepted_to("chat.postMessage", self.user)
         ]
+
+    def texts(self, channel: ChannelRef) -> list[str]:
+        """The plain-text messages (announcements, direct messages) the channel shows."""
+        posts = self.api.accepted_to("chat.postMessage", channel.channel)
+        return [str(c.params.get("text")) for c in posts if "blocks" not in c.params]
+
+    async def dm(self) -> ChannelRef:
+        """Where the direct messages to the subscriber go (Slack: to the user id), to script
+        faults in it and read it."""
+        return ChannelRef(self.platform, self.workspace, self.user)
 
     def parent(self, channel: ChannelRef) -> str:
         """The first parent message posted in the channel."""
@@ -293,6 +308,11 @@ class DiscordPeer(_Applied):
             if (w := self._where(c)) is not None and w[0] == channel.channel
         ]
 
+    async def wait_asked(self, channels: Sequence[ChannelRef], within: float) -> None:
+        """Until every one of `channels` got a message call, answered or not. Raises:
+        TimeoutError."""
+        await self.api.wait_for(lambda _: all(self.requests(c) for c in channels), within)
+
     async def wait_applied(self, n: int, within: float) -> None:
         """Until `n` message calls were applied. Raises: TimeoutError."""
         async with asyncio.timeout(within):
@@ -313,6 +333,17 @@ class DiscordPeer(_Applied):
         """Direct messages to the subscriber."""
         dm = self.api.dms.get(self.user)
         return [str(m.get("content")) for m in self.api.posted(dm)] if dm else []
+
+    def texts(self, channel: ChannelRef) -> list[str]:
+        """The plain-text messages (announcements, direct messages) the channel shows."""
+        return [str(m["content"]) for m in self.api.posted(channel.channel) if not m.get("embeds")]
+
+    async def dm(self) -> ChannelRef:
+        """The DM channel with the subscriber (opened as the sender opens it), to script faults
+        in it and read it."""
+        assert self._http is not None
+        opened = await self._http.start_private_message(int(self.user))
+        return ChannelRef(self.platform, self.workspace, str(opened["id"]))
 
     def parent(self, channel: ChannelRef) -> str:
         """The first parent message posted in the channel."""

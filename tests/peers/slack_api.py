@@ -149,6 +149,11 @@ class SlackApi:
             _Failure(status, None, times=times, channel=channel)
         )
 
+    def refuse(self, method: str, error: str, times: int | None = None) -> None:
+        """The next `times` calls of `method` (None: every one) answer HTTP 200 ok=false with
+        `error`, as Slack does for a missing scope or a channel the bot is not in."""
+        self._failures.setdefault(method, []).append(_Failure(200, error, times=times))
+
     # -- reading ----------------------------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[Call]:

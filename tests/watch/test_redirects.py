@@ -71,3 +71,11 @@ def test_credentials_stay_with_their_origin():
 
 def test_public_names_are_not_internal():
     assert not is_internal_host("status.claude.com") and not is_internal_host("8.8.8.8")
+
+
+def test_a_public_name_that_resolves_inside_is_refused_like_an_internal_address():
+    origin, target = "https://status.claude.com/x", "https://status.evil.example/x"
+    assert redirect_problem(origin, target, target_addresses=["93.184.216.34"]) is None
+    for inside in ("127.0.0.1", "10.0.0.7", "169.254.169.254", "::1", "fd00::1"):
+        got = redirect_problem(origin, target, target_addresses=["93.184.216.34", inside])
+        assert got is not None and "internal" in got, inside

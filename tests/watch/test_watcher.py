@@ -106,6 +106,32 @@ async def test_a_poll_costs_two_redis_round_trips_and_an_unchanged_page_is_a_304
     assert {st.status for st in report.states.values()} == {Status.OPERATIONAL}
 
 
+async def test_an_unchanged_page_rewrites_no_state_yet_every_read_sees_the_latest_poll(
+    page, redis, client, clock
+):
+    """Write only what changed: polls of an unchanged page leave every surface's stored state
+    (its version) alone; the board, the fan-out and the next poll still read the official
+    signal as observed at the latest poll, and a change on the page is written at once."""
+    w = watcher_for(catalog_for(page.url), redis, client, clock)
+    await w.poll_page("claude")
+    clock.advance(15)
+    await w.poll_page("claude")  # the streak reaches its threshold: from here, nothing moves
+    surfaces = [s.id for s in w.catalog.surfaces_of("claude") if s.official]
+    store = SurfaceStore(redis)
+    versions = {s: st.version for s, st in (await store.read("claude", surfaces)).items()}
+    for _ in range(3):
+        clock.advance(15)
+        await w.poll_page("claude")
+    states = await store.read("claude", surfaces)
+    assert {s: st.version for s, st in states.items()} == versions
+    assert {st.signals[Signal.OFFICIAL.value].observed_at for st in states.values()} == {clock()}
+    page.set_summary(fixture_json("claude/summary_incident_investigating.json"))
+    clock.advance(15)
+    await w.poll_page("claude")
+    after = await store.read("claude", surfaces)
+    assert after["api"].version > versions["api"] and after["api"].status.is_outage
+
+
 @pytest.mark.parametrize("replicas", [2, 3])
 async def test_concurrent_watchers_record_each_transition_once(
     page, redis_server, client, clock, replicas
@@ -133,6 +159,23 @@ async def test_concurrent_watchers_record_each_transition_once(
     assert len({t.id for t in published}) == len(published)
     for c in clients:
         await c.aclose()
+
+
+async def test_a_429_met_by_one_replica_holds_every_replica_for_its_retry_after(
+    page, redis, client, clock: ManualClock
+):
+    one, two = (watcher_for(catalog_for(page.url), redis, client, clock) for _ in range(2))
+    page.set_fault(429, headers={"Retry-After": "120"})
+    assert (await one.poll_page("claude")).claimed  # the page says: not before 120 s
+    page.clear_fault()
+    asked = page.hits["/api/v2/summary.json"]
+    for replica in [two, one, two, one, two, one, two]:  # 105 s of 15 s slots
+        clock.advance(15)
+        assert not (await replica.poll_page("claude")).claimed
+    assert page.hits["/api/v2/summary.json"] == asked  # no replica asked the page again
+    clock.advance(15)
+    assert (await two.poll_page("claude")).claimed  # 120 s on: whichever replica is next
+    assert page.hits["/api/v2/summary.json"] == asked + 1
 
 
 async def test_watchers_racing_without_the_slot_claim_still_record_each_transition_once(

@@ -94,8 +94,10 @@ class DiscordBot(discord.Client):
         *,
         dev_guild_id: int | None = None,
         max_ratelimit_timeout: float = MAX_RATELIMIT_TIMEOUT,
+        proxy: str | None = None,
     ) -> None:
         super().__init__(
+            proxy=proxy,  # REST and the gateway websocket (None: direct)
             intents=bot_intents(),
             max_ratelimit_timeout=max_ratelimit_timeout,
             allowed_mentions=discord.AllowedMentions.none(),
@@ -123,6 +125,6 @@ class DiscordBot(discord.Client):
         log.info("synced %d command(s) to %s", len(synced), where)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Component presses: "I'm affected too" runs `report <surface>`, answered privately."""
+        """Component presses: an alert button runs its command (`report <surface>`, `mute 1h`)."""
         if interaction.type is discord.InteractionType.component:
             await self.runner.press(interaction)

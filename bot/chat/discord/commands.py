@@ -1,4 +1,4 @@
-"""The `/aistatus` Discord app command group, the "I'm affected too" button, and the runner that
+"""The `/aistatus` Discord app command group, the alert buttons (report, mute), and the runner that
 turns both into the same text commands Slack sends (`subscribe api code --min partial`). IO:
 answers interactions through discord.py. `command_definitions` / `write_manifest` produce the
 exact JSON the tree syncs (manifests/discord-commands.json).
@@ -29,16 +29,16 @@ from bot.chat.discord.render import (
     DURATION_SUGGESTIONS,
     EPHEMERAL,
     Complete,
+    button_command,
     command_text,
-    parse_report_custom_id,
     surface_choices,
     to_discord_announce,
     to_discord_reply,
 )
-from bot.chat.ports import CommandHandler
+from bot.chat.ports import CommandHandler, SideQueue
 from bot.clock import utcnow
 from bot.core.catalog import Catalog
-from bot.core.model import ChannelRef, CommandContext, Platform, Reply
+from bot.core.model import ChannelRef, CommandContext, Platform, Reply, SideMessage
 from bot.errors import CommandError
 
 log = logging.getLogger(__name__)
@@ -50,19 +50,27 @@ ANSWER_WITHIN = 2.0  # seconds before we defer: Discord drops an interaction una
 class CommandRunner:
     """Runs one text command for an interaction and answers it: who may manage the channel, the
     3 s deadline (defer, then edit), and the public announcement. The handler answers every
-    failure itself (`bot.chat.actions.handle`)."""
+    failure itself (`bot.chat.actions.handle`).
+
+    The announcement is a channel post with the bot token, queued in the outbox (`side`): paced,
+    retried on 429, dead-lettered where `aistatus deliveries` shows it. Unlike the interaction's
+    followup it needs the bot's View Channel and Send Messages there, which alerts need anyway:
+    where they are missing it dead-letters as `missing_access` / `missing_permissions`, and the
+    user's own answer (immediate, through the interaction) is unaffected."""
 
     def __init__(
         self,
         handler: CommandHandler,
         catalog: Catalog,
         *,
+        side: SideQueue,
         complete: Complete = complete_surfaces,
         clock: Callable[[], datetime] = utcnow,
         answer_within: float = ANSWER_WITHIN,
     ) -> None:
         self.handler = handler
         self.catalog = catalog
+        self.side = side
         self.complete = complete
         self.clock = clock
         self.answer_within = answer_within
@@ -92,13 +100,18 @@ class CommandRunner:
         reply = await task
         if ephemeral and not reply.ephemeral:
             reply = Reply(reply.text, reply.sections, True, reply.announce, reply.error)
-        await self.answer(interaction, reply, user_name=ctx.user_name)
+        await self.answer(interaction, reply, ctx=ctx, verb=text.split(" ", 1)[0])
 
     async def answer(
-        self, interaction: discord.Interaction, reply: Reply, *, user_name: str = ""
+        self,
+        interaction: discord.Interaction,
+        reply: Reply,
+        *,
+        ctx: CommandContext | None = None,
+        verb: str = "",
     ) -> None:
-        """Send `reply` (as the response, or as an edit of a deferred one), then its announce
-        line publicly in the channel."""
+        """Send `reply` (as the response, or as an edit of a deferred one), then queue its
+        announce line for the channel (keyed by the interaction: announced once)."""
         kwargs = send_kwargs(to_discord_reply(reply))
         if interaction.response.is_done():
             kwargs.pop("ephemeral", None)  # a deferred answer keeps the deferral's visibility
@@ -106,18 +119,26 @@ class CommandRunner:
         else:
             await _quietly(interaction.response.send_message(**kwargs))
         if reply.announce:
+            ctx = ctx or self.context(interaction)
             announce = to_discord_announce(
-                reply.announce, user_id=str(interaction.user.id), user_name=user_name
+                reply.announce, user_id=ctx.user_id, user_name=ctx.user_name
             )
-            await _quietly(interaction.followup.send(**send_kwargs(announce), wait=True))
+            message = SideMessage.announcement(
+                ctx.channel, announce["content"], key=f"discord:{interaction.id}", at=ctx.now,
+                about=f"{verb} by {ctx.user_id}" if verb else f"by {ctx.user_id}",
+            )  # fmt: skip
+            await self.side(message)
 
     async def press(self, interaction: discord.Interaction) -> bool:
-        """Handle an "I'm affected too" button press; False for any other component."""
+        """Handle an alert button ("I'm affected too", Mute 1h) like the command it stands for:
+        the same Manage Channels gate, a private answer to the presser, and the command's
+        public announcement (the Mute button says who muted, like `/aistatus mute`). False for
+        any other component."""
         data: Any = interaction.data or {}
-        surface = parse_report_custom_id(str(data.get("custom_id", "")))
-        if surface is None:
+        text = button_command(str(data.get("custom_id", "")))
+        if text is None:
             return False
-        await self.run(interaction, command_text("report", surface), ephemeral=True)
+        await self.run(interaction, text, ephemeral=True)
         return True
 
     def choices(
@@ -290,12 +311,18 @@ async def _no_handler(text: str, ctx: CommandContext) -> Reply:
     raise CommandError("not running")
 
 
+async def _no_side(message: SideMessage) -> None:
+    raise CommandError("not running")
+
+
 def command_definitions(catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """The application command JSON exactly as `tree.sync()` sends it. Surfaces come by
     autocomplete, not static choices, so the JSON does not depend on the catalog (a catalog
     edit never needs a re-sync); `catalog` is accepted for symmetry with the Slack manifest."""
     client = discord.Client(intents=discord.Intents.none())
-    runner = CommandRunner(_no_handler, catalog or Catalog(providers={}, surfaces={}))
+    runner = CommandRunner(
+        _no_handler, catalog or Catalog(providers={}, surfaces={}), side=_no_side
+    )
     tree = build_tree(client, runner)
     return [cmd.to_dict(tree) for cmd in tree.get_commands()]
 

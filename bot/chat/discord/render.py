@@ -13,6 +13,8 @@ from bot.alerting.alert import (
     AFFECTED_TOO,
     CALM_KINDS,
     HEADLINES,
+    MUTE_FOR,
+    MUTE_LABEL,
     OPEN_INCIDENT,
     RESOLVED_ON_PAGE,
     shown_status,
@@ -23,6 +25,7 @@ from bot.chat.commands import complete
 from bot.core.catalog import Catalog
 from bot.core.model import Alert, AlertKind, Reply, Status
 from bot.core.suggest import BACKUPS_HEADING, no_backups_text
+from bot.core.text import Token, localise, plain
 
 # -- Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_MAX = 2000
@@ -36,6 +39,8 @@ EMBED_TOTAL_MAX = 6000
 BUTTON_LABEL_MAX = 80
 URL_MAX = 512
 CUSTOM_ID_MAX = 100
+ROW_BUTTONS = 5  # buttons in one action row
+ROWS_MAX = 5  # action rows in one message
 THREAD_NAME_MAX = 100
 CHOICE_MAX = 25
 CHOICE_NAME_MAX = 100
@@ -48,6 +53,7 @@ ACTION_ROW = 1
 BUTTON = 2
 
 REPORT_PREFIX = "aistatus:report:"
+MUTE_CUSTOM_ID = f"aistatus:mute:{MUTE_FOR}"  # pressed: `mute 1h`, like the slash command
 NO_MENTIONS: dict[str, Any] = {"parse": []}  # status-page text may say @everyone: never ping
 
 COLOURS: dict[Status, int] = {
@@ -139,9 +145,30 @@ def parse_report_custom_id(custom_id: str) -> str | None:
     return surface if _SURFACE_RE.fullmatch(surface) else None
 
 
+def button_command(custom_id: str) -> str | None:
+    """The `/aistatus` text a pressed alert button stands for (`report claude.ai`, `mute 1h`),
+    or None for a custom_id that is not ours (anyone can send any custom_id)."""
+    if custom_id == MUTE_CUSTOM_ID:
+        return command_text("mute", MUTE_FOR)
+    surface = parse_report_custom_id(custom_id)
+    return None if surface is None else command_text("report", surface)
+
+
 def discord_timestamp(at: datetime, style: str = "t") -> str:
     """`<t:EPOCH:t>`: Discord shows it in each reader's own time zone."""
     return f"<t:{int(at.timestamp())}:{style}>"
+
+
+def _token(token: Token) -> str:
+    """A reply's time or channel token in Discord's form: `<t:EPOCH:t>` (`:f` with the date),
+    `<#id>`."""
+    if token.at is None:
+        return f"<#{token.channel}>"
+    return discord_timestamp(token.at, "t" if token.kind == "time" else "f")
+
+
+def _local(text: str) -> str:
+    return localise(text, _token)
 
 
 def _alert_embed(alert: Alert) -> dict[str, Any]:
@@ -233,16 +260,27 @@ def _components(alert: Alert) -> list[dict[str, Any]]:
         buttons.append(
             {"type": BUTTON, "style": BUTTON_LINK, "label": OPEN_INCIDENT, "url": alert.url}
         )
+    buttons.append(
+        {
+            "type": BUTTON,
+            "style": BUTTON_SECONDARY,
+            "label": MUTE_LABEL,
+            "custom_id": MUTE_CUSTOM_ID,
+        }
+    )
     many = len(alert.surfaces) > 1
     for surface, name in zip(alert.surfaces, _names(alert), strict=True):
         cid = report_custom_id(surface)
-        if cid is None or len(buttons) >= 5:  # five buttons fit in one action row
+        if cid is None or len(buttons) >= ROW_BUTTONS * ROWS_MAX:
             continue
         label = clip(f"{AFFECTED_TOO}: {name}", BUTTON_LABEL_MAX) if many else AFFECTED_TOO
         buttons.append(
             {"type": BUTTON, "style": BUTTON_SECONDARY, "label": label, "custom_id": cid}
         )
-    return [{"type": ACTION_ROW, "components": buttons}] if buttons else []
+    return [
+        {"type": ACTION_ROW, "components": buttons[i : i + ROW_BUTTONS]}
+        for i in range(0, len(buttons), ROW_BUTTONS)
+    ]
 
 
 def _names(alert: Alert) -> list[str]:
@@ -254,8 +292,9 @@ def _names(alert: Alert) -> list[str]:
 
 
 def to_discord_reply(reply: Reply) -> dict[str, Any]:
-    """An interaction response body (`data` of callback type 4): content and/or one embed, flags
-    64 when only the caller should see it."""
+    """An interaction response body (`data` of callback type 4): one embed when the reply has
+    sections (each thing said once: no `content` repeating its first line), else the plain
+    `content`; flags 64 when only the caller should see it. Times show in the reader's zone."""
     out: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
     if reply.sections:
         embed: dict[str, Any] = {"color": ERROR_COLOUR if reply.error else REPLY_COLOUR}
@@ -266,9 +305,9 @@ def to_discord_reply(reply: Reply) -> dict[str, Any]:
             if section.title:
                 block = f"**{section.title}**" + (f"\n{block}" if block else "")
             if block:
-                blocks.append(block)
+                blocks.append(_local(block))
             fields.extend(
-                {"name": label or "—", "value": value or "—", "inline": True}
+                {"name": plain(label) or "—", "value": _local(value) or "—", "inline": True}
                 for label, value in section.fields
             )
         if blocks:
@@ -276,8 +315,6 @@ def to_discord_reply(reply: Reply) -> dict[str, Any]:
         if fields:
             embed["fields"] = fields
         out["embeds"] = [fit_embed(embed)]
-        first = reply.text.strip().split("\n", 1)[0]
-        out["content"] = clip(first, CONTENT_MAX)
     else:
         out["content"] = clip(reply.text or "—", CONTENT_MAX)
     if reply.ephemeral:
@@ -287,8 +324,9 @@ def to_discord_reply(reply: Reply) -> dict[str, Any]:
 
 def to_discord_announce(text: str, *, user_id: str, user_name: str) -> dict[str, Any]:
     """The public line after a subscription change; the actor's name becomes a `<@id>` mention
-    (rendered as their name, never a ping)."""
+    (rendered as their name, never a ping), times show in each reader's zone."""
     mention = f"<@{user_id}>"
+    text = _local(text)
     if user_name and f"@{user_name}" in text:
         text = text.replace(f"@{user_name}", mention, 1)
     elif user_name and text.startswith(user_name):

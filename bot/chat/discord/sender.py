@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -34,6 +38,8 @@ log = logging.getLogger(__name__)
 MAX_RATELIMIT_TIMEOUT = 30.0  # discord.py's floor: shorter 429s are waited out inside the client
 THREAD_ARCHIVE_MINUTES = 1440  # a thread goes quiet a day after its last update
 NONCE_MAX = 25  # characters Discord allows in a message nonce
+BUCKET_SWEEP_S = 60.0  # how often discord.py's idle rate-limit buckets are swept
+RESENDS = 2  # repeats of a repeatable request whose answer was lost, within the one call
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
 UNKNOWN_CHANNEL = 10003
@@ -71,15 +77,31 @@ def configure_api_base(url: str) -> None:
     Route.BASE = url.rstrip("/")
 
 
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY / HTTP_PROXY, unless NO_PROXY
+    covers its host; never for loopback): discord.py does not read the environment itself,
+    unlike httpx and the Slack client."""
+    host = urlsplit(url).hostname or ""
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    if not host or loopback or urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(urlsplit(url).scheme) or None
+
+
 async def open_rest_client(
-    token: str, *, max_ratelimit_timeout: float = MAX_RATELIMIT_TIMEOUT
+    token: str,
+    *,
+    max_ratelimit_timeout: float = MAX_RATELIMIT_TIMEOUT,
+    proxy: str | None = None,
 ) -> HTTPClient:
     """A standalone REST client logged in with the bot token (alerts go out even while the
     gateway reconnects, or from replicas that run no gateway). Close it with `await .close()`.
 
     Raises: ConfigError when Discord rejects the token; DeliveryError when it cannot be reached.
     """
-    http = HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=max_ratelimit_timeout)
+    http = HTTPClient(
+        asyncio.get_running_loop(), max_ratelimit_timeout=max_ratelimit_timeout, proxy=proxy
+    )
     try:
         await http.static_login(token)
     except discord.LoginFailure as e:
@@ -89,6 +111,27 @@ async def open_rest_client(
         await http.close()
         raise DeliveryError(f"discord login failed: {type(e).__name__}") from e
     return http
+
+
+def sweep_buckets_on_a_timer(http: HTTPClient, every: float = BUCKET_SWEEP_S) -> None:
+    """discord.py (2.7.1, pinned) keeps one rate-limit bucket per route and channel, and each
+    time it makes a bucket it rescans them all for inactive ones (`_try_clear_expired_ratelimits`,
+    once it holds 256): a fan-out to N new channels costs O(N^2) (measured: 26 % of the CPU with
+    the limits off, bench delivery). Its buckets only become removable 300 s after their last
+    request, so sweeping at most every `every` seconds keeps the same bounded memory. Idempotent."""
+    sweep = type(http)._try_clear_expired_ratelimits
+    if getattr(http, "_aistatus_sweep", None) is sweep:
+        return
+    last = [time.monotonic()]
+
+    def throttled() -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            sweep(http)
+
+    http._try_clear_expired_ratelimits = throttled  # type: ignore[method-assign]
+    http._aistatus_sweep = sweep  # type: ignore[attr-defined]
 
 
 class DiscordSender:
@@ -102,6 +145,7 @@ class DiscordSender:
         self, http: HTTPClient, *, thread_archive_minutes: int = THREAD_ARCHIVE_MINUTES
     ) -> None:
         self.http = http
+        sweep_buckets_on_a_timer(http)
         self.thread_archive_minutes = thread_archive_minutes
         # Channels where threads are refused (permission, channel type), learned from Discord's
         # answers: their updates are channel replies without asking again. Per process; a
@@ -111,7 +155,9 @@ class DiscordSender:
     async def post(self, channel: ChannelRef, alert: Alert) -> MessageRef:
         """Post the parent message. Raises: DeliveryError."""
         payload = {**to_discord_message(alert), **once(alert, channel.channel, "parent")}
-        data = await self._call(self.http.send_message(channel.channel, params=_params(payload)))
+        data = await self._call(
+            lambda: self.http.send_message(channel.channel, params=_params(payload)), again=True
+        )
         return MessageRef(channel=channel, ts=str(data["id"]))
 
     async def edit(self, ref: MessageRef, alert: Alert) -> None:
@@ -119,8 +165,9 @@ class DiscordSender:
         Raises: DeliveryError (PARENT_GONE when the parent was deleted)."""
         payload = to_discord_message(alert)
         await self._call(
-            self.http.edit_message(ref.channel.channel, ref.ts, params=_params(payload)),
+            lambda: self.http.edit_message(ref.channel.channel, ref.ts, params=_params(payload)),
             message=True,
+            again=True,
         )
 
     async def reply(self, parent: MessageRef, alert: Alert, *, broadcast: bool) -> MessageRef:
@@ -137,7 +184,9 @@ class DiscordSender:
             in_thread = {**update, **once(alert, where, "thread")}
             try:
                 await self._call(
-                    self.http.send_message(thread, params=_params(in_thread)), codes=THREAD_GONE
+                    lambda: self.http.send_message(thread, params=_params(in_thread)),
+                    codes=THREAD_GONE,
+                    again=True,
                 )
             except _Refused as e:
                 log.info("thread %s unusable (discord %s): replying in the channel", thread, e.code)
@@ -147,23 +196,33 @@ class DiscordSender:
             await self._reply_in_channel(parent, {**update, **once(alert, where, "reply")})
         return MessageRef(channel=parent.channel, ts=parent.ts, thread=thread)
 
-    async def notify(self, channel: ChannelRef, text: str) -> None:
-        """A plain message to a channel. Raises: DeliveryError."""
-        payload = {"content": clip(text, CONTENT_MAX), "allowed_mentions": NO_MENTIONS}
-        await self._call(self.http.send_message(channel.channel, params=_params(payload)))
+    async def notify(self, channel: ChannelRef, text: str, *, key: str = "") -> None:
+        """A plain message to a channel, mentioning no one; with `key`, its enforced nonce (a
+        repeat within minutes is the same message, so a lost answer is repeated at once).
+        Raises: DeliveryError."""
+        payload: dict[str, Any] = {
+            "content": clip(text, CONTENT_MAX),
+            "allowed_mentions": NO_MENTIONS,
+        }
+        if key:
+            payload |= _nonce(f"side:{key}:{channel.channel}")
+        await self._call(
+            lambda: self.http.send_message(channel.channel, params=_params(payload)),
+            again=bool(key),
+        )
 
-    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+    async def notify_user(self, workspace: str, user_id: str, text: str, *, key: str = "") -> None:
         """A direct message: open (or find) the DM channel with the user, then post in it.
         Raises: DeliveryError."""
-        dm = await self._call(self.http.start_private_message(int(user_id)))
-        await self.notify(ChannelRef(Platform.DISCORD, workspace, str(dm["id"])), text)
+        dm = await self._call(lambda: self.http.start_private_message(int(user_id)), again=True)
+        await self.notify(ChannelRef(Platform.DISCORD, workspace, str(dm["id"])), text, key=key)
 
     async def _start_thread(self, parent: MessageRef, alert: Alert) -> str | None:
         """The new thread's id, or None where threads are refused. A thread started from a
         message has the message's id, so "already created" (a redelivery) reuses it."""
         try:
             data = await self._call(
-                self.http.start_thread_with_message(
+                lambda: self.http.start_thread_with_message(
                     parent.channel.channel,
                     parent.ts,
                     name=thread_name(alert),
@@ -171,6 +230,7 @@ class DiscordSender:
                 ),
                 message=True,
                 codes=NO_THREADS | {THREAD_EXISTS},
+                again=True,  # a repeat answers THREAD_EXISTS: the thread it made
             )
         except _Refused as e:
             if e.code == THREAD_EXISTS:
@@ -194,15 +254,36 @@ class DiscordSender:
             "fail_if_not_exists": False,  # the update still lands if the parent was deleted
         }
         body = {**payload, "message_reference": reference}
-        await self._call(self.http.send_message(parent.channel.channel, params=_params(body)))
+        await self._call(
+            lambda: self.http.send_message(parent.channel.channel, params=_params(body)),
+            again=True,
+        )
 
     async def _call(
-        self, request: Any, *, message: bool = False, codes: frozenset[int] = frozenset()
+        self,
+        request: Callable[[], Awaitable[Any]],
+        *,
+        message: bool = False,
+        codes: frozenset[int] = frozenset(),
+        again: bool = False,
     ) -> Any:
-        """Await one discord.py request, translating its errors into DeliveryError (or
-        `_Refused` for the JSON codes in `codes`, which the caller handles)."""
+        """Make one discord.py request, translating its errors into DeliveryError (or
+        `_Refused` for the JSON codes in `codes`, which the caller handles). `again`: repeating
+        the request cannot show anything twice (an enforced nonce, an edit, a thread start), so
+        a connection dropped before the answer is repeated at once, up to `RESENDS` times."""
+        for resend in range(RESENDS + 1):
+            try:
+                return await self._request(request, message=message, codes=codes)
+            except _AnswerLost as e:
+                if not again or resend == RESENDS:
+                    raise DeliveryError(f"network: {e.name}") from e.__cause__
+        raise AssertionError("unreachable")
+
+    async def _request(
+        self, request: Callable[[], Awaitable[Any]], *, message: bool, codes: frozenset[int]
+    ) -> Any:
         try:
-            return await request
+            return await request()
         except asyncio.CancelledError:
             _reopen_global_limit(self.http)
             raise
@@ -214,6 +295,8 @@ class DiscordSender:
             if e.code in codes:
                 raise _Refused(e.code) from e
             raise discord_error(e, message=message) from e
+        except (aiohttp.ServerDisconnectedError, ConnectionResetError) as e:
+            raise _AnswerLost(type(e).__name__) from e
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise DeliveryError(f"network: {type(e).__name__}") from e
 
@@ -226,6 +309,18 @@ def _reopen_global_limit(http: HTTPClient) -> None:
     gate = getattr(http, "_global_over", None)
     if isinstance(gate, asyncio.Event) and not gate.is_set():
         gate.set()
+
+
+class _AnswerLost(Exception):
+    """The connection closed after the request went out and before its answer: Discord may
+    have applied it. discord.py repeats such a request itself only for the BSD and Windows
+    "connection reset" errno values (54, 10054), never for Linux's nor for aiohttp's
+    ServerDisconnectedError, so without this each lost answer cost the entry one of its
+    attempts, and an alert of four calls (edit, thread, thread post, reply) ran out of them."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
 
 
 class _Refused(Exception):
@@ -263,7 +358,11 @@ def once(alert: Alert, channel: str, role: str) -> dict[str, Any]:
     message's role (parent, thread, reply), enforced. Discord answers a repeat made within a few
     minutes with the message it already made, so a retried post (a broadcast whose second call
     failed, a call that timed out after Discord applied it) is never shown twice."""
-    material = f"{alert_id(alert)}:{channel}:{role}"
+    return _nonce(f"{alert_id(alert)}:{channel}:{role}")
+
+
+def _nonce(material: str) -> dict[str, Any]:
+    """An enforced nonce made of `material` (Discord keeps at most NONCE_MAX characters)."""
     return {
         "nonce": hashlib.sha256(material.encode("utf-8")).hexdigest()[:NONCE_MAX],
         "enforce_nonce": True,

@@ -10,6 +10,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -23,7 +24,7 @@ from slack_sdk.oauth.installation_store.async_installation_store import AsyncIns
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.ports import CommandHandler, HomeProvider
+from bot.chat.ports import CommandHandler, HomeProvider, SideQueue
 from bot.chat.slack.gate import slack_gate
 from bot.chat.slack.render import (
     ACTION_MUTE,
@@ -36,8 +37,8 @@ from bot.chat.slack.render import (
 )
 from bot.chat.slack.sender import slack_api_error
 from bot.clock import utcnow
-from bot.core.model import ChannelRef, CommandContext, Platform
-from bot.errors import ConfigError, ErrorKind
+from bot.core.model import ChannelRef, CommandContext, Platform, SideMessage
+from bot.errors import ConfigError
 from bot.ops.inbound import InboundLimits, serve
 from bot.settings import Settings
 
@@ -70,10 +71,6 @@ def required_scopes() -> frozenset[str]:
 
 # -- the Bolt app ----------------------------------------------------------------------------------
 
-_NOT_IN_CHANNEL = (
-    "I couldn't post the announcement in this channel. Invite me with `/invite @aistatus` "
-    "(private channels need it) and try again."
-)
 _WORD = re.compile(r"[\w.:-]{1,64}")
 
 
@@ -88,21 +85,21 @@ async def _respond(respond: AsyncRespond, **message: Any) -> None:
 
 
 async def _announce(
-    client: AsyncWebClient, respond: AsyncRespond, ctx: CommandContext, announce: str
+    side: SideQueue, ctx: CommandContext, announce: str, payload: Mapping[str, Any], verb: str
 ) -> None:
+    """Queue the public line after a command or button in the outbox (the delivery engine
+    posts it: paced, retried on 429, dead-lettered where `aistatus deliveries` shows it). Its
+    key is the request's trigger id, so one request is announced once."""
     text = to_slack_announce(announce, user_id=ctx.user_id, user_name=ctx.user_name)
-    try:
-        await client.chat_postMessage(channel=ctx.channel.channel, text=text)
-    except SlackApiError as e:
-        error = slack_api_error(e)
-        log.warning("announcement in %s failed: %s", ctx.channel.key, error.reason)
-        if error.kind is ErrorKind.PERMANENT:
-            await _respond(respond, response_type="ephemeral", text=_NOT_IN_CHANNEL)
-    except (aiohttp.ClientError, TimeoutError) as e:
-        log.warning("announcement in %s failed: %s", ctx.channel.key, type(e).__name__)
+    trigger = str(payload.get("trigger_id") or secrets.token_hex(8))
+    message = SideMessage.announcement(
+        ctx.channel, text, key=f"slack:{ctx.channel.workspace}:{trigger}", at=ctx.now,
+        about=f"{verb} by {ctx.user_id}",
+    )  # fmt: skip
+    await side(message)
 
 
-def _action_context(body: Mapping[str, Any]) -> CommandContext | None:
+def _action_context(body: Mapping[str, Any], now: datetime) -> CommandContext | None:
     """Who clicked a button, and in which channel (None outside a channel)."""
     user = body.get("user") or {}
     channel = (body.get("channel") or {}).get("id")
@@ -113,7 +110,7 @@ def _action_context(body: Mapping[str, Any]) -> CommandContext | None:
         channel=ChannelRef(Platform.SLACK, team, channel),
         user_id=user["id"],
         user_name=user.get("username") or user.get("name") or user["id"],
-        now=utcnow(),
+        now=now,
         can_manage=True,
     )
 
@@ -150,12 +147,16 @@ def build_slack_app(
     state_store: AsyncOAuthStateStore | None = None,
     client: AsyncWebClient | None = None,
     on_uninstall: Callable[[str], Awaitable[None]] | None = None,
+    side: SideQueue,
+    clock: Callable[[], datetime] = utcnow,
 ) -> AsyncApp:
-    """The Bolt app: `/aistatus`, the alert buttons and the App Home.
+    """The Bolt app: `/aistatus`, the alert buttons and the App Home. A reply's announcement
+    goes to `side` (the outbox); the user's own answer goes out at once.
 
     One workspace: SLACK_BOT_TOKEN (or `client`'s token). Many: SLACK_CLIENT_ID/SECRET turn on
     Bolt's OAuth install flow with `installation_store` and `state_store`; with only an
-    installation_store, tokens come from it (installs done elsewhere).
+    installation_store, tokens come from it (installs done elsewhere). `clock` stamps each
+    command's `now`.
     Raises: ConfigError without a token or store, or in HTTP mode without SLACK_SIGNING_SECRET.
     """
     signing_secret = (
@@ -198,7 +199,6 @@ def build_slack_app(
         ack: AsyncAck,
         command: dict[str, Any],
         respond: AsyncRespond,
-        client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
         await ack()  # inside Slack's 3 s, before any work
@@ -210,20 +210,19 @@ def build_slack_app(
             channel=ChannelRef(Platform.SLACK, team, command["channel_id"]),
             user_id=command["user_id"],
             user_name=command.get("user_name") or command["user_id"],
-            now=utcnow(),
+            now=clock(),
             can_manage=True,
         )
-        reply = await handler(command.get("text", ""), ctx)  # answers every failure itself
+        text = command.get("text", "")
+        reply = await handler(text, ctx)  # answers every failure itself
         await _respond(respond, **to_slack_reply(reply))
         if reply.announce:
-            await _announce(client, respond, ctx, reply.announce)
+            await _announce(side, ctx, reply.announce, command, text.split(" ", 1)[0])
 
-    async def clicked(
-        text: str, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
+    async def clicked(text: str, body: dict[str, Any], respond: AsyncRespond) -> None:
         """A button runs its command like the slash command does: a private answer, then the
         announcement in the channel (the Mute button says who muted, like `/aistatus mute`)."""
-        ctx = _action_context(body)
+        ctx = _action_context(body, clock())
         if ctx is None:
             log.info("button %r clicked outside a channel; ignored", text)
             return
@@ -231,14 +230,12 @@ def build_slack_app(
         message = {**to_slack_reply(reply), "response_type": "ephemeral"}
         await _respond(respond, **message, replace_original=False)
         if reply.announce:
-            await _announce(client, respond, ctx, reply.announce)
+            await _announce(side, ctx, reply.announce, body, f"{text.split(' ', 1)[0]} button")
 
     @app.action(ACTION_MUTE)
-    async def on_mute(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
+    async def on_mute(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await clicked(f"mute {MUTE_VALUE}", body, respond, client)
+        await clicked(f"mute {MUTE_VALUE}", body, respond)
 
     @app.action(ACTION_REPORT)
     async def on_report(
@@ -246,14 +243,13 @@ def build_slack_app(
         body: dict[str, Any],
         action: dict[str, Any],
         respond: AsyncRespond,
-        client: AsyncWebClient,
     ) -> None:
         await ack()
         surface = _WORD.fullmatch(str(action.get("value", "")).strip())
         if surface is None:
             log.info("report button with an unexpected value; ignored")
             return
-        await clicked(f"report {surface.group()}", body, respond, client)
+        await clicked(f"report {surface.group()}", body, respond)
 
     @app.action(ACTION_OPEN)
     async def on_open(ack: AsyncAck) -> None:
@@ -354,10 +350,6 @@ class SlackSocketMode:
     async def stop(self) -> None:
         """Disconnect and release the websocket."""
         await self.handler.close_async()
-
-    async def connected(self) -> bool:
-        """The websocket is open (it drops, and reconnects by itself, on network trouble)."""
-        return bool(await self.handler.client.is_connected())
 
 
 _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "not_allowed_token_type"})

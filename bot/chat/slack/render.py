@@ -23,6 +23,8 @@ from bot.alerting.alert import (
     AFFECTED_TOO,
     CALM_KINDS,
     HEADLINES,
+    MUTE_FOR,
+    MUTE_LABEL,
     OPEN_INCIDENT,
     RESOLVED_ON_PAGE,
     shown_status,
@@ -31,7 +33,7 @@ from bot.alerting.alert import (
 )
 from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Status
 from bot.core.suggest import BACKUPS_HEADING, no_backups_text
-from bot.core.text import clock
+from bot.core.text import Token, clock, localise, plain
 
 # -- Slack's limits (docs.slack.dev/reference/block-kit) -------------------------------------------
 HEADER_MAX = 150  # header block plain_text
@@ -52,7 +54,7 @@ ACTION_OPEN = "aistatus_open"  # url button: Slack opens the link, the app only 
 ACTION_MUTE = "aistatus_mute"  # value "1h" -> `mute 1h`
 ACTION_REPORT = "aistatus_report"  # value <surface> -> `report <surface>`
 ACTIONS_BLOCK_ID = "aistatus_actions"
-MUTE_VALUE = "1h"
+MUTE_VALUE = MUTE_FOR
 
 # Slack's brand palette, by severity.
 COLOURS: dict[Status, str] = {
@@ -119,10 +121,32 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(text, CONTEXT_MAX)]}
 
 
-def _date(when: datetime) -> str:
-    """A time each reader sees in their own zone, with a UTC fallback for old clients."""
+def _date(when: datetime, *, dated: bool = True, fallback: str | None = None) -> str:
+    """A time each reader sees in their own zone (with its date unless `dated` is False), with
+    a UTC fallback for old clients."""
     epoch = int(when.timestamp())
-    return f"<!date^{epoch}^{{date_short_pretty}} {{time}}|{clock(when)}>"
+    shown = "{date_short_pretty} {time}" if dated else "{time}"
+    return f"<!date^{epoch}^{shown}|{clock(when) if fallback is None else fallback}>"
+
+
+def _token(token: Token) -> str:
+    """A reply's time or channel token in Slack's form (the text around it is escaped first)."""
+    if token.at is None:
+        return f"<#{token.channel}>"
+    return _date(token.at, dated=token.kind == "dated", fallback=token.fallback)
+
+
+def _local(escaped: str) -> str:
+    """Escaped mrkdwn with the reply's tokens as `<!date^…>` times and `<#C…>` mentions."""
+    return localise(escaped, _token)
+
+
+def _reply_line(line: str) -> str:
+    """One reply line as mrkdwn: escaped, tokens localised; a line the reply marks as a quote
+    (`> `, the update text `status` quotes) stays a block quote instead of a literal `&gt;`."""
+    if line.startswith("> "):
+        return "> " + _local(escape(line[2:]))
+    return _local(escape(line))
 
 
 def _quote(text: str) -> str:
@@ -239,7 +263,7 @@ def _actions_block(alert: Alert, *, interactive: bool) -> dict[str, Any] | None:
             {
                 "type": "button",
                 "action_id": ACTION_MUTE,
-                "text": _plain("Mute 1h", BUTTON_TEXT_MAX),
+                "text": _plain(MUTE_LABEL, BUTTON_TEXT_MAX),
                 "value": MUTE_VALUE,
             }
         )
@@ -372,14 +396,14 @@ def _reply_blocks(sections: Sequence[Section], *, home: bool) -> list[dict[str, 
     for i, section in enumerate(sections):
         if home and i:
             blocks.append({"type": "divider"})
-        lines = [escape(line) for line in section.lines]
+        lines = [_reply_line(line) for line in section.lines]
         if section.title and home:
-            blocks.append({"type": "header", "text": _plain(section.title, HEADER_MAX)})
+            blocks.append({"type": "header", "text": _plain(plain(section.title), HEADER_MAX)})
         elif section.title:
-            lines.insert(0, f"*{escape(section.title)}*")
+            lines.insert(0, f"*{_local(escape(section.title))}*")
         blocks.extend(_section(text) for text in _chunks(lines, SECTION_MAX))
         fields = [
-            _mrkdwn(f"*{escape(label)}*\n{escape(value)}", FIELD_MAX)
+            _mrkdwn(f"*{escape(plain(label))}*\n{_local(escape(value))}", FIELD_MAX)
             for label, value in section.fields
         ]
         for start in range(0, len(fields), FIELDS_MAX):
@@ -412,7 +436,7 @@ def to_home_view(reply: Reply) -> dict[str, Any]:
 
 def to_slack_announce(text: str, *, user_id: str, user_name: str) -> str:
     """A reply's public announcement with the user's plain name turned into a mention."""
-    escaped = escape(text)
+    escaped = _local(escape(text))
     if user_name:
         name = re.compile(rf"(?<![\w@])@?{re.escape(escape(user_name))}(?!\w)")
         escaped = name.sub(f"<@{user_id}>", escaped, count=1)

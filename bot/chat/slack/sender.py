@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -17,11 +17,10 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.alerting.alert import alert_id
 from bot.chat.slack.render import (
     SlackMessage,
-    escape,
     to_slack_parent,
     to_slack_thread_reply,
 )
-from bot.core.model import Alert, ChannelRef, MessageRef, Platform
+from bot.core.model import Alert, ChannelRef, MessageRef, Platform, SideKind, SideMessage
 from bot.errors import DeliveryError, ErrorKind
 from bot.settings import Settings
 
@@ -58,6 +57,10 @@ PERMANENT_ERRORS = frozenset(
 # The message we meant to edit or thread under was deleted: the delivery layer posts a new parent.
 GONE_ON_EDIT = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 GONE_ON_REPLY = frozenset({"thread_not_found", "message_not_found"})
+# The history read that checks for a lost answer was refused, but posting may still work: an app
+# from an older manifest without channels:history / groups:history, or a public channel the bot
+# posts to (chat:write.public) without being a member. Then the check is skipped, never the alert.
+UNCHECKABLE = frozenset({"missing_scope", "not_in_channel"})
 
 
 def _retry_after(value: str | None) -> float:
@@ -110,6 +113,7 @@ def slack_api_error(e: SlackApiError, *, gone: Collection[str] = ()) -> Delivery
 # -- exactly once (pure) --------------------------------------------------------------------------
 
 EVENT_TYPE = "aistatus_alert"
+SIDE_EVENT_TYPE = "aistatus_side"  # an announcement or direct message: its side message key
 LOOK_BACK = 50  # recent messages searched for a delivery whose answer was lost
 SKEW = timedelta(minutes=10)  # the history searched starts this long before the alert was made
 
@@ -120,16 +124,23 @@ def delivery_metadata(alert: Alert) -> dict[str, Any]:
     return {"event_type": EVENT_TYPE, "event_payload": {"delivery": alert_id(alert)}}
 
 
-def find_delivery(messages: object, alert: Alert) -> str | None:
+def side_metadata(key: str) -> dict[str, Any]:
+    """The metadata a side message carries: its key, so a re-send can find it first."""
+    return {"event_type": SIDE_EVENT_TYPE, "event_payload": {"delivery": key}}
+
+
+def find_delivery(
+    messages: object, alert: Alert | None, *, key: str = "", event_type: str = EVENT_TYPE
+) -> str | None:
     """The ts of the message in a conversations.history / .replies page carrying the alert's
-    delivery key, else None."""
-    key = alert_id(alert)
+    delivery key (or `key` of `event_type`), else None."""
+    key = alert_id(alert) if alert is not None else key
     for message in messages if isinstance(messages, list) else []:
         meta = message.get("metadata") if isinstance(message, dict) else None
         payload = meta.get("event_payload") if isinstance(meta, dict) else None
         if (
             isinstance(payload, dict)
-            and meta.get("event_type") == EVENT_TYPE
+            and meta.get("event_type") == event_type
             and payload.get("delivery") == key
         ):
             return str(message.get("ts"))
@@ -169,6 +180,7 @@ class SlackSender:
     def __init__(self, client: AsyncWebClient, *, tokens: TokenLookup | None = None) -> None:
         self._client = client
         self._tokens = tokens
+        self._unchecked: set[tuple[str, str]] = set()  # (workspace, reason) already logged
 
     async def _auth(self, channel: ChannelRef) -> dict[str, str]:
         if self._tokens is None:
@@ -212,28 +224,61 @@ class SlackSender:
     ) -> MessageRef | None:
         """The alert's message, if a post (thread None: the channel's recent history) or a reply
         (the thread's replies) whose answer was lost did make it. Raises: DeliveryError."""
-        oldest = f"{(alert.at - SKEW).timestamp():.6f}"
-        auth = await self._auth(channel)
-        if thread is None:
-            resp = await self._call(
-                self._client.conversations_history(
-                    channel=channel.channel, limit=LOOK_BACK, oldest=oldest,
-                    include_all_metadata=True, **auth,
-                )
-            )  # fmt: skip
-        else:
-            resp = await self._call(
-                self._client.conversations_replies(
-                    channel=channel.channel, ts=thread.thread or thread.ts, limit=LOOK_BACK,
-                    oldest=oldest, include_all_metadata=True, **auth,
-                )
-            )  # fmt: skip
-        ts = find_delivery(resp.get("messages"), alert)
+        messages = await self._recent(
+            channel, alert.at, thread=(thread.thread or thread.ts) if thread else None
+        )
+        ts = find_delivery(messages, alert)
         if ts is None:
             return None
         if thread is None:
             return MessageRef(channel=channel, ts=ts)
         return MessageRef(channel=thread.channel, ts=thread.ts, thread=thread.thread or thread.ts)
+
+    async def _recent(
+        self, channel: ChannelRef, since: datetime, *, thread: str | None = None
+    ) -> object:
+        """The channel's recent messages (or the thread's replies) from SKEW before `since`,
+        with their metadata; None when Slack refuses the read for a reason no retry fixes
+        (UNCHECKABLE: logged once). Raises: DeliveryError."""
+        oldest = f"{(since - SKEW).timestamp():.6f}"
+        auth = await self._auth(channel)
+        try:
+            if thread is None:
+                resp = await self._call(
+                    self._client.conversations_history(
+                        channel=channel.channel, limit=LOOK_BACK, oldest=oldest,
+                        include_all_metadata=True, **auth,
+                    )
+                )  # fmt: skip
+            else:
+                resp = await self._call(
+                    self._client.conversations_replies(
+                        channel=channel.channel, ts=thread, limit=LOOK_BACK, oldest=oldest,
+                        include_all_metadata=True, **auth,
+                    )
+                )  # fmt: skip
+        except DeliveryError as e:
+            if e.reason not in UNCHECKABLE:
+                raise
+            self._cannot_check(channel, e.reason)
+            return None
+        return resp.get("messages")
+
+    def _cannot_check(self, channel: ChannelRef, reason: str) -> None:
+        """Logged once per workspace and reason: the lost answer is re-sent unchecked."""
+        if (channel.workspace, reason) in self._unchecked:
+            return
+        self._unchecked.add((channel.workspace, reason))
+        why = (
+            "add the channels:history and groups:history scopes and reinstall the app"
+            if reason == "missing_scope"
+            else "invite the bot to the channel (/invite @aistatus)"
+        )
+        log.warning(
+            "Slack workspace %s: cannot look for a message whose answer was lost (%s in %s), so "
+            "it is sent again and may show twice; %s",
+            channel.workspace, reason, channel.channel, why,
+        )  # fmt: skip
 
     async def edit(self, ref: MessageRef, alert: Alert) -> None:
         """Edit the parent to the alert's current state. Raises: DeliveryError (PARENT_GONE
@@ -269,24 +314,33 @@ class SlackSender:
         )
         return MessageRef(channel=parent.channel, ts=parent.ts, thread=thread)
 
-    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+    async def notify_user(self, workspace: str, user_id: str, text: str, *, key: str = "") -> None:
         """A direct message in the app's Messages tab: chat.postMessage to the user's id. The
         text is ours (it may mention a channel as <#C…>), so it is not escaped.
         Raises: DeliveryError."""
-        where = ChannelRef(Platform.SLACK, workspace, user_id)
-        await self._call(
-            self._client.chat_postMessage(
-                channel=user_id, text=text, unfurl_links=False, **await self._auth(where)
-            )
-        )
+        await self.notify(ChannelRef(Platform.SLACK, workspace, user_id), text, key=key)
 
-    async def notify(self, channel: ChannelRef, text: str) -> None:
-        """A plain message to a channel. Raises: DeliveryError."""
+    async def notify(self, channel: ChannelRef, text: str, *, key: str = "") -> None:
+        """A plain message to a channel (or a user id: a direct message), `text` already
+        rendered (bot.chat.slack.render escapes it), with `key` in its metadata.
+        Raises: DeliveryError."""
+        meta = {"metadata": side_metadata(key)} if key else {}
         await self._call(
             self._client.chat_postMessage(
                 channel=channel.channel,
-                text=escape(text),
+                text=text,
                 unfurl_links=False,
+                **meta,
                 **await self._auth(channel),
             )
         )
+
+    async def find_side(self, message: SideMessage) -> bool:
+        """Did an announcement whose answer was lost make it (its key in the channel's recent
+        history)? A direct message cannot be looked for (that would need the `im:history`
+        scope): False, so it is sent again. Raises: DeliveryError."""
+        if message.kind is not SideKind.ANNOUNCE:
+            return False
+        messages = await self._recent(message.to, message.at)
+        found = find_delivery(messages, None, key=message.key, event_type=SIDE_EVENT_TYPE)
+        return found is not None

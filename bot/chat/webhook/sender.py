@@ -11,10 +11,11 @@ from datetime import datetime
 import httpx
 
 from bot.chat.webhook.render import delivery_key, to_webhook_request
+from bot.chat.webhook.target import Webhook, url_problem
 from bot.core.model import Alert, ChannelRef, MessageRef, Platform
-from bot.errors import DeliveryError, ErrorKind
+from bot.errors import ConfigError, DeliveryError, ErrorKind
 from bot.store.webhooks import WebhookStore
-from bot.watch.fetch import retry_after
+from bot.watch.fetch import resolved, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,22 @@ def webhook_error(status: int, retry_after_header: str | None, *, now: float) ->
     if status == 408 or status >= 500:
         return DeliveryError(reason)
     return DeliveryError(reason, ErrorKind.PERMANENT)
+
+
+async def check_target(webhook: Webhook) -> None:
+    """Before each POST of a webhook added without --allow-private: its host must still
+    resolve to public addresses only (a name re-pointed at an inside address after it was
+    added is refused). Raises: DeliveryError (PERMANENT when refused, TRANSIENT when the
+    name does not resolve right now)."""
+    if webhook.allow_private:
+        return
+    try:
+        addresses = await resolved(webhook.url)
+    except OSError as e:
+        raise DeliveryError(f"webhook host does not resolve: {e.strerror or e}") from None
+    problem = url_problem(webhook.url, addresses, allow_private=False)
+    if problem is not None:  # the host, never the URL: its path may be the credential
+        raise DeliveryError(f"webhook refused: {problem}", ErrorKind.PERMANENT)
 
 
 class WebhookSender:
@@ -66,10 +83,13 @@ class WebhookSender:
         """POST the alert to the webhook. Raises: DeliveryError."""
         try:
             webhook = await self._store.get(channel.channel)
+        except ConfigError as e:  # no key decrypts it: retried, dead-lettered, never disabled
+            raise DeliveryError(f"webhook unreadable: {e}") from None
         except Exception as e:  # the store is down: retry later, never disable the webhook
             raise DeliveryError(f"webhook lookup failed: {type(e).__name__}") from e
         if webhook is None:
             raise DeliveryError("webhook removed", ErrorKind.PERMANENT)
+        await check_target(webhook)
         now = self._clock()
         request = to_webhook_request(webhook, alert, timestamp=int(now.timestamp()))
         try:
@@ -94,10 +114,10 @@ class WebhookSender:
         await self.post(parent.channel, alert)
         return parent
 
-    async def notify(self, channel: ChannelRef, text: str) -> None:
+    async def notify(self, channel: ChannelRef, text: str, *, key: str = "") -> None:
         """Nothing: a webhook receives alerts only, in its documented format."""
 
-    async def notify_user(self, workspace: str, user_id: str, text: str) -> None:
+    async def notify_user(self, workspace: str, user_id: str, text: str, *, key: str = "") -> None:
         """Nothing: a webhook's owner is the operator, told by the log and `aistatus
         deliveries`."""
         log.debug("webhook owner %s not messaged (no channel for it)", workspace)

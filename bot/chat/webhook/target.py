@@ -23,12 +23,15 @@ class WebhookFormat(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Webhook:
     """One outgoing webhook. `url` and `secret` never appear in a repr (logs): a Slack or
-    Teams webhook URL is itself a credential, and the secret signs every body."""
+    Teams webhook URL is itself a credential, and the secret signs every body.
+    `allow_private`: added with --allow-private; otherwise every POST first checks that the
+    host still resolves to public addresses only (a name re-pointed inside is refused)."""
 
     id: str
     url: str = field(repr=False)
     secret: str = field(repr=False)
     format: WebhookFormat = WebhookFormat.JSON
+    allow_private: bool = False
 
     @property
     def channel(self) -> ChannelRef:

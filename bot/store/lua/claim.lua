@@ -6,11 +6,23 @@
 -- KEYS[3..] state hashes {v, s}, one per surface, in the caller's order
 -- ARGV[1]   claim ttl in milliseconds
 -- ARGV[2]   claim owner token (stored as the value, for debugging who won)
--- ARGV[3]   "1" to return the page cache, "0" not to
+-- ARGV[3]   "1" to return the page cache (a page poll), "0" not to
+-- ARGV[4]   now, epoch milliseconds (the caller's clock)
 --
+-- A page poll is refused while the page cache's `held_until` (epoch ms, written when the page
+-- answered 429 with Retry-After, by whichever replica polled) is in the future: it returns
+-- {'held', held_until} and claims nothing, so no replica polls before the page allows.
 -- Returns nil when another replica holds the slot; else
--- {page, v1, s1, v2, s2, ...} where page is {etag, last_modified, body} (false = absent) or
--- an empty array when not asked, and vN/sN are the state's version and JSON (false = absent).
+-- {page, v1, s1, v2, s2, ...} where page is {etag, last_modified, body, seen} (false = absent)
+-- or {seen} when not asked (`seen`: see commit.lua), and vN/sN are the state's version and JSON
+-- (false = absent).
+
+if ARGV[3] == '1' then
+  local held = redis.call('HGET', KEYS[2], 'held_until')
+  if held and tonumber(held) > tonumber(ARGV[4]) then
+    return {'held', held}
+  end
+end
 
 if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then
   return false
@@ -18,9 +30,9 @@ end
 
 local out = {}
 if ARGV[3] == '1' then
-  out[1] = redis.call('HMGET', KEYS[2], 'etag', 'last_modified', 'body')
+  out[1] = redis.call('HMGET', KEYS[2], 'etag', 'last_modified', 'body', 'seen')
 else
-  out[1] = {}
+  out[1] = redis.call('HMGET', KEYS[2], 'seen')
 end
 
 local n = 1

@@ -13,6 +13,8 @@
 -- ARGV[4]  "1" to store the page cache, "0" not to
 -- ARGV[5..10]  page: has_etag, etag, has_last_modified, last_modified, has_body, body
 -- ARGV[11 + 4(i-1) ..]  write i: expected version, new version, state JSON, transition JSON ("" = none)
+-- ARGV[11 + 4n]  the poll time (ISO-8601) of surfaces this poll observed and left unwritten
+--          because only the poll time moved, stored as the page cache's `seen` ("" = none)
 --
 -- Returns {r1, id1, r2, id2, ...}: rN is 1 applied, 0 skipped (version moved on: another replica
 -- won), 2 replayed (this very commit had already applied); idN is the stream entry id or "".
@@ -36,6 +38,10 @@ end
 
 local out = {}
 local nwrites = (#KEYS - 2) / 2
+local seen = ARGV[11 + 4 * nwrites]
+if seen ~= nil and seen ~= '' then
+  redis.call('HSET', KEYS[2], 'seen', seen)
+end
 for i = 1, nwrites do
   local state_key = KEYS[1 + 2 * i]
   local history_key = KEYS[2 + 2 * i]

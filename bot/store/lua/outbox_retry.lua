@@ -8,6 +8,9 @@
 -- ARGV[1] dead letter id   ARGV[2] channel key (must match the letter)   ARGV[3] queued-at
 -- ARGV[4] marker TTL (ms)
 --
+-- A side message's letter (field `side` instead of `k` and `alert`) goes back the same way, with
+-- no `queued` marker: it belongs to no outage.
+--
 -- Returns the new outbox entry id, or false when the letter is gone (or not this channel's).
 local got = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #got == 0 then
@@ -17,12 +20,21 @@ local raw, f = got[1][2], {}
 for i = 1, #raw, 2 do
   f[raw[i]] = raw[i + 1]
 end
-if f['c'] ~= ARGV[2] or not f['a'] or not f['k'] or not f['alert'] then
+if f['c'] ~= ARGV[2] or not f['a'] then
   return false
 end
-local n = redis.call('INCR', KEYS[3])
-local id = redis.call('XADD', KEYS[2], '*',
-  'c', f['c'], 'a', f['a'], 'k', f['k'], 'n', n, 'q', ARGV[3], 'alert', f['alert'])
+local id
+if f['side'] then
+  local n = redis.call('INCR', KEYS[3])
+  id = redis.call('XADD', KEYS[2], '*',
+    'c', f['c'], 'a', f['a'], 'n', n, 'q', ARGV[3], 'side', f['side'])
+elseif f['k'] and f['alert'] then
+  local n = redis.call('INCR', KEYS[3])
+  id = redis.call('XADD', KEYS[2], '*',
+    'c', f['c'], 'a', f['a'], 'k', f['k'], 'n', n, 'q', ARGV[3], 'alert', f['alert'])
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
+else
+  return false
+end
 redis.call('XDEL', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
 return id

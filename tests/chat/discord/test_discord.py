@@ -5,20 +5,27 @@ discord.py command tree with payloads of Discord's own shape."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from discord.http import Route
+from discord.http import HTTPClient, Route
 
 from bot.catalog_file import load_catalog
 from bot.chat.discord.client import DiscordBot
 from bot.chat.discord.commands import CommandRunner, manifest_text
-from bot.chat.discord.sender import DiscordSender, configure_api_base, open_rest_client
+from bot.chat.discord.sender import (
+    DiscordSender,
+    configure_api_base,
+    env_proxy,
+    open_rest_client,
+    sweep_buckets_on_a_timer,
+)
 from bot.chat.replies import FORBIDDEN_TEXT
+from bot.clock import utcnow
 from bot.core.model import (
     AlertKind,
     ChannelRef,
@@ -28,14 +35,30 @@ from bot.core.model import (
     Reply,
     Status,
 )
+from bot.delivery.engine import deliveries_report
+from bot.delivery.side import SideOutbox
 from bot.errors import ConfigError, DeliveryError, ErrorKind
-from tests.helpers import ROOT, command_layer, make_alert
+from bot.store.outbox import OutboxStore
+from tests.helpers import (
+    DISCORD_USER,
+    MANAGE_CHANNELS,
+    ROOT,
+    command_layer,
+    delivering,
+    make_alert,
+    no_side,
+)
+from tests.helpers import discord_callback as callback_of
+from tests.helpers import discord_command as command
+from tests.helpers import discord_interaction as interaction
+from tests.helpers import discord_option as option
+from tests.peers.chaos import Chaos
 from tests.peers.discord_api import APP_ID, TOKEN, DiscordAPI
+from tests.peers.forward_proxy import ForwardProxy
 
 GUILD = "1100000000000000001"
 CHANNEL = "1100000000000000002"
-USER = "1100000000000000003"
-MANAGE_CHANNELS = str(1 << 4)
+USER = DISCORD_USER
 WHERE = ChannelRef(Platform.DISCORD, GUILD, CHANNEL)
 MANIFEST = ROOT / "manifests" / "discord-commands.json"
 
@@ -65,7 +88,11 @@ async def test_post_sends_the_embed_and_returns_the_message_id(api, sender):
     (message,) = api.posted(CHANNEL)
     assert ref == MessageRef(WHERE, ts=message["id"])
     assert message["embeds"][0]["title"] == "🟠 claude.ai: partial outage"
-    assert message["components"][0]["components"][1]["custom_id"] == "aistatus:report:claude.ai"
+    assert [b.get("custom_id") for b in message["components"][0]["components"]] == [
+        None,  # the incident link
+        "aistatus:mute:1h",
+        "aistatus:report:claude.ai",
+    ]
     assert all(c.authorized for c in api.find("POST", f"/channels/{CHANNEL}"))
 
 
@@ -200,6 +227,32 @@ async def test_a_server_error_is_transient(api, sender):
     assert (e.value.kind, e.value.retry_after) == (ErrorKind.TRANSIENT, None)
 
 
+async def test_a_post_whose_answer_is_lost_is_repeated_at_once_and_shows_once(api, sender):
+    # Discord applies the post, then the connection drops before the answer (twice): the
+    # sender repeats it within the call, and the nonce makes the repeats the same message.
+    api.chaos = Chaos(lost=1.0)
+    with pytest.raises(DeliveryError) as e:
+        await sender.post(WHERE, make_alert())  # every answer lost: the call fails at last
+    assert e.value.kind is ErrorKind.TRANSIENT
+    assert api.faults["lost-applied"] == 3  # the first try and two repeats
+    api.chaos = None
+    ref = await sender.post(WHERE, make_alert())  # the delivery engine's next attempt
+    (message,) = api.posted(CHANNEL)
+    assert ref.ts == message["id"]
+
+
+@pytest.mark.parametrize(("key", "tries"), [("", 1), ("side-1", 3)], ids=["no-key", "keyed"])
+async def test_a_lost_answer_to_a_notice_is_repeated_only_when_its_nonce_makes_it_safe(
+    api, sender, key, tries
+):
+    # Without a key a notice carries no nonce, so a repeat could show it twice: not repeated.
+    api.chaos = Chaos(lost=1.0)
+    with pytest.raises(DeliveryError):
+        await sender.notify(WHERE, "aistatus: subscribed", key=key)
+    assert api.faults["lost-applied"] == tries
+    assert len(api.posted(CHANNEL)) == 1
+
+
 @pytest.mark.parametrize("is_global", [False, True], ids=["route", "global"])
 async def test_a_long_429_becomes_retry_after_without_a_retry_loop(api, sender, is_global):
     api.rate_limit(CHANNEL, 64.5, is_global=is_global)
@@ -221,6 +274,32 @@ async def test_a_cloudflare_429_uses_the_retry_after_header(api, sender):
     with pytest.raises(DeliveryError) as e:
         await sender.post(WHERE, make_alert())
     assert e.value.retry_after == 3600
+
+
+async def test_behind_a_proxy_every_call_goes_through_it(api: DiscordAPI):
+    async with ForwardProxy() as proxy:
+        http = await open_rest_client(TOKEN, proxy=proxy.url)
+        try:
+            await DiscordSender(http).post(WHERE, make_alert())
+        finally:
+            await http.close()
+    assert api.posted(CHANNEL)  # it arrived
+    assert any(f"/channels/{CHANNEL}/messages" in url for url in proxy.asked)
+    assert all(url.startswith(api.url.split("/api")[0]) for url in proxy.asked)
+
+
+def test_the_proxy_comes_from_the_environment_and_no_proxy_is_honoured(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert env_proxy("https://discord.com/api/v10") == "http://proxy.internal:3128"
+    assert env_proxy("https://127.0.0.1:8443/api/v10") is None  # loopback: never proxied
+    monkeypatch.setenv("NO_PROXY", "localhost,.discord.com")
+    assert env_proxy("https://discord.com/api/v10") is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.delenv("NO_PROXY")
+    assert env_proxy("https://discord.com/api/v10") is None
 
 
 async def test_notify_posts_plain_text_that_pings_nobody(api, sender):
@@ -253,8 +332,6 @@ async def test_the_bot_token_never_reaches_the_logs(api, sender, running, caplog
 
 # -- interactions ----------------------------------------------------------------------------------
 
-_ids = itertools.count(1_250_000_000_000_000_000)
-
 
 class Handler:
     """Stands in for bot.chat.actions.handle: records what it was asked, answers with `reply`."""
@@ -275,7 +352,7 @@ async def start_bot(
     handler: Any, clock: Any, dev_guild: str | None = GUILD, **runner: Any
 ) -> DiscordBot:
     bot = DiscordBot(
-        CommandRunner(handler, load_catalog(None), clock=clock, **runner),
+        CommandRunner(handler, load_catalog(None), clock=clock, **{"side": no_side, **runner}),
         dev_guild_id=int(dev_guild) if dev_guild else None,
     )
     await bot.login(TOKEN)
@@ -294,94 +371,6 @@ async def running(api, clock) -> AsyncIterator[Any]:
     yield start
     for bot in bots:
         await bot.close()
-
-
-def interaction(
-    kind: int,
-    data: dict[str, Any],
-    *,
-    permissions: str = MANAGE_CHANNELS,
-    message: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An INTERACTION_CREATE payload as Discord sends it from a guild text channel."""
-    user = {
-        "id": USER,
-        "username": "maria",
-        "discriminator": "0",
-        "global_name": "Maria",
-        "avatar": None,
-        "public_flags": 0,
-    }
-    payload: dict[str, Any] = {
-        "id": str(next(_ids)),
-        "application_id": APP_ID,
-        "type": kind,
-        "token": f"interaction-token-{next(_ids)}",
-        "version": 1,
-        "guild_id": GUILD,
-        "channel_id": CHANNEL,
-        "channel": {
-            "id": CHANNEL,
-            "type": 0,
-            "guild_id": GUILD,
-            "name": "ops",
-            "position": 0,
-            "permission_overwrites": [],
-            "nsfw": False,
-            "parent_id": None,
-            "rate_limit_per_user": 0,
-            "flags": 0,
-            "topic": None,
-            "last_message_id": None,
-            "permissions": permissions,
-        },
-        "member": {
-            "user": user,
-            "roles": [],
-            "joined_at": "2025-01-01T00:00:00+00:00",
-            "deaf": False,
-            "mute": False,
-            "flags": 0,
-            "pending": False,
-            "nick": None,
-            "avatar": None,
-            "premium_since": None,
-            "permissions": permissions,
-            "communication_disabled_until": None,
-        },
-        "app_permissions": "562949953421311",
-        "locale": "en-US",
-        "guild_locale": "en-US",
-        "entitlements": [],
-        "authorizing_integration_owners": {"0": GUILD},
-        "context": 0,
-        "attachment_size_limit": 10485760,
-        "data": data,
-    }
-    if message is not None:
-        payload["message"] = message
-    return payload
-
-
-def command(sub: str, options: list[dict[str, Any]] | None = None, **kw: Any) -> dict[str, Any]:
-    data = {
-        "id": "1300000000000000009",
-        "name": "aistatus",
-        "type": 1,
-        "guild_id": GUILD,
-        "options": [{"name": sub, "type": 1, "options": options or []}],
-    }
-    return interaction(2, data, **kw)
-
-
-def option(name: str, value: Any, kind: int = 3, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "type": kind, "value": value, **extra}
-
-
-async def callback_of(api: DiscordAPI, payload: dict[str, Any]) -> dict[str, Any]:
-    path = f"/interactions/{payload['id']}/{payload['token']}/callback"
-    (call,) = await api.wait_for(lambda a: a.find("POST", path))
-    return call.json
 
 
 async def test_start_syncs_the_command_group_to_the_dev_guild(api, running):
@@ -424,14 +413,27 @@ async def test_status_is_answered_privately(api, running, clock):
     )
 
 
-async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running):
+def posted_in(api: DiscordAPI, channel: str = CHANNEL) -> list[Any]:
+    return api.find("POST", f"/channels/{channel}/messages")
+
+
+async def queued_side(redis: Any, n: int) -> None:
+    """Until `n` side messages wait in the outbox (queued after the interaction's answer)."""
+    async with asyncio.timeout(5):
+        while len((await deliveries_report(redis)).side) < n:  # noqa: ASYNC110 (Redis)
+            await asyncio.sleep(0.02)
+
+
+async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running, redis, clock):
+    """The answer is the interaction's (private, at once); the announcement is a channel post
+    with the bot token, sent by the delivery engine from the outbox."""
     handler = Handler(
         Reply(
             text="Subscribed to Claude API, Claude Code.",
             announce="Maria subscribed this channel to api, code (partial)",
         )
     )
-    bot = await running(handler)
+    bot = await running(handler, side=SideOutbox(OutboxStore(redis), clock=clock))
     payload = command(
         "subscribe",
         [
@@ -440,17 +442,15 @@ async def test_subscribe_is_announced_in_the_channel_with_a_mention(api, running
             option("maintenance", True, kind=5),
         ],
     )
-    bot._connection.parse_interaction_create(payload)
-    body = await callback_of(api, payload)
-    assert body["data"]["flags"] & 64  # the confirmation itself is private
-    (followup,) = await api.wait_for(
-        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}")
-    )
-    assert (
-        followup.json["content"] == "<@" + USER + "> subscribed this channel to api, code (partial)"
-    )
-    assert not followup.json.get("flags", 0) & 64  # the announcement is public
-    assert followup.json["allowed_mentions"] == {"parse": []}
+    async with delivering(redis, {Platform.DISCORD: DiscordSender(bot.http)}):
+        bot._connection.parse_interaction_create(payload)
+        body = await callback_of(api, payload)
+        assert body["data"]["flags"] & 64  # the confirmation itself is private
+        (announce,) = await api.wait_for(posted_in, within=10)
+    assert announce.json["content"] == f"<@{USER}> subscribed this channel to api, code (partial)"
+    assert announce.json["allowed_mentions"] == {"parse": []}  # a mention that pings no one
+    assert announce.json["enforce_nonce"] is True  # a re-send is the same message
+    assert api.find("POST", f"/webhooks/{APP_ID}/{payload['token']}") == []  # no followup
     assert handler.seen[0][0] == "subscribe api code --min partial --maintenance"
 
 
@@ -470,7 +470,8 @@ async def test_subscribe_without_manage_channels_is_refused_privately(api, runni
     payload = command("subscribe", [option("surfaces", "api")], permissions="0")
     bot._connection.parse_interaction_create(payload)
     body = await callback_of(api, payload)
-    assert body["data"]["content"] == FORBIDDEN_TEXT
+    assert body["data"]["embeds"][0]["description"] == FORBIDDEN_TEXT
+    assert body["data"].get("content") is None  # said once
     assert body["data"]["flags"] & 64
     assert await svc.subscriptions.get(WHERE) is None
 
@@ -503,6 +504,66 @@ async def test_the_report_button_reports_privately(api, running, sender):
     assert body["data"]["flags"] & 64
     assert handler.seen[0][0] == "report claude.ai"
     assert ref.ts == message["id"]
+
+
+def press(message: dict[str, Any], custom_id: str, *, permissions: str) -> dict[str, Any]:
+    """A press of one of `message`'s buttons (a component interaction)."""
+    data = {"custom_id": custom_id, "component_type": 2}
+    return interaction(3, data, permissions=permissions, message=message)
+
+
+async def test_the_mute_button_mutes_answers_privately_and_announces_like_the_command(
+    api, running, sender, redis, clock
+):
+    svc, handler = command_layer(redis)
+    bot = await running(handler, side=SideOutbox(OutboxStore(redis), clock=clock))
+    subscribed = command("subscribe", [option("surfaces", "all")])
+    bot._connection.parse_interaction_create(subscribed)
+    await callback_of(api, subscribed)
+    await sender.post(WHERE, make_alert())
+    (message,) = api.posted(CHANNEL)
+    payload = press(message, "aistatus:mute:1h", permissions=MANAGE_CHANNELS)
+    bot._connection.parse_interaction_create(payload)
+    body = await callback_of(api, payload)
+    await queued_side(redis, 2)
+    async with delivering(redis, {Platform.DISCORD: sender}):
+        await api.wait_for(lambda a: len(posted_in(a)) == 3, within=10)  # the alert, 2 lines
+
+    until = clock() + timedelta(hours=1)
+    assert body["data"]["flags"] & 64  # the presser is answered privately
+    assert body["data"]["embeds"][0]["description"] == (
+        f"Alerts are muted here until <t:{int(until.timestamp())}:t> (for 1 h)."
+    )
+    subscribe_line, mute_line = [m["content"] for m in api.posted(CHANNEL) if not m["embeds"]]
+    assert subscribe_line.startswith(f"<@{USER}> subscribed this channel to")
+    assert mute_line == (
+        f"<@{USER}> muted aistatus alerts here until <t:{int(until.timestamp())}:t>"
+    )  # public, in the channel, exactly what `/aistatus mute 1h` announces
+    sub = await svc.subscriptions.get(WHERE)
+    assert sub is not None and sub.muted_until == until
+
+
+async def test_the_mute_button_without_manage_channels_is_refused_and_mutes_nothing(
+    api, running, sender, redis
+):
+    svc, handler = command_layer(redis)
+    bot = await running(handler, side=SideOutbox(OutboxStore(redis), clock=utcnow))
+    subscribed = command("subscribe", [option("surfaces", "api")])
+    bot._connection.parse_interaction_create(subscribed)
+    await callback_of(api, subscribed)
+    await queued_side(redis, 1)  # the subscribe announcement
+    await sender.post(WHERE, make_alert())
+    (message,) = api.posted(CHANNEL)
+    payload = press(message, "aistatus:mute:1h", permissions="0")
+    bot._connection.parse_interaction_create(payload)
+    body = await callback_of(api, payload)
+
+    assert body["data"]["flags"] & 64
+    assert body["data"]["embeds"][0]["description"] == FORBIDDEN_TEXT
+    [queued] = (await deliveries_report(redis)).side  # nothing more announced
+    assert queued.side.about == f"subscribe by {USER}"
+    sub = await svc.subscriptions.get(WHERE)
+    assert sub is not None and sub.muted_until is None
 
 
 @pytest.mark.parametrize(
@@ -565,14 +626,13 @@ async def test_subscribe_through_the_real_command_layer_is_stored_and_announced(
 ):
     svc, handler = command_layer(redis)
     subscriptions = svc.subscriptions
-    bot = await running(handler)
+    bot = await running(handler, side=SideOutbox(OutboxStore(redis), clock=utcnow))
     payload = command("subscribe", [option("surfaces", "api code"), option("min", "partial")])
-    bot._connection.parse_interaction_create(payload)
-    await callback_of(api, payload)
-    (followup,) = await api.wait_for(
-        lambda a: a.find("POST", f"/webhooks/{APP_ID}/{payload['token']}")
-    )
-    assert followup.json["content"].startswith(f"<@{USER}> subscribed this channel to")
+    async with delivering(redis, {Platform.DISCORD: DiscordSender(bot.http)}):
+        bot._connection.parse_interaction_create(payload)
+        await callback_of(api, payload)
+        (announce,) = await api.wait_for(posted_in, within=10)
+    assert announce.json["content"].startswith(f"<@{USER}> subscribed this channel to")
 
     sub = await subscriptions.get(WHERE)
     assert sub is not None
@@ -602,3 +662,22 @@ async def test_a_refused_post_into_the_new_thread_falls_back_and_is_remembered(a
     await sender.reply(second, make_alert(kind=AlertKind.UPDATE), broadcast=False)
     assert len(api.find("POST", f"/channels/{CHANNEL}/messages/")) == starts  # no thread asked
     assert api.posted(CHANNEL)[-1]["message_reference"]["message_id"] == second.ts
+
+
+async def test_discord_py_sweeps_its_rate_limit_buckets_on_a_timer_not_per_new_channel(
+    monkeypatch,
+):
+    """discord.py rescans every bucket each time it makes one (quadratic in a fan-out's
+    channels); the sender lets that scan run at most once per interval."""
+    scans: list[int] = []
+    monkeypatch.setattr(
+        HTTPClient, "_try_clear_expired_ratelimits", lambda self: scans.append(len(self._buckets))
+    )
+    http = HTTPClient(asyncio.get_running_loop())
+    sweep_buckets_on_a_timer(http, every=3600.0)
+    for i in range(1000):  # 1,000 new channels' buckets
+        http.get_ratelimit(f"hash:{i}")
+    assert scans == []
+    sweep_buckets_on_a_timer(http, every=0.0)  # installing twice keeps the first timer
+    http.get_ratelimit("hash:one-more")
+    assert scans == []

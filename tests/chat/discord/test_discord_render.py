@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 
 import discord.utils
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.alerting.subscription import Subscription
 from bot.catalog_file import load_catalog
+from bot.chat import replies
 from bot.chat.discord.render import (
     COLOURS,
     EMBED_TOTAL_MAX,
     EPHEMERAL,
+    button_command,
     command_text,
     embed_length,
     escape_markdown,
@@ -26,7 +30,7 @@ from bot.chat.discord.render import (
     to_discord_reply,
     to_discord_thread_update,
 )
-from bot.core.model import AlertKind, Backup, Reply, Section, Status
+from bot.core.model import AlertKind, Backup, ChannelRef, Platform, Reply, Section, Status
 from bot.core.suggest import NO_BACKUPS_TEXT
 from tests.helpers import INCIDENT_URL, UPDATED, make_alert
 
@@ -89,11 +93,14 @@ def test_the_colour_follows_severity(severity, kind, colour):
     assert embed["color"] == colour == COLOURS.get(severity, colour)
 
 
-def test_the_parent_has_an_incident_link_and_a_report_button():
+def test_the_parent_has_an_incident_link_a_mute_and_a_report_button():
     (row,) = to_discord_message(make_alert())["components"]
     assert row["type"] == 1
-    link, report = row["components"]
+    link, mute, report = row["components"]
     assert link == {"type": 2, "style": 5, "label": "Open incident", "url": INCIDENT_URL}
+    assert mute == {"type": 2, "style": 2, "label": "Mute 1h", "custom_id": "aistatus:mute:1h"}
+    assert button_command(mute["custom_id"]) == "mute 1h"
+    assert button_command(report["custom_id"]) == "report claude.ai"
     assert report == {
         "type": 2,
         "style": 2,
@@ -109,10 +116,11 @@ def test_an_alert_for_several_surfaces_has_one_report_button_each():
     )
     (row,) = to_discord_message(alert)["components"]
     assert [b["custom_id"] for b in row["components"]] == [
+        "aistatus:mute:1h",
         "aistatus:report:claude.ai",
         "aistatus:report:api",
     ]
-    assert row["components"][1]["label"] == "I'm affected too: Claude API"
+    assert row["components"][2]["label"] == "I'm affected too: Claude API"
 
 
 def test_a_recovery_edit_removes_the_buttons_and_the_backups():
@@ -140,7 +148,8 @@ def test_a_suspected_alert_is_labelled_so():
     }
     assert fields_of(msg)["Status"] == "partial outage (suspected)"
     (row,) = msg["components"]
-    assert [b["label"] for b in row["components"]] == ["I'm affected too"]  # no link without url
+    # no link without url
+    assert [b["label"] for b in row["components"]] == ["Mute 1h", "I'm affected too"]
 
 
 def test_no_backups_says_so():
@@ -287,10 +296,40 @@ def test_a_reply_with_sections_becomes_one_embed():
     )
     out = to_discord_reply(reply)
     assert "flags" not in out
-    assert out["content"] == "Status of Claude"
+    assert "content" not in out  # said once, in the embed: no first line repeated above it
     embed = embed_of(out)
     assert embed["description"] == "**Claude**\n🟠 claude.ai — partial outage"
     assert embed["fields"] == [{"name": "Checked", "value": "01:01 UTC", "inline": True}]
+
+
+def test_a_command_answer_says_its_first_line_once():
+    reply = replies.subscribed(
+        Subscription(ChannelRef(Platform.DISCORD, "1", "2"), all_claude=True),
+        load_catalog(None),
+        user_name="maria",
+        added=[],
+        added_all=True,
+        changed=True,
+    )
+    out = to_discord_reply(reply)
+    said = json.dumps(out, ensure_ascii=False)
+    assert said.count("Done. This channel now gets alerts for") == 1
+
+
+def test_reply_and_announce_times_show_in_the_readers_zone():
+    now = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)
+    until = now + timedelta(hours=2)
+    reply = replies.muted(until, now, user_name="maria")
+    epoch = int(until.timestamp())
+    assert embed_of(to_discord_reply(reply))["description"] == (
+        f"Alerts are muted here until <t:{epoch}:t> (for 2 h)."
+    )
+    assert reply.text == "Alerts are muted here until 03:30 UTC (for 2 h)."  # the plain fallback
+    announce = to_discord_announce(reply.announce or "", user_id="42", user_name="maria")
+    assert announce["content"] == f"<@42> muted aistatus alerts here until <t:{epoch}:t>"
+    later = now + timedelta(days=2)  # another day: the date is shown too
+    text = embed_of(to_discord_reply(replies.muted(later, now, user_name="maria")))["description"]
+    assert f"<t:{int(later.timestamp())}:f>" in text
 
 
 def test_the_announce_mentions_the_user_without_pinging():
@@ -351,6 +390,8 @@ def test_autocomplete_offers_all_first_for_subscriptions():
 def test_report_custom_ids_from_anyone_parse_or_are_ignored(custom_id):
     surface = parse_report_custom_id(custom_id)
     assert surface is None or custom_id == f"aistatus:report:{surface}"
+    text = button_command(custom_id)
+    assert text is None or text in ("mute 1h", f"report {surface}")
 
 
 def test_times_are_whole_epoch_seconds():

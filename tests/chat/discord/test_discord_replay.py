@@ -310,15 +310,20 @@ async def test_the_recorded_incident_reaches_each_discord_channel_as_it_subscrib
     )
     for where in (a, e):
         assert field_value(embed_of(first[where]), "Backups up now") == console
-    assert field_value(embed_of(first[b]), "Backups up now") == "No backups are up right now."
-    buttons = first[a]["components"][0]["components"]
+    assert field_value(embed_of(first[b]), "Backups up now") == (  # unknown is not down
+        "No backup we could check is up right now (couldn't check: Claude on Amazon Bedrock, "
+        "Claude on Google Vertex AI, Gemini)."
+    )
+    buttons = [x for row in first[a]["components"] for x in row["components"]]
     assert buttons[0]["url"] == incident["shortlink"]
     assert [x["custom_id"] for x in buttons[1:]] == [
+        "aistatus:mute:1h",
         "aistatus:report:claude.ai",
         "aistatus:report:api",
         "aistatus:report:code",
         "aistatus:report:cowork",
-    ]  # five buttons fit in a row: the link and four of the five surfaces
+        "aistatus:report:mobile",
+    ]  # five buttons a row: the link, Mute and three surfaces, then the other two
 
     # The identified update, in the thread, quoting the new official text with its own time.
     parent = next(iter(rig.api.messages[a.channel]))

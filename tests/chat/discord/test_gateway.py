@@ -23,7 +23,7 @@ from bot.chat.discord.gateway import GatewaySupervisor
 from bot.chat.discord.sender import configure_api_base
 from bot.core.model import CommandContext, Reply
 from bot.ops.redisproc import RedisProcess, free_port
-from tests.helpers import bot_env, loopback_catalog, running_bot
+from tests.helpers import bot_env, loopback_catalog, no_side, running_bot
 from tests.peers.discord_api import TOKEN, DiscordAPI
 
 
@@ -43,7 +43,7 @@ async def api() -> AsyncIterator[DiscordAPI]:
 
 @contextlib.asynccontextmanager
 async def supervised(api: DiscordAPI) -> AsyncIterator[tuple[GatewaySupervisor, list[str]]]:
-    client = DiscordBot(CommandRunner(_answer, load_catalog(None)))
+    client = DiscordBot(CommandRunner(_answer, load_catalog(None), side=no_side))
     client._connection.guild_ready_timeout = 0.1  # no guilds to wait for
     await client.login(TOKEN)
     await configure_gateway(client.http)

@@ -44,6 +44,7 @@ from bot.core.model import (
     Section,
     Status,
 )
+from bot.delivery.engine import deliveries_report
 from bot.errors import ConfigError, DeliveryError, ErrorKind
 from bot.settings import Settings
 from bot.store import keys
@@ -55,7 +56,9 @@ from tests.helpers import (
     TOKEN_T2,
     command_form,
     command_layer,
+    delivering,
     installation,
+    no_side,
     sign,
 )
 from tests.peers.slack_api import SlackApi
@@ -157,11 +160,19 @@ async def test_reply_threads_under_the_parent(
     assert threaded == again == MessageRef(CHANNEL, ts=parent.ts, thread=parent.ts)
 
 
-async def test_notify_posts_plain_escaped_text(api: SlackApi, sender: SlackSender):
-    await sender.notify(CHANNEL, "Alerts to this channel were disabled: <channel archived>")
+async def test_notify_posts_the_rendered_text_as_it_is_with_its_key_in_the_metadata(
+    api: SlackApi, sender: SlackSender
+):
+    """A side message's text comes rendered (to_slack_announce escapes it): sent unchanged,
+    mentions intact, its key findable for a re-send."""
+    await sender.notify(CHANNEL, "<@U42> subscribed this channel to api &amp; code", key="k1")
     [call] = api.calls_to("chat.postMessage")
-    assert call.params["text"] == "Alerts to this channel were disabled: &lt;channel archived&gt;"
+    assert call.params["text"] == "<@U42> subscribed this channel to api &amp; code"
     assert "blocks" not in call.params
+    assert call.params["metadata"] == {
+        "event_type": "aistatus_side",
+        "event_payload": {"delivery": "k1"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -183,6 +194,31 @@ async def test_a_channel_we_cannot_reach_is_a_permanent_failure(
         assert caught.value.kind is ErrorKind.PERMANENT
         assert caught.value.reason == code
         assert caught.value.retry_after is None
+
+
+async def test_a_sent_alert_is_found_by_its_delivery_key_and_an_unsent_one_is_not(
+    api: SlackApi, sender: SlackSender
+):
+    assert await sender.find_sent(CHANNEL, ALERT, thread=None) is None
+    ref = await sender.post(CHANNEL, ALERT)
+    assert await sender.find_sent(CHANNEL, ALERT, thread=None) == ref
+    assert await sender.find_sent(CHANNEL, UPDATE, thread=ref) is None
+
+
+@pytest.mark.parametrize("code", ["missing_scope", "not_in_channel"])
+async def test_a_history_read_slack_refuses_skips_the_check_not_the_channel(
+    api: SlackApi, sender: SlackSender, code: str, caplog: pytest.LogCaptureFixture
+):
+    """An app without the history scopes, or a public channel the bot posts to unjoined: the
+    lost-answer check cannot read, so the alert is sent again (never a disabled channel), and
+    the log says so once, with the fix."""
+    api.refuse("conversations.history", code)
+    with caplog.at_level(logging.WARNING, logger="bot.chat.slack.sender"):
+        for _ in range(3):
+            assert await sender.find_sent(CHANNEL, ALERT, thread=None) is None
+    [line] = [r.getMessage() for r in caplog.records if "cannot look" in r.getMessage()]
+    assert code in line and ("channels:history" in line or "/invite" in line)
+    assert len(api.calls_to("conversations.history")) == 3
 
 
 async def test_editing_a_deleted_parent_says_parent_gone(api: SlackApi, sender: SlackSender):
@@ -344,24 +380,27 @@ def home_event() -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def served(
-    api: SlackApi, handler: CommandHandler
+    api: SlackApi, handler: CommandHandler, redis: aioredis.Redis
 ) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    """The Bolt app over HTTP mode with `handler` behind `/aistatus`: its URL and a session."""
-    app = build_slack_app(settings_for(api), handler=handler, home=board)
-    server = await run_http_mode(app, "127.0.0.1", 0)
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield server.url, session
-    finally:
-        await server.stop()
+    """The Bolt app over HTTP mode with `handler` behind `/aistatus`, and a delivery engine on
+    `redis` sending its announcements: the app's URL and a session."""
+    sender = SlackSender(slack_web_client(settings_for(api)))
+    async with delivering(redis, {Platform.SLACK: sender}) as side:
+        app = build_slack_app(settings_for(api), handler=handler, home=board, side=side)
+        server = await run_http_mode(app, "127.0.0.1", 0)
+        try:
+            async with aiohttp.ClientSession() as session:
+                yield server.url, session
+        finally:
+            await server.stop()
 
 
 @pytest.fixture
 async def http(
-    api: SlackApi,
+    api: SlackApi, redis: aioredis.Redis
 ) -> AsyncIterator[tuple[SlackApi, Recorder, str, aiohttp.ClientSession]]:
     recorder = Recorder()
-    async with served(api, recorder) as (url, session):
+    async with served(api, recorder, redis) as (url, session):
         yield api, recorder, url, session
 
 
@@ -412,7 +451,7 @@ async def test_a_signed_slash_command_is_answered_ephemerally_and_announced(http
 async def test_a_mistake_is_answered_by_the_command_layer_with_its_message_and_usage(api, redis):
     svc, handler = command_layer(redis)
     body = urlencode(command_form(api, "subscribe cladue"))
-    async with served(api, handler) as (url, session):
+    async with served(api, handler, redis) as (url, session):
         assert (await post(session, url, body, sign(body), FORM))[0] == 200
         [response] = await api.wait_for("respond:cmd")
     assert response.params["response_type"] == "ephemeral"
@@ -423,14 +462,14 @@ async def test_a_mistake_is_answered_by_the_command_layer_with_its_message_and_u
     assert await svc.subscriptions.get(ChannelRef(Platform.SLACK, "T0001", "C0001")) is None
 
 
-async def test_a_failing_command_gets_the_one_apology_not_silence(api, tmp_path, caplog):
+async def test_a_failing_command_gets_the_one_apology_not_silence(api, redis, tmp_path, caplog):
     dead = aioredis.Redis(
         unix_socket_path=str(tmp_path / "no-such.sock"), retry=Retry(NoBackoff(), 0)
     )
     _, handler = command_layer(dead)
     body = urlencode(command_form(api, "status"))
     with caplog.at_level(logging.ERROR, logger="bot.chat.actions"):
-        async with served(api, handler) as (url, session):
+        async with served(api, handler, redis) as (url, session):
             assert (await post(session, url, body, sign(body), FORM))[0] == 200
             [response] = await api.wait_for("respond:cmd")
     await dead.aclose()
@@ -438,14 +477,27 @@ async def test_a_failing_command_gets_the_one_apology_not_silence(api, tmp_path,
     assert "Traceback" in caplog.text  # logged once, by the command layer
 
 
-async def test_the_announcement_falls_back_to_advice_when_the_bot_is_not_in_the_channel(http):
+async def test_an_announcement_the_channel_refuses_is_a_dead_letter_after_the_answer(http, redis):
+    """The user's answer is immediate; the announcement goes through the outbox, and a channel
+    the bot is not in dead-letters it where `aistatus deliveries` shows it."""
     api, recorder, url, session = http
     api.fail_channel("C0001", "not_in_channel")
     recorder.reply = Reply(text="Subscribed.", announce="maria subscribed this channel to api")
     body = urlencode(command_form(api, "subscribe api"))
     assert (await post(session, url, body, sign(body), FORM))[0] == 200
-    _, advice = await api.wait_for("respond:cmd", count=2)
-    assert "/invite @aistatus" in advice.params["text"]
+    [answer] = await api.wait_for("respond:cmd")
+    assert answer.params["text"] == "Subscribed."
+    async with asyncio.timeout(10):
+        while not (report := await deliveries_report(redis)).dead:  # noqa: ASYNC110 (Redis)
+            await asyncio.sleep(0.02)
+    [dead] = report.dead
+    assert (dead.channel, dead.kind, dead.error) == (
+        "slack:T0001:C0001",
+        "announce",
+        "not_in_channel",
+    )
+    assert dead.what == 'announcement (subscribe by U42): "<@U42> subscribed this channel to api"'
+    assert api.accepted_to("chat.postMessage") == []
 
 
 def forged(body: str) -> dict[str, str]:
@@ -531,13 +583,18 @@ async def test_opening_app_home_publishes_the_board(http):
 def test_http_mode_without_a_signing_secret_is_refused(api: SlackApi):
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
         build_slack_app(
-            settings_for(api, slack_signing_secret=None), handler=Recorder(), home=board
+            settings_for(api, slack_signing_secret=None),
+            handler=Recorder(),
+            home=board,
+            side=no_side,
         )
 
 
 def test_no_token_and_no_installation_store_is_refused(api: SlackApi):
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
-        build_slack_app(settings_for(api, slack_bot_token=None), handler=Recorder(), home=board)
+        build_slack_app(
+            settings_for(api, slack_bot_token=None), handler=Recorder(), home=board, side=no_side
+        )
 
 
 # -- Socket Mode -----------------------------------------------------------------------------------
@@ -549,6 +606,7 @@ async def test_socket_mode_runs_a_command_and_acknowledges_the_envelope(api: Sla
         settings_for(api, slack_mode="socket", slack_signing_secret=None),
         handler=recorder,
         home=board,
+        side=no_side,
     )
     socket = await run_socket_mode(app, APP_TOKEN)
     try:
@@ -572,6 +630,7 @@ async def test_socket_mode_with_a_refused_app_token_is_a_config_error(api: Slack
         settings_for(api, slack_mode="socket", slack_signing_secret=None),
         handler=Recorder(),
         home=board,
+        side=no_side,
     )
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
         await run_socket_mode(app, "xapp-revoked")
@@ -656,24 +715,28 @@ async def test_commands_from_an_installed_workspace_are_authorized_from_redis(re
     store = RedisInstallationStore(redis, CIPHER)
     await store.async_save(installation("T0002", TOKEN_T2))
     recorder = Recorder(reply=Reply(text="ok", announce="maria subscribed"))
-    app = build_slack_app(
-        settings_for(api, slack_bot_token=None),
-        handler=recorder,
-        home=board,
-        installation_store=store,
-    )
-    server = await run_http_mode(app, "127.0.0.1", 0)
-    try:
-        async with aiohttp.ClientSession() as session:
-            body = urlencode(command_form(api, "subscribe api", team="T0002"))
-            assert (await post(session, server.url, body, sign(body), FORM))[0] == 200
-            [announce] = await api.wait_for("chat.postMessage")
-            assert announce.team == "T0002"  # posted with that workspace's token
+    client = AsyncWebClient(base_url=api.base_url, retry_handlers=[])
+    sender = SlackSender(client, tokens=store.bot_token)
+    async with delivering(redis, {Platform.SLACK: sender}) as side:
+        app = build_slack_app(
+            settings_for(api, slack_bot_token=None),
+            handler=recorder,
+            home=board,
+            installation_store=store,
+            side=side,
+        )
+        server = await run_http_mode(app, "127.0.0.1", 0)
+        try:
+            async with aiohttp.ClientSession() as session:
+                body = urlencode(command_form(api, "subscribe api", team="T0002"))
+                assert (await post(session, server.url, body, sign(body), FORM))[0] == 200
+                [announce] = await api.wait_for("chat.postMessage", within=10)
+                assert announce.team == "T0002"  # posted with that workspace's token
 
-            stranger = urlencode(command_form(api, "subscribe api", team="T0404"))
-            await post(session, server.url, stranger, sign(stranger), FORM)
-    finally:
-        await server.stop()
+                stranger = urlencode(command_form(api, "subscribe api", team="T0404"))
+                await post(session, server.url, stranger, sign(stranger), FORM)
+        finally:
+            await server.stop()
     assert [ctx.channel.workspace for _, ctx in recorder.calls] == ["T0002"]
 
 
@@ -683,13 +746,14 @@ async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: S
         api, slack_bot_token=None, slack_client_id="111.222", slack_client_secret="shh"
     )
     with pytest.raises(ConfigError, match="installation store"):
-        build_slack_app(settings, handler=Recorder(), home=board)
+        build_slack_app(settings, handler=Recorder(), home=board, side=no_side)
     app = build_slack_app(
         settings,
         handler=Recorder(),
         home=board,
         installation_store=store,
         state_store=RedisOAuthStateStore(redis),
+        side=no_side,
     )
     assert app.oauth_flow is not None
     assert app.installation_store is store
@@ -730,20 +794,15 @@ async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api
     async def handler(text: str, ctx: CommandContext) -> Reply:
         return await handle(text, ctx, svc)
 
-    app = build_slack_app(settings_for(api), handler=handler, home=board)
-    server = await run_http_mode(app, "127.0.0.1", 0)
-    try:
-        async with aiohttp.ClientSession() as session:
-            for text in ("subscribe api --min partial", "list"):
-                body = urlencode(command_form(api, text))
-                assert (await post(session, server.url, body, sign(body), FORM))[0] == 200
-            done, listed = await api.wait_for("respond:cmd", count=2)
-            click = urlencode({"payload": json.dumps(block_action(api, ACTION_MUTE, "1h"))})
-            assert (await post(session, server.url, click, sign(click), FORM))[0] == 200
-            [muted] = await api.wait_for("respond:btn")
-            await api.wait_for("chat.postMessage", count=2)
-    finally:
-        await server.stop()
+    async with served(api, handler, redis) as (url, session):
+        for text in ("subscribe api --min partial", "list"):
+            body = urlencode(command_form(api, text))
+            assert (await post(session, url, body, sign(body), FORM))[0] == 200
+        done, listed = await api.wait_for("respond:cmd", count=2)
+        click = urlencode({"payload": json.dumps(block_action(api, ACTION_MUTE, "1h"))})
+        assert (await post(session, url, click, sign(click), FORM))[0] == 200
+        [muted] = await api.wait_for("respond:btn")
+        await api.wait_for("chat.postMessage", count=2, within=10)
 
     assert done.params["response_type"] == "ephemeral"
     assert "Claude API" in done.params["text"] or "api" in done.params["text"]
@@ -757,3 +816,24 @@ async def test_subscribe_list_and_mute_through_the_real_command_layer(redis, api
     assert sub is not None
     assert "api" in sub.surfaces
     assert sub.muted_until is not None  # the button muted the channel it was clicked in
+
+
+async def test_app_home_names_each_subscribed_channel_of_the_workspace(redis, api: SlackApi):
+    from bot.app import home_provider
+
+    svc, handler = command_layer(redis)
+    for channel, text in (("C0001", "subscribe all"), ("C0002", "subscribe api --min major")):
+        ctx = CommandContext(ChannelRef(Platform.SLACK, "T0001", channel), "U42", "maria", AT)
+        assert not (await handler(text, ctx)).error
+    app = build_slack_app(settings_for(api), handler=handler, home=home_provider(svc), side=no_side)
+    server = await run_http_mode(app, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = json.dumps(home_event())
+            assert (await post(session, server.url, body, sign(body), "application/json"))[0] == 200
+            [publish] = await api.wait_for("views.publish")
+    finally:
+        await server.stop()
+    shown = json.dumps(publish.params["view"], ensure_ascii=False)
+    assert "<#C0001>: all Claude surfaces" in shown
+    assert "<#C0002>: Claude API · major outages only" in shown

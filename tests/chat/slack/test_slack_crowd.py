@@ -23,6 +23,7 @@ from tests.helpers import (
     fixture_json,
     installation,
     loopback_catalog,
+    no_side,
     running_bot,
     sign,
 )
@@ -129,7 +130,7 @@ async def test_in_single_workspace_mode_a_foreign_team_id_is_the_installed_works
             slack_api_url=api.base_url,
             slack_mode="http",
         )
-        app = build_slack_app(settings, handler=handler, home=handler)  # type: ignore[arg-type]
+        app = build_slack_app(settings, handler=handler, home=handler, side=no_side)  # type: ignore[arg-type]
         server = await run_http_mode(app, "127.0.0.1", 0)
         try:
             body = urlencode(command_form(api, "report claude.ai", team="TFOREIGN"))

@@ -11,6 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.alerting.subscription import Subscription
+from bot.catalog_file import load_catalog
+from bot.chat import replies
 from bot.chat.slack.render import (
     ACTION_MUTE,
     ACTION_OPEN,
@@ -28,7 +31,17 @@ from bot.chat.slack.render import (
     to_slack_text,
     to_slack_thread_reply,
 )
-from bot.core.model import Alert, AlertKind, Backup, Reply, Section, Signal, Status
+from bot.core.model import (
+    Alert,
+    AlertKind,
+    Backup,
+    ChannelRef,
+    Platform,
+    Reply,
+    Section,
+    Signal,
+    Status,
+)
 
 STARTED = datetime(2026, 9, 22, 1, 1, tzinfo=UTC)
 UPDATED = datetime(2026, 9, 22, 1, 14, tzinfo=UTC)
@@ -395,3 +408,50 @@ def test_the_fallback_of_a_built_alert_does_not_repeat_itself() -> None:
     text = to_slack_text(built)
     assert text.count("partial outage") == 1 and text.count("Claude API") == 1
     assert START.duration_text in text
+
+
+def test_reply_and_announce_times_show_in_the_readers_zone() -> None:
+    now = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)
+    until = datetime(2026, 9, 22, 3, 30, tzinfo=UTC)
+    reply = replies.muted(until, now, user_name="maria")
+    local = f"<!date^{int(until.timestamp())}^{{time}}|03:30 UTC>"
+    out = to_slack_reply(reply)
+    assert out["blocks"][0]["text"]["text"] == f"Alerts are muted here until {local} (for 2 h)."
+    assert out["text"] == "Alerts are muted here until 03:30 UTC (for 2 h)."  # notifications
+    announce = to_slack_announce(reply.announce or "", user_id="U42", user_name="maria")
+    assert announce == f"<@U42> muted aistatus alerts here until {local}"
+    later = datetime(2026, 9, 24, 3, 30, tzinfo=UTC)  # another day: the date is shown too
+    dated = all_text(to_slack_reply(replies.muted(later, now, user_name="maria")))
+    assert f"<!date^{int(later.timestamp())}^{{date_short_pretty}} {{time}}|Sep 24 03:30 UTC>" in (
+        dated
+    )
+
+
+def test_the_home_view_names_each_subscribed_channel() -> None:
+    now = datetime(2026, 9, 22, 1, 30, tzinfo=UTC)
+    subs = [
+        Subscription(ChannelRef(Platform.SLACK, "T1", "C0001"), all_claude=True),
+        Subscription(
+            ChannelRef(Platform.SLACK, "T1", "C0002"),
+            surfaces=frozenset({"api"}),
+            min_severity=Status.MAJOR_OUTAGE,
+            muted_until=datetime(2026, 9, 22, 2, 30, tzinfo=UTC),
+        ),
+    ]
+    view = to_home_view(replies.channel_list(subs, load_catalog(None), now))
+    text = all_text(view)
+    assert "<#C0001>: all Claude surfaces" in text
+    assert "<#C0002>: Claude API · major outages only · muted until <!date^" in text
+    reply = replies.channel_list(subs, load_catalog(None), now)
+    assert "#C0001: all Claude surfaces" in reply.text  # plain where no mention renders
+
+
+def test_a_quoted_update_in_a_reply_is_a_block_quote_with_its_text_escaped() -> None:
+    reply = Reply(
+        text="x",
+        sections=(Section(lines=("Latest investigating:", "> Errors on <api> & the Console")),),
+    )
+    [block] = to_slack_reply(reply)["blocks"]
+    text = block["text"]["text"]
+    assert text.splitlines()[1] == "> Errors on &lt;api&gt; &amp; the Console"  # a quote, not &gt;
+    assert text.splitlines()[0] == "Latest investigating:"

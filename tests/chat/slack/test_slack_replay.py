@@ -341,8 +341,13 @@ async def test_a_user_reads_the_official_update_and_the_backups_that_are_up(repl
     console = f"*Backups up now*\n• {CONSOLE} — Console Workbench: chat with Claude in the browser"
     for call in [*c1[:3], *[c for _, c in channel_calls(replayed, "C5")][:3]]:
         assert backups(call) == console
-    for call in c2[:3]:  # the API's alternatives are not watched here: nothing is known up
-        assert backups(call) == "*Backups up now*\nNo backups are up right now."
+    # The API's alternatives are not watched here: none is known up, and unknown is not down.
+    unchecked = (
+        "No backup we could check is up right now (couldn't check: Claude on Amazon Bedrock, "
+        "Claude on Google Vertex AI, Gemini, OpenAI API)."
+    )
+    for call in c2[:3]:
+        assert backups(call) == f"*Backups up now*\n{unchecked}"
     for call in [*c1[3:], *c2[3:]]:  # a recovery has nothing left to route around
         assert backups(call) is None
     # The text fallback (notifications, screen readers) on every call says the same.
@@ -350,7 +355,7 @@ async def test_a_user_reads_the_official_update_and_the_backups_that_are_up(repl
         assert call.params["text"].startswith(header(c1[1] if call is not post else post))
         assert call.params["text"].endswith(". Backups up now: Claude Console.")
     for call in c2[:3]:
-        assert call.params["text"].endswith(". No backups are up right now.")
+        assert call.params["text"].endswith(f". {unchecked}")
     for call in [*c1[3:], *c2[3:]]:
         text = call.params["text"]
         assert text.startswith("✅ Resolved:") and text.endswith(" after 5 h 3 min")

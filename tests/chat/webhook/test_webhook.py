@@ -13,16 +13,20 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from bot.chat.webhook.sender import WebhookSender
 from bot.chat.webhook.target import Webhook, WebhookFormat
 from bot.cli import deliveries
 from bot.core.model import Platform
 from bot.delivery.engine import Delivery, deliveries_report
+from bot.errors import ConfigError
 from bot.ops.demo import timeline
 from bot.ops.redisproc import RedisProcess
 from bot.ops.statusserver import StatusServer
 from bot.settings import Settings
+from bot.store.crypto import TokenCipher
+from bot.store.keys import webhook as webhook_key
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
 from bot.store.webhooks import WebhookStore, new_webhook
@@ -32,6 +36,7 @@ from tests.helpers import FAST, Recorder, catalog_for, fixture_json, play
 from tests.peers.webhook_receiver import WebhookReceiver, verified
 
 START = datetime(2026, 9, 22, 0, 50, tzinfo=UTC)
+KEY = Fernet.generate_key().decode()
 INCIDENT = [
     ("00:50", fixture_json("claude/summary_all_operational.json")),
     ("01:01", fixture_json("claude/summary_incident_investigating.json")),
@@ -48,8 +53,10 @@ class Rig:
     subs: SubscriptionStore
     redis: Any
 
-    async def add(self, url: str, fmt: WebhookFormat = WebhookFormat.JSON) -> Webhook:
-        hook = new_webhook(url, fmt)
+    async def add(
+        self, url: str, fmt: WebhookFormat = WebhookFormat.JSON, *, allow_private: bool = True
+    ) -> Webhook:
+        hook = new_webhook(url, fmt, allow_private=allow_private)  # receivers are on loopback
         await self.hooks.add(hook, ["api"], all_claude=False, min_severity=None, now=self.clock())
         return hook
 
@@ -65,7 +72,7 @@ async def rig(redis) -> AsyncIterator[Rig]:
         catalog = catalog_for(page.url)
         store = SurfaceStore(redis)
         subs = SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces())
-        hooks = WebhookStore(redis, subs)
+        hooks = WebhookStore(redis, subs, TokenCipher([KEY]))
         sender = WebhookSender(client, hooks, timeout=httpx.Timeout(2.0), clock=clock)
         delivery = Delivery(
             redis, {Platform.WEBHOOK: sender}, store, subs, catalog,
@@ -166,3 +173,41 @@ async def test_a_recorded_incident_reaches_a_webhook_as_start_update_recovery(ri
     assert all(verified(hook.secret, r.headers, r.body) for r in receiver.accepted)
     assert bodies[2]["backups"] == bodies[2]["unchecked"] == []  # a recovery offers none
     assert bodies[2]["incident"]["update"]["text"]  # the resolution, quoted
+
+
+async def test_the_url_and_secret_are_kept_encrypted_and_a_plaintext_one_is_re_encrypted(
+    rig: Rig,
+) -> None:
+    url = "http://127.0.0.1:9/hooks/T000/B000/sekritpath"
+    hook = await rig.add(url)
+    key = webhook_key(hook.channel.key)
+    stored = await rig.redis.hgetall(key)
+    raw = b" ".join(stored.values())
+    assert b"sekrit" not in raw and hook.secret.encode() not in raw and b"127.0.0.1" not in raw
+    assert (await rig.hooks.get(hook.id)) == hook
+
+    await rig.redis.hset(key, mapping={"url": url, "secret": hook.secret})  # an older version's
+    assert (await rig.hooks.get(hook.id)) == hook
+    again = await rig.redis.hgetall(key)
+    assert again[b"url"].startswith(b"fernet:") and again[b"secret"].startswith(b"fernet:")
+    with pytest.raises(ConfigError, match="AISTATUS_ENCRYPTION_KEY"):
+        await WebhookStore(rig.redis, rig.subs, None).get(hook.id)
+    other = TokenCipher([Fernet.generate_key().decode()])
+    with pytest.raises(ConfigError, match="no key in AISTATUS_ENCRYPTION_KEY decrypts"):
+        await WebhookStore(rig.redis, rig.subs, other).get(hook.id)
+
+
+async def test_a_host_that_resolves_inside_by_the_time_of_sending_is_refused_and_disabled(
+    rig: Rig,
+) -> None:
+    """Added as a public URL (say, a name later re-pointed at 127.0.0.1: DNS rebinding): each
+    POST checks the host again, so nothing reaches the inside address."""
+    async with WebhookReceiver() as receiver:
+        hook = await rig.add(receiver.url.replace("127.0.0.1", "localhost"), allow_private=False)
+        await rig.play(INCIDENT)
+    assert receiver.received == []
+    sub = await rig.subs.get(hook.channel)
+    assert sub is not None and sub.disabled_reason is not None
+    assert "localhost is this machine" in sub.disabled_reason
+    report = await deliveries_report(rig.redis)
+    assert report.dead_total == 1 and report.queued == 0
