@@ -143,6 +143,17 @@ async def _dead_letters(
     enabled: set[str] = set()
     now = utcnow()
     for d in letters:
+        # Enabled before it is queued: a running bot sends at once, and a worker dead-letters
+        # an entry of a channel that still reads as disabled without sending it. A side
+        # message disabled no channel.
+        was = None
+        if d.kind is not None and d.side is None and d.channel not in enabled:
+            channel = ChannelRef.parse(d.channel)
+            sub = await subs.get(channel)
+            if sub is not None and sub.disabled_reason is not None:
+                await subs.enable(channel, now=now)
+                enabled.add(d.channel)
+                was = sub.disabled_reason
         entry = await outbox.retry_dead(d, now=now)
         if entry is None:
             failed += 1
@@ -150,14 +161,8 @@ async def _dead_letters(
             print(f"not retried {d.id}  {d.channel}  {d.what}: {why}", file=err)
             continue
         print(f"retried   {d.id}  {d.channel}  {d.what}: queued again as {entry}", file=out)
-        if d.side is not None:  # a side message disabled no channel
-            continue
-        channel = ChannelRef.parse(d.channel)
-        sub = await subs.get(channel) if d.channel not in enabled else None
-        if sub is not None and sub.disabled_reason is not None:
-            await subs.enable(channel, now=now)
-            enabled.add(d.channel)
-            print(f"enabled   {d.channel} again (was disabled: {sub.disabled_reason})", file=out)
+        if was is not None:
+            print(f"enabled   {d.channel} again (was disabled: {was})", file=out)
     return 1 if failed else 0
 
 

@@ -104,6 +104,26 @@ class Cluster(Topology):
                 lambda p=port: client(p).cluster("info").get("cluster_state") == "ok",
             )
 
+    def node_of(self, key: str) -> RedisProcess:
+        """The master serving `key`'s hash slot."""
+        slot = int(client(self.ports[0]).execute_command("CLUSTER", "KEYSLOT", key))
+        for start, end, master, *_ in client(self.ports[0]).execute_command("CLUSTER", "SLOTS"):
+            if int(start) <= slot <= int(end):
+                port = int(master[1])
+                return next(n for n in self.nodes if n.port == port)
+        raise AssertionError(f"no master serves slot {slot}")
+
+    def start_again(self, node: RedisProcess) -> None:
+        """Start a stopped master on its port and files (nodes.conf, AOF), until every master
+        says cluster_state:ok."""
+        node.start()
+        for port in self.ports:
+            wait_for(
+                f"cluster_state:ok on {port} after a restart",
+                lambda p=port: client(p).cluster("info").get("cluster_state") == "ok",
+                within=30,
+            )
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()

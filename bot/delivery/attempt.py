@@ -102,6 +102,9 @@ class Attempt:
             if isinstance(entry, BadEntry):
                 await self._failure.give_up(lane, entry, seq, entry.error, Outcome.GIVE_UP)
                 return DONE
+            if lane.gone is None and begin.disabled is not None:
+                # Disabled in Redis by another lane or replica (this lane started afterwards).
+                lane.gone = begin.disabled
             if lane.gone is not None:
                 reason = f"channel disabled: {lane.gone}"
                 await self._failure.give_up(lane, entry, seq, reason, Outcome.PERMANENT)

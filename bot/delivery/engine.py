@@ -125,16 +125,22 @@ class Delivery:
         name = self.consumer
         # A heartbeat before any lease is taken: a lease holder without one counts as dead.
         await self.reader.beat()
+        # The loops run until `halt`, set on the way out however `run` ends: a loop whose
+        # cancellation is lost in a library call (seen in redis-py's cluster client: a
+        # cancelled outbox reader kept reading, and its lanes kept sending) still ends at its
+        # next look at the event.
+        halt = asyncio.Event()
         loops = [
-            asyncio.create_task(self.fanout.run(stop), name=f"{name}:fanout"),
-            asyncio.create_task(self.reader.run(stop, into=self.lanes), name=f"{name}:read"),
-            asyncio.create_task(self.gate.run(stop), name=f"{name}:gate"),
-            asyncio.create_task(self.reader.heartbeat(stop, self.lanes), name=f"{name}:beat"),
-            asyncio.create_task(self._acks.run(stop), name=f"{name}:ack"),
+            asyncio.create_task(self.fanout.run(halt), name=f"{name}:fanout"),
+            asyncio.create_task(self.reader.run(halt, into=self.lanes), name=f"{name}:read"),
+            asyncio.create_task(self.gate.run(halt), name=f"{name}:gate"),
+            asyncio.create_task(self.reader.heartbeat(halt, self.lanes), name=f"{name}:beat"),
+            asyncio.create_task(self._acks.run(halt), name=f"{name}:ack"),
         ]
         try:
             await stop.wait()
         finally:
+            halt.set()
             for t in loops:
                 t.cancel()
             await asyncio.gather(*loops, return_exceptions=True)

@@ -4,7 +4,10 @@ so restarts and failovers are followed without a restart of the bot. IO (the par
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,7 +21,10 @@ from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
 
+from bot.backoff import Backoff
 from bot.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 # A restart of a local redis-server takes well under a second; 6 retries with backoff
 # 0.05, 0.1, 0.2, 0.4, 0.8, 1.0 s ride through ~2.5 s of downtime before the call raises.
@@ -33,6 +39,17 @@ SENTINEL_RETRIES = 12
 # ReadOnlyError: the master we write to was demoted (a failover); a retry on a fresh connection
 # reaches the new master (Sentinel re-discovers it; Cluster follows MOVED).
 RETRY_ON = (ConnectionError, TimeoutError, ReadOnlyError)
+
+# Sentinel: a write that records a chat call (or what decides one) waits this long for the
+# replica to acknowledge it (WAIT 1, in the write's own round trip). On loopback or a LAN the
+# answer takes about a millisecond; the bound only matters while the replica is away.
+REPLICA_ACK_MS = 200
+# A write no replica acknowledged is tried again on a fresh connection to the master the
+# sentinels name (the old master keeps taking writes for a while after a failover, and a
+# failover under way takes a second or two to show): 5 tries, ~2.5 s in all. Then the replica
+# is away, the write is accepted, and writes stop waiting for REPLICA_AWAY_S.
+REPLICA_TRIES = 5
+REPLICA_AWAY_S = 60.0
 
 FIX = (
     "fix: use redis://host:6379/0, rediss://…, unix:///path/redis.sock, "
@@ -156,13 +173,21 @@ async def describe(redis: Redis) -> str:
 
 
 async def run_pipelined(
-    redis: Redis, script: AsyncScript, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]
+    redis: Redis,
+    script: AsyncScript,
+    calls: Sequence[tuple[Sequence[Any], Sequence[Any]]],
+    *,
+    acknowledged: bool = False,
 ) -> list[Any]:
     """Run `script` once per (keys, args), in order, in one pipelined round trip.
 
     A cluster pipeline refuses `Script` calls (it cannot reload a script a node lacks), so there
     the script is loaded on every master first and sent as plain EVALSHA: one more round trip.
+    `acknowledged`: see `run_acknowledged` (the scripts must be safe to run twice).
     """
+    pool = redis.connection_pool if not isinstance(redis, RedisCluster) else None
+    if acknowledged and isinstance(pool, SentinelConnectionPool):
+        return await _on_a_replica_too(redis, pool, script, calls)
     async with redis.pipeline(transaction=False) as pipe:
         if isinstance(redis, RedisCluster):
             await redis.script_load(script.script)
@@ -172,6 +197,74 @@ async def run_pipelined(
             for script_keys, args in calls:
                 await script(keys=script_keys, args=args, client=pipe)
         return list(await pipe.execute())
+
+
+async def run_acknowledged(
+    redis: Redis, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]
+) -> Any:
+    """Run a write `script` whose loss in a failover would repeat or lose a chat message (a
+    transition's commit, a delivery entry, the `sending` marker, "done"). Its reply.
+
+    With Sentinel the write and `WAIT 1` go in one round trip, so the answer counts only once
+    the replica has the write too: a promoted replica then knows everything a chat call was
+    based on. Replication is asynchronous, and after `SENTINEL FAILOVER` the old master takes
+    writes until the sentinels reconfigure it, while pooled connections still reach it: a
+    write there that no replica acknowledged, once the sentinels name another master, is run
+    again on the new one (the pool drops its idle connections on the change). The scripts are
+    safe to run twice (commit's token, enqueue's `fanned` marker, the handled seq). With the
+    master unchanged and its replica away the write is accepted, and writes stop waiting for
+    `REPLICA_AWAY_S`. A single server or a cluster runs the script as it is.
+    Raises: redis errors.
+    """
+    pool = redis.connection_pool if not isinstance(redis, RedisCluster) else None
+    if isinstance(pool, SentinelConnectionPool):
+        return (await _on_a_replica_too(redis, pool, script, [(keys, args)]))[0]
+    return await script(keys=keys, args=args)
+
+
+_REPLICA_BACKOFF = Backoff(0.1, 1.0)
+# Sentinel pools whose replica did not acknowledge a write: until when writes stop waiting.
+_replica_away: weakref.WeakKeyDictionary[SentinelConnectionPool, float] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _on_a_replica_too(
+    redis: Redis,
+    pool: SentinelConnectionPool,
+    script: AsyncScript,
+    calls: Sequence[tuple[Sequence[Any], Sequence[Any]]],
+) -> list[Any]:
+    loop = asyncio.get_running_loop()
+    for tries in range(1, REPLICA_TRIES + 1):
+        wait = loop.time() >= _replica_away.get(pool, 0.0)
+        async with redis.pipeline(transaction=False) as pipe:
+            for script_keys, args in calls:
+                await script(keys=script_keys, args=args, client=pipe)
+            if wait:
+                pipe.execute_command("WAIT", 1, REPLICA_ACK_MS)
+            replies = list(await pipe.execute())
+        if not wait:
+            return replies
+        if int(replies.pop()) >= 1:
+            if _replica_away.pop(pool, None) is not None:
+                log.info("redis: the replica acknowledges writes again")
+            return replies
+        if tries == REPLICA_TRIES:
+            break
+        # Perhaps a demoted master on a pooled connection, or a failover under way: ask the
+        # sentinels again and drop the idle connections, so the next try reaches their master.
+        await pool.get_master_address()
+        await pool.disconnect(inuse_connections=False)
+        await asyncio.sleep(_REPLICA_BACKOFF.window(tries))
+    if pool not in _replica_away:
+        log.warning(
+            "redis: the master's replica acknowledges no write (%d tries): a failover now "
+            "could lose the latest writes; writes wait for it again every %.0f s",
+            REPLICA_TRIES, REPLICA_AWAY_S,
+        )  # fmt: skip
+    _replica_away[pool] = loop.time() + REPLICA_AWAY_S
+    return replies
 
 
 def _retry(retries: int) -> Retry:

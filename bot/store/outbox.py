@@ -34,7 +34,7 @@ from bot.core.model import (
     encode_json,
 )
 from bot.store import keys
-from bot.store.connect import run_pipelined
+from bot.store.connect import run_acknowledged, run_pipelined
 from bot.store.messages import decode_ref
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,14 @@ decode."""
 class Begin:
     """The answer of `OutboxStore.begin`: verdict done | wait | busy | go (see outbox_begin.lua);
     with `go` the caller holds the channel's lease and gets the parent ref, and `unsure` says an
-    earlier attempt at the entry began and never ended (its call may have been applied)."""
+    earlier attempt at the entry began and never ended (its call may have been applied);
+    `disabled` is why the channel's alerts are disabled (None: enabled)."""
 
     verdict: str
     handled: int
     parent: MessageRef | None = None
     unsure: bool = False
+    disabled: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +335,7 @@ class OutboxStore:
             )
             for alert, aid, channel in items
         ]
-        replies = await run_pipelined(self._redis, self._enqueue, calls)
+        replies = await run_pipelined(self._redis, self._enqueue, calls, acknowledged=True)
         return [_text(r) if r else None for r in replies]
 
     async def enqueue_side(self, message: SideMessage, *, now: datetime) -> str | None:
@@ -401,17 +403,22 @@ class OutboxStore:
             raise ValueError("an entry without a channel has no order to keep")
         outage = entry.alert.key if isinstance(entry, OutboxEntry) else "-"
         ref_key = keys.message(channel.key, outage)
-        verdict, handled, raw, unsure = await self._begin(
-            keys=[
+        # The `sending` marker is on a replica before the call is made (run_acknowledged).
+        verdict, handled, raw, unsure, *disabled = await run_acknowledged(
+            self._redis,
+            self._begin,
+            [
                 keys.handled_seq(channel.key),
                 keys.channel_lease(channel.key),
                 ref_key,
                 keys.sending(channel.key),
+                keys.subscription(channel.key),
             ],
-            args=[seq, token, lease_ms, self.marker_ttl_ms],
+            [seq, token, lease_ms, self.marker_ttl_ms],
         )
         ref = decode_ref(raw, channel, ref_key) if raw else None
-        return Begin(_text(verdict), int(handled), ref, bool(int(unsure)))
+        why = _text(disabled[0]) if disabled and disabled[0] else None
+        return Begin(_text(verdict), int(handled), ref, bool(int(unsure)), why)
 
     async def release(self, channel: ChannelRef, seq: int, token: str, *, unsent: bool) -> None:
         """Give back the channel's lease held by `token` without recording entry `seq` done;
@@ -438,20 +445,16 @@ class OutboxStore:
         op = "set" if ref is not None else ("del" if drop_ref else "keep")
         if op != "keep" and outage is None:
             raise ValueError("a message ref change needs the outage id")
-        await self._complete(
-            keys=[
+        await run_acknowledged(
+            self._redis,
+            self._complete,
+            [
                 keys.handled_seq(channel.key),
                 keys.message(channel.key, outage or "-"),
                 keys.channel_lease(channel.key),
                 keys.sending(channel.key),
             ],
-            args=[
-                seq,
-                op,
-                encode_json(ref) if ref is not None else b"",
-                self.ref_ttl_ms,
-                lease_token,
-            ],
+            [seq, op, encode_json(ref) if ref is not None else b"", self.ref_ttl_ms, lease_token],
         )
 
     async def handled_seqs(self, channels: Sequence[ChannelRef]) -> list[int]:

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from bot.core.model import Signal, Status, SurfaceState, Transition, decode_json, encode_json
 from bot.store import keys
+from bot.store.connect import run_acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +163,9 @@ class SurfaceStore:
             seen=seen,
         )
         self.round_trips += 1
-        reply = await self._commit(
-            keys=commit_keys(provider, [w.surface for w in writes]), args=args
+        # On a replica too before it counts (Sentinel): a failover cannot undo what was alerted.
+        reply = await run_acknowledged(
+            self._redis, self._commit, commit_keys(provider, [w.surface for w in writes]), args
         )
         recorded: list[Transition] = []
         applied: list[bool] = []

@@ -22,19 +22,12 @@ SINGLE_ONLY = (
 )
 
 
-# Open on a cluster (issue 11): the 1000-channel crash test stalls; a deleted channel is tried
-# twice (once more than on one server) before its subscription reads as disabled.
-OPEN = ("1000_channels", "deleted_channel_is_disabled")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "on_cluster" not in item.nodeid:
             continue
         if "own_redis" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.skip(reason="restarts a single redis-server"))
-        elif any(n in item.nodeid for n in OPEN):  # TODO(issue 11): open findings on a cluster
-            item.add_marker(pytest.mark.skip(reason="open on cluster: " + item.name))
         elif any(n in item.nodeid for n in SINGLE_ONLY):
             item.add_marker(pytest.mark.skip(reason="counts one server's commands"))
 

@@ -5,37 +5,19 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from bot.ops.demo import timeline
 from bot.ops.health import readiness
 from bot.store.connect import connect
-from tests.chat.slack.test_slack_replay import C1, C2, QUICK, THREADED, channel_calls, replay_rig
-from tests.peers.slack_api import SlackApi
+from tests.chat.slack.test_slack_replay import THREADED, channel_calls, replay_with_midway
 from tests.redis_topologies import SentinelSet
 
 
-@pytest.mark.xfail(
-    reason="open (issue 11): after SENTINEL FAILOVER channel C1 gets 2 extra calls (update+reply)",
-    strict=False,
-)
 async def test_a_failover_mid_incident_loses_no_alert_and_duplicates_none(
     redis, redis_sentinel: SentinelSet
 ):
-    async with (
-        asyncio.timeout(90),
-        SlackApi(tokens={"xoxb-one": "T0001", "xoxb-two": "T0002"}) as api,
-        replay_rig(redis, api, tokens=True) as rig,
-    ):
-        await rig.command(C1, "subscribe all")
-        await rig.command(C2, "subscribe api")
-        delivery = rig.delivery(QUICK)
-        steps = timeline()[1:]
-        for i, step in enumerate(steps):
-            if i == len(steps) // 2:
-                await asyncio.to_thread(redis_sentinel.failover)
-            await rig.poll_at(step.at, step.claude)
-            await delivery.drain(30)
+    async def failover() -> None:
+        await asyncio.to_thread(redis_sentinel.failover)
+
+    api = await replay_with_midway(redis, failover)
     for channel in ("C1", "C2"):
         assert [m for m, _ in channel_calls(api, channel)] == THREADED, channel
 

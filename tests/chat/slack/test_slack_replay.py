@@ -16,7 +16,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -216,6 +216,29 @@ C2 = ChannelRef(Platform.SLACK, "T0001", "C2")  # subscribe api
 C3 = ChannelRef(Platform.SLACK, "T0001", "C3")  # subscribe code --min major
 C4 = ChannelRef(Platform.SLACK, "T0001", "C4")  # subscribe all; mute 1d
 C5 = ChannelRef(Platform.SLACK, "T0002", "C5")  # another workspace: subscribe claude.ai code
+
+
+async def replay_with_midway(
+    redis: aioredis.Redis, midway: Callable[[], Awaitable[None]]
+) -> SlackApi:
+    """The recorded timeline to C1 (subscribe all) and C2 (subscribe api), drained after each
+    poll, with `midway` (a failover, a restart) awaited before the middle step; the Slack API
+    that received it."""
+    async with (
+        asyncio.timeout(120),
+        SlackApi(tokens={"xoxb-one": "T0001", "xoxb-two": "T0002"}) as api,
+        replay_rig(redis, api, tokens=True) as rig,
+    ):
+        await rig.command(C1, "subscribe all")
+        await rig.command(C2, "subscribe api")
+        delivery = rig.delivery(QUICK)
+        steps = timeline()[1:]
+        for i, step in enumerate(steps):
+            if i == len(steps) // 2:
+                await midway()
+            await rig.poll_at(step.at, step.claude)
+            await delivery.drain(30)
+    return api
 
 
 @pytest.fixture
