@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 
 import redis.asyncio as aioredis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
@@ -476,6 +476,7 @@ def visible_kinds(seen) -> list[str]:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.sampled_from(sorted(STEPS)), min_size=1, max_size=7))
+@example(steps=["vanished", "operational", "investigating"])  # found once by the property
 def test_any_sequence_alternates_starts_and_ends_ends_once_readable_and_faults_post_nothing(
     redis_server, steps
 ):

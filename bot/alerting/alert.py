@@ -126,11 +126,14 @@ def for_channel(alert: Alert, surfaces: Collection[str] | None) -> Alert | None:
         return alert
     statuses = tuple(alert.statuses[i] for i in keep) if alert.statuses else ()
     kind = alert.kind
-    if alert.ends is not None and statuses and not any(_is_out(s) for s in statuses):
-        kind = alert.ends
+    kept = {alert.surfaces[i] for i in keep}
+    ends = alert.ends
+    if ends is AlertKind.RECOVERING and alert.ends_else and not kept.intersection(alert.recovering):
+        ends = alert.ends_else  # the surfaces still recovering are not this channel's
+    if ends is not None and statuses and not any(_is_out(s) for s in statuses):
+        kind = ends
         if kind is AlertKind.RECOVERY and alert.update_text and not alert.resolution:
             alert = replace(alert, update_text=None, update_at=None)
-    kept = {alert.surfaces[i] for i in keep}
     if alert.starts is not None and kind is AlertKind.UPDATE and kept <= set(changed):
         kind = alert.starts  # the outage began elsewhere, but for this channel it starts now
     if statuses:
@@ -146,6 +149,8 @@ def for_channel(alert: Alert, surfaces: Collection[str] | None) -> Alert | None:
     narrowed = replace(
         alert,
         kind=kind,
+        ends=ends,
+        recovering=tuple(s for s in alert.recovering if s in kept),
         no_page=tuple(s for s in alert.no_page if s in kept),
         surfaces=tuple(alert.surfaces[i] for i in keep),
         surface_names=tuple(alert.surface_names[i] for i in keep),
@@ -283,9 +288,10 @@ def _build_one(
             starts = AlertKind.SUSPECTED
         else:
             starts = AlertKind.START
-    ends = next((k for k in _END_PRECEDENCE if k in kinds), None)
+    ends = ends_else = next((k for k in _END_PRECEDENCE if k in kinds), None)
     if AlertKind.RECOVERING in kinds and kinds <= CALM_KINDS:
         ends = AlertKind.RECOVERING  # the outage is not over while one surface is recovering
+    recovering = tuple(t.surface for t in ordered if _kind_of(t) is AlertKind.RECOVERING)
     if kinds <= CALM_KINDS:
         kind = (ends or AlertKind.RECOVERY) if not out else AlertKind.UPDATE
     elif AlertKind.CONFIRMED in kinds:
@@ -347,6 +353,8 @@ def _build_one(
         statuses=statuses,
         changed=tuple(s for s in surfaces if s in latest),
         ends=ends,
+        recovering=recovering if ends is AlertKind.RECOVERING else (),
+        ends_else=ends_else if ends is AlertKind.RECOVERING else None,
         starts=starts,
         source=source,
         audience=_joint_audience(ordered),

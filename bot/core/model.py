@@ -338,6 +338,11 @@ class Alert:
     statuses: tuple[Status, ...] = ()  # the status now of each of `surfaces`, same order
     changed: tuple[str, ...] = ()  # surfaces with a transition in this alert (others: still out)
     ends: AlertKind | None = None  # RECOVERY / SUSPECTED_WITHDRAWN / MAINTENANCE_END of `changed`
+    # RECOVERING wins `ends` while any surface of the outage is still recovering; these are the
+    # surfaces that are, and the end the others reached, so a channel of only the others reads
+    # its real end (a resolution it would otherwise never hear).
+    recovering: tuple[str, ...] = ()
+    ends_else: AlertKind | None = None
     starts: AlertKind | None = None  # START / SUSPECTED / MAINTENANCE_START: all `changed` start
     source: Signal | None = None  # the signal behind it (probe / crowd for suspected outages)
     audience: tuple[str, ...] = ()  # only these workspaces' channels get it; empty: everyone

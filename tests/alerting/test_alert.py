@@ -358,6 +358,28 @@ def test_a_channel_watching_only_the_recovered_surface_hears_a_recovery() -> Non
     assert for_channel(alert, {"api"}) is None, "nothing changed for the API"
 
 
+def test_a_channel_of_a_resolved_surface_hears_the_resolution_while_another_still_recovers() -> (
+    None
+):
+    """The API's outage ended (RECOVERY) in the poll where claude.ai, whose outage had relapsed,
+    is only recovering: the outage as a whole is "recovering", but an API-only channel must read
+    the API's resolution — claude.ai settling later is not its news (found by the property test:
+    the API channel never heard an end)."""
+    end = T0 + timedelta(hours=2, minutes=13)
+    settling = make_transition(
+        "claude.ai", kind=TransitionKind.UPDATE, reason=Reason.RECOVERING,
+        status=Status.OPERATIONAL, prev=Status.PARTIAL_OUTAGE, at=end, started_at=T0, version=5,
+    )  # fmt: skip
+    live = states(**{"claude.ai": state("claude.ai", outage_id=KEY)})
+    alert = only(build_alerts([_recovery("api"), settling], live, CATALOG, now=end))
+    assert alert.kind is AlertKind.RECOVERING
+    api = for_channel(alert, {"api"})
+    assert api is not None and api.kind is AlertKind.RECOVERY
+    assert api.title == "Resolved: Claude API after 2 h 13 min"
+    web = for_channel(alert, {"claude.ai"})
+    assert web is not None and web.kind is AlertKind.RECOVERING
+
+
 # -- ids and text --------------------------------------------------------------------------------
 
 
