@@ -226,6 +226,8 @@ async def test_a_flap_storm_is_one_visible_start_and_one_visible_recovery_per_ch
         assert "Resolved" in recovery, channel
         assert len(s.parents) == 1 and s.parents[0].startswith("✅ Resolved: "), channel
         assert s.calls <= 16, (channel, s.calls)  # 50 flips coalesced (uncoalesced: 100+)
+        ends = [t for t in s.thread if "Resolved" in t]
+        assert len(ends) == len(set(ends)), (channel, s.thread)  # the end is said once
     assert len(seen[S_ALL].thread) <= 4
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
+from bot.alerting.alert import END_KINDS
 from bot.chat.ports import ChatSender, SentFinder, SideFinder
 from bot.core.model import ChannelRef, MessageRef, Platform, SideMessage
 from bot.delivery.config import DeliveryConfig
@@ -154,6 +155,7 @@ class Attempt:
             parent_current=parent is not None and lane.shows.get(key) == newest.alert_id,
             superseded=entry.alert.flip and newest is not entry,
             quiet=entry.alert.quiet,
+            parent_ended=parent is not None and key in lane.ended,
         )
         sent = await self._holding(
             channel,
@@ -270,11 +272,11 @@ class Attempt:
             if step is Step.POST:
                 found = await self._find(sender, entry, None) if unsure else None
                 ref = found or await self._call(sender.post(entry.channel, entry.alert))
-                lane.shows[key] = entry.alert_id
+                lane.show(key, entry.alert_id, ends=entry.alert.kind in END_KINDS)
             elif step is Step.EDIT:
                 assert parent is not None
                 await self._call(sender.edit(parent, newest.alert))
-                lane.shows[key] = newest.alert_id
+                lane.show(key, newest.alert_id, ends=newest.alert.kind in END_KINDS)
             else:
                 assert parent is not None
                 found = await self._find(sender, entry, parent) if unsure else None

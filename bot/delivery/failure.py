@@ -104,7 +104,7 @@ class FailureHandler:
                     decision.reason,
                 )
             await self._messages.drop(channel, entry.alert.key)
-            lane.shows.pop(entry.alert.key, None)
+            lane.forget(entry.alert.key)
             return Next(sleep=decision.delay) if decision.delay > 0 else AGAIN
         await persist(
             partial(

@@ -48,6 +48,7 @@ class Lane:
     time by one task.
 
     shows: which alert each parent message shows (coalescing: several queued updates edit once).
+    ended: the outages whose parent message shows their end (a settled flap's end adds nothing).
     gone: set when the channel refused permanently: the rest of its entries are dead-lettered.
     tries: the failed attempts of each entry (bot.delivery.retry.Tries), dropped when it is done.
     gate_since / gate_looks: since when, and how many times, the head has waited for an earlier
@@ -62,11 +63,25 @@ class Lane:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     shows: dict[str, str] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)
     gone: str | None = None
     tries: dict[str, Tries] = field(default_factory=dict)
     gate_since: float | None = None
     gate_looks: int = 0
     booked: bool = False
+
+    def show(self, key: str, alert_id: str, *, ends: bool) -> None:
+        """The parent of outage `key` now shows alert `alert_id` (an ending when `ends`)."""
+        self.shows[key] = alert_id
+        if ends:
+            self.ended.add(key)
+        else:
+            self.ended.discard(key)
+
+    def forget(self, key: str) -> None:
+        """The parent of outage `key` is gone: nothing is known to be shown."""
+        self.shows.pop(key, None)
+        self.ended.discard(key)
 
     def push(self, seq: int, entry: Entry) -> None:
         heapq.heappush(self.heap, (seq, entry.id, entry))

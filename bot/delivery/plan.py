@@ -38,6 +38,7 @@ def plan_delivery(
     parent_current: bool,
     superseded: bool = False,
     quiet: bool = False,
+    parent_ended: bool = False,
 ) -> Plan:
     """The calls that deliver one alert to one channel (a redelivered entry never gets here:
     the channel's handled sequence number stops it first, bot/store/lua/outbox_begin.lua).
@@ -48,7 +49,10 @@ def plan_delivery(
     2. a flip (a relapse or recovery inside an open outage, never broadcast) `superseded` by
        a newer queued alert of the same outage in this channel -> nothing: the newer one edits
        the parent and replies (a flap storm's flips coalesce instead of queueing a backlog);
-    3. a parent -> EDIT it to the newest queued state, unless it already shows that state
+    3. `quiet` (a flap that settled: its end was broadcast once) while the parent already shows
+       the outage's end (`parent_ended`: the relapse between was coalesced away) -> nothing: the
+       channel's thread would read the same end twice;
+    4. a parent -> EDIT it to the newest queued state, unless it already shows that state
        (coalescing: several queued updates edit once), then REPLY this alert under it,
        broadcast for endings and re-openings — unless `quiet` (an ending already broadcast
        once: a flap that settled).
@@ -59,6 +63,8 @@ def plan_delivery(
     broadcast = kind in BROADCAST_KINDS and not quiet
     if superseded and not broadcast:
         return Plan((), False, "coalesced into a newer alert of the outage")
+    if quiet and parent_ended:
+        return Plan((), False, "the parent already shows the outage's end")
     steps = (Step.REPLY,) if parent_current else (Step.EDIT, Step.REPLY)
     reason = "reply, parent current" if parent_current else "edit parent, reply"
     return Plan(steps, broadcast, reason)

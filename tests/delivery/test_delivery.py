@@ -245,6 +245,15 @@ def test_the_plan_for_one_entry(kind, has_parent, current, plan):
     assert plan_delivery(kind, has_parent=has_parent, parent_current=current) == plan
 
 
+def test_a_settled_flaps_end_adds_nothing_where_the_parent_already_shows_the_end():
+    settled = {"has_parent": True, "parent_current": False, "quiet": True}
+    assert plan_delivery(AlertKind.RECOVERY, **settled, parent_ended=True).steps == ()
+    # the relapse between was shown: the parent reads "partial outage", so the end edits it
+    # and is said in the thread, not broadcast (it was once already)
+    shown = plan_delivery(AlertKind.RECOVERY, **settled, parent_ended=False)
+    assert shown == Plan(EDIT_REPLY, False, "edit parent, reply")
+
+
 # -- the happy path ---------------------------------------------------------------------------
 
 
