@@ -43,7 +43,14 @@ class TokenCipher:
     def encrypt(self, plaintext: str) -> str:
         return PREFIX + self._fernets[0].encrypt(plaintext.encode()).decode()
 
-    def decrypt(self, stored: str) -> tuple[str, bool]:
+    def read(self, stored: str) -> tuple[str, str | None]:
+        """(plaintext, rewrite): `rewrite` is the value to store back (encrypted under the current
+        key) when `stored` was plaintext or under an older key, else None.
+        Raises: ValueError when no key decrypts it."""
+        plaintext, current = self._decrypt(stored)
+        return plaintext, None if current else self.encrypt(plaintext)
+
+    def _decrypt(self, stored: str) -> tuple[str, bool]:
         """(plaintext, current): `current` is False for a legacy plaintext value or one under an
         older key, which the caller should write back encrypted with the current key.
         Raises: ValueError when no key decrypts it."""

@@ -52,7 +52,7 @@ class RedisInstallationStore(AsyncInstallationStore):
             return None
         stored = raw.decode() if isinstance(raw, bytes) else raw
         try:
-            text, current = self._cipher.decrypt(stored)
+            text, rewrite = self._cipher.read(stored)
             data = json.loads(text)
         except ValueError:
             log.warning(
@@ -64,8 +64,8 @@ class RedisInstallationStore(AsyncInstallationStore):
             return None
         if not isinstance(data, dict):
             return None
-        if not current:  # plaintext from an older version, or an old key: rewrite it
-            await self._redis.hset(key, what, self._cipher.encrypt(text))
+        if rewrite is not None:  # plaintext from an older version, or an old key
+            await self._redis.hset(key, what, rewrite)
             log.info("re-encrypted the stored Slack %s of workspace %s", what, workspace)
         return data
 

@@ -107,15 +107,15 @@ class WebhookStore:
         stale: dict[str, str] = {}
         for name, value in stored.items():
             try:
-                out[name], current = self._cipher.decrypt(value)
+                out[name], rewrite = self._cipher.read(value)
             except ValueError:
                 raise ConfigError(
                     f"no key in {KEY_SETTING} decrypts webhook {key}: add the key it was "
                     "written with to the list (the first encrypts, every one decrypts)",
                     key=KEY_SETTING,
                 ) from None
-            if not current:
-                stale[name] = self._cipher.encrypt(out[name])
+            if rewrite is not None:
+                stale[name] = rewrite
         if stale:
             await self._redis.hset(key, mapping=stale)
         return out

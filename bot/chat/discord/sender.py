@@ -3,7 +3,10 @@ mapper `discord_error` turns a failed call into a DeliveryError. IO (discord.py'
 
 Rate limits: discord.py's HTTPClient already keeps per-route buckets and waits out short 429s;
 with `max_ratelimit_timeout` set it raises `RateLimited` for longer ones, which becomes
-`DeliveryError(retry_after=...)` here. There is no second retry loop.
+`DeliveryError(retry_after=...)` here; the delivery engine owns every retry after a failure. The
+one repeat made here is discord.py's own "connection reset" repeat, which it makes only for BSD
+and Windows errnos: a request that cannot show twice whose answer was lost is sent again at once
+(`_call`, `RESENDS`).
 """
 
 from __future__ import annotations
