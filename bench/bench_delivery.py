@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import gc
 import json
 import math
@@ -59,6 +60,7 @@ from bot.core.model import (
 )
 from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics
 from bot.delivery.pacing import UNLIMITED
+from bot.ops import heap
 from bot.ops.redisproc import RedisProcess
 from bot.settings import Settings
 from bot.store.connect import connect
@@ -78,6 +80,8 @@ IDLE_WINDOW = 60.0  # seconds of idle measured (scaled to an hour)
 IDLE_QUICK = 15.0
 PACED_WINDOW = 20.0  # seconds of a paced fan-out during which /aistatus is timed
 PACED_QUICK = 6.0
+# A worker process run with this set profiles its drain into "<value>.<consumer>" (cProfile).
+PROFILE_ENV = "AISTATUS_BENCH_PROFILE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +367,7 @@ def build_delivery(
         consumer=consumer,
         metrics=DeliveryMetrics.create(registry),
     )
+    heap.settle()  # as `aistatus run` does once started (bot.ops.heap)
     return delivery, registry
 
 
@@ -908,13 +913,19 @@ async def _worker(spec: dict[str, Any]) -> dict[str, Any]:
         async with asyncio.timeout(START_TIMEOUT * 2):
             go = await stdin.readline()
         if go.strip() == b"go":
+            profile = cProfile.Profile() if os.environ.get(PROFILE_ENV) else None
             cpu0 = time.process_time()
+            if profile is not None:
+                profile.enable()
             try:
                 await delivery.drain(timeout)
                 ok = True
             except TimeoutError:
                 pass
             cpu = time.process_time() - cpu0
+            if profile is not None:
+                profile.disable()
+                profile.dump_stats(f"{os.environ[PROFILE_ENV]}.{spec['consumer']}")
         else:
             cpu = 0.0
     finally:

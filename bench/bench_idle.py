@@ -29,6 +29,7 @@ from bench.common import (
 from bot.chat.ports import ChatSender
 from bot.core.model import Platform
 from bot.delivery.engine import Delivery, DeliveryConfig, DeliveryMetrics
+from bot.ops import heap
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.surfaces import SurfaceStore
 from bot.watch.watcher import Watcher
@@ -101,6 +102,7 @@ async def idle_run(redis: Redis, subscriptions: int, *, window: float, seed: See
                     await watcher.poll_page("claude", hinted=True)
                     await asyncio.sleep(0.2)
                 await asyncio.sleep(2.0)  # the engine's first reads and beats
+                heap.settle()  # as `aistatus run` does once started
                 loop0, aof0 = time.thread_time(), await aof_size(redis)
                 srv0 = await server_counters(redis)
                 started = time.monotonic()

@@ -37,7 +37,7 @@ from bot.core.transitions import Policy
 from bot.delivery.engine import Delivery, DeliveryConfig
 from bot.delivery.side import SideOutbox
 from bot.errors import ConfigError, ConfigProblem
-from bot.ops import metrics
+from bot.ops import heap, metrics
 from bot.ops.api import BoardSource, api_routes
 from bot.ops.console import ConsoleSink
 from bot.ops.health import build_health_app, readiness, start_health_server
@@ -507,6 +507,7 @@ async def run(settings: Settings, *, stop: asyncio.Event, out: TextIO) -> int:
                 )
                 tasks.append(asyncio.create_task(delivery.run(delivery_stop), name="delivery"))
             hook = await start_hook(settings, bot)  # before polling: a busy port fails first
+            heap.settle()  # what start-up built lives as long as the process (bot.ops.heap)
             scheduler.start()
             log.info(
                 "watching %d surfaces on %d status pages every %ss; probes %s; chat: %s",

@@ -22,7 +22,7 @@ from bot.delivery.failure import FailureHandler
 from bot.delivery.lane import DONE, Lane, Next
 from bot.delivery.lease import Leases
 from bot.delivery.loop import InFlight, deadline, persist
-from bot.delivery.pacing import Pacer
+from bot.delivery.pacing import Pacer, on_grid
 from bot.delivery.plan import Plan, Step, plan_delivery
 from bot.delivery.retry import Outcome
 from bot.delivery.side import send_side
@@ -133,12 +133,14 @@ class Attempt:
         return await self._failure.after_error(lane, entry, seq, error)
 
     def _reserve(self, lane: Lane) -> tuple[float, bool]:
-        """Book the lane's next call with the pacer: (seconds to sleep first, booked)."""
+        """Book the lane's next call with the pacer: (seconds to sleep first, booked). The
+        sleep ends on the `wake_grid`, with the other turns due by then."""
         now = asyncio.get_running_loop().time()
         if now >= self._prune_at:  # bounded memory with many channels
             self._pacer.prune(now)
             self._prune_at = now + self._config.min_idle / 4
-        return self._pacer.reserve(lane.channel, now)
+        wait, booked = self._pacer.reserve(lane.channel, now)
+        return on_grid(now, wait, self._config.wake_grid), booked
 
     async def _deliver(
         self, lane: Lane, entry: OutboxEntry, sender: ChatSender, begin: Begin

@@ -32,7 +32,10 @@ class DeliveryConfig:
     gate_poll_max: float = 5.0  # fallback: longest a lane waits on the watcher before looking
     gate_tick: float = 0.05  # how often the gate watcher reads the waiting channels' progress
     gate_stall: float = 300.0  # waiting this long for an earlier entry: check it still exists
-    ack_every: float = 0.02  # finished entries are acknowledged in one batch this often
+    wake_grid: float = 0.08  # paced turns wake on this grid: Discord at 45/s then puts at most
+    # 45 x (1 + grid) = 48.6 calls in any 1 s, under its 50 (bot.delivery.pacing.on_grid)
+    ack_every: float = 0.2  # finished entries are acknowledged in one batch this often ...
+    ack_batch: int = 500  # ... or as soon as this many wait
     redis_retry: float = 120.0  # keep retrying a bookkeeping write this long after a send
     marker_ttl: float = 14 * 86_400.0  # fanned / queued markers
     ref_ttl: float = 30 * 86_400.0  # parent message refs

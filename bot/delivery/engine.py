@@ -92,7 +92,9 @@ class Delivery:
         leases = Leases.of(outbox, self.consumer, cfg.lease_ttl)
         pacer = Pacer(cfg.pacing)
         self._inflight = InFlight()
-        self._acks = acks = Acks(outbox, every=cfg.ack_every, within=cfg.redis_retry, clock=clock)
+        self._acks = acks = Acks(
+            outbox, every=cfg.ack_every, within=cfg.redis_retry, clock=clock, batch=cfg.ack_batch
+        )
 
         # The pipeline, upstream first (Alertmanager's notify.go MultiStage): each unit has one
         # job and hands its output on; `run` starts the loops.
@@ -167,8 +169,13 @@ class Delivery:
     async def idle(self) -> bool:
         """Nothing left anywhere: no unread or unacknowledged transition, an empty outbox, and
         nothing held by this consumer."""
-        if len(self.lanes) or len(self._inflight) or len(self._acks):
+        if len(self.lanes) or len(self._inflight):
             return False
+        if len(self._acks):  # the work is done: acknowledge now, not at the end of the window
+            try:
+                await self._acks.flush(within=0.0)  # one try: idle() answers, never waits
+            except REDIS_ERRORS:
+                return False
         try:
             # Upstream first: fan-out writes a transition's entries before acknowledging it, so
             # once the feed is caught up the outbox read next holds all of them. (Outbox first

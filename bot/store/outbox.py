@@ -11,6 +11,7 @@ of k and alert. Entries are deleted when acknowledged, so the stream's length is
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -34,7 +35,7 @@ from bot.core.model import (
     encode_json,
 )
 from bot.store import keys
-from bot.store.connect import run_acknowledged, run_pipelined
+from bot.store.connect import Batched, run_pipelined
 from bot.store.messages import decode_ref
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,13 @@ class DeliveryReport:
     side: tuple[QueuedSide, ...] = ()
 
 
+@functools.lru_cache(maxsize=64)
+def _alert(blob: str) -> Alert:
+    """One alert's JSON, decoded once: a fan-out writes the same blob into each of its thousands
+    of entries, and an Alert is immutable, so they can share one. Raises: ValidationError."""
+    return decode_json(Alert, blob)
+
+
 def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> Entry:
     """An outbox stream entry as a value; malformed data becomes a BadEntry, never an exception."""
     fields = _fields(raw)
@@ -260,8 +268,7 @@ def decode_entry(entry_id: str, raw: Mapping[Any, Any]) -> Entry:
         if "side" in fields:
             side = decode_json(SideMessage, fields["side"])
             return SideEntry(entry_id, channel, fields["a"], seq, side, queued)
-        alert = decode_json(Alert, fields["alert"])
-        return OutboxEntry(entry_id, channel, fields["a"], seq, alert, queued)
+        return OutboxEntry(entry_id, channel, fields["a"], seq, _alert(fields["alert"]), queued)
     except (KeyError, ValueError, ValidationError) as e:
         error = f"malformed outbox entry: {type(e).__name__}: {str(e)[:200]}"
         return BadEntry(entry_id, error, fields, channel, seq)
@@ -287,8 +294,9 @@ class OutboxStore:
         self.ref_ttl_ms = ref_ttl_ms
         self.dead_maxlen = dead_maxlen
         self._enqueue = redis.register_script(_script("outbox_enqueue.lua"))
-        self._complete = redis.register_script(_script("outbox_complete.lua"))
-        self._begin = redis.register_script(_script("outbox_begin.lua"))
+        # Every lane of every worker begins and completes its entries: those calls are batched.
+        self._complete = Batched(redis, redis.register_script(_script("outbox_complete.lua")))
+        self._begin = Batched(redis, redis.register_script(_script("outbox_begin.lua")))
         self._release = redis.register_script(_script("outbox_release.lua"))
         self._lease = redis.register_script(_script("delivery_lease.lua"))
         self._retry = redis.register_script(_script("outbox_retry.lua"))
@@ -403,10 +411,8 @@ class OutboxStore:
             raise ValueError("an entry without a channel has no order to keep")
         outage = entry.alert.key if isinstance(entry, OutboxEntry) else "-"
         ref_key = keys.message(channel.key, outage)
-        # The `sending` marker is on a replica before the call is made (run_acknowledged).
-        verdict, handled, raw, unsure, *disabled = await run_acknowledged(
-            self._redis,
-            self._begin,
+        # The `sending` marker is on a replica before the call is made (acknowledged, Batched).
+        verdict, handled, raw, unsure, *disabled = await self._begin(
             [
                 keys.handled_seq(channel.key),
                 keys.channel_lease(channel.key),
@@ -445,9 +451,7 @@ class OutboxStore:
         op = "set" if ref is not None else ("del" if drop_ref else "keep")
         if op != "keep" and outage is None:
             raise ValueError("a message ref change needs the outage id")
-        await run_acknowledged(
-            self._redis,
-            self._complete,
+        await self._complete(
             [
                 keys.handled_seq(channel.key),
                 keys.message(channel.key, outage or "-"),
