@@ -9,6 +9,7 @@ import logging
 import time
 
 from bench import bench_commands, bench_delivery, bench_detect, bench_handover, bench_watch
+from bench.common import REFERENCE_ROUNDS, reference_ms
 
 BENCHES = {
     "watch": bench_watch.run,
@@ -40,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark {unknown[0]!r}: choose from {', '.join(BENCHES)}")
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
+    print(
+        f"machine reference: {reference_ms():.1f} ms of CPU for bench.common.reference_ms's fixed "
+        f"workload (best of {REFERENCE_ROUNDS}): CPU figures scale with it across machines",
+        flush=True,
+    )
     for name in args.bench or list(BENCHES):
         BENCHES[name](quick=args.quick)
     print(f"\n(bench done in {time.perf_counter() - started:.0f} s)")

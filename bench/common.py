@@ -13,6 +13,7 @@ import math
 import statistics
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,24 @@ OPERATIONAL = "claude/summary_all_operational.json"
 INVESTIGATING = "claude/summary_incident_investigating.json"
 RECOVERED = "claude/summary_recovered.json"
 CALL_TIMEOUT = 10.0  # seconds: the longest we wait for the server thread to do anything
+REFERENCE_ROUNDS = 5
+
+
+def reference_ms() -> float:
+    """CPU milliseconds (best of REFERENCE_ROUNDS) of one fixed pure-Python workload of the kind
+    the bot does (a status payload through JSON, dicts, strings): how fast this machine is, so
+    CPU figures from different machines can be compared (divide by it). Seen here: the same
+    code measured 2x apart on two machines of the same kind."""
+    payload = fixture_json(INVESTIGATING)
+    best = math.inf
+    for _ in range(REFERENCE_ROUNDS):
+        started = time.process_time()
+        for i in range(500):
+            page = json.loads(json.dumps(payload))
+            names = {c["id"]: f"{i}:{c['name']}:{c['status']}" for c in page["components"]}
+            "|".join(sorted(names.values()))
+        best = min(best, time.process_time() - started)
+    return best * 1000
 
 
 def fixture_json(name: str) -> Any:

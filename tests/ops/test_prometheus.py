@@ -84,7 +84,9 @@ def test_every_rule_and_panel_queries_a_metric_the_bot_exports():
 
 
 @needs_promtool
-async def test_a_running_bots_scrape_passes_promtool_check_metrics(tmp_path, redis_server):
+async def test_a_running_bots_scrape_passes_promtool_check_metrics(tmp_path, redis_server, redis):
+    # `redis` empties the session's server first: the outbox and dead-letter gauges read 0 only
+    # if no earlier test left entries there (seen once in a full run).
     port = free_port()
     async with SlackApi(tokens={TOKEN: "T0001"}) as api, StatusServer() as claude:
         claude.set_summary(fixture_json("claude/summary_all_operational.json"))
