@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from bench.bench_watch import DEFAULT_INTERVAL, CountingSink, http_client, serve
@@ -84,7 +85,7 @@ async def idle_run(redis: Redis, subscriptions: int, *, window: float, seed: See
             config=DeliveryConfig(),
             clock=lambda: datetime.now(UTC),
             consumer="bench-idle",
-            metrics=DeliveryMetrics.create(),
+            metrics=DeliveryMetrics.create(CollectorRegistry()),  # one per run, not the global
         )
         stop = asyncio.Event()
         engine = asyncio.create_task(delivery.run(stop))
