@@ -16,7 +16,7 @@ from bot.core.duration import humanize, lead_text
 from bot.core.freshness import BLIND_TEXT, PageHealth, monitoring_blind, page_health, page_line
 from bot.core.model import Backup, Reply, Section, Signal, Status, SurfaceState, Transition
 from bot.core.suggest import BACKUPS_HEADING, no_backups_text
-from bot.core.text import channel_token, clock, shorten, stamp, time_text
+from bot.core.text import channel_token, clock, shorten, stamp, time_text, verbatim
 from bot.core.uptime import (
     OutageSpan,
     bar,
@@ -92,7 +92,7 @@ def _board_line(surface: str, state: SurfaceState, catalog: Catalog, now: dateti
     if state.since is not None and state.status is not Status.UNKNOWN:
         line += f" since {stamp(state.since, now)}"
     if state.incident is not None and state.status is not Status.OPERATIONAL:
-        line += f" — {one_line(state.incident.name, 120)}"
+        line += f" — {verbatim(one_line(state.incident.name, 120))}"
     return line
 
 
@@ -199,13 +199,13 @@ def surface_detail(
         lines.append(f"Since {stamp(state.since, now)} ({humanize(now - state.since)} ago)")
     inc = state.incident
     if inc is not None:
-        head = f"Incident: {one_line(inc.name, 200)} ({inc.status})"
+        head = f"Incident: {verbatim(one_line(inc.name, 200))} ({inc.status})"
         lines.append(f"{head} {inc.url}" if inc.url else head)
         if inc.update_body:
             at = f" at {stamp(inc.update_at, now)}" if inc.update_at is not None else ""
             label = inc.update_status or "update"
             lines.append(f"Latest {label}{at}:")
-            lines.append(f"> {one_line(inc.update_body)}")
+            lines.append(f"> {verbatim(one_line(inc.update_body))}")
     reporters = "1 person" if crowd_users == 1 else f"{crowd_users} people"
     lines.append(f"User reports in the last {window_min} min: {reporters}")
     if backups is not None:
@@ -424,7 +424,8 @@ def outage_line(o: OutageSpan, catalog: Catalog, now: datetime, *, local: bool =
     else:
         span = f"since {time_text(o.started_at, now, local=local)}"
         lasted = f"ongoing, {humanize(now - o.started_at)} so far"
-    line = f"{span} {o.worst.emoji} {one_line(what, 120)} — {names} · {lasted}"
+    what = one_line(what, 120)
+    line = f"{span} {o.worst.emoji} {verbatim(what) if local else what} — {names} · {lasted}"
     if o.suspected and o.ended_at is not None:
         line += " · never on the official status page"
     if o.official_lead is not None:

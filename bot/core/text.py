@@ -84,14 +84,15 @@ def _same_day(at: datetime, now: datetime) -> bool:
 # The delimiters are private-use characters; `normalise` drops them from status-page text, so no
 # page can forge a token.
 _OPEN, _SEP, _CLOSE = "\ue000", "\ue001", "\ue002"
-_TOKEN = re.compile(f"{_OPEN}([tdc]){_SEP}([0-9A-Za-z]+){_SEP}([^{_OPEN}{_SEP}{_CLOSE}]*){_CLOSE}")
+_TOKEN = re.compile(f"{_OPEN}([tdcv]){_SEP}([0-9A-Za-z]+){_SEP}([^{_OPEN}{_SEP}{_CLOSE}]*){_CLOSE}")
 _TOKEN_CHARS = re.compile(f"[{_OPEN}{_SEP}{_CLOSE}]")
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
     """One token found in a text. kind: `time` (same UTC day as the reply: a time is enough),
-    `dated` (a date and a time) or `channel`; `at` for the first two, `channel` for the last."""
+    `dated` (a date and a time), `channel`, or `verbatim` (status-page text, shown as written:
+    a renderer escapes its markup); `at` for the first two, `channel` for the third."""
 
     kind: str
     fallback: str
@@ -125,6 +126,13 @@ def channel_token(channel: str, fallback: str | None = None) -> str:
     return f"{_OPEN}c{_SEP}{channel}{_SEP}{text}{_CLOSE}"
 
 
+def verbatim(text: str) -> str:
+    """Status-page text (`normalise`d) in a reply, as a token: each chat renderer shows it as
+    written, escaping what its markup would read (a page's `[text](url)` never becomes a masked
+    link on Discord); everything else reads the text itself."""
+    return f"{_OPEN}v{_SEP}0{_SEP}{_TOKEN_CHARS.sub('', text)}{_CLOSE}"
+
+
 def localise(text: str, render: Callable[[Token], str]) -> str:
     """`text` with each token replaced by `render(token)` (a platform's local-time form)."""
 
@@ -132,6 +140,8 @@ def localise(text: str, render: Callable[[Token], str]) -> str:
         kind, value, fallback = m.groups()
         if kind == "c":
             return render(Token("channel", fallback, channel=value))
+        if kind == "v":
+            return render(Token("verbatim", fallback))
         at = datetime.fromtimestamp(int(value), UTC)
         return render(Token("time" if kind == "t" else "dated", fallback, at=at))
 

@@ -160,8 +160,10 @@ def discord_timestamp(at: datetime, style: str = "t") -> str:
 
 
 def _token(token: Token) -> str:
-    """A reply's time or channel token in Discord's form: `<t:EPOCH:t>` (`:f` with the date),
-    `<#id>`."""
+    """A reply's token in Discord's form: a time `<t:EPOCH:t>` (`:f` with the date), a channel
+    `<#id>`, status-page text with its markdown escaped."""
+    if token.kind == "verbatim":
+        return escape_markdown(token.fallback)
     if token.at is None:
         return f"<#{token.channel}>"
     return discord_timestamp(token.at, "t" if token.kind == "time" else "f")

@@ -130,7 +130,10 @@ def _date(when: datetime, *, dated: bool = True, fallback: str | None = None) ->
 
 
 def _token(token: Token) -> str:
-    """A reply's time or channel token in Slack's form (the text around it is escaped first)."""
+    """A reply's token in Slack's form (the text around it, the token's own included, is
+    escaped first): a time `<!date^…>`, a channel `<#C…>`, status-page text as it is."""
+    if token.kind == "verbatim":
+        return token.fallback
     if token.at is None:
         return f"<#{token.channel}>"
     return _date(token.at, dated=token.kind == "dated", fallback=token.fallback)

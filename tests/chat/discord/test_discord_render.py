@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import discord.utils
@@ -30,8 +31,10 @@ from bot.chat.discord.render import (
     to_discord_reply,
     to_discord_thread_update,
 )
+from bot.chat.slack.render import to_slack_reply
 from bot.core.model import AlertKind, Backup, ChannelRef, Platform, Reply, Section, Status
 from bot.core.suggest import NO_BACKUPS_TEXT
+from tests.chat.test_replies import INCIDENT, NOW, state
 from tests.helpers import INCIDENT_URL, UPDATED, make_alert
 
 
@@ -397,3 +400,36 @@ def test_report_custom_ids_from_anyone_parse_or_are_ignored(custom_id):
 def test_times_are_whole_epoch_seconds():
     alert = make_alert(update_at=UPDATED + timedelta(microseconds=999_999))
     assert f"<t:{int(UPDATED.timestamp())}:t>" in embed_of(to_discord_message(alert))["description"]
+
+
+# -- status-page text in command replies ----------------------------------------------------------
+
+HOSTILE_NAME = "Errors on **Opus** _now_"
+HOSTILE_BODY = "Workaround: [download the fix](https://evil.example/fix) ~~or wait~~ `now`"
+
+
+def hostile_detail() -> Reply:
+    """`status api` while the page's incident carries markup in its name and latest update."""
+    incident = replace(INCIDENT, name=HOSTILE_NAME, update_body=HOSTILE_BODY)
+    st = state("api", Status.PARTIAL_OUTAGE, incident=incident, since=NOW)
+    return replies.surface_detail("api", st, load_catalog(), NOW, 0, None)
+
+
+def test_page_text_in_a_status_answer_is_shown_as_written_never_as_discord_markup():
+    description = to_discord_reply(hostile_detail())["embeds"][0]["description"]
+    # The page's masked link, bold, italics, strike and code are escaped: shown, not obeyed.
+    assert r"Incident: Errors on \*\*Opus\*\* \_now\_ (investigating)" in description
+    assert (
+        r"> Workaround: \[download the fix](https://evil.example/fix) \~\~or wait\~\~ \`now\`"
+        in description.splitlines()
+    )
+    # Our own markup around it still works: the title is bold, the update a block quote.
+    assert description.startswith("**🟠 Claude API: partial outage**")
+
+
+def test_the_same_answer_reads_the_page_text_plainly_everywhere_else():
+    detail = hostile_detail()
+    assert f"Incident: {HOSTILE_NAME} (investigating) {INCIDENT.url}" in detail.text.splitlines()
+    assert f"> {HOSTILE_BODY}" in detail.text.splitlines()
+    slack = to_slack_reply(detail)["blocks"][0]["text"]["text"]
+    assert f"> {HOSTILE_BODY}" in slack.splitlines()  # Slack: nothing to escape but & < >
