@@ -57,6 +57,10 @@ class SlackApi:
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     deleted: set[tuple[str, str]] = field(default_factory=set)
     channel_errors: dict[str, str] = field(default_factory=dict)
+    # Public channels the bot posts to unjoined (chat:write.public): their history and replies
+    # answer not_in_channel until conversations.join. `private`: channels join refuses.
+    outside: set[str] = field(default_factory=set)
+    private: set[str] = field(default_factory=set)
     chaos: Chaos | None = None  # Chaos(methods=...) limits it to those Web API methods
     # The calls Slack applied (answered ok=true), in the order it answered them.
     accepted: list[Call] = field(default_factory=list)
@@ -116,6 +120,13 @@ class SlackApi:
     def fail_channel(self, channel: str, error: str) -> None:
         """Every call naming `channel` answers HTTP 200 ok=false with `error`."""
         self.channel_errors[channel] = error
+
+    def not_joined(self, channel: str, *, private: bool = False) -> None:
+        """The bot is not a member of `channel`: posting works (chat:write.public), reading its
+        history answers not_in_channel until the bot joins (a private one cannot be joined)."""
+        self.outside.add(channel)
+        if private:
+            self.private.add(channel)
 
     def heal_channel(self, channel: str) -> None:
         """`channel` works again (the bot was added back): its calls succeed."""
@@ -297,6 +308,7 @@ class SlackApi:
             "conversations.info": self._conversations_info,
             "conversations.history": self._history,
             "conversations.replies": self._replies,
+            "conversations.join": self._join,
         }.get(method)
         if handler is None or team is None:
             return _error("unknown_method" if handler is None else "invalid_auth")
@@ -421,8 +433,17 @@ class SlackApi:
             }
         )
 
+    def _join(self, params: dict[str, Any], team: str) -> web.Response:
+        channel = str(params.get("channel", ""))
+        if channel in self.private:
+            return _error("method_not_supported_for_channel_type")
+        self.outside.discard(channel)
+        return web.json_response({"ok": True, "channel": {"id": channel, "is_member": True}})
+
     def _history(self, params: dict[str, Any], team: str) -> web.Response:
         channel = str(params.get("channel", ""))
+        if channel in self.outside:
+            return _error("not_in_channel")
         found = [
             m
             for (c, ts), m in self.messages.items()
@@ -434,6 +455,8 @@ class SlackApi:
 
     def _replies(self, params: dict[str, Any], team: str) -> web.Response:
         channel, thread = str(params.get("channel", "")), str(params.get("ts", ""))
+        if channel in self.outside:
+            return _error("not_in_channel")
         if (channel, thread) not in self.messages or (channel, thread) in self.deleted:
             return _error("thread_not_found")
         found = [

@@ -58,6 +58,8 @@ REQUIRED_SCOPES: Mapping[str, tuple[str, ...]] = {
     # metadata in the channel's recent history (public channels, private ones) or thread.
     "conversations.history": ("channels:history", "groups:history"),
     "conversations.replies": ("channels:history", "groups:history"),
+    # ... joining first a public channel it posts to unjoined (Slack refuses its history then).
+    "conversations.join": ("channels:join",),
     "views.publish": (),  # App Home: needs no scope
     "auth.test": (),  # Bolt's single-workspace authorization
     "apps.connections.open": (),  # Socket Mode: the app-level token's connections:write

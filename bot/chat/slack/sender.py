@@ -59,8 +59,11 @@ GONE_ON_EDIT = frozenset({"message_not_found", "cant_update_message", "edit_wind
 GONE_ON_REPLY = frozenset({"thread_not_found", "message_not_found"})
 # The history read that checks for a lost answer was refused, but posting may still work: an app
 # from an older manifest without channels:history / groups:history, or a public channel the bot
-# posts to (chat:write.public) without being a member. Then the check is skipped, never the alert.
+# posts to (chat:write.public) without being a member that it could not join (no channels:join).
+# Then the check is skipped, never the alert.
 UNCHECKABLE = frozenset({"missing_scope", "not_in_channel"})
+# conversations.join refusals no retry changes (beside PERMANENT_ERRORS such as missing_scope).
+JOIN_REFUSED = frozenset({"method_not_supported_for_channel_type", "user_is_restricted"})
 
 
 def _retry_after(value: str | None) -> float:
@@ -181,6 +184,7 @@ class SlackSender:
         self._client = client
         self._tokens = tokens
         self._unchecked: set[tuple[str, str]] = set()  # (workspace, reason) already logged
+        self._joined: set[str] = set()  # channels this process joined (or tried to) to read
 
     async def _auth(self, channel: ChannelRef) -> dict[str, str]:
         if self._tokens is None:
@@ -239,45 +243,73 @@ class SlackSender:
     ) -> object:
         """The channel's recent messages (or the thread's replies) from SKEW before `since`,
         with their metadata; None when Slack refuses the read for a reason no retry fixes
-        (UNCHECKABLE: logged once). Raises: DeliveryError."""
+        (UNCHECKABLE: logged once). A public channel the bot posts to without being a member
+        (`not_in_channel`) is joined first (`conversations.join`, once per process), then read.
+        Raises: DeliveryError."""
         oldest = f"{(since - SKEW).timestamp():.6f}"
         auth = await self._auth(channel)
-        try:
-            if thread is None:
-                resp = await self._call(
-                    self._client.conversations_history(
-                        channel=channel.channel, limit=LOOK_BACK, oldest=oldest,
-                        include_all_metadata=True, **auth,
-                    )
-                )  # fmt: skip
-            else:
-                resp = await self._call(
-                    self._client.conversations_replies(
-                        channel=channel.channel, ts=thread, limit=LOOK_BACK, oldest=oldest,
-                        include_all_metadata=True, **auth,
-                    )
-                )  # fmt: skip
-        except DeliveryError as e:
-            if e.reason not in UNCHECKABLE:
-                raise
-            self._cannot_check(channel, e.reason)
-            return None
-        return resp.get("messages")
+        joining: str | None = None  # why the join was refused, when it was
+        reason = ""
+        for _ in range(2):
+            try:
+                if thread is None:
+                    resp = await self._call(
+                        self._client.conversations_history(
+                            channel=channel.channel, limit=LOOK_BACK, oldest=oldest,
+                            include_all_metadata=True, **auth,
+                        )
+                    )  # fmt: skip
+                else:
+                    resp = await self._call(
+                        self._client.conversations_replies(
+                            channel=channel.channel, ts=thread, limit=LOOK_BACK, oldest=oldest,
+                            include_all_metadata=True, **auth,
+                        )
+                    )  # fmt: skip
+                return resp.get("messages")
+            except DeliveryError as e:
+                if e.reason not in UNCHECKABLE:
+                    raise
+                reason = e.reason
+            if reason != "not_in_channel" or channel.key in self._joined:
+                break
+            joining = await self._join(channel, auth)
+            if joining is not None:
+                break
+        self._cannot_check(channel, reason, joining)
+        return None
 
-    def _cannot_check(self, channel: ChannelRef, reason: str) -> None:
+    async def _join(self, channel: ChannelRef, auth: dict[str, str]) -> str | None:
+        """Join a public channel the bot posts to unjoined, so its history can be read: None
+        when joined, else Slack's refusal (`missing_scope`: an app without channels:join; a
+        private channel). Raises: DeliveryError for a failure a retry may fix."""
+        self._joined.add(channel.key)
+        try:
+            await self._call(self._client.conversations_join(channel=channel.channel, **auth))
+        except DeliveryError as e:
+            if e.kind is ErrorKind.PERMANENT or e.reason in JOIN_REFUSED:
+                return e.reason
+            self._joined.discard(channel.key)  # a 5xx, a 429, the network: try again next time
+            raise
+        log.info("Slack: joined %s to check its history before re-sending", channel.key)
+        return None
+
+    def _cannot_check(self, channel: ChannelRef, reason: str, joining: str | None) -> None:
         """Logged once per workspace and reason: the lost answer is re-sent unchecked."""
         if (channel.workspace, reason) in self._unchecked:
             return
         self._unchecked.add((channel.workspace, reason))
-        why = (
-            "add the channels:history and groups:history scopes and reinstall the app"
-            if reason == "missing_scope"
-            else "invite the bot to the channel (/invite @aistatus)"
-        )
+        if reason == "missing_scope":
+            why = "add the channels:history and groups:history scopes and reinstall the app"
+        elif joining == "missing_scope":
+            why = "add the channels:join scope and reinstall the app, or /invite @aistatus"
+        else:
+            why = "invite the bot to the channel (/invite @aistatus)"
+        refused = f"; joining it: {joining}" if joining else ""
         log.warning(
-            "Slack workspace %s: cannot look for a message whose answer was lost (%s in %s), so "
-            "it is sent again and may show twice; %s",
-            channel.workspace, reason, channel.channel, why,
+            "Slack workspace %s: cannot look for a message whose answer was lost (%s in %s%s), "
+            "so it is sent again and may show twice; %s",
+            channel.workspace, reason, channel.channel, refused, why,
         )  # fmt: skip
 
     async def edit(self, ref: MessageRef, alert: Alert) -> None:

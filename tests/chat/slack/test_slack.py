@@ -205,20 +205,52 @@ async def test_a_sent_alert_is_found_by_its_delivery_key_and_an_unsent_one_is_no
     assert await sender.find_sent(CHANNEL, UPDATE, thread=ref) is None
 
 
-@pytest.mark.parametrize("code", ["missing_scope", "not_in_channel"])
 async def test_a_history_read_slack_refuses_skips_the_check_not_the_channel(
-    api: SlackApi, sender: SlackSender, code: str, caplog: pytest.LogCaptureFixture
+    api: SlackApi, sender: SlackSender, caplog: pytest.LogCaptureFixture
 ):
-    """An app without the history scopes, or a public channel the bot posts to unjoined: the
-    lost-answer check cannot read, so the alert is sent again (never a disabled channel), and
-    the log says so once, with the fix."""
-    api.refuse("conversations.history", code)
+    """An app without the history scopes: the lost-answer check cannot read, so the alert is
+    sent again (never a disabled channel), and the log says so once, with the fix."""
+    api.refuse("conversations.history", "missing_scope")
     with caplog.at_level(logging.WARNING, logger="bot.chat.slack.sender"):
         for _ in range(3):
             assert await sender.find_sent(CHANNEL, ALERT, thread=None) is None
     [line] = [r.getMessage() for r in caplog.records if "cannot look" in r.getMessage()]
-    assert code in line and ("channels:history" in line or "/invite" in line)
+    assert "missing_scope" in line and "channels:history" in line
     assert len(api.calls_to("conversations.history")) == 3
+    assert api.calls_to("conversations.join") == []  # joining would not help
+
+
+async def test_a_public_channel_posted_to_unjoined_is_joined_to_find_a_lost_answer(
+    api: SlackApi, sender: SlackSender
+):
+    """chat:write.public posts without membership, but Slack refuses that channel's history
+    (not_in_channel): before re-sending, the bot joins it once and finds the message there."""
+    api.not_joined(CHANNEL.channel)
+    ref = await sender.post(CHANNEL, ALERT)  # applied; pretend its answer was lost
+    assert await sender.find_sent(CHANNEL, ALERT, thread=None) == ref
+    assert await sender.find_sent(CHANNEL, UPDATE, thread=ref) is None  # its thread, too
+    assert len(api.calls_to("conversations.join")) == 1
+    assert [c.params["channel"] for c in api.calls_to("conversations.join")] == [CHANNEL.channel]
+
+
+@pytest.mark.parametrize(
+    ("refusal", "fix"),
+    [("missing_scope", "channels:join"), ("method_not_supported_for_channel_type", "/invite")],
+)
+async def test_a_channel_it_cannot_join_skips_the_check_and_says_once_how_to_fix_it(
+    api: SlackApi, sender: SlackSender, caplog: pytest.LogCaptureFixture, refusal: str, fix: str
+):
+    """No channels:join scope (an app from an older manifest), or a channel Slack won't let it
+    join: the check is skipped (the alert is sent again, the channel never disabled), the join
+    is not asked again, and the log says so once, with the fix."""
+    api.not_joined(CHANNEL.channel)
+    api.refuse("conversations.join", refusal)
+    with caplog.at_level(logging.WARNING, logger="bot.chat.slack.sender"):
+        for _ in range(3):
+            assert await sender.find_sent(CHANNEL, ALERT, thread=None) is None
+    [line] = [r.getMessage() for r in caplog.records if "cannot look" in r.getMessage()]
+    assert "not_in_channel" in line and refusal in line and fix in line
+    assert len(api.calls_to("conversations.join")) == 1
 
 
 async def test_editing_a_deleted_parent_says_parent_gone(api: SlackApi, sender: SlackSender):
@@ -771,7 +803,8 @@ async def test_client_id_and_secret_turn_on_the_oauth_install_flow(redis, api: S
     assert resp.status == 200
     assert "client_id=111.222" in page
     assert (
-        "scope=channels:history,chat:write,chat:write.public,commands,groups:history&amp;" in page
+        "scope=channels:history,channels:join,chat:write,chat:write.public,commands,"
+        "groups:history&amp;" in page
     )
     assert await redis.keys(keys.oauth_state("*"))  # the state lives in Redis
 
