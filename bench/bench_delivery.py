@@ -356,11 +356,9 @@ def build_delivery(
     consumer: str,
 ) -> tuple[Delivery, CollectorRegistry]:
     registry = CollectorRegistry()
-    delivery = Delivery(
+    delivery = Delivery.on(
         redis,
         senders,
-        SurfaceStore(redis),
-        SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()),
         catalog,
         config=config,
         clock=wall,

@@ -59,7 +59,6 @@ from bot.ops.statusserver import StatusServer
 from bot.store.crypto import TokenCipher
 from bot.store.outbox import OutboxStore
 from bot.store.subscriptions import SubscriptionStore
-from bot.store.surfaces import SurfaceStore
 from bot.watch.statuspage import parse_summary
 from bot.watch.watcher import Watcher
 from tests.peers.slack_api import SlackApi
@@ -152,13 +151,10 @@ def delivery_engine(
 ) -> Delivery:
     """The real delivery engine on `redis` with the shipped catalog, sending through `senders`
     (wall clock, metrics in `registry` or a fresh one)."""
-    catalog = load_catalog()
-    return Delivery(
+    return Delivery.on(
         redis,
         senders,
-        SurfaceStore(redis),
-        SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces()),
-        catalog,
+        load_catalog(),
         config=config,
         clock=utcnow,
         consumer=consumer,

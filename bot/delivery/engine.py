@@ -32,6 +32,7 @@ import random
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -119,6 +120,19 @@ class Delivery:
             ),
             config=cfg,
         )  # fmt: skip
+
+    @classmethod
+    def on(
+        cls,
+        redis: Redis,
+        senders: Mapping[Platform, ChatSender],
+        catalog: Catalog,
+        **options: Any,
+    ) -> Delivery:
+        """A Delivery with stores of its own on `redis` (surfaces; subscriptions knowing the
+        catalog's Claude surfaces); `options` as for the constructor (clock is required)."""
+        subscriptions = SubscriptionStore(redis, claude_surfaces=catalog.claude_surfaces())
+        return cls(redis, senders, SurfaceStore(redis), subscriptions, catalog, **options)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fan out and deliver until `stop` is set. Cancelling it is a crash as far as Redis is

@@ -208,24 +208,22 @@ async def _evalsha(
     replies; the replicas that acknowledged, None without `wait`). A NOSCRIPT (a restarted or
     flushed server) loads the script and runs the batch again: the scripts are safe to run
     twice (on a cluster, calls on the other masters did run). Raises: redis errors."""
-    for tries in (1, 2):
-        try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for script_keys, args in calls:
-                    pipe.execute_command(
-                        "EVALSHA", script.sha, len(script_keys), *script_keys, *args
-                    )
-                if wait:
-                    pipe.execute_command("WAIT", 1, REPLICA_ACK_MS)
-                replies = list(await pipe.execute())
-        except NoScriptError:
-            if tries == 2:
-                raise
-            await redis.script_load(script.script)
-            continue
-        acked = int(replies.pop()) if wait else None
-        return replies, acked
-    raise AssertionError("unreachable")
+
+    async def send() -> list[Any]:
+        async with redis.pipeline(transaction=False) as pipe:
+            for script_keys, args in calls:
+                pipe.execute_command("EVALSHA", script.sha, len(script_keys), *script_keys, *args)
+            if wait:
+                pipe.execute_command("WAIT", 1, REPLICA_ACK_MS)
+            return list(await pipe.execute())
+
+    try:
+        replies = await send()
+    except NoScriptError:
+        await redis.script_load(script.script)
+        replies = await send()
+    acked = int(replies.pop()) if wait else None
+    return replies, acked
 
 
 async def run_acknowledged(
